@@ -1,0 +1,126 @@
+/**
+ * Every error twiceredis raises is a `TwiceRedisError` with a stable `code`.
+ * Match on `code` (or the class), never on the message: messages may improve.
+ * No message ever contains a password.
+ */
+export class TwiceRedisError extends Error {
+  override name = 'TwiceRedisError'
+  readonly code: string
+
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.code = code
+  }
+}
+
+/** A `host:port` pair as the errors report it. */
+export type Address = `${string}:${number}` | string
+
+/** Every sentinel was tried and none answered (connect or command timeout, refused, auth). */
+export class NoSentinelReachableError extends TwiceRedisError {
+  override name = 'NoSentinelReachableError'
+  constructor(
+    readonly masterName: string,
+    readonly sentinels: readonly Address[],
+    options?: { cause?: unknown },
+  ) {
+    super(
+      'NO_SENTINEL_REACHABLE',
+      `No sentinel answered for master "${masterName}" (tried ${sentinels.join(', ')}). ` +
+        'Check that the sentinels are running and reachable, or raise `sentinelTimeoutMs`.',
+      options,
+    )
+  }
+}
+
+/** Sentinels answered, but none of them monitors a master by that name. */
+export class MasterNotFoundError extends TwiceRedisError {
+  override name = 'MasterNotFoundError'
+  constructor(
+    readonly masterName: string,
+    readonly sentinels: readonly Address[],
+  ) {
+    super(
+      'MASTER_NOT_FOUND',
+      `No sentinel knows a master named "${masterName}" (asked ${sentinels.join(', ')}). ` +
+        'Check the name against `sentinel monitor <name> ...` in the sentinel config.',
+    )
+  }
+}
+
+/** No replica is eligible and falling back to the master is turned off. */
+export class NoHealthyReplicaError extends TwiceRedisError {
+  override name = 'NoHealthyReplicaError'
+  constructor(
+    readonly masterName: string,
+    readonly reasons: readonly { address: Address; reason: string }[],
+  ) {
+    const detail = reasons.length
+      ? reasons.map((r) => `${r.address} ${r.reason}`).join('; ')
+      : 'sentinels list no replica'
+    super(
+      'NO_HEALTHY_REPLICA',
+      `No healthy replica of "${masterName}" (${detail}). ` +
+        'Wait for replication to recover, or set `readFallback: true` to read from the master meanwhile.',
+    )
+  }
+}
+
+/** A constructor argument or option is invalid; `option` names it. */
+export class InvalidOptionError extends TwiceRedisError {
+  override name = 'InvalidOptionError'
+  constructor(
+    readonly option: string,
+    expected: string,
+  ) {
+    super('INVALID_OPTION', `Expected \`${option}\` to be ${expected}.`)
+  }
+}
+
+/** A data node or a sentinel refused our credentials. */
+export class AuthenticationError extends TwiceRedisError {
+  override name = 'AuthenticationError'
+  constructor(
+    readonly target: 'data' | 'sentinel',
+    readonly address: Address,
+    options?: { cause?: unknown },
+  ) {
+    const which = target === 'sentinel' ? '`sentinelUsername`/`sentinelPassword`' : '`username`/`password`'
+    super(
+      'AUTH_FAILED',
+      `Authentication to ${target === 'sentinel' ? 'sentinel' : 'Redis'} ${address} failed. Check ${which}.`,
+      options,
+    )
+  }
+}
+
+/** The client was closed for good with `quit()`; create a new TwiceRedis to connect again. */
+export class ClientClosedError extends TwiceRedisError {
+  override name = 'ClientClosedError'
+  constructor(side: string) {
+    super(
+      'CLIENT_CLOSED',
+      `The ${side} client was closed with quit(); create a new TwiceRedis (disconnect() is the reversible one).`,
+    )
+  }
+}
+
+/** The lab could not find a `redis-server` binary. */
+export class RedisServerNotFoundError extends TwiceRedisError {
+  override name = 'RedisServerNotFoundError'
+  constructor() {
+    super(
+      'REDIS_SERVER_NOT_FOUND',
+      'redis-server was not found on PATH. Install it (Debian/Ubuntu: `apt-get install redis-server`, ' +
+        'macOS: `brew install redis`) or set TWICEREDIS_REDIS_SERVER to its path.',
+    )
+  }
+}
+
+/** The lab failed to start, or a lab helper could not do what it was asked. */
+export class LabError extends TwiceRedisError {
+  override name = 'LabError'
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('LAB_FAILED', message, options)
+  }
+}

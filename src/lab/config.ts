@@ -1,0 +1,75 @@
+/** Config files for the lab's processes. Pure: text in, text out. */
+
+export interface DataNodeConfig {
+  port: number
+  dir: string
+  name: string
+  password?: string | undefined
+  /** Port of the master this node replicates at start, if it is a replica. */
+  replicaOf?: number | undefined
+  replTimeoutSec: number
+}
+
+export function dataNodeConfig(c: DataNodeConfig): string {
+  return lines([
+    `port ${c.port}`,
+    'bind 127.0.0.1',
+    'protected-mode no',
+    'daemonize no',
+    `dir ${c.dir}`,
+    `logfile ${c.name}.log`,
+    `dbfilename ${c.name}.rdb`,
+    'save ""',
+    'appendonly no',
+    // Diskless, undelayed full syncs: a replica is in sync within milliseconds.
+    'repl-diskless-sync yes',
+    'repl-diskless-sync-delay 0',
+    'repl-ping-replica-period 1',
+    `repl-timeout ${c.replTimeoutSec}`,
+    c.password !== undefined && `requirepass ${quote(c.password)}`,
+    c.password !== undefined && `masterauth ${quote(c.password)}`,
+    c.replicaOf !== undefined && `replicaof 127.0.0.1 ${c.replicaOf}`,
+  ])
+}
+
+export interface SentinelConfig {
+  port: number
+  dir: string
+  name: string
+  masterName: string
+  masterPort: number
+  quorum: number
+  downAfterMs: number
+  failoverTimeoutMs: number
+  /** Password of the data nodes. */
+  password?: string | undefined
+  /** Password of the sentinels themselves (also used between sentinels). */
+  sentinelPassword?: string | undefined
+}
+
+export function sentinelConfig(c: SentinelConfig): string {
+  const m = c.masterName
+  return lines([
+    `port ${c.port}`,
+    'bind 127.0.0.1',
+    'protected-mode no',
+    'daemonize no',
+    `dir ${c.dir}`,
+    `logfile ${c.name}.log`,
+    `sentinel monitor ${m} 127.0.0.1 ${c.masterPort} ${c.quorum}`,
+    `sentinel down-after-milliseconds ${m} ${c.downAfterMs}`,
+    `sentinel failover-timeout ${m} ${c.failoverTimeoutMs}`,
+    c.password !== undefined && `sentinel auth-pass ${m} ${quote(c.password)}`,
+    c.sentinelPassword !== undefined && `requirepass ${quote(c.sentinelPassword)}`,
+    c.sentinelPassword !== undefined && `sentinel sentinel-pass ${quote(c.sentinelPassword)}`,
+  ])
+}
+
+function lines(items: (string | false)[]): string {
+  return `${items.filter(Boolean).join('\n')}\n`
+}
+
+/** Redis config strings: double-quoted with backslash escapes. */
+function quote(value: string): string {
+  return `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`
+}

@@ -1,0 +1,7 @@
+/**
+ * `twiceredis/lab`: a local Redis Sentinel deployment of real `redis-server` processes, for
+ * demos and tests (ours and yours). Loopback only, free ports, cleaned up by `stop()`.
+ */
+export { LabError, RedisServerNotFoundError } from '../errors.js'
+export { Lab, type LabOptions, startLab } from './lab.js'
+export type { LabNode } from './server.js'
