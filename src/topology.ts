@@ -17,3 +17,93 @@ export function parseInfo(text: string): Record<string, string> {
   }
   return out
 }
+
+/** What a sentinel reports about one replica (`SENTINEL REPLICAS <name>`), plus the raw fields. */
+export interface ReplicaState {
+  /** `host:port` as the sentinel announces it (before any NAT mapping). */
+  address: string
+  host: string
+  port: number
+  flags: string[]
+  /** `master-link-status`: `ok` or `err`. */
+  linkStatus: string
+  /** `master-link-down-time` in ms (0 while the link is up). */
+  linkDownMs: number
+  /** `slave-repl-offset`. */
+  offset: number
+  /** `slave-priority` (0 means never promoted). */
+  priority: number
+  /** Every field the sentinel sent. */
+  raw: Record<string, string>
+}
+
+export function parseReplicas(reply: unknown): ReplicaState[] {
+  if (!Array.isArray(reply)) return []
+  return reply.map((entry) => {
+    const raw = pairs(entry)
+    const host = raw.ip ?? ''
+    const port = Number(raw.port)
+    return {
+      address: `${host}:${port}`,
+      host,
+      port,
+      flags: raw.flags ? raw.flags.split(',') : [],
+      linkStatus: raw['master-link-status'] ?? '',
+      linkDownMs: Number(raw['master-link-down-time'] ?? 0),
+      offset: Number(raw['slave-repl-offset'] ?? 0),
+      priority: Number(raw['slave-priority'] ?? raw['replica-priority'] ?? 100),
+      raw,
+    }
+  })
+}
+
+const downFlags = ['s_down', 'o_down', 'disconnected'] as const
+
+/**
+ * Why a replica must not serve reads, or `undefined` if it may. A replica is eligible only when
+ * the sentinel flags it none of `s_down`, `o_down`, `disconnected` and its master link is `ok`:
+ * a replica that lost its master serves stale data.
+ */
+export function replicaProblem(replica: ReplicaState): string | undefined {
+  const flag = downFlags.find((f) => replica.flags.includes(f))
+  if (flag) return `flagged ${flag}`
+  if (replica.linkStatus !== 'ok') return `master link ${replica.linkStatus || 'unknown'}`
+  return undefined
+}
+
+/**
+ * Pick a random eligible replica, preferring ones not in `avoid` (addresses that just failed a
+ * connect or a role check). `undefined` when none is eligible.
+ */
+export function pickReplica(
+  replicas: readonly ReplicaState[],
+  avoid: ReadonlySet<string> = new Set(),
+  random: () => number = Math.random,
+): ReplicaState | undefined {
+  const eligible = replicas.filter((r) => !replicaProblem(r))
+  const fresh = eligible.filter((r) => !avoid.has(r.address))
+  const pool = fresh.length ? fresh : eligible
+  return pool[Math.floor(random() * pool.length)]
+}
+
+/**
+ * Why a node we connected to must not be used for `role`, judged from its `INFO` fields, or
+ * `undefined` if it fits. Sentinels can be seconds behind: a "master" may already be demoted and
+ * a "replica" may have lost its link since their last look.
+ */
+export function roleProblem(role: 'master' | 'replica', info: Record<string, string>): string | undefined {
+  if (role === 'master') return info.role === 'master' ? undefined : `reports role ${info.role ?? 'unknown'}`
+  if (info.role !== 'slave') return `reports role ${info.role ?? 'unknown'}`
+  if (info.master_link_status !== 'up') return `master link ${info.master_link_status ?? 'unknown'}`
+  return undefined
+}
+
+/** Fisher-Yates shuffle into a new array. */
+export function shuffle<T>(items: readonly T[], random: () => number = Math.random): T[] {
+  const out = [...items]
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1))
+    ;[out[i], out[j]] = [out[j] as T, out[i] as T]
+  }
+  return out
+}

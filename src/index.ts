@@ -1,0 +1,20 @@
+export { TwiceRedisClient } from './client.js'
+export type { Side, Target } from './connector.js'
+export {
+  AuthenticationError,
+  ClientClosedError,
+  InvalidOptionError,
+  MasterNotFoundError,
+  NoHealthyReplicaError,
+  NoSentinelReachableError,
+  TwiceRedisError,
+} from './errors.js'
+export type {
+  DataRedisOptions,
+  SentinelAddress,
+  SentinelInput,
+  TwiceRedisConfig,
+  TwiceRedisOptions,
+} from './options.js'
+export type { ReplicaState } from './topology.js'
+export { TwiceRedis, type TwiceRedisEvents } from './twice-redis.js'

@@ -1,0 +1,220 @@
+import type { ConnectionOptions } from 'node:tls'
+import type { RedisOptions } from 'ioredis'
+import { InvalidOptionError } from './errors.js'
+
+/** A sentinel: `[host, port]`, `{ host, port }` or `'host:port'` (port defaults to 26379). */
+export type SentinelInput = readonly [host: string, port: number] | { host: string; port?: number | undefined } | string
+
+/** A sentinel address after normalization. */
+export interface SentinelAddress {
+  host: string
+  port: number
+}
+
+/**
+ * ioredis options for the data connections that twiceredis leaves to you. The ones twiceredis
+ * owns (how and where to connect) are left out.
+ */
+export type DataRedisOptions = Omit<
+  RedisOptions,
+  | 'Connector'
+  | 'sentinels'
+  | 'name'
+  | 'role'
+  | 'host'
+  | 'port'
+  | 'path'
+  | 'natMap'
+  | 'enableReadyCheck'
+  | 'sentinelPassword'
+  | 'sentinelUsername'
+  | 'preferredSlaves'
+  | 'failoverDetector'
+  | 'replyMapping'
+>
+
+/** Options of {@link TwiceRedis}. Durations are in milliseconds. */
+export interface TwiceRedisOptions {
+  /** Password of the data nodes (`requirepass`, or of `username` with ACLs). @default none */
+  password?: string | undefined
+  /** ACL user on the data nodes. @default none (the `default` user) */
+  username?: string | undefined
+  /** Password of the sentinels, if they have `requirepass`. @default none */
+  sentinelPassword?: string | undefined
+  /** ACL user on the sentinels. @default none */
+  sentinelUsername?: string | undefined
+  /** Database index to `SELECT` on both sides. @default 0 */
+  db?: number | undefined
+  /**
+   * Send reads to the master when no replica is eligible (as redis-py does). With `false`,
+   * reads reject with `NO_HEALTHY_REPLICA` instead.
+   * @default true
+   */
+  readFallback?: boolean | undefined
+  /** Bound on connecting to one sentinel and getting its answer; then the next one is tried. @default 500 */
+  sentinelTimeoutMs?: number | undefined
+  /**
+   * Bound on connecting to a data node until it is ready (TCP connect, AUTH, role check). A node
+   * that is down or hung costs at most this before twiceredis re-resolves.
+   * @default 2000
+   */
+  connectTimeoutMs?: number | undefined
+  /**
+   * Cap of the jittered exponential backoff between reconnect attempts (first delay ~25 ms).
+   * Every attempt asks the sentinels again.
+   * @default 1000
+   */
+  maxRetryDelayMs?: number | undefined
+  /** ioredis options for both data connections (`maxRetriesPerRequest`, `commandTimeout`, `keyPrefix`, ...). @default {} */
+  redisOptions?: DataRedisOptions | undefined
+  /** ioredis options for the master connection only; they win over `redisOptions`. @default {} */
+  masterOptions?: DataRedisOptions | undefined
+  /** ioredis options for the replica connection only; they win over `redisOptions`. @default {} */
+  replicaOptions?: DataRedisOptions | undefined
+  /** TLS options for the sentinel connections (`true` for defaults). @default off */
+  sentinelTls?: ConnectionOptions | boolean | undefined
+}
+
+/** The object form: `new TwiceRedis({ name, sentinels, ...options })`. */
+export interface TwiceRedisConfig extends TwiceRedisOptions {
+  /** The master name the sentinels monitor (`sentinel monitor <name> ...`). */
+  name: string
+  sentinels: readonly SentinelInput[]
+}
+
+export interface ResolvedOptions {
+  name: string
+  sentinels: SentinelAddress[]
+  password: string | undefined
+  username: string | undefined
+  sentinelPassword: string | undefined
+  sentinelUsername: string | undefined
+  db: number
+  readFallback: boolean
+  sentinelTimeoutMs: number
+  connectTimeoutMs: number
+  maxRetryDelayMs: number
+  redisOptions: DataRedisOptions
+  masterOptions: DataRedisOptions
+  replicaOptions: DataRedisOptions
+  sentinelTls: ConnectionOptions | undefined
+}
+
+const defaults = {
+  db: 0,
+  readFallback: true,
+  sentinelTimeoutMs: 500,
+  connectTimeoutMs: 2000,
+  maxRetryDelayMs: 1000,
+} as const
+
+const known = new Set<string>([
+  'name',
+  'sentinels',
+  'password',
+  'username',
+  'sentinelPassword',
+  'sentinelUsername',
+  'db',
+  'readFallback',
+  'sentinelTimeoutMs',
+  'connectTimeoutMs',
+  'maxRetryDelayMs',
+  'redisOptions',
+  'masterOptions',
+  'replicaOptions',
+  'sentinelTls',
+])
+
+const owned = ['Connector', 'sentinels', 'name', 'role', 'host', 'port', 'path', 'natMap', 'enableReadyCheck']
+
+/** Validate and fill in defaults; throws `InvalidOptionError` naming the first bad option. */
+export function normalize(config: TwiceRedisConfig): ResolvedOptions {
+  if (config === null || typeof config !== 'object') throw new InvalidOptionError('options', 'an object')
+  for (const key of Object.keys(config)) {
+    if (!known.has(key)) throw new InvalidOptionError(key, 'a known option (see TwiceRedisOptions); it is not one')
+  }
+  const { name } = config
+  if (typeof name !== 'string' || name.length === 0) throw new InvalidOptionError('name', 'a non-empty string')
+  if (!Array.isArray(config.sentinels) || config.sentinels.length === 0) {
+    throw new InvalidOptionError('sentinels', 'a non-empty array of [host, port], { host, port } or "host:port"')
+  }
+  const sentinels = config.sentinels.map((s, i) => parseSentinel(s, `sentinels[${i}]`))
+  for (const key of ['password', 'username', 'sentinelPassword', 'sentinelUsername'] as const) {
+    if (config[key] !== undefined && typeof config[key] !== 'string') throw new InvalidOptionError(key, 'a string')
+  }
+  const db = config.db ?? defaults.db
+  if (!Number.isInteger(db) || db < 0) throw new InvalidOptionError('db', 'a non-negative integer')
+  const readFallback = config.readFallback ?? defaults.readFallback
+  if (typeof readFallback !== 'boolean') throw new InvalidOptionError('readFallback', 'a boolean')
+  const sentinelTimeoutMs = positive(config, 'sentinelTimeoutMs')
+  const connectTimeoutMs = positive(config, 'connectTimeoutMs')
+  const maxRetryDelayMs = positive(config, 'maxRetryDelayMs')
+  const redisOptions = redisOpts(config, 'redisOptions')
+  const masterOptions = redisOpts(config, 'masterOptions')
+  const replicaOptions = redisOpts(config, 'replicaOptions')
+  const tls = config.sentinelTls
+  if (tls !== undefined && typeof tls !== 'boolean' && (tls === null || typeof tls !== 'object')) {
+    throw new InvalidOptionError('sentinelTls', 'a boolean or TLS connection options')
+  }
+  return {
+    name,
+    sentinels,
+    password: config.password,
+    username: config.username,
+    sentinelPassword: config.sentinelPassword,
+    sentinelUsername: config.sentinelUsername,
+    db,
+    readFallback,
+    sentinelTimeoutMs,
+    connectTimeoutMs,
+    maxRetryDelayMs,
+    redisOptions,
+    masterOptions,
+    replicaOptions,
+    sentinelTls: tls === true ? {} : tls || undefined,
+  }
+}
+
+/** Parse one sentinel in any accepted form; `label` names it in errors. */
+export function parseSentinel(input: SentinelInput, label = 'sentinel'): SentinelAddress {
+  const expected = '[host, port], { host, port } or "host:port" with a port from 1 to 65535'
+  let host: unknown
+  let port: unknown
+  if (typeof input === 'string') {
+    const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(input) ?? /^([^:]+)(?::(\d+))?$/.exec(input)
+    if (!m) throw new InvalidOptionError(label, expected)
+    host = m[1]
+    port = m[2] === undefined ? 26379 : Number(m[2])
+  } else if (Array.isArray(input)) {
+    ;[host, port] = input
+  } else if (input && typeof input === 'object') {
+    host = (input as { host?: unknown }).host
+    port = (input as { port?: unknown }).port ?? 26379
+  }
+  if (typeof host !== 'string' || host.length === 0) throw new InvalidOptionError(label, expected)
+  if (typeof port === 'string' && /^\d+$/.test(port)) port = Number(port)
+  if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new InvalidOptionError(label, expected)
+  }
+  return { host, port }
+}
+
+function positive(config: TwiceRedisConfig, key: 'sentinelTimeoutMs' | 'connectTimeoutMs' | 'maxRetryDelayMs'): number {
+  const value = config[key] ?? defaults[key]
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    throw new InvalidOptionError(key, 'a positive number of milliseconds')
+  }
+  return value
+}
+
+function redisOpts(
+  config: TwiceRedisConfig,
+  key: 'redisOptions' | 'masterOptions' | 'replicaOptions',
+): DataRedisOptions {
+  const value = config[key] ?? {}
+  if (value === null || typeof value !== 'object') throw new InvalidOptionError(key, 'an object of ioredis options')
+  const clash = owned.find((k) => k in value)
+  if (clash) throw new InvalidOptionError(`${key}.${clash}`, 'left unset: twiceredis sets it itself')
+  return value
+}

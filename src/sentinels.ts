@@ -1,0 +1,129 @@
+import { Redis } from 'ioredis'
+import { AuthenticationError, MasterNotFoundError, NoSentinelReachableError } from './errors.js'
+import type { ResolvedOptions, SentinelAddress } from './options.js'
+import { parseReplicas, type ReplicaState, shuffle } from './topology.js'
+
+/** What one sentinel said in one round trip. */
+export interface Observation {
+  /** The sentinel that answered, `host:port`. */
+  sentinel: string
+  master: { host: string; port: number; address: string }
+  replicas: ReplicaState[]
+}
+
+/**
+ * The sentinels of one TwiceRedis, asked the way the Sentinel client guidelines ask
+ * (https://redis.io/docs/latest/develop/reference/sentinel-clients/): the list is shuffled once,
+ * tried in order with a short timeout each, and the first that answers moves to the front.
+ *
+ * Every query opens a connection, asks, and closes it (the "disconnecting sentinel"): at rest we
+ * hold no sentinel connection. Concurrent queries share one round trip.
+ */
+export class Sentinels {
+  #list: SentinelAddress[]
+  #inflight: Promise<Observation> | undefined
+  readonly #o: ResolvedOptions
+
+  constructor(options: ResolvedOptions) {
+    this.#o = options
+    this.#list = shuffle(options.sentinels)
+  }
+
+  /** The sentinels in the order they will be tried next. */
+  get addresses(): string[] {
+    return this.#list.map(format)
+  }
+
+  /** Master and replicas as the first answering sentinel sees them. Concurrent callers share one query. */
+  observe(): Promise<Observation> {
+    this.#inflight ??= this.#observe().finally(() => {
+      this.#inflight = undefined
+    })
+    return this.#inflight
+  }
+
+  async #observe(): Promise<Observation> {
+    const unknownName: string[] = []
+    const failures: { address: string; error: unknown }[] = []
+    for (const sentinel of [...this.#list]) {
+      const address = format(sentinel)
+      try {
+        const observation = await this.#ask(sentinel)
+        if (!observation) {
+          unknownName.push(address)
+          continue
+        }
+        this.#list = [sentinel, ...this.#list.filter((s) => s !== sentinel)]
+        return observation
+      } catch (error) {
+        failures.push({ address, error })
+      }
+    }
+    if (unknownName.length) throw new MasterNotFoundError(this.#o.name, unknownName)
+    const auth = failures.find((f) => isAuthError(f.error))
+    if (auth) throw new AuthenticationError('sentinel', auth.address, { cause: auth.error })
+    throw new NoSentinelReachableError(
+      this.#o.name,
+      failures.map((f) => f.address),
+      { cause: failures.at(-1)?.error },
+    )
+  }
+
+  /** One sentinel, one round trip, bounded by `sentinelTimeoutMs`; `undefined` if it does not know the name. */
+  async #ask(sentinel: SentinelAddress): Promise<Observation | undefined> {
+    const o = this.#o
+    const client = new Redis({
+      host: sentinel.host,
+      port: sentinel.port,
+      username: o.sentinelUsername,
+      password: o.sentinelPassword,
+      tls: o.sentinelTls,
+      // RESP2 without a password needs no handshake: connect, one pipelined round trip, close.
+      protocol: 2,
+      lazyConnect: true,
+      enableReadyCheck: false,
+      retryStrategy: () => null,
+      maxRetriesPerRequest: 0,
+      connectTimeout: o.sentinelTimeoutMs,
+      disableClientInfo: true,
+    })
+    client.on('error', () => {})
+    let timer: NodeJS.Timeout | undefined
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`sentinel ${format(sentinel)} did not answer within ${o.sentinelTimeoutMs} ms`)),
+        o.sentinelTimeoutMs,
+      )
+    })
+    try {
+      const query = client
+        .pipeline()
+        .call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', o.name)
+        .call('SENTINEL', 'REPLICAS', o.name)
+        .exec()
+      const results = await Promise.race([query, timeout])
+      const [[masterErr, master], [, replicas]] = results as [[Error | null, unknown], [Error | null, unknown]]
+      if (masterErr) throw masterErr
+      if (!Array.isArray(master)) return undefined
+      const host = String(master[0])
+      const port = Number(master[1])
+      return {
+        sentinel: format(sentinel),
+        master: { host, port, address: `${host}:${port}` },
+        replicas: parseReplicas(replicas),
+      }
+    } finally {
+      clearTimeout(timer)
+      client.disconnect()
+    }
+  }
+}
+
+export function format(a: SentinelAddress): string {
+  return a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`
+}
+
+export function isAuthError(error: unknown): boolean {
+  const message = error instanceof Error ? error.message : ''
+  return /^(WRONGPASS|NOAUTH)|invalid password|invalid username-password/i.test(message)
+}

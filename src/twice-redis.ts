@@ -1,0 +1,163 @@
+import { EventEmitter } from 'node:events'
+import { inspect } from 'node:util'
+import type { RedisOptions } from 'ioredis'
+import { TwiceRedisClient } from './client.js'
+import { connectorFor, Resolver, type Side, type Target } from './connector.js'
+import { InvalidOptionError } from './errors.js'
+import {
+  normalize,
+  type ResolvedOptions,
+  type SentinelInput,
+  type TwiceRedisConfig,
+  type TwiceRedisOptions,
+} from './options.js'
+import { Sentinels } from './sentinels.js'
+
+/** Events of a TwiceRedis. Payloads carry addresses, never secrets. */
+export interface TwiceRedisEvents {
+  /** A side resolved a node through a sentinel (every connect and reconnect). */
+  resolved: [{ side: Side; address: string; role: 'master' | 'replica'; sentinel: string }]
+  /** The write side now uses a master other than the one before. */
+  'master-changed': [{ from: string | undefined; to: string }]
+  /** The read side now uses another replica. */
+  'replica-changed': [{ from: string | undefined; to: string }]
+  /** No replica was eligible, so the read side uses the master. */
+  'fallback-to-master': [{ master: string }]
+  /** A node was refused after connecting (wrong role, broken link) or failed to connect. */
+  'node-rejected': [{ side: Side; address: string; reason: string }]
+  /** An error of either data connection (ioredis' `error` events), with the side. */
+  error: [Error & { side?: Side }]
+}
+
+/**
+ * Two real ioredis clients found through Redis Sentinel: `master` (alias `write`) for writes and
+ * `slave` (aliases `read`, `replica`) for reads from a healthy replica.
+ *
+ * @example
+ * ```ts
+ * const tr = new TwiceRedis('mymaster', [['10.0.0.1', 26379], '10.0.0.2:26379'], 'secret')
+ * await tr.master.set('greeting', 'hello')
+ * const value = await tr.slave.get('greeting')
+ * await tr.quit()
+ * ```
+ */
+export class TwiceRedis extends EventEmitter<TwiceRedisEvents> {
+  /** The write client, connected to the master. */
+  readonly master: TwiceRedisClient
+  /** The read client, connected to a healthy replica (or the master as a fallback). */
+  readonly slave: TwiceRedisClient
+  readonly #options: ResolvedOptions
+  readonly #sentinels: Sentinels
+  #current: Partial<Record<Side, string>> = {}
+
+  constructor(name: string, sentinels: readonly SentinelInput[], password?: string, options?: TwiceRedisOptions)
+  constructor(config: TwiceRedisConfig)
+  constructor(
+    nameOrConfig: string | TwiceRedisConfig,
+    sentinels?: readonly SentinelInput[],
+    password?: string,
+    options?: TwiceRedisOptions,
+  ) {
+    super()
+    const config: TwiceRedisConfig =
+      typeof nameOrConfig === 'string'
+        ? {
+            ...options,
+            name: nameOrConfig,
+            sentinels: sentinels as SentinelInput[],
+            ...(password === undefined ? {} : { password }),
+          }
+        : nameOrConfig
+    if (
+      typeof nameOrConfig === 'string' &&
+      options !== undefined &&
+      (options === null || typeof options !== 'object')
+    ) {
+      throw new InvalidOptionError('options', 'an object')
+    }
+    this.#options = normalize(config)
+    this.#sentinels = new Sentinels(this.#options)
+    const resolver = new Resolver(this.#sentinels, this.#options, {
+      resolved: (side, target, sentinel) => this.#resolved(side, target, sentinel),
+      rejected: (side, target, reason) => this.emit('node-rejected', { side, address: target.address, reason }),
+    })
+    const hooks = {
+      error: (side: Side, error: Error) => {
+        if (this.listenerCount('error') > 0) this.emit('error', Object.assign(error, { side }))
+      },
+    }
+    this.master = new TwiceRedisClient('master', this.#clientOptions('master', resolver), hooks)
+    this.slave = new TwiceRedisClient('replica', this.#clientOptions('replica', resolver), hooks)
+  }
+
+  /** Alias of {@link master}. */
+  get write(): TwiceRedisClient {
+    return this.master
+  }
+
+  /** Alias of {@link slave}. */
+  get read(): TwiceRedisClient {
+    return this.slave
+  }
+
+  /** Alias of {@link slave}. */
+  get replica(): TwiceRedisClient {
+    return this.slave
+  }
+
+  /** The master name the sentinels monitor. */
+  get name(): string {
+    return this.#options.name
+  }
+
+  /** The sentinels, in the order the next discovery will try them. */
+  get sentinels(): string[] {
+    return this.#sentinels.addresses
+  }
+
+  /** Drop both connections; later commands reconnect (through a fresh discovery) on demand. */
+  disconnect(): void {
+    this.master.disconnect()
+    this.slave.disconnect()
+  }
+
+  /** Close both clients gracefully, for good: nothing is left to keep the process alive. */
+  async quit(): Promise<void> {
+    await Promise.all([this.master.quit(), this.slave.quit()])
+  }
+
+  [inspect.custom](): string {
+    return `TwiceRedis { name: '${this.name}', sentinels: [${this.sentinels.map((s) => `'${s}'`).join(', ')}], master: ${inspect(this.master)}, slave: ${inspect(this.slave)} }`
+  }
+
+  #clientOptions(side: Side, resolver: Resolver): RedisOptions {
+    const o = this.#options
+    const maxDelay = o.maxRetryDelayMs
+    return {
+      lazyConnect: true,
+      connectTimeout: o.connectTimeoutMs,
+      // Every attempt resolves again, so short, jittered delays cost one sentinel round trip
+      // each and spread a crowd of clients out (no thundering herd on the sentinels).
+      retryStrategy: (times) =>
+        Math.round(Math.min(maxDelay, 25 * 2 ** Math.min(times - 1, 16)) * (0.5 + Math.random() / 2)),
+      ...o.redisOptions,
+      ...(side === 'master' ? o.masterOptions : o.replicaOptions),
+      username: o.username,
+      password: o.password,
+      db: o.db,
+      enableReadyCheck: true,
+      Connector: connectorFor(side, resolver),
+    }
+  }
+
+  #resolved(side: Side, target: Target, sentinel: string): void {
+    this.emit('resolved', { side, address: target.address, role: target.role, sentinel })
+    const before = this.#current[side]
+    if (before !== target.address) {
+      this.#current[side] = target.address
+      if (side === 'master') this.emit('master-changed', { from: before, to: target.address })
+      else if (target.role === 'replica') this.emit('replica-changed', { from: before, to: target.address })
+    }
+    if (side === 'replica' && target.role === 'master') this.emit('fallback-to-master', { master: target.address })
+  }
+}
