@@ -101,7 +101,10 @@ export class TwiceRedisClient extends Redis {
     err: Error,
     options: Parameters<Redis['recoverFromFatalError']>[2],
   ): void {
-    if (!isAuthError(err)) return super.recoverFromFatalError(commandError, err, options)
+    if (!isAuthError(err)) {
+      super.recoverFromFatalError(commandError, err, options)
+      return
+    }
     // Retrying a refused password in a loop only adds load; fail what is queued, stop, and
     // let the next command try again.
     const error = new AuthenticationError('data', this.#target()?.address ?? 'unknown', { cause: err })

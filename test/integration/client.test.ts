@@ -1,0 +1,150 @@
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import { inspect } from 'node:util'
+import { NoHealthyReplicaError, TwiceRedis } from '../../src/index.js'
+import type { Lab } from '../../src/lab/index.js'
+import { foreignConnections, roleOf, lab as startLab } from '../helpers/lab.js'
+
+const password = 'tötes_passowrd'
+
+describe('TwiceRedis against a real Sentinel lab', () => {
+  let lab: Lab
+  const clients: TwiceRedis[] = []
+  const open = (options = {}) => {
+    const tr = new TwiceRedis(lab.masterName, lab.sentinelAddresses, password, options)
+    clients.push(tr)
+    return tr
+  }
+
+  before(async () => {
+    lab = await startLab({ password })
+  })
+  after(async () => {
+    await Promise.all(clients.map((tr) => tr.quit()))
+    await lab.stop()
+  })
+
+  it('runs the seed README examples', async () => {
+    const tr = open()
+    assert.equal(tr.write, tr.master)
+    assert.equal(tr.read, tr.slave)
+    assert.equal(tr.replica, tr.slave)
+
+    assert.equal(await tr.master.set('je mange', 'huehue'), 'OK')
+    await tr.master.wait(2, 2000)
+    assert.equal(await tr.slave.get('je mange'), 'huehue')
+    assert.equal(await tr.read.get('nous mangeons'), null)
+    assert.equal(await tr.write.del('je mange'), 1)
+
+    const res = await tr.master.pipeline().set('turle', 'power').set('tr3buchet', 'tötes').exec()
+    assert.deepEqual(res, [
+      [null, 'OK'],
+      [null, 'OK'],
+    ])
+    await tr.master.wait(2, 2000)
+
+    assert.equal(await tr.slave.get('turle'), 'power')
+    tr.slave.disconnect()
+    assert.equal(await tr.slave.get('tr3buchet'), 'tötes')
+
+    assert.equal(await tr.master.publish('topic', 'x'), 0)
+    tr.disconnect()
+    assert.equal(await tr.master.set('some key', 'le totes!'), 'OK')
+    await tr.master.wait(2, 2000)
+    assert.equal(await tr.slave.get('some key'), 'le totes!')
+  })
+
+  it('writes to the master and reads from a replica, as the nodes themselves report', async () => {
+    const tr = open()
+    await tr.master.ping()
+    await tr.slave.ping()
+    assert.equal(tr.master.node?.address, lab.master.address)
+    assert.equal(await roleOf(lab, tr.master.node!.address), 'master')
+    assert.equal(tr.slave.node?.role, 'replica')
+    assert.equal(await roleOf(lab, tr.slave.node!.address), 'slave')
+    await assert.rejects(tr.slave.set('k', 'v'), /READONLY/)
+  })
+
+  it('supports MULTI and pub/sub through the ioredis API', async () => {
+    const tr = open()
+    const multi = await tr.master.multi().incr('counter').incr('counter').exec()
+    assert.equal(multi?.[1]?.[1], (multi?.[0]?.[1] as number) + 1)
+
+    const sub = tr.slave.duplicate()
+    const got = new Promise<string>((resolve) => sub.on('message', (_channel, message) => resolve(message)))
+    await sub.subscribe('news')
+    await tr.master.publish('news', 'hello')
+    assert.equal(await got, 'hello')
+    await sub.quit()
+  })
+
+  it('spreads reads over the healthy replicas across disconnects', async () => {
+    const tr = open()
+    const seen = new Set<string>()
+    for (let i = 0; i < 30 && seen.size < 2; i++) {
+      await tr.slave.get('k')
+      seen.add(tr.slave.node!.address)
+      tr.slave.disconnect()
+    }
+    assert.deepEqual([...seen].sort(), lab.replicas.map((r) => r.address).sort())
+  })
+
+  it('reconnects commands and pipelines issued right after disconnect()', async () => {
+    const tr = open()
+    await tr.master.ping()
+    tr.master.disconnect()
+    const [a, b] = await Promise.all([tr.master.set('a', '1'), tr.master.pipeline().get('a').exec()])
+    assert.equal(a, 'OK')
+    assert.deepEqual(b, [[null, '1']])
+  })
+
+  it('holds no sentinel connection once idle', async () => {
+    const tr = open()
+    await tr.master.set('idle', '1')
+    await tr.slave.get('idle')
+    for (const s of lab.sentinels) assert.equal(await foreignConnections(lab, s), 0, `connections on ${s.address}`)
+  })
+
+  it('never reads from a replica whose master link is broken', async () => {
+    const [broken, healthy] = lab.replicas
+    await lab.breakReplicaLink(broken!)
+    try {
+      const tr = open()
+      for (let i = 0; i < 20; i++) {
+        await tr.slave.get('k')
+        assert.equal(tr.slave.node?.address, healthy!.address)
+        tr.slave.disconnect()
+      }
+    } finally {
+      await lab.restoreReplicaLink(broken!)
+    }
+  })
+
+  it('falls back to the master when no replica is healthy, or rejects when told not to', async () => {
+    await Promise.all(lab.replicas.map((r) => lab.breakReplicaLink(r)))
+    try {
+      const tr = open()
+      const fallback = new Promise((resolve) => tr.once('fallback-to-master', resolve))
+      await tr.master.set('fb', 'yes')
+      assert.equal(await tr.slave.get('fb'), 'yes')
+      assert.deepEqual(await fallback, { master: lab.master.address })
+      assert.equal(tr.slave.node?.address, lab.master.address)
+
+      const strict = open({ readFallback: false })
+      const err = await strict.slave.get('fb').catch((e: unknown) => e)
+      assert.ok(err instanceof NoHealthyReplicaError, inspect(err))
+      assert.equal(err.code, 'NO_HEALTHY_REPLICA')
+      assert.match(err.message, /master link err/)
+    } finally {
+      await Promise.all(lab.replicas.map((r) => lab.restoreReplicaLink(r)))
+    }
+  })
+
+  it('keeps secrets out of inspect() and events', async () => {
+    const tr = open()
+    const events: unknown[] = []
+    tr.on('resolved', (e) => events.push(e))
+    await tr.master.ping()
+    assert.doesNotMatch(inspect(tr, { depth: 10 }) + inspect(events, { depth: 10 }), /tötes/)
+  })
+})
