@@ -1,7 +1,7 @@
 import { inspect } from 'node:util'
 import { type Callback, type Command, Redis, type RedisOptions } from 'ioredis'
 import type { Side, Target } from './connector.js'
-import { AuthenticationError, ClientClosedError } from './errors.js'
+import { AuthenticationError, ClientClosedError, redact } from './errors.js'
 import { isAuthError } from './sentinels.js'
 
 /** What a client tells its TwiceRedis. */
@@ -32,7 +32,7 @@ export class TwiceRedisClient extends Redis {
     super(options as RedisOptions & { replyMapping?: 'legacy' })
     this.side = side
     this.#hooks = hooks
-    this.on('error', (error: Error) => hooks.error(side, error))
+    this.on('error', (error: Error) => hooks.error(side, redact(error)))
     // ioredis' connectTimeout covers the TCP connect only; a hung node (SIGSTOP) accepts the
     // connection and then never answers AUTH or INFO. Bound the whole way to "ready".
     this.on('connect', () => this.#armReadyTimer())
@@ -107,7 +107,7 @@ export class TwiceRedisClient extends Redis {
     }
     // Retrying a refused password in a loop only adds load; fail what is queued, stop, and
     // let the next command try again.
-    const error = new AuthenticationError('data', this.#target()?.address ?? 'unknown', { cause: err })
+    const error = new AuthenticationError('data', this.#target()?.address ?? 'unknown', { cause: redact(err) })
     super.recoverFromFatalError(error, error, options)
     this.disconnect()
   }

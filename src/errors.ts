@@ -124,3 +124,13 @@ export class LabError extends TwiceRedisError {
     super('LAB_FAILED', message, options)
   }
 }
+
+/**
+ * ioredis attaches the failed command to its errors (`err.command.args`); for AUTH and HELLO
+ * those args hold the password. Strip them before an error leaves twiceredis.
+ */
+export function redact<E>(error: E): E {
+  const command = (error as { command?: { name?: string; args?: unknown[] } } | null)?.command
+  if (command && /^(auth|hello|migrate|config)$/i.test(command.name ?? '')) command.args = ['[redacted]']
+  return error
+}

@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis'
-import { AuthenticationError, MasterNotFoundError, NoSentinelReachableError } from './errors.js'
+import { AuthenticationError, MasterNotFoundError, NoSentinelReachableError, redact } from './errors.js'
 import type { ResolvedOptions, SentinelAddress } from './options.js'
 import { parseReplicas, type ReplicaState, shuffle } from './topology.js'
 
@@ -56,7 +56,7 @@ export class Sentinels {
         this.#list = [sentinel, ...this.#list.filter((s) => s !== sentinel)]
         return observation
       } catch (error) {
-        failures.push({ address, error })
+        failures.push({ address, error: redact(error) })
       }
     }
     if (unknownName.length) throw new MasterNotFoundError(this.#o.name, unknownName)

@@ -1,0 +1,76 @@
+import assert from 'node:assert/strict'
+import { existsSync } from 'node:fs'
+import { after, before, describe, it } from 'node:test'
+import { type Lab, type LabNode, startLab } from '../../src/lab/index.js'
+import { parseInfo } from '../../src/topology.js'
+
+const alive = (pid: number | undefined) => {
+  if (pid === undefined) return false
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+const pids = (lab: Lab) => [...lab.dataNodes, ...lab.sentinels].map((n) => (n as LabNode & { pid?: number }).pid)
+
+describe('the lab', () => {
+  let lab: Lab
+  before(async () => {
+    lab = await startLab()
+  })
+  after(() => lab.stop())
+
+  it('starts a master, two replicas and three sentinels that agree on the master', async () => {
+    assert.equal(lab.replicas.length, 2)
+    assert.equal(lab.sentinels.length, 3)
+    for (const s of lab.sentinels) {
+      assert.equal(s.host, '127.0.0.1')
+      const [host, port] = (await lab.command(s, 'SENTINEL', 'GET-MASTER-ADDR-BY-NAME', lab.masterName)) as string[]
+      assert.equal(`${host}:${port}`, lab.master.address)
+    }
+  })
+
+  it('breakReplicaLink: sentinels see the link down while the replica still answers; restore heals it', async () => {
+    const replica = lab.replicas[0]!
+    await lab.breakReplicaLink(replica)
+    assert.equal(await lab.command(replica, 'PING'), 'PONG')
+    for (const replicas of (await lab.sentinelReplicas()).values()) {
+      assert.equal(replicas.find((r) => `${r.ip}:${r.port}` === replica.address)?.['master-link-status'], 'err')
+    }
+    await lab.restoreReplicaLink(replica)
+    const info = parseInfo(String(await lab.command(replica, 'INFO', 'replication')))
+    assert.equal(info.master_link_status, 'up')
+  })
+
+  it('kill(master) leads to a new master elected by the sentinels', async () => {
+    const old = lab.master
+    await lab.kill(old)
+    const elected = await lab.waitForNewMaster(10_000)
+    assert.notEqual(elected.address, old.address)
+    assert.equal(lab.master, elected)
+    await lab.restart(old)
+    // The old master comes back as a replica of the new one.
+    await lab.waitForMaster(elected.address)
+  })
+})
+
+describe('lab lifecycle', () => {
+  it('two labs run side by side, and stop() leaves no process or temp dir, twice', async () => {
+    const [a, b] = await Promise.all([startLab({ replicas: 1, sentinels: 1 }), startLab({ replicas: 1, sentinels: 1 })])
+    const ports = [a, b].flatMap((l) => [...l.dataNodes, ...l.sentinels].map((n) => n.port))
+    assert.equal(new Set(ports).size, ports.length)
+    const all = [...pids(a), ...pids(b)]
+    assert.ok(all.every(alive))
+    await Promise.all([a.stop(), b.stop()])
+    await a.stop()
+    assert.ok(!all.some(alive))
+    assert.ok(!existsSync(a.dir) && !existsSync(b.dir))
+  })
+
+  it('rejects bad options by name', async () => {
+    await assert.rejects(startLab({ replicas: -1 }), { code: 'LAB_FAILED', message: /`replicas`/ })
+    await assert.rejects(startLab({ sentinels: 1, quorum: 2 }), { code: 'LAB_FAILED', message: /`quorum`/ })
+  })
+})
