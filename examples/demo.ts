@@ -45,6 +45,7 @@ try {
   let firstAfterKill = 0
   let killedAt = 0
   let writing = true
+  const oldMaster = lab.master.address
   const writer = (async () => {
     for (let i = 0; writing; i++) {
       try {
@@ -57,7 +58,6 @@ try {
       await new Promise((r) => setTimeout(r, 20))
     }
   })()
-  const oldMaster = lab.master.address
   await new Promise((r) => setTimeout(r, 300))
   killedAt = Date.now()
   await lab.kill(lab.master)
