@@ -1,0 +1,91 @@
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import { TwiceRedis } from '../../src/index.js'
+import type { Lab } from '../../src/lab/index.js'
+import { lab as startLab } from '../helpers/lab.js'
+
+// Sentinels here refresh INFO every 10 s, as in production: what they report lags what the
+// nodes themselves say, which is what the role check after connecting is for.
+describe('discovery as the Sentinel client guidelines ask', () => {
+  let lab: Lab
+  const clients: TwiceRedis[] = []
+  const open = (options = {}) => {
+    const tr = new TwiceRedis({ name: lab.masterName, sentinels: lab.sentinelAddresses, ...options })
+    clients.push(tr)
+    return tr
+  }
+
+  before(async () => {
+    lab = await startLab({ sentinels: 3, sentinelInfoPeriodMs: 10_000 })
+    for (const node of lab.dataNodes) {
+      await lab.command(node, 'ACL', 'SETUSER', 'app', 'on', '>app-secret', '~*', '&*', '+@all')
+    }
+  })
+  after(async () => {
+    await Promise.all(clients.map((tr) => tr.quit()))
+    await lab.stop()
+  })
+
+  it('shuffles the sentinel list per instance', () => {
+    const orders = new Set(Array.from({ length: 30 }, () => open().sentinels.join(',')))
+    assert.ok(orders.size > 1, 'every instance tried the sentinels in the same order')
+  })
+
+  it('moves the first sentinel that answers to the front, past a dead one', async () => {
+    const tr = open()
+    const [dead] = tr.sentinels
+    const node = lab.node(dead!)!
+    await lab.kill(node)
+    try {
+      await tr.master.ping()
+      assert.notEqual(tr.sentinels[0], dead)
+      assert.equal(tr.sentinels.length, 3)
+    } finally {
+      await lab.restart(node)
+    }
+  })
+
+  it('refuses a replica whose own INFO shows its link down, even while sentinels still say ok', async () => {
+    const [broken, healthy] = lab.replicas
+    await lab.breakReplicaLink(broken!, { wait: false })
+    try {
+      let rejected: { address: string; reason: string } | undefined
+      for (let i = 0; i < 50 && !rejected; i++) {
+        const tr = open()
+        tr.on('node-rejected', (e) => {
+          rejected = e
+        })
+        await tr.slave.get('k')
+        assert.equal(tr.slave.node?.address, healthy!.address)
+      }
+      assert.deepEqual(rejected && { ...rejected }, {
+        side: 'replica',
+        address: broken!.address,
+        reason: 'master link down',
+      })
+    } finally {
+      await lab.restoreReplicaLink(broken!, { wait: false })
+    }
+  })
+
+  it('authenticates as an ACL user and selects the database', async () => {
+    const tr = open({ username: 'app', password: 'app-secret', db: 3 })
+    await tr.master.set('in-db-3', 'yes')
+    assert.deepEqual(await tr.master.acl('WHOAMI'), 'app')
+    assert.equal(await lab.command(lab.master, 'EXISTS', 'in-db-3'), 0)
+    await tr.master.wait(2, 2000)
+    assert.equal(await tr.slave.get('in-db-3'), 'yes')
+  })
+
+  it('passes ioredis options through, shared and per side', async () => {
+    const tr = open({
+      redisOptions: { keyPrefix: 'app:' },
+      masterOptions: { connectionName: 'writer' },
+      replicaOptions: { connectionName: 'reader' },
+    })
+    await tr.master.set('prefixed', '1')
+    assert.equal(await lab.command(lab.master, 'GET', 'app:prefixed'), '1')
+    assert.equal(await tr.master.client('GETNAME'), 'writer')
+    assert.equal(await tr.slave.client('GETNAME'), 'reader')
+  })
+})
