@@ -1,15 +1,34 @@
 import { inspect } from 'node:util'
-import { type Callback, type Command, Redis, type RedisOptions } from 'ioredis'
+import { type Callback, Command, Redis, type RedisOptions } from 'ioredis'
 import type { Side, Target } from './connector.js'
-import { AuthenticationError, ClientClosedError, redact } from './errors.js'
+import { AuthenticationError, ClientClosedError, redact, TwiceRedisError } from './errors.js'
 import { isAuthError } from './sentinels.js'
+import { parseInfo, roleProblem } from './topology.js'
+import type { Watch } from './watch.js'
 
-/** What a client tells its TwiceRedis. */
+/** What a client needs from its TwiceRedis. */
 export interface ClientHooks {
   error(side: Side, error: Error): void
+  /** The node failed a check after it was chosen: prefer others for a while. */
+  reject(side: Side, target: Target, reason: string): void
+  /** Whether the sentinels now offer an eligible replica (asked only while reads fall back to the master). */
+  replicaAvailable(): Promise<boolean>
+  /** The process-wide sentinel watch, or `undefined` when fast failover detection is off. */
+  watch(): Watch | undefined
+  /** Health check interval in ms; 0 turns it off. */
+  healthCheckIntervalMs: number
 }
 
-type Deferred = [Command, Parameters<Redis['sendCommand']>[1]]
+type Stream = Parameters<Redis['sendCommand']>[1]
+type RetryStrategy = NonNullable<RedisOptions['retryStrategy']>
+
+/** What ioredis keeps private but a subclass has to reach. */
+interface Internals {
+  connector: { target?: Target }
+  stream?: { destroy(error?: Error): void; on(event: 'data', listener: () => void): void }
+  reconnectTimeout: NodeJS.Timeout | null
+  manuallyClosing: boolean
+}
 
 /**
  * One side of a TwiceRedis: a real ioredis `Redis` (every command, pipeline, MULTI and pub/sub,
@@ -22,21 +41,37 @@ export class TwiceRedisClient extends Redis {
   /** `master` for the write side, `replica` for the read side. */
   readonly side: Side
   readonly #hooks: ClientHooks
+  readonly #baseRetry: RetryStrategy
   #final = false
   #closing = false
-  #deferred: Deferred[] = []
+  #deferred: [Command, Stream][] = []
   #readyTimer: NodeJS.Timeout | undefined
+  #healthTimer: NodeJS.Timeout | undefined
+  #healthPending = false
+  #lastData = 0
+  #kicked = false
+  #everReady = false
+  #endRetries = 0
+  #watch: Watch | undefined
 
   /** @internal created by TwiceRedis */
   constructor(side: Side, options: RedisOptions, hooks: ClientHooks) {
     super(options as RedisOptions & { replyMapping?: 'legacy' })
     this.side = side
     this.#hooks = hooks
+    this.#baseRetry = options.retryStrategy ?? (() => 50)
+    // ioredis reads the strategy from its options at each close: after a "kick" (the sentinels
+    // announced a new master) the next attempt goes at once instead of after the backoff.
+    this.options.retryStrategy = (times) => {
+      if (!this.#kicked) return this.#baseRetry(times)
+      this.#kicked = false
+      return 0
+    }
     this.on('error', (error: Error) => hooks.error(side, redact(error)))
-    // ioredis' connectTimeout covers the TCP connect only; a hung node (SIGSTOP) accepts the
-    // connection and then never answers AUTH or INFO. Bound the whole way to "ready".
     this.on('connect', () => this.#armReadyTimer())
-    for (const event of ['ready', 'close', 'end']) this.on(event, () => this.#clearReadyTimer())
+    this.on('ready', () => this.#onReady())
+    this.on('close', () => this.#onClose())
+    this.on('end', () => this.#onEnd())
   }
 
   /**
@@ -44,10 +79,10 @@ export class TwiceRedisClient extends Redis {
    * (`master` on the read side means a fallback); `undefined` while disconnected.
    */
   get node(): Target | undefined {
-    return this.status === 'end' || this.status === 'wait' ? undefined : this.#target()
+    return this.status === 'end' || this.status === 'wait' ? undefined : this.#internals.connector.target
   }
 
-  override sendCommand(command: Command, stream?: Parameters<Redis['sendCommand']>[1]): unknown {
+  override sendCommand(command: Command, stream?: Stream): unknown {
     if (this.#final) {
       command.reject(new ClientClosedError(this.side))
       return command.promise
@@ -74,13 +109,24 @@ export class TwiceRedisClient extends Redis {
         for (const [command, stream] of this.#deferred.splice(0)) this.sendCommand(command, stream)
       })
     }
+    if (!reconnect) this.#stopTimers()
+    if (!reconnect && this.status === 'reconnecting') {
+      // ioredis only clears its timer here and never reaches "end"; finish the close ourselves.
+      super.disconnect()
+      this.#internals.manuallyClosing = false
+      ;(this as unknown as { setStatus(status: string): void }).setStatus('end')
+      ;(this as unknown as { flushQueue(error: Error): void }).flushQueue(new Error('Connection is closed.'))
+      return
+    }
     super.disconnect(reconnect)
   }
 
   /** Close gracefully (pending replies arrive first). Final: later commands reject with `CLIENT_CLOSED`. */
   override quit(callback?: Callback<'OK'>): Promise<'OK'> {
-    if (this.#final || this.status === 'end' || this.status === 'wait') {
-      if (this.status === 'wait') super.disconnect()
+    this.#stopTimers()
+    this.#releaseWatch()
+    if (this.#final || this.status === 'end' || this.status === 'wait' || this.status === 'reconnecting') {
+      if (this.status !== 'end') this.disconnect()
       this.#final = true
       callback?.(null, 'OK')
       return Promise.resolve('OK')
@@ -93,7 +139,11 @@ export class TwiceRedisClient extends Redis {
   /** A new client for the same side with the same options (used by BullMQ and others). */
   // @ts-expect-error ioredis types duplicate() by reply mapping; ours keeps the defaults.
   override duplicate(override?: Partial<RedisOptions>): TwiceRedisClient {
-    return new TwiceRedisClient(this.side, { ...this.options, ...override }, this.#hooks)
+    return new TwiceRedisClient(
+      this.side,
+      { ...this.options, retryStrategy: this.#baseRetry, ...override },
+      this.#hooks,
+    )
   }
 
   override recoverFromFatalError(
@@ -107,25 +157,154 @@ export class TwiceRedisClient extends Redis {
     }
     // Retrying a refused password in a loop only adds load; fail what is queued, stop, and
     // let the next command try again.
-    const error = new AuthenticationError('data', this.#target()?.address ?? 'unknown', { cause: redact(err) })
+    const error = new AuthenticationError('data', this.node?.address ?? 'unknown', { cause: redact(err) })
     super.recoverFromFatalError(error, error, options)
     this.disconnect()
   }
 
   [inspect.custom](): string {
-    return `TwiceRedisClient { side: '${this.side}', status: '${this.status}', node: ${this.node ? `'${this.node.address}'` : 'undefined'} }`
+    const node = this.node ? `'${this.node.address}'` : 'undefined'
+    return `TwiceRedisClient { side: '${this.side}', status: '${this.status}', node: ${node} }`
   }
 
-  #target(): Target | undefined {
-    return (this as unknown as { connector: { target?: Target } }).connector.target
+  /**
+   * The sentinels announced `master` as the new master: retry now rather than after the
+   * backoff, and leave a node that is not it if this side needs the master.
+   */
+  kick(master: string): void {
+    if (this.#final) return
+    const internals = this.#internals
+    if (this.status === 'reconnecting' && internals.reconnectTimeout) {
+      clearTimeout(internals.reconnectTimeout)
+      internals.reconnectTimeout = null
+      this.connect().catch(() => {})
+      return
+    }
+    const onMaster = this.node?.role === 'master'
+    if (this.status === 'connecting' || this.status === 'connect' || (onMaster && this.node?.address !== master)) {
+      // Probably still on (or connecting to) the old master: drop it and resolve again at once.
+      this.#kicked = true
+      internals.stream?.destroy()
+    }
+  }
+
+  get #internals(): Internals {
+    return this as unknown as Internals
+  }
+
+  #onReady(): void {
+    this.#clearReadyTimer()
+    this.#everReady = true
+    this.#endRetries = 0
+    this.#releaseWatch()
+    const interval = this.#hooks.healthCheckIntervalMs
+    if (interval > 0 && !this.#healthTimer) {
+      this.#lastData = Date.now()
+      this.#internals.stream?.on('data', () => {
+        this.#lastData = Date.now()
+      })
+      this.#healthTimer = setInterval(() => this.#healthCheck(), interval)
+      this.#healthTimer.unref()
+    }
+  }
+
+  #onClose(): void {
+    this.#clearReadyTimer()
+    clearInterval(this.#healthTimer)
+    this.#healthTimer = undefined
+    this.#healthPending = false
+    // An outage (not a manual close): listen for the sentinels' switch while it lasts.
+    if (!this.#closing && this.#everReady) this.#holdWatch()
+  }
+
+  #onEnd(): void {
+    this.#stopTimers()
+    // A reconnect that failed to resolve (no sentinel, ...) ends the client; queued commands
+    // were rejected with the typed error. Unless closed on purpose, keep trying in the
+    // background so subscribers and idle clients recover by themselves.
+    if (this.#final || this.#closing || !this.#everReady) {
+      this.#releaseWatch()
+      return
+    }
+    const delay = this.#baseRetry(++this.#endRetries)
+    if (typeof delay !== 'number') return
+    const timer = setTimeout(() => {
+      if (this.status === 'end' && !this.#final && !this.#closing) this.connect().catch(() => {})
+    }, delay)
+    if (!this.#watch) timer.unref()
+  }
+
+  /**
+   * Cheap periodic check of the connected node (`INFO replication`): a node that stopped
+   * answering (SIGSTOP, a dead network) is dropped, a demoted master or a replica that lost its
+   * master link is left, and a read side that fell back to the master moves back to a replica
+   * once one is healthy. Skipped while a blocking command or a monitor holds the connection.
+   */
+  async #healthCheck(): Promise<void> {
+    if (this.status !== 'ready' || this.#final || this.#healthPending) return
+    const busy = this.commandQueue.toArray().some((item) => Command.checkFlag('BLOCKING_COMMANDS', item.command.name))
+    const target = this.node
+    if (busy || this.mode === 'monitor' || !target) return
+    this.#healthPending = true
+    this.#lastData = Date.now()
+    this.#watchSilence(this.options.connectTimeout ?? 2000)
+    try {
+      // RESP2 subscriber connections accept only PING: liveness only.
+      const info = this.mode === 'subscriber' ? (await this.ping(), undefined) : await this.info('replication')
+      const problem = info === undefined ? undefined : roleProblem(target.role, parseInfo(String(info)))
+      if (problem) {
+        this.#hooks.reject(this.side, target, problem)
+        this.disconnect(true)
+      } else if (this.side === 'replica' && target.role === 'master' && (await this.#hooks.replicaAvailable())) {
+        this.disconnect(true)
+      }
+    } catch (err) {
+      if (err instanceof TwiceRedisError) this.#hooks.error(this.side, err)
+    } finally {
+      this.#healthPending = false
+      if (this.status === 'ready') this.#releaseWatch()
+    }
+  }
+
+  /**
+   * While a health check waits: after a short silence start listening to the sentinels (an
+   * outage may be starting), and after `timeoutMs` without a byte from the node drop it.
+   */
+  #watchSilence(timeoutMs: number): void {
+    const sentAt = Date.now()
+    const early = Math.min(500, timeoutMs / 2)
+    const tick = () => {
+      if (!this.#healthPending || this.status !== 'ready') return
+      const silent = Date.now() - this.#lastData
+      if (silent >= timeoutMs) {
+        const address = this.node?.address ?? 'node'
+        this.#internals.stream?.destroy(new Error(`${address} did not answer a health check within ${timeoutMs} ms`))
+        return
+      }
+      if (silent >= early) this.#holdWatch()
+      setTimeout(tick, Math.min(early, timeoutMs - silent)).unref()
+    }
+    setTimeout(tick, Math.max(0, early - (Date.now() - sentAt))).unref()
+  }
+
+  #holdWatch(): void {
+    if (this.#watch || this.#final) return
+    this.#watch = this.#hooks.watch()
+    this.#watch?.hold(this)
+  }
+
+  #releaseWatch(): void {
+    this.#watch?.release(this)
+    this.#watch = undefined
   }
 
   #armReadyTimer(): void {
     this.#clearReadyTimer()
+    // ioredis' connectTimeout covers the TCP connect only; a hung node (SIGSTOP) accepts the
+    // connection and then never answers AUTH or INFO. Bound the whole way to "ready".
     const ms = this.options.connectTimeout ?? 2000
     this.#readyTimer = setTimeout(() => {
-      const stream = (this as unknown as { stream?: { destroy(error?: Error): void } }).stream
-      stream?.destroy(new Error(`${this.#target()?.address ?? 'node'} did not become ready within ${ms} ms`))
+      this.#internals.stream?.destroy(new Error(`${this.node?.address ?? 'node'} did not become ready within ${ms} ms`))
     }, ms)
     this.#readyTimer.unref()
   }
@@ -133,5 +312,11 @@ export class TwiceRedisClient extends Redis {
   #clearReadyTimer(): void {
     clearTimeout(this.#readyTimer)
     this.#readyTimer = undefined
+  }
+
+  #stopTimers(): void {
+    this.#clearReadyTimer()
+    clearInterval(this.#healthTimer)
+    this.#healthTimer = undefined
   }
 }

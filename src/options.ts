@@ -65,6 +65,21 @@ export interface TwiceRedisOptions {
    * @default 1000
    */
   maxRetryDelayMs?: number | undefined
+  /**
+   * How often each connected client checks its node with `INFO replication`: a hung node is
+   * dropped (no answer within `connectTimeoutMs`), a demoted master or a replica that lost its
+   * master link is left, and reads that fell back to the master return to a healthy replica.
+   * `0` turns it off.
+   * @default 1000
+   */
+  healthCheckIntervalMs?: number | undefined
+  /**
+   * Listen for the sentinels' `+switch-master` while a client is in an outage, and reconnect the
+   * moment they announce the new master. One subscription per process and master, only during
+   * outages: at rest no sentinel connection is held.
+   * @default true
+   */
+  failoverDetection?: boolean | undefined
   /** ioredis options for both data connections (`maxRetriesPerRequest`, `commandTimeout`, `keyPrefix`, ...). @default {} */
   redisOptions?: DataRedisOptions | undefined
   /** ioredis options for the master connection only; they win over `redisOptions`. @default {} */
@@ -94,6 +109,8 @@ export interface ResolvedOptions {
   sentinelTimeoutMs: number
   connectTimeoutMs: number
   maxRetryDelayMs: number
+  healthCheckIntervalMs: number
+  failoverDetection: boolean
   redisOptions: DataRedisOptions
   masterOptions: DataRedisOptions
   replicaOptions: DataRedisOptions
@@ -106,6 +123,8 @@ const defaults = {
   sentinelTimeoutMs: 500,
   connectTimeoutMs: 2000,
   maxRetryDelayMs: 1000,
+  healthCheckIntervalMs: 1000,
+  failoverDetection: true,
 } as const
 
 const known = new Set<string>([
@@ -120,6 +139,8 @@ const known = new Set<string>([
   'sentinelTimeoutMs',
   'connectTimeoutMs',
   'maxRetryDelayMs',
+  'healthCheckIntervalMs',
+  'failoverDetection',
   'redisOptions',
   'masterOptions',
   'replicaOptions',
@@ -150,6 +171,16 @@ export function normalize(config: TwiceRedisConfig): ResolvedOptions {
   const sentinelTimeoutMs = positive(config, 'sentinelTimeoutMs')
   const connectTimeoutMs = positive(config, 'connectTimeoutMs')
   const maxRetryDelayMs = positive(config, 'maxRetryDelayMs')
+  const healthCheckIntervalMs = config.healthCheckIntervalMs ?? defaults.healthCheckIntervalMs
+  if (
+    typeof healthCheckIntervalMs !== 'number' ||
+    !Number.isFinite(healthCheckIntervalMs) ||
+    healthCheckIntervalMs < 0
+  ) {
+    throw new InvalidOptionError('healthCheckIntervalMs', 'a non-negative number of milliseconds (0 turns it off)')
+  }
+  const failoverDetection = config.failoverDetection ?? defaults.failoverDetection
+  if (typeof failoverDetection !== 'boolean') throw new InvalidOptionError('failoverDetection', 'a boolean')
   const redisOptions = redisOpts(config, 'redisOptions')
   const masterOptions = redisOpts(config, 'masterOptions')
   const replicaOptions = redisOpts(config, 'replicaOptions')
@@ -169,6 +200,8 @@ export function normalize(config: TwiceRedisConfig): ResolvedOptions {
     sentinelTimeoutMs,
     connectTimeoutMs,
     maxRetryDelayMs,
+    healthCheckIntervalMs,
+    failoverDetection,
     redisOptions,
     masterOptions,
     replicaOptions,

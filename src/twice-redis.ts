@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events'
 import { inspect } from 'node:util'
 import type { RedisOptions } from 'ioredis'
-import { TwiceRedisClient } from './client.js'
+import { type ClientHooks, TwiceRedisClient } from './client.js'
 import { connectorFor, Resolver, type Side, type Target } from './connector.js'
 import { InvalidOptionError } from './errors.js'
 import {
@@ -12,6 +12,8 @@ import {
   type TwiceRedisOptions,
 } from './options.js'
 import { Sentinels } from './sentinels.js'
+import { pickReplica } from './topology.js'
+import { watchFor } from './watch.js'
 
 /** Events of a TwiceRedis. Payloads carry addresses, never secrets. */
 export interface TwiceRedisEvents {
@@ -81,10 +83,15 @@ export class TwiceRedis extends EventEmitter<TwiceRedisEvents> {
       resolved: (side, target, sentinel) => this.#resolved(side, target, sentinel),
       rejected: (side, target, reason) => this.emit('node-rejected', { side, address: target.address, reason }),
     })
-    const hooks = {
-      error: (side: Side, error: Error) => {
+    const o = this.#options
+    const hooks: ClientHooks = {
+      error: (side, error) => {
         if (this.listenerCount('error') > 0) this.emit('error', Object.assign(error, { side }))
       },
+      reject: (side, target, reason) => resolver.reject(side, target, reason),
+      replicaAvailable: async () => pickReplica((await this.#sentinels.observe()).replicas) !== undefined,
+      watch: () => (o.failoverDetection ? watchFor(o) : undefined),
+      healthCheckIntervalMs: o.healthCheckIntervalMs,
     }
     this.master = new TwiceRedisClient('master', this.#clientOptions('master', resolver), hooks)
     this.slave = new TwiceRedisClient('replica', this.#clientOptions('replica', resolver), hooks)
@@ -140,6 +147,9 @@ export class TwiceRedis extends EventEmitter<TwiceRedisEvents> {
       // each and spread a crowd of clients out (no thundering herd on the sentinels).
       retryStrategy: (times) =>
         Math.round(Math.min(maxDelay, 25 * 2 ** Math.min(times - 1, 16)) * (0.5 + Math.random() / 2)),
+      // After a failover the old master may answer READONLY until we notice: reconnect (which
+      // resolves the new master) and resend the command.
+      reconnectOnError: side === 'master' ? (err) => (err.message.startsWith('READONLY') ? 2 : false) : null,
       ...o.redisOptions,
       ...(side === 'master' ? o.masterOptions : o.replicaOptions),
       username: o.username,
