@@ -13,6 +13,8 @@ export interface ClientHooks {
   reject(side: Side, target: Target, reason: string): void
   /** Whether the sentinels now offer an eligible replica (asked only while reads fall back to the master). */
   replicaAvailable(): Promise<boolean>
+  /** Ask this sentinel first next time (it just announced a switch). */
+  preferSentinel(address: string): void
   /** The process-wide sentinel watch, or `undefined` when fast failover detection is off. */
   watch(): Watch | undefined
   /** Health check interval in ms; 0 turns it off. */
@@ -121,19 +123,31 @@ export class TwiceRedisClient extends Redis {
     super.disconnect(reconnect)
   }
 
-  /** Close gracefully (pending replies arrive first). Final: later commands reject with `CLIENT_CLOSED`. */
+  /**
+   * Close gracefully (pending replies arrive first), for good: later commands reject with
+   * `CLIENT_CLOSED`. Bounded by `connectTimeoutMs` on a node that stopped answering, after which
+   * the connection is dropped; either way the client is closed when this resolves.
+   */
   override quit(callback?: Callback<'OK'>): Promise<'OK'> {
     this.#stopTimers()
     this.#releaseWatch()
-    if (this.#final || this.status === 'end' || this.status === 'wait' || this.status === 'reconnecting') {
+    if (this.#final || this.status !== 'ready') {
       if (this.status !== 'end') this.disconnect()
       this.#final = true
       callback?.(null, 'OK')
       return Promise.resolve('OK')
     }
-    const result = super.quit(callback)
+    const ms = this.options.connectTimeout ?? 2000
+    const timer = setTimeout(() => super.disconnect(), ms)
+    const result = super.quit().then(
+      () => 'OK' as const,
+      () => 'OK' as const, // the connection dropped first: closed all the same
+    )
     this.#final = true
-    return result
+    return result.finally(() => {
+      clearTimeout(timer)
+      callback?.(null, 'OK')
+    })
   }
 
   /** A new client for the same side with the same options (used by BullMQ and others). */
@@ -168,11 +182,12 @@ export class TwiceRedisClient extends Redis {
   }
 
   /**
-   * The sentinels announced `master` as the new master: retry now rather than after the
-   * backoff, and leave a node that is not it if this side needs the master.
+   * `sentinel` announced `master` as the new master: retry now rather than after the backoff,
+   * asking that sentinel first, and leave a node that is not it if this side is on the master.
    */
-  kick(master: string): void {
+  kick(master: string, sentinel: string): void {
     if (this.#final) return
+    this.#hooks.preferSentinel(sentinel)
     const internals = this.#internals
     if (this.status === 'reconnecting' && internals.reconnectTimeout) {
       clearTimeout(internals.reconnectTimeout)
@@ -250,8 +265,9 @@ export class TwiceRedisClient extends Redis {
     this.#watchSilence(this.options.connectTimeout ?? 2000)
     try {
       // RESP2 subscriber connections accept only PING: liveness only.
-      const info = this.mode === 'subscriber' ? (await this.ping(), undefined) : await this.info('replication')
-      const problem = info === undefined ? undefined : roleProblem(target.role, parseInfo(String(info)))
+      let problem: string | undefined
+      if (this.mode === 'subscriber') await this.ping()
+      else problem = roleProblem(target.role, parseInfo(String(await this.info('replication'))))
       if (problem) {
         this.#hooks.reject(this.side, target, problem)
         this.disconnect(true)

@@ -23,15 +23,23 @@ export class Sentinels {
   #list: SentinelAddress[]
   #inflight: Promise<Observation> | undefined
   readonly #o: ResolvedOptions
+  readonly #onFailure: (sentinel: string, error: unknown) => void
 
-  constructor(options: ResolvedOptions) {
+  constructor(options: ResolvedOptions, onFailure: (sentinel: string, error: unknown) => void = () => {}) {
     this.#o = options
+    this.#onFailure = onFailure
     this.#list = shuffle(options.sentinels)
   }
 
   /** The sentinels in the order they will be tried next. */
   get addresses(): string[] {
     return this.#list.map(format)
+  }
+
+  /** Move a sentinel to the front of the list, as if it had answered first. */
+  prefer(address: string): void {
+    const sentinel = this.#list.find((s) => format(s) === address)
+    if (sentinel) this.#list = [sentinel, ...this.#list.filter((s) => s !== sentinel)]
   }
 
   /** Master and replicas as the first answering sentinel sees them. Concurrent callers share one query. */
@@ -53,10 +61,11 @@ export class Sentinels {
           unknownName.push(address)
           continue
         }
-        this.#list = [sentinel, ...this.#list.filter((s) => s !== sentinel)]
+        this.prefer(address)
         return observation
       } catch (error) {
         failures.push({ address, error: redact(error) })
+        this.#onFailure(address, error)
       }
     }
     if (unknownName.length) throw new MasterNotFoundError(this.#o.name, unknownName)

@@ -25,6 +25,8 @@ export interface TwiceRedisEvents {
   'replica-changed': [{ from: string | undefined; to: string }]
   /** No replica was eligible, so the read side uses the master. */
   'fallback-to-master': [{ master: string }]
+  /** A sentinel did not answer a discovery (refused, timed out, auth); the next one is tried. */
+  'sentinel-unreachable': [{ sentinel: string; reason: string }]
   /** A node was refused after connecting (wrong role, broken link) or failed to connect. */
   'node-rejected': [{ side: Side; address: string; reason: string }]
   /** An error of either data connection (ioredis' `error` events), with the side. */
@@ -78,7 +80,9 @@ export class TwiceRedis extends EventEmitter<TwiceRedisEvents> {
       throw new InvalidOptionError('options', 'an object')
     }
     this.#options = normalize(config)
-    this.#sentinels = new Sentinels(this.#options)
+    this.#sentinels = new Sentinels(this.#options, (sentinel, error) =>
+      this.emit('sentinel-unreachable', { sentinel, reason: error instanceof Error ? error.message : String(error) }),
+    )
     const resolver = new Resolver(this.#sentinels, this.#options, {
       resolved: (side, target, sentinel) => this.#resolved(side, target, sentinel),
       rejected: (side, target, reason) => this.emit('node-rejected', { side, address: target.address, reason }),
@@ -90,6 +94,7 @@ export class TwiceRedis extends EventEmitter<TwiceRedisEvents> {
       },
       reject: (side, target, reason) => resolver.reject(side, target, reason),
       replicaAvailable: async () => pickReplica((await this.#sentinels.observe()).replicas) !== undefined,
+      preferSentinel: (address) => this.#sentinels.prefer(address),
       watch: () => (o.failoverDetection ? watchFor(o) : undefined),
       healthCheckIntervalMs: o.healthCheckIntervalMs,
     }

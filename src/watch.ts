@@ -1,25 +1,29 @@
 import { Redis } from 'ioredis'
-import type { ResolvedOptions } from './options.js'
+import type { ResolvedOptions, SentinelAddress } from './options.js'
 import { format } from './sentinels.js'
 
 /** A client waiting for its master or replica to come back. */
 export interface Waiter {
-  /** The sentinels announced a new master (`host:port`): reconnect now instead of after the backoff. */
-  kick(master: string): void
+  /**
+   * `sentinel` announced `master` (`host:port`) as the new master: reconnect now instead of
+   * after the backoff, asking that sentinel first.
+   */
+  kick(master: string, sentinel: string): void
 }
 
 /**
- * Fast failover detection without idle sentinel connections: a sentinel subscription
- * (`+switch-master`) that exists only while at least one client is in an outage, and is shared
- * by every client of the process watching the same master through the same sentinels.
+ * Fast failover detection without idle sentinel connections: subscriptions to `+switch-master`
+ * on every sentinel that exist only while at least one client is in an outage, shared by every
+ * client of the process that watches the same master through the same sentinels. All
+ * sentinels, because the leader of the failover announces the switch first; the others learn
+ * it from its hello messages up to a couple of seconds later.
  *
  * Events only speed things up: clients keep re-resolving on their own backoff, as the
  * guidelines ask, in case a message is lost.
  */
 class Watch {
   readonly #waiters = new Set<Waiter>()
-  #subscriber: Redis | undefined
-  #next = 0
+  readonly #subscribers = new Map<string, Redis>()
 
   constructor(
     private readonly options: ResolvedOptions,
@@ -28,22 +32,22 @@ class Watch {
 
   hold(waiter: Waiter): void {
     this.#waiters.add(waiter)
-    if (!this.#subscriber) this.#subscribe()
+    for (const sentinel of this.options.sentinels) {
+      if (!this.#subscribers.has(format(sentinel))) this.#subscribe(sentinel)
+    }
   }
 
   release(waiter: Waiter): void {
     this.#waiters.delete(waiter)
-    if (this.#waiters.size === 0) {
-      this.#subscriber?.disconnect()
-      this.#subscriber = undefined
-      this.onIdle()
-    }
+    if (this.#waiters.size > 0) return
+    for (const subscriber of this.#subscribers.values()) subscriber.disconnect()
+    this.#subscribers.clear()
+    this.onIdle()
   }
 
-  /** Subscribe on one sentinel; if it fails, move on to the next one. */
-  #subscribe(): void {
+  #subscribe(sentinel: SentinelAddress): void {
     const o = this.options
-    const sentinel = o.sentinels[this.#next++ % o.sentinels.length]!
+    const address = format(sentinel)
     const subscriber = new Redis({
       host: sentinel.host,
       port: sentinel.port,
@@ -57,20 +61,22 @@ class Watch {
       disableClientInfo: true,
       maxRetriesPerRequest: 0,
     })
-    this.#subscriber = subscriber
+    this.#subscribers.set(address, subscriber)
     subscriber.on('error', () => {})
     subscriber.on('message', (channel: string, message: string) => {
       // +switch-master <name> <old-ip> <old-port> <new-ip> <new-port>
       const [name, , , host, port] = message.split(' ')
       if (channel !== '+switch-master' || name !== o.name) return
-      for (const w of [...this.#waiters]) w.kick(`${host}:${port}`)
+      for (const w of [...this.#waiters]) w.kick(`${host}:${port}`, address)
     })
     subscriber.on('end', () => {
-      if (this.#subscriber !== subscriber) return
-      this.#subscriber = undefined
-      // Lost the sentinel (or never reached it): try the next one a little later.
-      if (this.#waiters.size)
-        setTimeout(() => this.#waiters.size && !this.#subscriber && this.#subscribe(), 100).unref()
+      if (this.#subscribers.get(address) !== subscriber) return
+      this.#subscribers.delete(address)
+      // Lost this sentinel (or never reached it): try it again a little later.
+      const retry = setTimeout(() => {
+        if (this.#waiters.size && !this.#subscribers.has(address)) this.#subscribe(sentinel)
+      }, 500)
+      retry.unref()
     })
     subscriber.subscribe('+switch-master').catch(() => {})
   }

@@ -36,8 +36,14 @@ describe('discovery as the Sentinel client guidelines ask', () => {
     const [dead] = tr.sentinels
     const node = lab.node(dead!)!
     await lab.kill(node)
+    const unreachable: { sentinel: string }[] = []
+    tr.on('sentinel-unreachable', (e) => unreachable.push(e))
     try {
       await tr.master.ping()
+      assert.deepEqual(
+        unreachable.map((e) => e.sentinel),
+        [dead],
+      )
       assert.notEqual(tr.sentinels[0], dead)
       assert.equal(tr.sentinels.length, 3)
     } finally {

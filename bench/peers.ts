@@ -1,0 +1,79 @@
+// The clients a user would pick, each behind the same small interface, so every scenario
+// measures them side by side on the same lab.
+import { Redis } from 'ioredis'
+import { createSentinel } from 'redis'
+import { TwiceRedis, type TwiceRedisOptions } from 'twiceredis'
+import type { Lab } from 'twiceredis/lab'
+
+export interface Peer {
+  name: string
+  write(key: string, value: string): Promise<unknown>
+  read(key: string): Promise<unknown>
+  close(): Promise<void>
+}
+
+export type PeerFactory = (lab: Lab) => Promise<Peer>
+
+export const twiceredis =
+  (name = 'twiceredis', options: TwiceRedisOptions = {}): PeerFactory =>
+  async (lab) => {
+    const tr = new TwiceRedis(lab.masterName, lab.sentinelAddresses, undefined, options)
+    return {
+      name,
+      write: (k, v) => tr.master.set(k, v),
+      read: (k) => tr.slave.get(k),
+      close: () => tr.quit(),
+    }
+  }
+
+export const ioredisSentinel =
+  (name = 'ioredis (sentinel)'): PeerFactory =>
+  async (lab) => {
+    const options = { sentinels: lab.sentinels.map((s) => ({ host: s.host, port: s.port })), name: lab.masterName }
+    const master = new Redis({ ...options, role: 'master' })
+    const replica = new Redis({ ...options, role: 'slave' })
+    for (const c of [master, replica]) c.on('error', () => {})
+    return {
+      name,
+      write: (k, v) => master.set(k, v),
+      read: (k) => replica.get(k),
+      close: async () => {
+        master.disconnect()
+        replica.disconnect()
+      },
+    }
+  }
+
+export const nodeRedisSentinel =
+  (name = 'node-redis (sentinel)'): PeerFactory =>
+  async (lab) => {
+    const sentinel = createSentinel({
+      name: lab.masterName,
+      sentinelRootNodes: lab.sentinels.map((s) => ({ host: s.host, port: s.port })),
+      replicaPoolSize: 1,
+    })
+    sentinel.on('error', () => {})
+    await sentinel.connect()
+    const replica = sentinel
+    return {
+      name,
+      write: (k, v) => sentinel.set(k, v),
+      read: (k) => replica.get(k),
+      close: async () => {
+        sentinel.destroy()
+      },
+    }
+  }
+
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b)
+  const mid = Math.floor(sorted.length / 2)
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
+}
+
+export function table(header: string[], rows: (string | number)[][]): string {
+  const lines = [header, header.map(() => '---'), ...rows.map((r) => r.map(String))]
+  return lines.map((cells) => `| ${cells.join(' | ')} |`).join('\n')
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))

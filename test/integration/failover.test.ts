@@ -1,0 +1,197 @@
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { describe, it } from 'node:test'
+import { inspect } from 'node:util'
+import { TwiceRedis } from '../../src/index.js'
+import { type Lab, startLab } from '../../src/lab/index.js'
+import { startLoad, until } from '../helpers/load.js'
+
+/**
+ * Each test: a fresh lab, a TwiceRedis under a load of writes and reads, one real fault.
+ * Every command must complete or reject with an expected error, none may hang, and both
+ * sides must serve again without user action.
+ */
+async function underFault(
+  fault: (lab: Lab, tr: TwiceRedis) => Promise<void>,
+  { allowed = [] as RegExp[], options = {} } = {},
+) {
+  const lab = await startLab()
+  const tr = new TwiceRedis(lab.masterName, lab.sentinelAddresses, undefined, options)
+  try {
+    await tr.master.set('load', '0')
+    await tr.slave.get('load')
+    const load = startLoad(tr)
+    await until(() => load.progress('master') > 10 && load.progress('replica') > 10, 'load to start')
+    await fault(lab, tr)
+    const before = { ...load.report.ok }
+    await until(
+      () => load.progress('master') > before.master + 20 && load.progress('replica') > before.replica + 20,
+      'both sides to serve again',
+    )
+    const report = await load.stop()
+    assert.equal(report.hung, 0, `hung commands: ${inspect(report)}`)
+    for (const key of Object.keys(report.failed)) {
+      assert.ok(
+        allowed.some((re) => re.test(key)),
+        `unexpected failure "${key}": ${inspect(report)}`,
+      )
+    }
+    if (process.env.LOAD_REPORT) console.log(inspect(report))
+    return report
+  } finally {
+    await tr.quit()
+    for (const node of [...lab.dataNodes, ...lab.sentinels]) {
+      try {
+        lab.resume(node)
+      } catch {}
+    }
+    await lab.stop()
+  }
+}
+
+const resumeAfter = (lab: Lab, node: Parameters<Lab['pause']>[0], ms: number) =>
+  new Promise<void>((r) =>
+    setTimeout(() => {
+      lab.resume(node)
+      r()
+    }, ms),
+  )
+
+describe('failover and faults under load', { concurrency: 1 }, () => {
+  it('kill the master', async () => {
+    await underFault(async (lab, tr) => {
+      const old = lab.master
+      await lab.kill(old)
+      const elected = await lab.waitForNewMaster()
+      await until(() => tr.master.node?.address === elected.address, 'the write side on the new master')
+    })
+  })
+
+  it('pause the master (SIGSTOP)', async () => {
+    await underFault(async (lab, tr) => {
+      lab.pause(lab.master)
+      const elected = await lab.waitForNewMaster()
+      await until(() => tr.master.node?.address === elected.address, 'the write side on the new master')
+    })
+  })
+
+  it('SENTINEL FAILOVER: the write side leaves the demoted master', async () => {
+    await underFault(
+      async (lab, tr) => {
+        const old = lab.master
+        await lab.failover()
+        const elected = await lab.waitForNewMaster()
+        await until(() => tr.master.node?.address === elected.address, 'the write side on the new master')
+        assert.notEqual(tr.master.node?.address, old.address)
+      },
+      // A write that reached the old master as it was demoted is answered READONLY; it is retried.
+      { allowed: [/^master .*READONLY/] },
+    )
+  })
+
+  it('the old master comes back as a replica and may serve reads', async () => {
+    await underFault(async (lab, tr) => {
+      const old = lab.master
+      await lab.kill(old)
+      await lab.waitForNewMaster()
+      await lab.restart(old)
+      const seen = new Set<string>()
+      await until(() => {
+        seen.add(tr.slave.node?.address ?? '')
+        tr.slave.disconnect()
+        return seen.has(old.address)
+      }, 'a read served by the old master, now a replica')
+      assert.notEqual(tr.master.node?.address, old.address)
+    })
+  })
+
+  it('kill the replica we read from', async () => {
+    await underFault(async (lab, tr) => {
+      const replica = lab.node(tr.slave.node!.address)!
+      await lab.kill(replica)
+      await until(() => tr.slave.node !== undefined && tr.slave.node.address !== replica.address, 'another replica')
+    })
+  })
+
+  it('pause the replica we read from', async () => {
+    await underFault(async (lab, tr) => {
+      const replica = lab.node(tr.slave.node!.address)!
+      lab.pause(replica)
+      await until(() => tr.slave.node !== undefined && tr.slave.node.address !== replica.address, 'another replica')
+    })
+  })
+
+  it('break the master link of the replica we read from', async () => {
+    await underFault(async (lab, tr) => {
+      const replica = lab.node(tr.slave.node!.address)!
+      await lab.breakReplicaLink(replica, { wait: false })
+      await until(() => tr.slave.node !== undefined && tr.slave.node.address !== replica.address, 'another replica')
+    })
+  })
+
+  it('kill one sentinel, then reconnect', async () => {
+    await underFault(async (lab, tr) => {
+      await lab.kill(lab.node(tr.sentinels[0]!)!)
+      tr.disconnect()
+    })
+  })
+
+  it('pause one sentinel, then reconnect', async () => {
+    await underFault(async (lab, tr) => {
+      const sentinel = lab.node(tr.sentinels[0]!)!
+      lab.pause(sentinel)
+      tr.disconnect()
+      await until(() => tr.sentinels[0] !== sentinel.address, 'discovery to move past the hung sentinel')
+      await resumeAfter(lab, sentinel, 100)
+    })
+  })
+
+  it('kill every sentinel, then bring one back', async () => {
+    await underFault(
+      async (lab, tr) => {
+        await Promise.all(lab.sentinels.map((s) => lab.kill(s)))
+        tr.disconnect()
+        await assert.rejects(tr.master.get('load'), { code: 'NO_SENTINEL_REACHABLE' })
+        await lab.restart(lab.sentinels[0]!)
+      },
+      { allowed: [/NO_SENTINEL_REACHABLE/] },
+    )
+  })
+})
+
+describe('quit() during an outage', () => {
+  it('leaves nothing that keeps the process alive', async () => {
+    const lab = await startLab({ replicas: 1 })
+    const child = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/quit-exits.ts'], {
+      env: {
+        ...process.env,
+        LAB_MASTER_NAME: lab.masterName,
+        LAB_SENTINELS: lab.sentinels.map((s) => s.address).join(','),
+        LAB_OUTAGE: '1',
+      },
+    })
+    try {
+      let out = ''
+      child.stdout.on('data', (d) => {
+        out += d
+        if (String(d).includes('writing')) lab.pause(lab.master)
+      })
+      child.stderr.on('data', (d) => {
+        out += d
+      })
+      const code = await new Promise((resolve) => {
+        const timer = setTimeout(() => resolve('still running 15 s later'), 15_000)
+        child.once('exit', (c) => {
+          clearTimeout(timer)
+          resolve(c)
+        })
+      })
+      assert.equal(code, 0, out)
+      assert.match(out, /quit done/)
+    } finally {
+      child.kill('SIGKILL')
+      lab.resume(lab.master)
+      await lab.stop()
+    }
+  })
+})
