@@ -21,13 +21,14 @@ export interface Observation {
  */
 export class Sentinels {
   #list: SentinelAddress[]
-  #inflight: Promise<Observation> | undefined
   readonly #o: ResolvedOptions
+  readonly #shared: Shared
   readonly #onFailure: (sentinel: string, error: unknown) => void
 
   constructor(options: ResolvedOptions, onFailure: (sentinel: string, error: unknown) => void = () => {}) {
     this.#o = options
     this.#onFailure = onFailure
+    this.#shared = sharedFor(options)
     this.#list = shuffle(options.sentinels)
   }
 
@@ -42,12 +43,37 @@ export class Sentinels {
     if (sentinel) this.#list = [sentinel, ...this.#list.filter((s) => s !== sentinel)]
   }
 
-  /** Master and replicas as the first answering sentinel sees them. Concurrent callers share one query. */
+  /**
+   * Master and replicas as the first answering sentinel sees them. Every TwiceRedis of the
+   * process on the same sentinels and master shares one query in flight, and an answer younger
+   * than {@link REUSE_MS}: a crowd of clients reconnecting at once asks the sentinels once.
+   */
   observe(): Promise<Observation> {
-    this.#inflight ??= this.#observe().finally(() => {
-      this.#inflight = undefined
-    })
-    return this.#inflight
+    const shared = this.#shared
+    if (shared.last && Date.now() - shared.last.at < REUSE_MS) {
+      this.prefer(shared.last.value.sentinel)
+      return Promise.resolve(shared.last.value)
+    }
+    if (shared.inflight) return shared.inflight.then((o) => (this.prefer(o.sentinel), o))
+    const query = this.#observe()
+    shared.inflight = query
+    query.then(
+      (value) => {
+        shared.last = { at: Date.now(), value }
+      },
+      () => {},
+    )
+    query
+      .finally(() => {
+        if (shared.inflight === query) shared.inflight = undefined
+      })
+      .catch(() => {})
+    return query
+  }
+
+  /** Forget the shared answer: the topology just changed (a sentinel announced a switch). */
+  invalidate(): void {
+    this.#shared.last = undefined
   }
 
   async #observe(): Promise<Observation> {
@@ -126,6 +152,32 @@ export class Sentinels {
       client.disconnect()
     }
   }
+}
+
+/** How long one sentinel answer serves other clients of the process. */
+const REUSE_MS = 100
+
+interface Shared {
+  inflight?: Promise<Observation> | undefined
+  last?: { at: number; value: Observation } | undefined
+}
+
+const shared = new Map<string, Shared>()
+
+function sharedFor(o: ResolvedOptions): Shared {
+  const key = JSON.stringify([
+    o.name,
+    o.sentinels.map(format).sort(),
+    o.sentinelUsername,
+    o.sentinelPassword,
+    Boolean(o.sentinelTls),
+  ])
+  let entry = shared.get(key)
+  if (!entry) {
+    entry = {}
+    shared.set(key, entry)
+  }
+  return entry
 }
 
 export function format(a: SentinelAddress): string {

@@ -22,3 +22,12 @@ export async function roleOf(lab: Lab, address: string): Promise<string | undefi
   if (!node) return undefined
   return parseInfo(String(await lab.command(node, 'INFO', 'replication'))).role
 }
+
+/** Connections every sentinel has accepted so far (INFO stats), this query's own included. */
+export async function sentinelConnectionsReceived(lab: Lab): Promise<number> {
+  let total = 0
+  for (const s of lab.sentinels) {
+    total += Number(parseInfo(String(await lab.command(s, 'INFO', 'stats'))).total_connections_received)
+  }
+  return total
+}

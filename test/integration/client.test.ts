@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test'
 import { inspect } from 'node:util'
 import { NoHealthyReplicaError, TwiceRedis } from '../../src/index.js'
 import type { Lab } from '../../src/lab/index.js'
-import { foreignConnections, roleOf, lab as startLab } from '../helpers/lab.js'
+import { foreignConnections, roleOf, sentinelConnectionsReceived, lab as startLab } from '../helpers/lab.js'
 
 const password = 'tötes_passowrd'
 
@@ -103,6 +103,16 @@ describe('TwiceRedis against a real Sentinel lab', () => {
     await tr.master.set('idle', '1')
     await tr.slave.get('idle')
     for (const s of lab.sentinels) assert.equal(await foreignConnections(lab, s), 0, `connections on ${s.address}`)
+  })
+
+  it('asks the sentinels once for a crowd of clients connecting at once (no thundering herd)', async () => {
+    const crowd = Array.from({ length: 50 }, () => open())
+    await new Promise((r) => setTimeout(r, 150)) // past the reuse window of earlier answers
+    const before = await sentinelConnectionsReceived(lab)
+    await Promise.all(crowd.flatMap((tr) => [tr.master.ping(), tr.slave.ping()]))
+    const after = await sentinelConnectionsReceived(lab)
+    // `after` counts its own query's connection on each sentinel.
+    assert.equal(after - before - lab.sentinels.length, 1)
   })
 
   it('never reads from a replica whose master link is broken', async () => {
