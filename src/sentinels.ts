@@ -54,7 +54,12 @@ export class Sentinels {
       this.prefer(shared.last.value.sentinel)
       return Promise.resolve(shared.last.value)
     }
-    if (shared.inflight) return shared.inflight.then((o) => (this.prefer(o.sentinel), o))
+    if (shared.inflight) {
+      return shared.inflight.then((o) => {
+        this.prefer(o.sentinel)
+        return o
+      })
+    }
     const query = this.#observe()
     shared.inflight = query
     query.then(
