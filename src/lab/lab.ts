@@ -212,6 +212,22 @@ export class Lab {
     return out
   }
 
+  /**
+   * Client connections a node holds now, not counting other sentinels' links (named
+   * `sentinel-*`) nor the connection of this very query.
+   */
+  async clientConnections(node: LabNode): Promise<number> {
+    const list = String(await this.command(node, 'CLIENT', 'LIST'))
+    return list
+      .split('\n')
+      .filter((line) => line && !/ name=sentinel-/.test(line) && !/ cmd=client\|list( |$)/.test(line)).length
+  }
+
+  /** Connections a node has accepted since it started (`INFO stats`), this query's own included. */
+  async connectionsReceived(node: LabNode): Promise<number> {
+    return Number(parseInfo(String(await this.command(node, 'INFO', 'stats'))).total_connections_received)
+  }
+
   /** Kill every process the lab started and remove its temp dir. Safe to call twice. */
   async stop(): Promise<void> {
     if (this.#stopped) return

@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test'
 import { inspect } from 'node:util'
 import { NoHealthyReplicaError, TwiceRedis } from '../../src/index.js'
 import type { Lab } from '../../src/lab/index.js'
-import { foreignConnections, roleOf, sentinelConnectionsReceived, lab as startLab } from '../helpers/lab.js'
+import { roleOf, sentinelConnectionsReceived, lab as startLab } from '../helpers/lab.js'
 
 const password = 'tötes_passowrd'
 
@@ -102,7 +102,7 @@ describe('TwiceRedis against a real Sentinel lab', () => {
     const tr = open()
     await tr.master.set('idle', '1')
     await tr.slave.get('idle')
-    for (const s of lab.sentinels) assert.equal(await foreignConnections(lab, s), 0, `connections on ${s.address}`)
+    for (const s of lab.sentinels) assert.equal(await lab.clientConnections(s), 0, `connections on ${s.address}`)
   })
 
   it('asks the sentinels once for a crowd of clients connecting at once (no thundering herd)', async () => {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { existsSync } from 'node:fs'
 import { after, before, describe, it } from 'node:test'
+import { Redis } from 'ioredis'
 import { type Lab, type LabNode, startLab } from '../../src/lab/index.js'
 import { parseInfo } from '../../src/topology.js'
 
@@ -12,6 +13,10 @@ const alive = (pid: number | undefined) => {
   } catch {
     return false
   }
+}
+async function until(check: () => Promise<boolean>) {
+  for (let i = 0; i < 100 && !(await check()); i++) await new Promise((r) => setTimeout(r, 20))
+  assert.ok(await check())
 }
 const pids = (lab: Lab) => [...lab.dataNodes, ...lab.sentinels].map((n) => (n as LabNode & { pid?: number }).pid)
 
@@ -42,6 +47,16 @@ describe('the lab', () => {
     await lab.restoreReplicaLink(replica)
     const info = parseInfo(String(await lab.command(replica, 'INFO', 'replication')))
     assert.equal(info.master_link_status, 'up')
+  })
+
+  it('counts the client connections a sentinel holds, other sentinels aside', async () => {
+    const sentinel = lab.sentinels[0]!
+    assert.equal(await lab.clientConnections(sentinel), 0)
+    const client = new Redis({ host: sentinel.host, port: sentinel.port })
+    await client.ping()
+    assert.equal(await lab.clientConnections(sentinel), 1)
+    client.disconnect() // sentinels have no QUIT
+    await until(async () => (await lab.clientConnections(sentinel)) === 0)
   })
 
   it('kill(master) leads to a new master elected by the sentinels', async () => {
