@@ -77,3 +77,7 @@ export function table(header: string[], rows: (string | number)[][]): string {
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+export function shuffled<T>(items: readonly T[]): T[] {
+  return [...items].sort(() => Math.random() - 0.5)
+}

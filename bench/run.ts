@@ -1,0 +1,36 @@
+// `npm run bench`: every scenario against fresh labs, each peer in the same run; writes
+// bench/RESULTS.md. Not part of `npm test`: figures depend on the machine.
+import { execFileSync } from 'node:child_process'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { cpus, totalmem } from 'node:os'
+import { coldStartBench } from './cold-start.js'
+import { failoverBench } from './failover.js'
+import { sentinelLoadBench } from './sentinel-load.js'
+import { throughputBench } from './throughput.js'
+
+const version = (path: string) =>
+  (JSON.parse(readFileSync(new URL(path, import.meta.url), 'utf8')) as { version: string }).version
+const redis = execFileSync('redis-server', ['--version'], { encoding: 'utf8' }).match(/v=(\S+)/)?.[1]
+
+const sections = [
+  ['Throughput', () => throughputBench(3)],
+  ['Sentinel load', () => sentinelLoadBench(200)],
+  ['Failover recovery (master SIGKILL, 5 runs)', () => failoverBench(5)],
+  ['Cold start and reconnect', () => coldStartBench(20)],
+] as const
+
+const only = process.argv.slice(2)
+let out = `# Benchmark results
+
+Machine: ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB; Node ${process.version};
+Redis ${redis}; twiceredis ${version('../package.json')}; ioredis ${version('../node_modules/ioredis/package.json')};\nnode-redis ${version('../node_modules/redis/package.json')}.
+Date: ${new Date().toISOString().slice(0, 10)}. Produced by \`npm run bench\`; lab: 1 master, 2 replicas,
+3 sentinels on loopback, \`down-after-milliseconds\` 1000.
+`
+for (const [title, run] of sections) {
+  if (only.length && !only.some((o) => title.toLowerCase().includes(o))) continue
+  process.stderr.write(`== ${title}\n`)
+  out += `\n## ${title}\n\n${await run()}\n`
+}
+writeFileSync(new URL('./RESULTS.md', import.meta.url), out)
+console.log(out)

@@ -1,0 +1,94 @@
+// Sentinel load: N client instances of each kind, idle after one command (connections they hold
+// on the sentinels), then N fresh instances connecting at once (connections the storm opens on
+// the sentinels, and the busiest sentinel's share of them).
+import { Redis } from 'ioredis'
+import { createSentinel } from 'redis'
+import { TwiceRedis } from 'twiceredis'
+import { type Lab, startLab } from 'twiceredis/lab'
+import { sleep, table } from './peers.js'
+
+interface Instance {
+  command(): Promise<unknown>
+  close(): Promise<void>
+}
+
+const kinds: Record<string, (lab: Lab) => Instance> = {
+  twiceredis: (lab) => {
+    const tr = new TwiceRedis(lab.masterName, lab.sentinelAddresses)
+    return { command: () => Promise.all([tr.master.set('k', 'v'), tr.slave.get('k')]), close: () => tr.quit() }
+  },
+  'ioredis (sentinel)': (lab) => {
+    const options = { sentinels: lab.sentinels.map((s) => ({ host: s.host, port: s.port })), name: lab.masterName }
+    const master = new Redis({ ...options, role: 'master' })
+    const replica = new Redis({ ...options, role: 'slave' })
+    for (const c of [master, replica]) c.on('error', () => {})
+    return {
+      command: () => Promise.all([master.set('k', 'v'), replica.get('k')]),
+      close: async () => {
+        master.disconnect()
+        replica.disconnect()
+      },
+    }
+  },
+  'node-redis (sentinel)': (lab) => {
+    const sentinel = createSentinel({
+      name: lab.masterName,
+      sentinelRootNodes: lab.sentinels.map((s) => ({ host: s.host, port: s.port })),
+      replicaPoolSize: 1,
+    })
+    sentinel.on('error', () => {})
+    const ready = sentinel.connect()
+    return {
+      command: async () => {
+        await ready
+        return Promise.all([sentinel.set('k', 'v'), sentinel.get('k')])
+      },
+      close: async () => {
+        sentinel.destroy()
+      },
+    }
+  },
+}
+
+async function received(lab: Lab): Promise<number[]> {
+  return Promise.all(lab.sentinels.map((s) => lab.connectionsReceived(s)))
+}
+
+export async function sentinelLoadBench(count = 200): Promise<string> {
+  const lab = await startLab()
+  const rows: (string | number)[][] = []
+  try {
+    for (const [name, make] of Object.entries(kinds)) {
+      process.stderr.write(`sentinel load: ${count} x ${name}\n`)
+      const before = await received(lab)
+      const instances = Array.from({ length: count }, () => make(lab))
+      await Promise.all(instances.map((i) => i.command()))
+      const after = await received(lab)
+      await sleep(200)
+      let held = 0
+      for (const s of lab.sentinels) held += await lab.clientConnections(s)
+      // Each `received` call opens one connection per sentinel itself.
+      const opened = after.map((a, i) => a - before[i]! - 1)
+      const total = opened.reduce((a, b) => a + b, 0)
+      const busiest = total ? Math.max(...opened) / total : 0
+      rows.push([name, held, total, `${Math.round(busiest * 100)}% (even: ${Math.round(100 / lab.sentinels.length)}%)`])
+      await Promise.all(instances.map((i) => i.close()))
+      await sleep(300)
+    }
+  } finally {
+    await lab.stop()
+  }
+  return table(
+    [
+      'client',
+      `sentinel connections held by ${count} idle instances`,
+      `opened when ${count} connect at once`,
+      'busiest sentinel share',
+    ],
+    rows,
+  )
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  console.log(await sentinelLoadBench(Number(process.argv[2] ?? 200)))
+}
