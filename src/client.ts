@@ -1,5 +1,6 @@
 import { inspect } from 'node:util'
 import { type Callback, Command, Redis, type RedisOptions } from 'ioredis'
+import type { ReplyMappingFromOptions } from 'ioredis/built/types.js'
 import type { Side, Target } from './connector.js'
 import { AuthenticationError, ClientClosedError, redact, TwiceRedisError } from './errors.js'
 import { isAuthError } from './sentinels.js'
@@ -150,14 +151,14 @@ export class TwiceRedisClient extends Redis {
     })
   }
 
-  /** A new client for the same side with the same options (used by BullMQ and others). */
-  // @ts-expect-error ioredis types duplicate() by reply mapping; ours keeps the defaults.
-  override duplicate(override?: Partial<RedisOptions>): TwiceRedisClient {
-    return new TwiceRedisClient(
-      this.side,
-      { ...this.options, retryStrategy: this.#baseRetry, ...override },
-      this.#hooks,
-    )
+  /** A new client for the same side with the same options (BullMQ and others duplicate the client they are given). */
+  override duplicate<Override extends Partial<RedisOptions> | undefined = undefined>(
+    override?: Override,
+  ): Redis<ReplyMappingFromOptions<'legacy', Override>> {
+    const options = { ...this.options, retryStrategy: this.#baseRetry, ...override }
+    return new TwiceRedisClient(this.side, options, this.#hooks) as Redis as Redis<
+      ReplyMappingFromOptions<'legacy', Override>
+    >
   }
 
   override recoverFromFatalError(

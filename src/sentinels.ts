@@ -45,15 +45,12 @@ export class Sentinels {
 
   /**
    * Master and replicas as the first answering sentinel sees them. Every TwiceRedis of the
-   * process on the same sentinels and master shares one query in flight, and an answer younger
-   * than {@link REUSE_MS}: a crowd of clients reconnecting at once asks the sentinels once.
+   * process on the same sentinels and master shares the query in flight: a crowd of clients
+   * reconnecting at once asks the sentinels once. A query that starts later asks again
+   * (discovery on every reconnect, as the guidelines ask).
    */
   observe(): Promise<Observation> {
     const shared = this.#shared
-    if (shared.last && Date.now() - shared.last.at < REUSE_MS) {
-      this.prefer(shared.last.value.sentinel)
-      return Promise.resolve(shared.last.value)
-    }
     if (shared.inflight) {
       return shared.inflight.then((o) => {
         this.prefer(o.sentinel)
@@ -62,23 +59,12 @@ export class Sentinels {
     }
     const query = this.#observe()
     shared.inflight = query
-    query.then(
-      (value) => {
-        shared.last = { at: Date.now(), value }
-      },
-      () => {},
-    )
     query
       .finally(() => {
         if (shared.inflight === query) shared.inflight = undefined
       })
       .catch(() => {})
     return query
-  }
-
-  /** Forget the shared answer: the topology just changed (a sentinel announced a switch). */
-  invalidate(): void {
-    this.#shared.last = undefined
   }
 
   async #observe(): Promise<Observation> {
@@ -159,12 +145,8 @@ export class Sentinels {
   }
 }
 
-/** How long one sentinel answer serves other clients of the process. */
-const REUSE_MS = 100
-
 interface Shared {
   inflight?: Promise<Observation> | undefined
-  last?: { at: number; value: Observation } | undefined
 }
 
 const shared = new Map<string, Shared>()

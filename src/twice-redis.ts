@@ -94,10 +94,7 @@ export class TwiceRedis extends EventEmitter<TwiceRedisEvents> {
       },
       reject: (side, target, reason) => resolver.reject(side, target, reason),
       replicaAvailable: async () => pickReplica((await this.#sentinels.observe()).replicas) !== undefined,
-      preferSentinel: (address) => {
-        this.#sentinels.invalidate()
-        this.#sentinels.prefer(address)
-      },
+      preferSentinel: (address) => this.#sentinels.prefer(address),
       watch: () => (o.failoverDetection ? watchFor(o) : undefined),
       healthCheckIntervalMs: o.healthCheckIntervalMs,
     }

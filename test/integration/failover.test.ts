@@ -17,18 +17,20 @@ async function underFault(
 ) {
   const lab = await startLab()
   const tr = new TwiceRedis(lab.masterName, lab.sentinelAddresses, undefined, options)
+  let load: ReturnType<typeof startLoad> | undefined
   try {
     await tr.master.set('load', '0')
     await tr.slave.get('load')
-    const load = startLoad(tr)
-    await until(() => load.progress('master') > 10 && load.progress('replica') > 10, 'load to start')
+    const running = startLoad(tr)
+    load = running
+    await until(() => running.progress('master') > 10 && running.progress('replica') > 10, 'load to start')
     await fault(lab, tr)
-    const before = { ...load.report.ok }
+    const before = { ...running.report.ok }
     await until(
-      () => load.progress('master') > before.master + 20 && load.progress('replica') > before.replica + 20,
+      () => running.progress('master') > before.master + 20 && running.progress('replica') > before.replica + 20,
       'both sides to serve again',
     )
-    const report = await load.stop()
+    const report = await running.stop()
     assert.equal(report.hung, 0, `hung commands: ${inspect(report)}`)
     for (const key of Object.keys(report.failed)) {
       assert.ok(
@@ -39,6 +41,7 @@ async function underFault(
     if (process.env.LOAD_REPORT) console.log(inspect(report))
     return report
   } finally {
+    await load?.stop(0) // also when the test failed: the loops must not outlive it
     await tr.quit()
     for (const node of [...lab.dataNodes, ...lab.sentinels]) {
       try {

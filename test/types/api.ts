@@ -1,0 +1,23 @@
+// Type tests, checked by `npm run typecheck` (part of `npm run lint`); nothing here runs.
+import type { Redis } from 'ioredis'
+import { TwiceRedis, type TwiceRedisClient } from '../../src/index.js'
+
+declare const tr: TwiceRedis
+const takesRedis = (client: Redis) => client
+
+// Either side can be handed to anything that takes an ioredis client, duplicates too.
+takesRedis(tr.master)
+takesRedis(tr.slave)
+takesRedis(tr.master.duplicate())
+
+// The aliases are the same type.
+export const aliases: TwiceRedisClient[] = [tr.write, tr.read, tr.replica]
+
+// ioredis' command types are kept.
+export const reply: Promise<string | null> = tr.slave.get('key')
+
+// Options reject typos.
+// @ts-expect-error `readFalback` is not an option
+new TwiceRedis('mymaster', ['127.0.0.1:26379'], undefined, { readFalback: true })
+// @ts-expect-error twiceredis sets `host` itself
+new TwiceRedis({ name: 'mymaster', sentinels: ['127.0.0.1:26379'], redisOptions: { host: 'x' } })
