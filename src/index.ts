@@ -16,5 +16,6 @@ export type {
   TwiceRedisConfig,
   TwiceRedisOptions,
 } from './options.js'
-export type { ReplicaState } from './topology.js'
-export { TwiceRedis, type TwiceRedisEvents } from './twice-redis.js'
+export type { SentinelProbe } from './sentinels.js'
+export type { ReplicaReport, ReplicaState } from './topology.js'
+export { type Topology, TwiceRedis, type TwiceRedisEvents } from './twice-redis.js'

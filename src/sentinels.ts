@@ -19,6 +19,19 @@ export interface Observation {
  * Every query opens a connection, asks, and closes it (the "disconnecting sentinel"): at rest we
  * hold no sentinel connection. Concurrent queries share one round trip.
  */
+/** What {@link Sentinels.probe} found out about one sentinel. */
+export interface SentinelProbe {
+  address: string
+  reachable: boolean
+  /** Connect plus one round trip, in ms. */
+  rttMs?: number
+  /** Whether it monitors the master name. */
+  knowsMaster?: boolean
+  /** Why it did not answer. */
+  error?: string
+  observation?: Observation | undefined
+}
+
 export class Sentinels {
   #list: SentinelAddress[]
   readonly #o: ResolvedOptions
@@ -95,6 +108,26 @@ export class Sentinels {
     )
   }
 
+  /**
+   * Ask every sentinel at once (for introspection, not for routing): whether it answered, how
+   * long the round trip took (connect included), and what it reported.
+   */
+  probe(): Promise<SentinelProbe[]> {
+    return Promise.all(
+      this.#list.map(async (sentinel): Promise<SentinelProbe> => {
+        const address = format(sentinel)
+        const started = performance.now()
+        try {
+          const observation = await this.#ask(sentinel)
+          const rttMs = Math.round((performance.now() - started) * 10) / 10
+          return { address, reachable: true, rttMs, knowsMaster: observation !== undefined, observation }
+        } catch (error) {
+          return { address, reachable: false, error: error instanceof Error ? error.message : String(error) }
+        }
+      }),
+    )
+  }
+
   /** One sentinel, one round trip, bounded by `sentinelTimeoutMs`; `undefined` if it does not know the name. */
   async #ask(sentinel: SentinelAddress): Promise<Observation | undefined> {
     const o = this.#o
@@ -113,7 +146,11 @@ export class Sentinels {
       connectTimeout: o.sentinelTimeoutMs,
       disableClientInfo: true,
     })
-    client.on('error', () => {})
+    // ioredis rejects queued commands with a bare "Connection is closed."; keep the real cause.
+    let socketError: Error | undefined
+    client.on('error', (err: Error) => {
+      socketError ??= err
+    })
     let timer: NodeJS.Timeout | undefined
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
@@ -122,12 +159,20 @@ export class Sentinels {
       )
     })
     try {
+      // Connect first: a pipeline queued on a lazy client whose connection is refused never
+      // settles (ioredis 6), which would turn a dead sentinel into a full timeout.
       const query = client
-        .pipeline()
-        .call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', o.name)
-        .call('SENTINEL', 'REPLICAS', o.name)
-        .exec()
-      const results = await Promise.race([query, timeout])
+        .connect()
+        .then(() =>
+          client
+            .pipeline()
+            .call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', o.name)
+            .call('SENTINEL', 'REPLICAS', o.name)
+            .exec(),
+        )
+      const results = await Promise.race([query, timeout]).catch((err: unknown) => {
+        throw socketError ?? err
+      })
       const [[masterErr, master], [, replicas]] = results as [[Error | null, unknown], [Error | null, unknown]]
       if (masterErr) throw masterErr
       if (!Array.isArray(master)) return undefined

@@ -107,3 +107,25 @@ export function shuffle<T>(items: readonly T[], random: () => number = Math.rand
   }
   return out
 }
+
+/** A replica as `topology()` reports it: the sentinel's view, the verdict, and its lag. */
+export interface ReplicaReport extends ReplicaState {
+  eligible: boolean
+  /** Why it is not eligible. */
+  reason?: string | undefined
+  /** Bytes behind the master (`master_repl_offset` minus `slave-repl-offset`), when known. */
+  lagBytes?: number | undefined
+}
+
+/** Judge every replica; `masterOffset` (from the master's INFO) gives the lag. */
+export function reportReplicas(replicas: readonly ReplicaState[], masterOffset?: number): ReplicaReport[] {
+  return replicas.map((r) => {
+    const reason = replicaProblem(r)
+    return {
+      ...r,
+      eligible: reason === undefined,
+      reason,
+      lagBytes: masterOffset === undefined ? undefined : Math.max(0, masterOffset - r.offset),
+    }
+  })
+}

@@ -11,9 +11,20 @@ import {
   type TwiceRedisConfig,
   type TwiceRedisOptions,
 } from './options.js'
-import { Sentinels } from './sentinels.js'
-import { pickReplica } from './topology.js'
+import { type SentinelProbe, Sentinels } from './sentinels.js'
+import { parseInfo, pickReplica, type ReplicaReport, reportReplicas } from './topology.js'
 import { watchFor } from './watch.js'
+
+/** What {@link TwiceRedis.topology} returns. */
+export interface Topology {
+  name: string
+  /** The master as the first answering sentinel reports it; `undefined` if none answered. */
+  master: { address: string } | undefined
+  replicas: ReplicaReport[]
+  sentinels: Omit<SentinelProbe, 'observation'>[]
+  /** The node each side uses now (`undefined` while disconnected). */
+  connected: { master: Target | undefined; replica: Target | undefined }
+}
 
 /** Events of a TwiceRedis. Payloads carry addresses, never secrets. */
 export interface TwiceRedisEvents {
@@ -125,6 +136,27 @@ export class TwiceRedis extends EventEmitter<TwiceRedisEvents> {
   /** The sentinels, in the order the next discovery will try them. */
   get sentinels(): string[] {
     return this.#sentinels.addresses
+  }
+
+  /**
+   * What the sentinels report and what this TwiceRedis uses now: the master, every replica with
+   * its health (and, when ineligible, why), each sentinel with its round-trip time, and the node
+   * each side is connected to. Asks every sentinel once; plain data.
+   */
+  async topology(): Promise<Topology> {
+    const probes = await this.#sentinels.probe()
+    const seen = probes.find((p) => p.observation)?.observation
+    let masterOffset: number | undefined
+    if (this.master.status === 'ready' && this.master.node?.role === 'master') {
+      masterOffset = Number(parseInfo(String(await this.master.info('replication'))).master_repl_offset)
+    }
+    return {
+      name: this.name,
+      master: seen ? { address: seen.master.address } : undefined,
+      replicas: reportReplicas(seen?.replicas ?? [], masterOffset),
+      sentinels: probes.map(({ observation: _, ...probe }) => probe),
+      connected: { master: this.master.node, replica: this.slave.node },
+    }
   }
 
   /** Drop both connections; later commands reconnect (through a fresh discovery) on demand. */
