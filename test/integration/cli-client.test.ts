@@ -1,0 +1,116 @@
+import assert from 'node:assert/strict'
+import { execFile, spawn } from 'node:child_process'
+import { after, before, describe, it } from 'node:test'
+import { promisify } from 'node:util'
+import type { Lab } from '../../src/lab/index.js'
+import { lab as startLab } from '../helpers/lab.js'
+
+const password = 'cli-secret-pw'
+
+describe('twiceredis status, read, write and watch against a lab', () => {
+  let lab: Lab
+  let env: NodeJS.ProcessEnv
+  const run = (...args: string[]) =>
+    promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], { env, timeout: 30_000 }).then(
+      (r) => ({ code: 0, ...r }),
+      (e: { code: number; stdout: string; stderr: string }) => e,
+    )
+
+  before(async () => {
+    lab = await startLab({ password })
+    env = {
+      ...process.env,
+      TWICEREDIS_LAB_STATE: '/nonexistent/lab.json',
+      TWICEREDIS_SENTINELS: lab.sentinels.map((s) => s.address).join(','),
+      TWICEREDIS_MASTER_NAME: lab.masterName,
+      TWICEREDIS_PASSWORD: password,
+    }
+  })
+  after(() => lab.stop())
+
+  it('status prints master, replicas, sentinels and the nodes a read and a write would use', async () => {
+    const { code, stdout } = await run('status')
+    assert.equal(code, 0)
+    assert.match(stdout, new RegExp(`master +${lab.master.address}`))
+    for (const r of lab.replicas) assert.match(stdout, new RegExp(`${r.address} +slave +ok +\\d+ B +yes`))
+    for (const s of lab.sentinels) assert.match(stdout, new RegExp(`${s.address} +yes +[\\d.]+ ms`))
+    assert.match(stdout, new RegExp(`a write would use +${lab.master.address} \\(master\\)`))
+    assert.match(stdout, /a read would use +127\.0\.0\.1:\d+ \(replica\)/)
+    assert.doesNotMatch(stdout, new RegExp(password))
+  })
+
+  it('status --json is plain data, and reports a broken replica with its reason', async () => {
+    const broken = lab.replicas[0]!
+    await lab.breakReplicaLink(broken)
+    try {
+      const { code, stdout } = await run('status', '--json')
+      assert.equal(code, 0)
+      const status = JSON.parse(stdout)
+      assert.equal(status.master.address, lab.master.address)
+      const replica = status.replicas.find((r: { address: string }) => r.address === broken.address)
+      assert.equal(replica.eligible, false)
+      assert.equal(replica.reason, 'master link err')
+      assert.equal(status.sentinels.length, 3)
+    } finally {
+      await lab.restoreReplicaLink(broken)
+    }
+  })
+
+  it('write and read run one command on each side', async () => {
+    assert.equal((await run('write', 'SET', 'cli:key', 'hello')).stdout.trim(), 'OK')
+    await lab.command(lab.master, 'WAIT', 2, 2000)
+    assert.equal((await run('read', 'GET', 'cli:key')).stdout.trim(), 'hello')
+    assert.equal((await run('read', 'GET', 'cli:missing')).stdout.trim(), '(nil)')
+    const err = await run('write', 'INCR', 'cli:key')
+    assert.equal(err.code, 24)
+    assert.match(err.stderr, /\(error\) ERR value is not an integer/)
+  })
+
+  it('has distinct exit codes for unreachable sentinels and an unknown master name', async () => {
+    const unknown = await run('status', '--name', 'no-such-master')
+    assert.equal(unknown.code, 21)
+    assert.match(unknown.stderr, /MASTER_NOT_FOUND/)
+    const unreachable = await run('read', '--sentinels', '127.0.0.1:1', 'GET', 'k')
+    assert.equal(unreachable.code, 20)
+    assert.match(unreachable.stderr, /NO_SENTINEL_REACHABLE/)
+    const wrongPassword = await promisify(execFile)(
+      process.execPath,
+      ['--import', 'tsx', 'src/cli.ts', 'read', 'GET', 'k'],
+      {
+        env: { ...env, TWICEREDIS_PASSWORD: 'not-the-password' },
+      },
+    ).catch((e: { code: number; stderr: string }) => e)
+    assert.equal((wrongPassword as { code: number }).code, 23)
+    assert.doesNotMatch((wrongPassword as { stderr: string }).stderr, /not-the-password/)
+  })
+
+  it('watch prints the switch when a failover happens', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'watch'], { env })
+    try {
+      let out = ''
+      child.stdout.on('data', (d) => {
+        out += d
+      })
+      const seen = (re: RegExp) =>
+        new Promise<void>((resolve, reject) => {
+          const timer = setTimeout(() => reject(new Error(`not seen: ${re}\n${out}`)), 20_000)
+          const check = () => {
+            if (!re.test(out)) return
+            clearTimeout(timer)
+            resolve()
+          }
+          child.stdout.on('data', check)
+          check()
+        })
+      await seen(/listening on 3 sentinel/)
+      await lab.failover()
+      await seen(/\+switch-master mymaster/)
+      const exited = new Promise((resolve) => child.once('exit', resolve))
+      child.kill('SIGINT')
+      assert.equal(await exited, 0)
+      await lab.waitForNewMaster()
+    } finally {
+      child.kill('SIGKILL')
+    }
+  })
+})
