@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { LabError } from '../errors.js'
 import { pairs, parseInfo } from '../topology.js'
 import { dataNodeConfig, sentinelConfig } from './config.js'
-import { findRedisServer, freePort, type LabNode, ServerProcess } from './server.js'
+import { findRedisServer, freePort, type LabNode, liveDirs, ServerProcess } from './server.js'
 
 /** Options of {@link startLab}. Durations are in milliseconds. */
 export interface LabOptions {
@@ -234,6 +234,7 @@ export class Lab {
     this.#stopped = true
     await Promise.all([...this.dataNodes, ...this.sentinels].map((n) => proc(n).kill()))
     rmSync(this.dir, { recursive: true, force: true })
+    liveDirs.delete(this.dir)
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -288,6 +289,7 @@ export class Lab {
     findRedisServer()
     const o = resolve(options)
     const dir = mkdtempSync(join(tmpdir(), 'twiceredis-lab-'))
+    liveDirs.add(dir)
     const data: ServerProcess[] = []
     const sentinels: ServerProcess[] = []
     const lab = new Lab(o, dir, data, sentinels)

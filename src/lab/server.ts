@@ -1,5 +1,5 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
-import { writeFileSync } from 'node:fs'
+import { rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -45,10 +45,12 @@ export function freePort(): Promise<number> {
   })
 }
 
-/** Every live child of every lab in this process, killed if the process exits without `stop()`. */
+/** Every live child and temp dir of every lab in this process, cleaned up if it exits without `stop()`. */
 const live = new Set<ChildProcess>()
+export const liveDirs = new Set<string>()
 process.on('exit', () => {
   for (const child of live) child.kill('SIGKILL')
+  for (const dir of liveDirs) rmSync(dir, { recursive: true, force: true })
 })
 
 /**

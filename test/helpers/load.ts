@@ -52,10 +52,17 @@ export function startLoad(tr: TwiceRedis, intervalMs = 5) {
   }
 }
 
-/** Wait until `side` completes `more` further commands (service came back), or throw after `timeoutMs`. */
-export async function until(check: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
+/** Wait until `check()` holds, running `refresh` before each look, or throw after `timeoutMs`. */
+export async function until(
+  check: () => boolean,
+  what: string,
+  timeoutMs = 20_000,
+  refresh: () => Promise<void> = async () => {},
+): Promise<void> {
   const deadline = Date.now() + timeoutMs
-  while (!check()) {
+  for (;;) {
+    await refresh()
+    if (check()) return
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
     await new Promise((r) => setTimeout(r, 20))
   }

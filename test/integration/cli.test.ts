@@ -28,6 +28,18 @@ describe('twiceredis CLI', () => {
     assert.equal((await run('frobnicate')).code, 2)
   })
 
+  it('lab up without redis-server says how to install it, with its own exit code', async () => {
+    const r = await promisify(execFile)(process.execPath, [...cli, 'lab', 'up'], {
+      env: { ...env, PATH: '/nonexistent', TWICEREDIS_REDIS_SERVER: '/nonexistent/redis-server' },
+      timeout: 30_000,
+    }).catch((e: { code: number; stderr: string }) => e)
+    assert.equal((r as { code: number }).code, 10)
+    assert.match(
+      (r as { stderr: string }).stderr,
+      /apt-get install redis-server.*brew install redis.*REDIS_SERVER_NOT_FOUND/s,
+    )
+  })
+
   it('lab up prints the sentinels and stays up until lab down', async () => {
     assert.equal((await run('lab', 'status')).code, 3)
     const up = spawn(process.execPath, [...cli, 'lab', 'up', '--replicas', '1', '--sentinels', '1'], { env })

@@ -4,6 +4,7 @@ import { describe, it } from 'node:test'
 import { inspect } from 'node:util'
 import { TwiceRedis } from '../../src/index.js'
 import { type Lab, startLab } from '../../src/lab/index.js'
+import { parseInfo } from '../../src/topology.js'
 import { startLoad, until } from '../helpers/load.js'
 
 /**
@@ -64,9 +65,11 @@ describe('failover and faults under load', { concurrency: 1 }, () => {
   it('kill the master', async () => {
     await underFault(async (lab, tr) => {
       const old = lab.master
+      const changed = new Promise((resolve) => tr.once('master-changed', resolve))
       await lab.kill(old)
       const elected = await lab.waitForNewMaster()
       await until(() => tr.master.node?.address === elected.address, 'the write side on the new master')
+      assert.deepEqual(await changed, { from: old.address, to: elected.address })
     })
   })
 
@@ -198,6 +201,42 @@ describe('quit() during an outage', () => {
     } finally {
       child.kill('SIGKILL')
       lab.resume(lab.master)
+      await lab.stop()
+    }
+  })
+})
+
+describe('a demoted master, with the health check and the sentinel watch off', () => {
+  it('the next write lands on the new master (connection killed by the sentinels, or READONLY)', async () => {
+    const lab = await startLab({ replicas: 1 })
+    // No health check and no sentinel watch: what is left is the sentinels killing the old
+    // master's clients when they reconfigure it, and a READONLY reply if a write gets there first.
+    const tr = new TwiceRedis(lab.masterName, lab.sentinelAddresses, undefined, {
+      healthCheckIntervalMs: 0,
+      failoverDetection: false,
+    })
+    try {
+      await tr.master.set('k', 'before')
+      const old = lab.master
+      const roles = new Map<string, string>()
+      await lab.failover()
+      const elected = await lab.waitForNewMaster()
+      // Until the sentinels reconfigure it, the old master still accepts writes (Sentinel's
+      // window for lost writes; with failoverDetection the client leaves at the switch).
+      await until(
+        () => roles.get(old.address) === 'slave',
+        'the old master to be reconfigured',
+        15_000,
+        async () => {
+          roles.set(old.address, parseInfo(String(await lab.command(old, 'INFO', 'replication'))).role ?? '')
+        },
+      )
+      assert.equal(await tr.master.set('k', 'after'), 'OK')
+      assert.notEqual(tr.master.node?.address, old.address)
+      assert.equal(tr.master.node?.address, elected.address)
+      assert.equal(await lab.command(elected, 'GET', 'k'), 'after')
+    } finally {
+      await tr.quit()
       await lab.stop()
     }
   })
