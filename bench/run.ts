@@ -3,6 +3,7 @@
 import { execFileSync } from 'node:child_process'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { cpus, totalmem } from 'node:os'
+import { renderFailoverChart } from './chart.js'
 import { coldStartBench } from './cold-start.js'
 import { failoverBench } from './failover.js'
 import { sentinelLoadBench } from './sentinel-load.js'
@@ -33,4 +34,5 @@ for (const [title, run] of sections) {
   out += `\n## ${title}\n\n${await run()}\n`
 }
 writeFileSync(new URL('./RESULTS.md', import.meta.url), out)
+if (out.includes('## Failover recovery')) await renderFailoverChart(out)
 console.log(out)
