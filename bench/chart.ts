@@ -20,7 +20,7 @@ export async function renderFailoverChart(results = readFileSync(new URL('./RESU
     data: { values },
     mark: { type: 'bar', color: '#c0392b' },
     encoding: {
-      y: { field: 'client', type: 'nominal', sort: null, title: null },
+      y: { field: 'client', type: 'nominal', sort: null, title: null, axis: { labelLimit: 320 } },
       x: { field: 'ms', type: 'quantitative', title: 'ms after the switch' },
     },
   }).spec
