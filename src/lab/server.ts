@@ -118,6 +118,7 @@ export class ServerProcess implements LabNode {
 
   /** Run one command on this node over a short-lived connection. */
   async command(args: (string | number)[], timeoutMs = 2000): Promise<unknown> {
+    if (!this.#child) throw new LabError(`${this.name} (${this.address}) is not running (killed? restart() it first)`)
     const client = new Redis({
       host: this.host,
       port: this.port,
