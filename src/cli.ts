@@ -25,8 +25,8 @@ Usage:
 Where to connect (status, read, write, watch):
   --sentinels host:port,...   or TWICEREDIS_SENTINELS   (default: the running lab's)
   --name NAME                 or TWICEREDIS_MASTER_NAME (default: the running lab's, else mymaster)
-  passwords only from the environment, never from arguments:
-  TWICEREDIS_PASSWORD, TWICEREDIS_USERNAME, TWICEREDIS_SENTINEL_PASSWORD
+  passwords never from arguments: TWICEREDIS_PASSWORD (or --ask-password: prompt without
+  echo, or the first line of standard input), TWICEREDIS_USERNAME, TWICEREDIS_SENTINEL_PASSWORD
 
 Exit codes: 0 ok, 1 unexpected error, 2 bad usage or INVALID_OPTION, 3 no lab running,
   10 REDIS_SERVER_NOT_FOUND, 11 LAB_FAILED, 20 NO_SENTINEL_REACHABLE, 21 MASTER_NOT_FOUND,
@@ -71,13 +71,58 @@ function readState(): LabState | undefined {
   }
 }
 
-/** Connection settings from flags, the environment, or the running lab; passwords from the environment only. */
-function connect(args: string[]): { tr: TwiceRedis; rest: string[]; json: boolean } {
+/**
+ * Read a password without echoing it: from the terminal in raw mode, or the first line of
+ * standard input when it is not a terminal (for scripts: `printf %s "$PW" | twiceredis ...`).
+ */
+function askPassword(prompt: string): Promise<string> {
+  const stdin = process.stdin
+  if (!stdin.isTTY) {
+    return new Promise((resolve) => {
+      let data = ''
+      stdin.setEncoding('utf8')
+      stdin.on('data', (chunk) => {
+        data += chunk
+      })
+      stdin.on('end', () => resolve(data.split('\n')[0] ?? ''))
+    })
+  }
+  process.stderr.write(prompt)
+  return new Promise((resolve) => {
+    let password = ''
+    stdin.setRawMode(true)
+    stdin.setEncoding('utf8')
+    const onData = (chunk: string) => {
+      for (const ch of chunk) {
+        if (ch === '\r' || ch === '\n' || ch === '\u0004') {
+          stdin.setRawMode(false)
+          stdin.off('data', onData)
+          stdin.pause()
+          process.stderr.write('\n')
+          resolve(password)
+          return
+        }
+        if (ch === '\u0003') process.exit(130)
+        password = ch === '\u007f' ? password.slice(0, -1) : password + ch
+      }
+    }
+    stdin.on('data', onData)
+  })
+}
+
+/** Connection settings from flags, the environment, or the running lab; passwords never from arguments. */
+async function connect(args: string[]): Promise<{ tr: TwiceRedis; rest: string[]; json: boolean }> {
   const { values, positionals } = parseArgs({
     args,
-    options: { sentinels: { type: 'string' }, name: { type: 'string' }, json: { type: 'boolean' } },
+    options: {
+      sentinels: { type: 'string' },
+      name: { type: 'string' },
+      json: { type: 'boolean' },
+      'ask-password': { type: 'boolean' },
+    },
     allowPositionals: true,
   })
+  const asked = values['ask-password'] ? await askPassword('Redis password: ') : undefined
   const lab = readState()
   const sentinels = (values.sentinels ?? process.env.TWICEREDIS_SENTINELS ?? lab?.sentinels.join(','))?.split(',')
   if (!sentinels?.length)
@@ -87,7 +132,7 @@ function connect(args: string[]): { tr: TwiceRedis; rest: string[]; json: boolea
   const tr = new TwiceRedis({
     name,
     sentinels: sentinels.filter(Boolean),
-    password: env.TWICEREDIS_PASSWORD || undefined,
+    password: asked ?? (env.TWICEREDIS_PASSWORD || undefined),
     username: env.TWICEREDIS_USERNAME || undefined,
     sentinelPassword: env.TWICEREDIS_SENTINEL_PASSWORD || undefined,
     // One-shot commands: fail fast rather than retry.
@@ -143,7 +188,7 @@ function printTopology(t: Topology, use: { read?: string; write?: string }): voi
 }
 
 async function status(args: string[]): Promise<number> {
-  const { tr, json } = connect(args)
+  const { tr, json } = await connect(args)
   try {
     const use: { read?: string; write?: string } = {}
     const errors: TwiceRedisError[] = []
@@ -191,7 +236,7 @@ function formatReply(reply: unknown, indent = ''): string {
 }
 
 async function run(side: 'read' | 'write', args: string[]): Promise<number> {
-  const { tr, rest } = connect(args)
+  const { tr, rest } = await connect(args)
   const [command, ...commandArgs] = rest
   if (!command) throw new UsageError(`twiceredis ${side} needs a command, e.g. twiceredis ${side} GET key`)
   try {
@@ -212,7 +257,7 @@ async function run(side: 'read' | 'write', args: string[]): Promise<number> {
 }
 
 async function watch(args: string[]): Promise<number> {
-  const { tr } = connect(args)
+  const { tr } = await connect(args)
   const topology = await tr.topology()
   await tr.quit()
   console.log(

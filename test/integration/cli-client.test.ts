@@ -84,6 +84,27 @@ describe('twiceredis status, read, write and watch against a lab', () => {
     assert.doesNotMatch((wrongPassword as { stderr: string }).stderr, /not-the-password/)
   })
 
+  it('--ask-password reads the password from standard input, never from the arguments', async () => {
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', 'src/cli.ts', 'write', '--ask-password', 'SET', 'pw:key', 'v'],
+      {
+        env: { ...env, TWICEREDIS_PASSWORD: '' },
+      },
+    )
+    let out = ''
+    child.stdout.on('data', (d) => {
+      out += d
+    })
+    child.stderr.on('data', (d) => {
+      out += d
+    })
+    child.stdin.end(`${password}\n`)
+    const code = await new Promise((resolve) => child.once('exit', resolve))
+    assert.equal(code, 0, out)
+    assert.equal(out.trim(), 'OK')
+  })
+
   it('watch prints the switch when a failover happens', async () => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'watch'], { env })
     try {
