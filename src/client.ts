@@ -4,7 +4,7 @@ import type { ReplyMappingFromOptions } from 'ioredis/built/types.js'
 import type { Side, Target } from './connector.js'
 import { AuthenticationError, ClientClosedError, redact, TwiceRedisError } from './errors.js'
 import { isAuthError } from './sentinels.js'
-import { parseInfo, roleProblem } from './topology.js'
+import { parseInfo } from './topology.js'
 import type { Watch } from './watch.js'
 
 /** What a client needs from its TwiceRedis. */
@@ -12,8 +12,14 @@ export interface ClientHooks {
   error(side: Side, error: Error): void
   /** The node failed a check after it was chosen: prefer others for a while. */
   reject(side: Side, target: Target, reason: string): void
+  /** Why the connected node no longer fits its role, from its INFO (and the freshness gates), if it does not. */
+  verify(target: Target, info: Record<string, string>): Promise<string | undefined>
   /** Whether the sentinels now offer an eligible replica (asked only while reads fall back to the master). */
   replicaAvailable(): Promise<boolean>
+  /** A health check round trip to `address` took `ms`. */
+  latency(address: string, ms: number): void
+  /** Disconnect after this long without a command; 0: never. */
+  idleTimeoutMs: number
   /** Ask this sentinel first next time (it just announced a switch). */
   preferSentinel(address: string): void
   /** The process-wide sentinel watch, or `undefined` when fast failover detection is off. */
@@ -50,6 +56,9 @@ export class TwiceRedisClient extends Redis {
   #deferred: [Command, Stream][] = []
   #readyTimer: NodeJS.Timeout | undefined
   #healthTimer: NodeJS.Timeout | undefined
+  #idleTimer: NodeJS.Timeout | undefined
+  #lastUse = Date.now()
+  #internal = false
   #healthPending = false
   #lastData = 0
   #kicked = false
@@ -96,6 +105,7 @@ export class TwiceRedisClient extends Redis {
       this.#deferred.push([command, stream])
       return command.promise
     }
+    if (!this.#internal) this.#lastUse = Date.now()
     if (this.status === 'end') this.connect().catch(() => {})
     return super.sendCommand(command, stream)
   }
@@ -213,6 +223,8 @@ export class TwiceRedisClient extends Redis {
     this.#everReady = true
     this.#endRetries = 0
     this.#releaseWatch()
+    this.#lastUse = Date.now()
+    this.#startIdleTimer()
     const interval = this.#hooks.healthCheckIntervalMs
     if (interval > 0 && !this.#healthTimer) {
       this.#lastData = Date.now()
@@ -226,6 +238,8 @@ export class TwiceRedisClient extends Redis {
 
   #onClose(): void {
     this.#clearReadyTimer()
+    clearInterval(this.#idleTimer)
+    this.#idleTimer = undefined
     clearInterval(this.#healthTimer)
     this.#healthTimer = undefined
     this.#healthPending = false
@@ -267,8 +281,13 @@ export class TwiceRedisClient extends Redis {
     try {
       // RESP2 subscriber connections accept only PING: liveness only.
       let problem: string | undefined
-      if (this.mode === 'subscriber') await this.ping()
-      else problem = roleProblem(target.role, parseInfo(String(await this.info('replication'))))
+      const started = performance.now()
+      if (this.mode === 'subscriber') await this.#internally(() => this.ping())
+      else {
+        const info = parseInfo(String(await this.#internally(() => this.info('replication'))))
+        if (target.role === 'replica') this.#hooks.latency(target.address, performance.now() - started)
+        problem = await this.#hooks.verify(target, info)
+      }
       if (problem) {
         this.#hooks.reject(this.side, target, problem)
         this.disconnect(true)
@@ -304,6 +323,30 @@ export class TwiceRedisClient extends Redis {
     setTimeout(tick, Math.max(0, early - (Date.now() - sentAt))).unref()
   }
 
+  /** Send a command of our own: it does not count as use for the idle timeout. */
+  #internally<T>(send: () => Promise<T>): Promise<T> {
+    this.#internal = true
+    try {
+      return send()
+    } finally {
+      this.#internal = false
+    }
+  }
+
+  /** Disconnect (reversibly) once nothing was sent for `idleTimeoutMs` and nothing is pending. */
+  #startIdleTimer(): void {
+    const idle = this.#hooks.idleTimeoutMs
+    if (idle <= 0 || this.#idleTimer) return
+    this.#idleTimer = setInterval(
+      () => {
+        const quiet = Date.now() - this.#lastUse >= idle && this.commandQueue.length === 0
+        if (quiet && this.status === 'ready' && this.mode === 'normal') this.disconnect()
+      },
+      Math.max(idle / 2, 10),
+    )
+    this.#idleTimer.unref()
+  }
+
   #holdWatch(): void {
     if (this.#watch || this.#final) return
     this.#watch = this.#hooks.watch()
@@ -333,6 +376,8 @@ export class TwiceRedisClient extends Redis {
 
   #stopTimers(): void {
     this.#clearReadyTimer()
+    clearInterval(this.#idleTimer)
+    this.#idleTimer = undefined
     clearInterval(this.#healthTimer)
     this.#healthTimer = undefined
   }

@@ -4,15 +4,17 @@ import { connect as tlsConnect } from 'node:tls'
 import { AbstractConnector } from 'ioredis'
 import { NoHealthyReplicaError } from './errors.js'
 import type { ResolvedOptions } from './options.js'
-import type { Sentinels } from './sentinels.js'
-import { pickReplica, replicaProblem, roleProblem } from './topology.js'
+import type { Observation, Sentinels } from './sentinels.js'
+import { type Freshness, replicaProblem, roleProblem, selectReplica } from './topology.js'
 
 export type Side = 'master' | 'replica'
 
 /** Where a side should connect now, and the role the node must report once connected. */
 export interface Target {
+  /** Where the socket goes (after `natMap`). */
   host: string
   port: number
+  /** `host:port` as the sentinels announce it. */
   address: string
   role: 'master' | 'replica'
 }
@@ -27,11 +29,14 @@ export interface ResolverEvents {
 const AVOID_MS = 5000
 
 /**
- * Turns "connect the replica side" into an address: asks the sentinels, judges replica health,
- * applies the fallback policy. Shared by both sides of one TwiceRedis.
+ * Turns "connect the replica side" into an address: asks the sentinels, judges replica health
+ * and freshness, applies the selection and fallback policies and the NAT map. Shared by both
+ * sides of one TwiceRedis; it also keeps what this process measured of each replica's latency.
  */
 export class Resolver {
   #avoid = new Map<string, number>()
+  #latencies = new Map<string, number>()
+  #turn = 0
 
   constructor(
     readonly sentinels: Sentinels,
@@ -39,18 +44,29 @@ export class Resolver {
     private readonly events: ResolverEvents,
   ) {}
 
+  get gates(): Freshness {
+    return { maxLagBytes: this.options.maxLagBytes, maxLinkDownMs: this.options.maxLinkDownMs }
+  }
+
+  /** Smoothed round-trip times by replica address. */
+  get latencies(): ReadonlyMap<string, number> {
+    return this.#latencies
+  }
+
   async resolve(side: Side): Promise<Target> {
     const seen = await this.sentinels.observe()
-    const { master } = seen
-    let target: Target = { ...master, role: 'master' }
+    let target: Target = this.#map(seen.master.host, seen.master.port, 'master')
     if (side === 'replica') {
-      const replica = pickReplica(seen.replicas, this.#avoiding())
+      const replica = this.#select(seen, this.#turn++)
       if (replica) {
-        target = { host: replica.host, port: replica.port, address: replica.address, role: 'replica' }
+        target = this.#map(replica.host, replica.port, 'replica')
       } else if (!this.options.readFallback) {
         throw new NoHealthyReplicaError(
           this.options.name,
-          seen.replicas.map((r) => ({ address: r.address, reason: replicaProblem(r) ?? 'failed to connect' })),
+          seen.replicas.map((r) => ({
+            address: r.address,
+            reason: replicaProblem(r, this.gates, seen.masterOffset) ?? 'not chosen or failed to connect',
+          })),
         )
       }
     }
@@ -58,16 +74,53 @@ export class Resolver {
     return target
   }
 
-  /** A node failed to connect or to pass its role check: prefer others for a while. */
+  /** Whether the sentinels now offer a replica this side would use (asked while reads fall back to the master). */
+  async replicaAvailable(): Promise<boolean> {
+    return this.#select(await this.sentinels.observe(), this.#turn) !== undefined
+  }
+
+  /**
+   * Whether the replica at `address` still passes the freshness gates by the sentinels' latest
+   * word (asked by the health check only when `maxLagBytes` is set: it costs a sentinel query).
+   */
+  async lagProblem(address: string): Promise<string | undefined> {
+    if (this.options.maxLagBytes === undefined) return undefined
+    const seen = await this.sentinels.observe()
+    const replica = seen.replicas.find((r) => r.address === address)
+    return replica && replicaProblem(replica, this.gates, seen.masterOffset)
+  }
+
+  /** A node failed to connect or a check: prefer others for a while. */
   reject(side: Side, target: Target, reason: string): void {
     this.#avoid.set(target.address, Date.now() + AVOID_MS)
     this.events.rejected(side, target, reason)
   }
 
-  #avoiding(): Set<string> {
+  /** A round trip to `address` took `ms`: fold it into the smoothed latency. */
+  latency(address: string, ms: number): void {
+    const before = this.#latencies.get(address)
+    this.#latencies.set(address, before === undefined ? ms : before * 0.7 + ms * 0.3)
+  }
+
+  #select(seen: Observation, turn: number) {
     const now = Date.now()
     for (const [address, until] of this.#avoid) if (until <= now) this.#avoid.delete(address)
-    return new Set(this.#avoid.keys())
+    return selectReplica(seen.replicas, {
+      selection: this.options.replicaSelection,
+      gates: this.gates,
+      masterOffset: seen.masterOffset,
+      avoid: new Set(this.#avoid.keys()),
+      latencies: this.#latencies,
+      turn,
+    })
+  }
+
+  /** Apply `natMap`: `address` stays the announced one; `host`/`port` are where to connect. */
+  #map(host: string, port: number, role: Target['role']): Target {
+    const address = `${host}:${port}`
+    const natMap = this.options.natMap
+    const mapped = typeof natMap === 'function' ? natMap(address) : natMap?.[address]
+    return { host: mapped?.host ?? host, port: mapped?.port ?? port, address, role }
   }
 }
 
@@ -81,6 +134,7 @@ export function connectorFor(side: Side, resolver: Resolver): new (options: unkn
   return class TwiceRedisConnector extends AbstractConnector {
     #target: Target | undefined
     #settled = false
+    #startedAt = 0
     readonly #tls: ConnectionOptions | undefined
 
     constructor(options: unknown) {
@@ -95,6 +149,7 @@ export function connectorFor(side: Side, resolver: Resolver): new (options: unkn
       const target = await resolver.resolve(side)
       if (!this.connecting) throw new Error('Connection is closed.')
       this.#target = target
+      this.#startedAt = performance.now()
       const tls = this.#tls
       const stream = tls
         ? tlsConnect({ ...tls, host: target.host, port: target.port })
@@ -113,11 +168,13 @@ export function connectorFor(side: Side, resolver: Resolver): new (options: unkn
       const target = this.#target
       if (!target) return false
       this.#settled = true
-      const problem = roleProblem(target.role, info)
+      const problem = roleProblem(target.role, info, resolver.gates)
       if (problem) {
         resolver.reject(side, target, problem)
         return false
       }
+      // Connect, handshake and INFO: a cheap latency sample for `lowest-latency`.
+      if (target.role === 'replica') resolver.latency(target.address, performance.now() - this.#startedAt)
       return true
     }
 

@@ -1,6 +1,12 @@
 import type { ConnectionOptions } from 'node:tls'
 import type { RedisOptions } from 'ioredis'
 import { InvalidOptionError } from './errors.js'
+import type { ReplicaSelection } from './topology.js'
+
+/** Maps an address the sentinels announce (`host:port`) to one this process can reach. */
+export type NatMap =
+  | Record<string, { host: string; port: number }>
+  | ((address: string) => { host: string; port: number } | undefined)
 
 /** A sentinel: `[host, port]`, `{ host, port }` or `'host:port'` (port defaults to 26379). */
 export type SentinelInput = readonly [host: string, port: number] | { host: string; port?: number | undefined } | string
@@ -51,6 +57,29 @@ export interface TwiceRedisOptions {
    * @default true
    */
   readFallback?: boolean | undefined
+  /**
+   * How the read side picks among eligible replicas: `'random'`, `'round-robin'`,
+   * `'lowest-latency'` (smoothed round trip measured on connect and by the health check), or a
+   * function that gets every replica with its full state and returns the one to use.
+   * @default 'random'
+   */
+  replicaSelection?: ReplicaSelection | undefined
+  /**
+   * A replica further behind the master than this many bytes is not eligible. Needs one more
+   * sentinel command per discovery (`SENTINEL INFO-CACHE`); as fresh as the sentinels' last INFO.
+   * @default no limit
+   */
+  maxLagBytes?: number | undefined
+  /**
+   * Tolerate a replica whose master link has been down for at most this long (it keeps serving
+   * slightly stale reads, e.g. through a failover). Without it the link must be up.
+   * @default the link must be up
+   */
+  maxLinkDownMs?: number | undefined
+  /** Disconnect a side after this long without a command; the next command reconnects. `0`: never. @default 0 */
+  idleTimeoutMs?: number | undefined
+  /** Addresses the sentinels announce that this process must reach elsewhere (Docker, Kubernetes). @default none */
+  natMap?: NatMap | undefined
   /** Bound on connecting to one sentinel and getting its answer; then the next one is tried. @default 500 */
   sentinelTimeoutMs?: number | undefined
   /**
@@ -111,6 +140,11 @@ export interface ResolvedOptions {
   maxRetryDelayMs: number
   healthCheckIntervalMs: number
   failoverDetection: boolean
+  replicaSelection: ReplicaSelection
+  maxLagBytes: number | undefined
+  maxLinkDownMs: number | undefined
+  idleTimeoutMs: number
+  natMap: NatMap | undefined
   redisOptions: DataRedisOptions
   masterOptions: DataRedisOptions
   replicaOptions: DataRedisOptions
@@ -125,6 +159,8 @@ const defaults = {
   maxRetryDelayMs: 1000,
   healthCheckIntervalMs: 1000,
   failoverDetection: true,
+  replicaSelection: 'random',
+  idleTimeoutMs: 0,
 } as const
 
 const known = new Set<string>([
@@ -141,6 +177,11 @@ const known = new Set<string>([
   'maxRetryDelayMs',
   'healthCheckIntervalMs',
   'failoverDetection',
+  'replicaSelection',
+  'maxLagBytes',
+  'maxLinkDownMs',
+  'idleTimeoutMs',
+  'natMap',
   'redisOptions',
   'masterOptions',
   'replicaOptions',
@@ -181,6 +222,20 @@ export function normalize(config: TwiceRedisConfig): ResolvedOptions {
   }
   const failoverDetection = config.failoverDetection ?? defaults.failoverDetection
   if (typeof failoverDetection !== 'boolean') throw new InvalidOptionError('failoverDetection', 'a boolean')
+  const replicaSelection = config.replicaSelection ?? defaults.replicaSelection
+  if (
+    typeof replicaSelection !== 'function' &&
+    !['random', 'round-robin', 'lowest-latency'].includes(replicaSelection as string)
+  ) {
+    throw new InvalidOptionError('replicaSelection', "'random', 'round-robin', 'lowest-latency' or a function")
+  }
+  const maxLagBytes = optionalCount(config, 'maxLagBytes')
+  const maxLinkDownMs = optionalCount(config, 'maxLinkDownMs')
+  const idleTimeoutMs = optionalCount(config, 'idleTimeoutMs') ?? defaults.idleTimeoutMs
+  const natMap = config.natMap
+  if (natMap !== undefined && typeof natMap !== 'function' && (natMap === null || typeof natMap !== 'object')) {
+    throw new InvalidOptionError('natMap', 'an object of "host:port" -> { host, port }, or a function')
+  }
   const redisOptions = redisOpts(config, 'redisOptions')
   const masterOptions = redisOpts(config, 'masterOptions')
   const replicaOptions = redisOpts(config, 'replicaOptions')
@@ -202,6 +257,11 @@ export function normalize(config: TwiceRedisConfig): ResolvedOptions {
     maxRetryDelayMs,
     healthCheckIntervalMs,
     failoverDetection,
+    replicaSelection,
+    maxLagBytes,
+    maxLinkDownMs,
+    idleTimeoutMs,
+    natMap,
     redisOptions,
     masterOptions,
     replicaOptions,
@@ -238,6 +298,17 @@ function positive(config: TwiceRedisConfig, key: 'sentinelTimeoutMs' | 'connectT
   if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
     throw new InvalidOptionError(key, 'a positive number of milliseconds')
   }
+  return value
+}
+
+function optionalCount(
+  config: TwiceRedisConfig,
+  key: 'maxLagBytes' | 'maxLinkDownMs' | 'idleTimeoutMs',
+): number | undefined {
+  const value = config[key]
+  if (value === undefined) return undefined
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0)
+    throw new InvalidOptionError(key, 'a non-negative number')
   return value
 }
 

@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis'
 import { AuthenticationError, MasterNotFoundError, NoSentinelReachableError, redact } from './errors.js'
 import type { ResolvedOptions, SentinelAddress } from './options.js'
-import { parseReplicas, type ReplicaState, shuffle } from './topology.js'
+import { parseInfo, parseReplicas, type ReplicaState, shuffle } from './topology.js'
 
 /** What one sentinel said in one round trip. */
 export interface Observation {
@@ -9,6 +9,8 @@ export interface Observation {
   sentinel: string
   master: { host: string; port: number; address: string }
   replicas: ReplicaState[]
+  /** The master's `master_repl_offset` as of the sentinel's last INFO (asked only for `maxLagBytes`). */
+  masterOffset?: number | undefined
 }
 
 /**
@@ -161,19 +163,21 @@ export class Sentinels {
     try {
       // Connect first: a pipeline queued on a lazy client whose connection is refused never
       // settles (ioredis 6), which would turn a dead sentinel into a full timeout.
-      const query = client
-        .connect()
-        .then(() =>
-          client
-            .pipeline()
-            .call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', o.name)
-            .call('SENTINEL', 'REPLICAS', o.name)
-            .exec(),
-        )
+      const query = client.connect().then(() => {
+        const pipeline = client
+          .pipeline()
+          .call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', o.name)
+          .call('SENTINEL', 'REPLICAS', o.name)
+        if (o.maxLagBytes !== undefined) pipeline.call('SENTINEL', 'INFO-CACHE', o.name)
+        return pipeline.exec()
+      })
       const results = await Promise.race([query, timeout]).catch((err: unknown) => {
         throw socketError ?? err
       })
-      const [[masterErr, master], [, replicas]] = results as [[Error | null, unknown], [Error | null, unknown]]
+      const [[masterErr, master], [, replicas], [, cache] = [null, undefined]] = results as [
+        Error | null,
+        unknown,
+      ][] as [[Error | null, unknown], [Error | null, unknown], [Error | null, unknown]?]
       if (masterErr) throw masterErr
       if (!Array.isArray(master)) return undefined
       const host = String(master[0])
@@ -182,6 +186,7 @@ export class Sentinels {
         sentinel: format(sentinel),
         master: { host, port, address: `${host}:${port}` },
         replicas: parseReplicas(replicas),
+        masterOffset: o.maxLagBytes === undefined ? undefined : masterOffsetFromCache(cache, port),
       }
     } finally {
       clearTimeout(timer)
@@ -210,6 +215,16 @@ function sharedFor(o: ResolvedOptions): Shared {
     shared.set(key, entry)
   }
   return entry
+}
+
+/** The master's offset from `SENTINEL INFO-CACHE`: `[name, [[age-ms, info], ...]]`, master first. */
+function masterOffsetFromCache(reply: unknown, masterPort: number): number | undefined {
+  const entries = Array.isArray(reply) && Array.isArray(reply[1]) ? (reply[1] as unknown[]) : []
+  for (const entry of entries) {
+    const info = parseInfo(String(Array.isArray(entry) ? entry[1] : ''))
+    if (info.role === 'master' && Number(info.tcp_port) === masterPort) return Number(info.master_repl_offset)
+  }
+  return undefined
 }
 
 export function format(a: SentinelAddress): string {

@@ -59,31 +59,120 @@ export function parseReplicas(reply: unknown): ReplicaState[] {
 
 const downFlags = ['s_down', 'o_down', 'disconnected'] as const
 
-/**
- * Why a replica must not serve reads, or `undefined` if it may. A replica is eligible only when
- * the sentinel flags it none of `s_down`, `o_down`, `disconnected` and its master link is `ok`:
- * a replica that lost its master serves stale data.
- */
-export function replicaProblem(replica: ReplicaState): string | undefined {
-  const flag = downFlags.find((f) => replica.flags.includes(f))
-  if (flag) return `flagged ${flag}`
-  if (replica.linkStatus !== 'ok') return `master link ${replica.linkStatus || 'unknown'}`
-  return undefined
+/** Freshness gates: how stale a replica may be and still serve reads. */
+export interface Freshness {
+  /** Most bytes a replica may be behind the master (`undefined`: no limit). */
+  maxLagBytes?: number | undefined
+  /** How long a replica's master link may have been down and still serve (`undefined`: it must be up). */
+  maxLinkDownMs?: number | undefined
 }
 
 /**
- * Pick a random eligible replica, preferring ones not in `avoid` (addresses that just failed a
- * connect or a role check). `undefined` when none is eligible.
+ * Why a replica must not serve reads, or `undefined` if it may. A replica is eligible only when
+ * the sentinel flags it none of `s_down`, `o_down`, `disconnected` and its master link is `ok`
+ * (a replica that lost its master serves stale data), or down for no longer than
+ * `maxLinkDownMs`; and, with `maxLagBytes` and the master's offset known, it is not further
+ * behind than that.
  */
-export function pickReplica(
+export function replicaProblem(
+  replica: ReplicaState,
+  gates: Freshness = {},
+  masterOffset?: number,
+): string | undefined {
+  const flag = downFlags.find((f) => replica.flags.includes(f))
+  if (flag) return `flagged ${flag}`
+  if (replica.linkStatus !== 'ok') {
+    const max = gates.maxLinkDownMs
+    if (max === undefined) return `master link ${replica.linkStatus || 'unknown'}`
+    if (replica.linkDownMs > max) return `master link down ${replica.linkDownMs} ms > maxLinkDownMs`
+  }
+  if (gates.maxLagBytes !== undefined && masterOffset !== undefined) {
+    const lag = masterOffset - replica.offset
+    if (lag > gates.maxLagBytes) return `lag ${lag} bytes > maxLagBytes`
+  }
+  return undefined
+}
+
+/** A replica as `topology()` and selection functions see it: the sentinel's view, the verdict, and its lag. */
+export interface ReplicaReport extends ReplicaState {
+  eligible: boolean
+  /** Why it is not eligible. */
+  reason?: string | undefined
+  /** Bytes behind the master, when the master's offset is known. */
+  lagBytes?: number | undefined
+  /** Round-trip time this process measured to it (ms, smoothed), if it connected to it. */
+  latencyMs?: number | undefined
+}
+
+/** Judge every replica. */
+export function reportReplicas(
   replicas: readonly ReplicaState[],
-  avoid: ReadonlySet<string> = new Set(),
-  random: () => number = Math.random,
-): ReplicaState | undefined {
-  const eligible = replicas.filter((r) => !replicaProblem(r))
+  gates: Freshness = {},
+  masterOffset?: number,
+  latencies: ReadonlyMap<string, number> = new Map(),
+): ReplicaReport[] {
+  return replicas.map((r) => {
+    const reason = replicaProblem(r, gates, masterOffset)
+    return {
+      ...r,
+      eligible: reason === undefined,
+      reason,
+      lagBytes: masterOffset === undefined ? undefined : Math.max(0, masterOffset - r.offset),
+      latencyMs: latencies.get(r.address),
+    }
+  })
+}
+
+/**
+ * How the read side picks among eligible replicas: at random (the default), in turn, the one with
+ * the lowest measured round trip, or your function, which gets every replica (eligible or not,
+ * with its full state) and returns the one to use, or `undefined` for none.
+ */
+export type ReplicaSelection =
+  | 'random'
+  | 'round-robin'
+  | 'lowest-latency'
+  | ((replicas: readonly ReplicaReport[]) => ReplicaReport | undefined)
+
+export interface SelectionState {
+  selection?: ReplicaSelection | undefined
+  gates?: Freshness | undefined
+  masterOffset?: number | undefined
+  /** Addresses that just failed a connect or a check: used only when nothing else will do. */
+  avoid?: ReadonlySet<string> | undefined
+  /** Smoothed round-trip times by address, for `lowest-latency`. */
+  latencies?: ReadonlyMap<string, number> | undefined
+  /** How many picks this client made so far, for `round-robin`. */
+  turn?: number | undefined
+  random?: (() => number) | undefined
+}
+
+/** Pick the replica to read from, or `undefined` when none will do. */
+export function selectReplica(replicas: readonly ReplicaState[], state: SelectionState = {}): ReplicaState | undefined {
+  const { selection = 'random', avoid = new Set(), latencies = new Map(), random = Math.random } = state
+  const reports = reportReplicas(replicas, state.gates, state.masterOffset, latencies)
+  if (typeof selection === 'function') {
+    const chosen = selection(reports)
+    return chosen && replicas.find((r) => r.address === chosen.address)
+  }
+  const eligible = reports.filter((r) => r.eligible)
   const fresh = eligible.filter((r) => !avoid.has(r.address))
   const pool = fresh.length ? fresh : eligible
-  return pool[Math.floor(random() * pool.length)]
+  if (pool.length === 0) return undefined
+  let chosen: ReplicaReport | undefined
+  if (selection === 'round-robin') {
+    const sorted = [...pool].sort((a, b) => a.address.localeCompare(b.address))
+    chosen = sorted[(state.turn ?? 0) % sorted.length]
+  } else if (selection === 'lowest-latency') {
+    // Measure what was never measured first, then take the fastest.
+    const unknown = pool.filter((r) => r.latencyMs === undefined)
+    chosen = unknown.length
+      ? unknown[Math.floor(random() * unknown.length)]
+      : pool.reduce((best, r) => (r.latencyMs! < best.latencyMs! ? r : best))
+  } else {
+    chosen = pool[Math.floor(random() * pool.length)]
+  }
+  return chosen && replicas.find((r) => r.address === chosen.address)
 }
 
 /**
@@ -91,10 +180,20 @@ export function pickReplica(
  * `undefined` if it fits. Sentinels can be seconds behind: a "master" may already be demoted and
  * a "replica" may have lost its link since their last look.
  */
-export function roleProblem(role: 'master' | 'replica', info: Record<string, string>): string | undefined {
+export function roleProblem(
+  role: 'master' | 'replica',
+  info: Record<string, string>,
+  gates: Freshness = {},
+): string | undefined {
   if (role === 'master') return info.role === 'master' ? undefined : `reports role ${info.role ?? 'unknown'}`
   if (info.role !== 'slave') return `reports role ${info.role ?? 'unknown'}`
-  if (info.master_link_status !== 'up') return `master link ${info.master_link_status ?? 'unknown'}`
+  if (info.master_link_status !== 'up') {
+    const seconds = Number(info.master_link_down_since_seconds ?? -1) // -1: never connected
+    const downMs = seconds >= 0 ? seconds * 1000 : Number.POSITIVE_INFINITY
+    if (gates.maxLinkDownMs === undefined || !(downMs <= gates.maxLinkDownMs)) {
+      return `master link ${info.master_link_status ?? 'unknown'}`
+    }
+  }
   return undefined
 }
 
@@ -106,26 +205,4 @@ export function shuffle<T>(items: readonly T[], random: () => number = Math.rand
     ;[out[i], out[j]] = [out[j] as T, out[i] as T]
   }
   return out
-}
-
-/** A replica as `topology()` reports it: the sentinel's view, the verdict, and its lag. */
-export interface ReplicaReport extends ReplicaState {
-  eligible: boolean
-  /** Why it is not eligible. */
-  reason?: string | undefined
-  /** Bytes behind the master (`master_repl_offset` minus `slave-repl-offset`), when known. */
-  lagBytes?: number | undefined
-}
-
-/** Judge every replica; `masterOffset` (from the master's INFO) gives the lag. */
-export function reportReplicas(replicas: readonly ReplicaState[], masterOffset?: number): ReplicaReport[] {
-  return replicas.map((r) => {
-    const reason = replicaProblem(r)
-    return {
-      ...r,
-      eligible: reason === undefined,
-      reason,
-      lagBytes: masterOffset === undefined ? undefined : Math.max(0, masterOffset - r.offset),
-    }
-  })
 }

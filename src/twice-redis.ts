@@ -12,7 +12,7 @@ import {
   type TwiceRedisOptions,
 } from './options.js'
 import { type SentinelProbe, Sentinels } from './sentinels.js'
-import { parseInfo, pickReplica, type ReplicaReport, reportReplicas } from './topology.js'
+import { parseInfo, type ReplicaReport, reportReplicas, roleProblem } from './topology.js'
 import { watchFor } from './watch.js'
 
 /** What {@link TwiceRedis.topology} returns. */
@@ -63,6 +63,7 @@ export class TwiceRedis extends EventEmitter<TwiceRedisEvents> {
   readonly slave: TwiceRedisClient
   readonly #options: ResolvedOptions
   readonly #sentinels: Sentinels
+  readonly #resolver: Resolver
   #current: Partial<Record<Side, string>> = {}
 
   constructor(name: string, sentinels: readonly SentinelInput[], password?: string, options?: TwiceRedisOptions)
@@ -98,13 +99,19 @@ export class TwiceRedis extends EventEmitter<TwiceRedisEvents> {
       resolved: (side, target, sentinel) => this.#resolved(side, target, sentinel),
       rejected: (side, target, reason) => this.emit('node-rejected', { side, address: target.address, reason }),
     })
+    this.#resolver = resolver
     const o = this.#options
     const hooks: ClientHooks = {
       error: (side, error) => {
         if (this.listenerCount('error') > 0) this.emit('error', Object.assign(error, { side }))
       },
       reject: (side, target, reason) => resolver.reject(side, target, reason),
-      replicaAvailable: async () => pickReplica((await this.#sentinels.observe()).replicas) !== undefined,
+      verify: async (target, info) =>
+        roleProblem(target.role, info, resolver.gates) ??
+        (target.role === 'replica' ? await resolver.lagProblem(target.address) : undefined),
+      replicaAvailable: () => resolver.replicaAvailable(),
+      latency: (address, ms) => resolver.latency(address, ms),
+      idleTimeoutMs: o.idleTimeoutMs,
       preferSentinel: (address) => this.#sentinels.prefer(address),
       watch: () => (o.failoverDetection ? watchFor(o) : undefined),
       healthCheckIntervalMs: o.healthCheckIntervalMs,
@@ -153,7 +160,12 @@ export class TwiceRedis extends EventEmitter<TwiceRedisEvents> {
     return {
       name: this.name,
       master: seen ? { address: seen.master.address } : undefined,
-      replicas: reportReplicas(seen?.replicas ?? [], masterOffset),
+      replicas: reportReplicas(
+        seen?.replicas ?? [],
+        this.#resolver.gates,
+        masterOffset ?? seen?.masterOffset,
+        this.#resolver.latencies,
+      ),
       sentinels: probes.map(({ observation: _, ...probe }) => probe),
       connected: { master: this.master.node, replica: this.slave.node },
     }

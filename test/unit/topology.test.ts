@@ -4,9 +4,9 @@ import {
   pairs,
   parseInfo,
   parseReplicas,
-  pickReplica,
   replicaProblem,
   roleProblem,
+  selectReplica,
   shuffle,
 } from '../../src/topology.js'
 
@@ -47,21 +47,72 @@ describe('replicaProblem', () => {
   it('rejects a broken master link', () => assert.equal(replicaProblem(linkErr!), 'master link err'))
 })
 
-describe('pickReplica', () => {
+describe('selectReplica', () => {
   const all = parseReplicas([replica(1), replica(2), replica(3, { 'master-link-status': 'err' })])
+  const port = (r: { port: number } | undefined) => r?.port
   it('never picks an ineligible replica', () => {
-    for (let i = 0; i < 100; i++) assert.notEqual(pickReplica(all)?.port, 3)
+    for (let i = 0; i < 100; i++) assert.notEqual(port(selectReplica(all)), 3)
   })
-  it('picks uniformly among eligible ones', () => {
-    assert.equal(pickReplica(all, new Set(), () => 0)?.port, 1)
-    assert.equal(pickReplica(all, new Set(), () => 0.99)?.port, 2)
+  it('random: uniform among eligible ones', () => {
+    assert.equal(port(selectReplica(all, { random: () => 0 })), 1)
+    assert.equal(port(selectReplica(all, { random: () => 0.99 })), 2)
   })
   it('prefers replicas not being avoided, but uses an avoided one rather than none', () => {
-    assert.equal(pickReplica(all, new Set(['10.0.0.1:1']), () => 0)?.port, 2)
-    assert.equal(pickReplica(all, new Set(['10.0.0.1:1', '10.0.0.1:2']), () => 0)?.port, 1)
+    assert.equal(port(selectReplica(all, { avoid: new Set(['10.0.0.1:1']), random: () => 0 })), 2)
+    assert.equal(port(selectReplica(all, { avoid: new Set(['10.0.0.1:1', '10.0.0.1:2']), random: () => 0 })), 1)
   })
   it('returns undefined when none is eligible', () => {
-    assert.equal(pickReplica(parseReplicas([replica(9, { flags: 'slave,o_down' })])), undefined)
+    assert.equal(selectReplica(parseReplicas([replica(9, { flags: 'slave,o_down' })])), undefined)
+  })
+  it('round-robin: takes eligible replicas in turn', () => {
+    const turns = [0, 1, 2, 3].map((turn) => port(selectReplica(all, { selection: 'round-robin', turn })))
+    assert.deepEqual(turns, [1, 2, 1, 2])
+  })
+  it('lowest-latency: measures unknown replicas first, then takes the fastest', () => {
+    const latencies = new Map([['10.0.0.1:1', 5]])
+    assert.equal(port(selectReplica(all, { selection: 'lowest-latency', latencies })), 2)
+    latencies.set('10.0.0.1:2', 9)
+    assert.equal(port(selectReplica(all, { selection: 'lowest-latency', latencies })), 1)
+    latencies.set('10.0.0.1:2', 1)
+    assert.equal(port(selectReplica(all, { selection: 'lowest-latency', latencies })), 2)
+  })
+  it('a function gets every replica with its state and is obeyed, even for an ineligible one', () => {
+    let seen: { address: string; eligible: boolean; reason?: string | undefined }[] = []
+    const chosen = selectReplica(all, {
+      selection: (replicas) => {
+        seen = replicas.map(({ address, eligible, reason }) => ({ address, eligible, reason }))
+        return replicas.find((r) => r.port === 3)
+      },
+    })
+    assert.equal(port(chosen), 3)
+    assert.deepEqual(seen[2], { address: '10.0.0.1:3', eligible: false, reason: 'master link err' })
+    assert.equal(selectReplica(all, { selection: () => undefined }), undefined)
+  })
+})
+
+describe('freshness gates', () => {
+  const [behind, linkDown] = parseReplicas([
+    replica(1, { 'slave-repl-offset': '1000' }),
+    replica(2, { 'master-link-status': 'err', 'master-link-down-time': '1500' }),
+  ])
+  it('maxLagBytes excludes a replica too far behind the master', () => {
+    assert.equal(replicaProblem(behind!, { maxLagBytes: 100 }, 1050), undefined)
+    assert.equal(replicaProblem(behind!, { maxLagBytes: 10 }, 1050), 'lag 50 bytes > maxLagBytes')
+    assert.equal(replicaProblem(behind!, { maxLagBytes: 10 }), undefined, 'no master offset: no verdict')
+  })
+  it('maxLinkDownMs tolerates a link down for a short while', () => {
+    assert.equal(replicaProblem(linkDown!), 'master link err')
+    assert.equal(replicaProblem(linkDown!, { maxLinkDownMs: 2000 }), undefined)
+    assert.equal(replicaProblem(linkDown!, { maxLinkDownMs: 1000 }), 'master link down 1500 ms > maxLinkDownMs')
+  })
+  it('roleProblem applies maxLinkDownMs to what the replica itself says', () => {
+    const info = { role: 'slave', master_link_status: 'down', master_link_down_since_seconds: '1' }
+    assert.equal(roleProblem('replica', info, { maxLinkDownMs: 2000 }), undefined)
+    assert.equal(roleProblem('replica', info), 'master link down')
+    assert.equal(
+      roleProblem('replica', { ...info, master_link_down_since_seconds: '-1' }, { maxLinkDownMs: 2000 }),
+      'master link down',
+    )
   })
 })
 
