@@ -1,4 +1,19 @@
 /** Config files for the lab's processes. Pure: text in, text out. */
+import type { LabCertificates } from './tls.js'
+
+/** With TLS, the node listens on `tls-port` only and talks TLS to its master (and sentinels to everyone). */
+function listen(port: number, tls: LabCertificates | undefined): (string | false)[] {
+  if (!tls) return [`port ${port}`]
+  return [
+    'port 0',
+    `tls-port ${port}`,
+    `tls-cert-file ${tls.certFile}`,
+    `tls-key-file ${tls.keyFile}`,
+    `tls-ca-cert-file ${tls.caFile}`,
+    'tls-auth-clients no',
+    'tls-replication yes',
+  ]
+}
 
 export interface DataNodeConfig {
   port: number
@@ -8,11 +23,12 @@ export interface DataNodeConfig {
   /** Port of the master this node replicates at start, if it is a replica. */
   replicaOf?: number | undefined
   replTimeoutSec: number
+  tls?: LabCertificates | undefined
 }
 
 export function dataNodeConfig(c: DataNodeConfig): string {
   return lines([
-    `port ${c.port}`,
+    ...listen(c.port, c.tls),
     'bind 127.0.0.1',
     'protected-mode no',
     'daemonize no',
@@ -45,12 +61,13 @@ export interface SentinelConfig {
   password?: string | undefined
   /** Password of the sentinels themselves (also used between sentinels). */
   sentinelPassword?: string | undefined
+  tls?: LabCertificates | undefined
 }
 
 export function sentinelConfig(c: SentinelConfig): string {
   const m = c.masterName
   return lines([
-    `port ${c.port}`,
+    ...listen(c.port, c.tls),
     'bind 127.0.0.1',
     'protected-mode no',
     'daemonize no',

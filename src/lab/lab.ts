@@ -6,6 +6,7 @@ import { LabError } from '../errors.js'
 import { pairs, parseInfo } from '../topology.js'
 import { dataNodeConfig, sentinelConfig } from './config.js'
 import { findRedisServer, freePort, type LabNode, liveDirs, ServerProcess } from './server.js'
+import { makeCertificates } from './tls.js'
 
 /** Options of {@link startLab}. Durations are in milliseconds. */
 export interface LabOptions {
@@ -33,6 +34,12 @@ export interface LabOptions {
   sentinelInfoPeriodMs?: number | undefined
   /** Replicas drop a silent master link after this many seconds (`repl-timeout`). @default 5 */
   replTimeoutSec?: number | undefined
+  /**
+   * Serve TLS only (`tls-port`), with a throwaway CA made by `openssl`; replication and sentinels
+   * use TLS too. Clients need `lab.tls.ca`.
+   * @default false
+   */
+  tls?: boolean | undefined
   /** Bound on start-up, including sentinels agreeing on the topology. @default 20000 */
   startTimeoutMs?: number | undefined
 }
@@ -52,6 +59,7 @@ type Resolved = typeof defaults & {
   quorum: number
   password?: string | undefined
   sentinelPassword?: string | undefined
+  tls?: boolean | undefined
 }
 
 /**
@@ -75,13 +83,22 @@ export class Lab {
   /** Every data node, in start order: the initial master first. */
   readonly dataNodes: readonly LabNode[]
   readonly sentinels: readonly LabNode[]
+  /** With `tls: true`, the CA (PEM) that signed the nodes' certificates: pass it as `tls: { ca }`. */
+  readonly tls: { ca: string } | undefined
   #options: Resolved
   #master: LabNode | undefined
   #stopped = false
 
   /** @internal use {@link startLab} */
-  constructor(options: Resolved, dir: string, data: ServerProcess[], sentinels: ServerProcess[]) {
+  constructor(
+    options: Resolved,
+    dir: string,
+    data: ServerProcess[],
+    sentinels: ServerProcess[],
+    tls: { ca: string } | undefined,
+  ) {
     this.#options = options
+    this.tls = tls
     this.masterName = options.masterName
     this.dir = dir
     this.dataNodes = data
@@ -292,59 +309,59 @@ export class Lab {
     liveDirs.add(dir)
     const data: ServerProcess[] = []
     const sentinels: ServerProcess[] = []
-    const lab = new Lab(o, dir, data, sentinels)
+    const certificates = o.tls ? makeCertificates(dir) : undefined
+    const tls = certificates && { ca: certificates.ca }
+    const lab = new Lab(o, dir, data, sentinels, tls)
+    const spawn = (
+      name: string,
+      kind: 'data' | 'sentinel',
+      password: string | undefined,
+      config: (port: number) => string,
+    ) => spawnNode(name, kind, dir, password, tls, config, o.startTimeoutMs)
     try {
-      const master = await spawnNode(
-        'master',
-        'data',
-        dir,
-        o.password,
-        (port) => dataNodeConfig({ port, dir, name: 'master', password: o.password, replTimeoutSec: o.replTimeoutSec }),
-        o.startTimeoutMs,
+      const master = await spawn('master', 'data', o.password, (port) =>
+        dataNodeConfig({
+          port,
+          dir,
+          name: 'master',
+          password: o.password,
+          replTimeoutSec: o.replTimeoutSec,
+          tls: certificates,
+        }),
       )
       data.push(master)
       const started = await Promise.all([
         ...range(o.replicas).map((i) =>
-          spawnNode(
-            `replica-${i}`,
-            'data',
-            dir,
-            o.password,
-            (port) =>
-              dataNodeConfig({
-                port,
-                dir,
-                name: `replica-${i}`,
-                password: o.password,
-                replicaOf: master.port,
-                replTimeoutSec: o.replTimeoutSec,
-              }),
-            o.startTimeoutMs,
+          spawn(`replica-${i}`, 'data', o.password, (port) =>
+            dataNodeConfig({
+              port,
+              dir,
+              name: `replica-${i}`,
+              password: o.password,
+              replicaOf: master.port,
+              replTimeoutSec: o.replTimeoutSec,
+              tls: certificates,
+            }),
           ),
         ),
       ])
       data.push(...started)
       const started2 = await Promise.all(
         range(o.sentinels).map((i) =>
-          spawnNode(
-            `sentinel-${i}`,
-            'sentinel',
-            dir,
-            o.sentinelPassword,
-            (port) =>
-              sentinelConfig({
-                port,
-                dir,
-                name: `sentinel-${i}`,
-                masterName: o.masterName,
-                masterPort: master.port,
-                quorum: o.quorum,
-                downAfterMs: o.downAfterMs,
-                failoverTimeoutMs: o.failoverTimeoutMs,
-                password: o.password,
-                sentinelPassword: o.sentinelPassword,
-              }),
-            o.startTimeoutMs,
+          spawn(`sentinel-${i}`, 'sentinel', o.sentinelPassword, (port) =>
+            sentinelConfig({
+              port,
+              dir,
+              name: `sentinel-${i}`,
+              masterName: o.masterName,
+              masterPort: master.port,
+              quorum: o.quorum,
+              downAfterMs: o.downAfterMs,
+              failoverTimeoutMs: o.failoverTimeoutMs,
+              password: o.password,
+              sentinelPassword: o.sentinelPassword,
+              tls: certificates,
+            }),
           ),
         ),
       )
@@ -394,13 +411,14 @@ async function spawnNode(
   kind: 'data' | 'sentinel',
   dir: string,
   password: string | undefined,
+  tls: { ca: string } | undefined,
   config: (port: number) => string,
   timeoutMs: number,
 ): Promise<ServerProcess> {
   let last: unknown
   for (let attempt = 0; attempt < 3; attempt++) {
     const port = await freePort()
-    const p = new ServerProcess(name, kind, port, dir, password)
+    const p = new ServerProcess(name, kind, port, dir, password, tls)
     p.writeConfig(config(port))
     try {
       await p.start(timeoutMs)

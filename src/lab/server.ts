@@ -72,6 +72,7 @@ export class ServerProcess implements LabNode {
     readonly port: number,
     dir: string,
     private readonly password: string | undefined,
+    private readonly tls: { ca: string } | undefined,
   ) {
     this.address = `127.0.0.1:${port}`
     this.confPath = join(dir, `${name}.conf`)
@@ -123,6 +124,7 @@ export class ServerProcess implements LabNode {
       host: this.host,
       port: this.port,
       password: this.password,
+      tls: this.tls,
       lazyConnect: true,
       enableReadyCheck: false,
       enableOfflineQueue: true,

@@ -1,0 +1,64 @@
+import { execFileSync } from 'node:child_process'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { LabError } from '../errors.js'
+
+/** The lab's test certificates: a CA, and one server certificate for 127.0.0.1 signed by it. */
+export interface LabCertificates {
+  /** The CA certificate (PEM): give it to clients as `tls: { ca }`. */
+  ca: string
+  caFile: string
+  certFile: string
+  keyFile: string
+}
+
+/** Make a throwaway CA and a server certificate in `dir` with the `openssl` command line. */
+export function makeCertificates(dir: string): LabCertificates {
+  const file = (name: string) => join(dir, name)
+  const openssl = (...args: string[]) => {
+    try {
+      execFileSync('openssl', args, { stdio: 'pipe' })
+    } catch (err) {
+      throw new LabError('openssl failed to make the lab certificates (is `openssl` installed?)', { cause: err })
+    }
+  }
+  const key = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes']
+  openssl(
+    'req',
+    '-x509',
+    ...key,
+    '-keyout',
+    file('ca.key'),
+    '-out',
+    file('ca.crt'),
+    '-days',
+    '2',
+    '-subj',
+    '/CN=twiceredis lab CA',
+  )
+  openssl('req', ...key, '-keyout', file('server.key'), '-out', file('server.csr'), '-subj', '/CN=127.0.0.1')
+  writeFileSync(file('server.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n')
+  openssl(
+    'x509',
+    '-req',
+    '-in',
+    file('server.csr'),
+    '-CA',
+    file('ca.crt'),
+    '-CAkey',
+    file('ca.key'),
+    '-CAcreateserial',
+    '-out',
+    file('server.crt'),
+    '-days',
+    '2',
+    '-extfile',
+    file('server.ext'),
+  )
+  return {
+    ca: readFileSync(file('ca.crt'), 'utf8'),
+    caFile: file('ca.crt'),
+    certFile: file('server.crt'),
+    keyFile: file('server.key'),
+  }
+}
