@@ -1,0 +1,30 @@
+import { createConnection, createServer, type Socket } from 'node:net'
+
+/** A loopback TCP forwarder to `target`: an address only a natMap knows. Counts connections. */
+export async function forwarder(target: { host: string; port: number }) {
+  const sockets = new Set<Socket>()
+  let connections = 0
+  const server = createServer((client) => {
+    connections++
+    const upstream = createConnection(target)
+    for (const s of [client, upstream]) {
+      sockets.add(s)
+      s.on('error', () => {})
+      s.on('close', () => sockets.delete(s))
+    }
+    client.pipe(upstream).pipe(client)
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as { port: number }
+  return {
+    host: '127.0.0.1',
+    port,
+    get connections() {
+      return connections
+    },
+    async close() {
+      for (const s of sockets) s.destroy()
+      await new Promise((resolve) => server.close(resolve))
+    },
+  }
+}

@@ -1,0 +1,184 @@
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import { TwiceRedis, type TwiceRedisOptions } from '../../src/index.js'
+import type { Lab } from '../../src/lab/index.js'
+import { forwarder } from '../helpers/forwarder.js'
+import { lab as startLab } from '../helpers/lab.js'
+import { until } from '../helpers/load.js'
+
+// down-after 5 s: a replica paused for a moment stays "up" for the sentinels, so what excludes
+// it below is the policy under test, not s_down.
+describe('read routing, freshness and connection economy', () => {
+  let lab: Lab
+  const clients: TwiceRedis[] = []
+  const open = (options: TwiceRedisOptions = {}) => {
+    const tr = new TwiceRedis(lab.masterName, lab.sentinelAddresses, undefined, options)
+    clients.push(tr)
+    return tr
+  }
+  /** Where `n` reads land, with a disconnect (so a fresh pick) after each. */
+  const reads = async (tr: TwiceRedis, n: number) => {
+    const seen: string[] = []
+    for (let i = 0; i < n; i++) {
+      await tr.slave.get('k')
+      seen.push(tr.slave.node!.address)
+      tr.slave.disconnect()
+    }
+    return seen
+  }
+
+  before(async () => {
+    lab = await startLab({ downAfterMs: 5000 })
+  })
+  after(async () => {
+    await Promise.all(clients.map((tr) => tr.quit()))
+    for (const node of lab.dataNodes) {
+      try {
+        lab.resume(node)
+      } catch {}
+    }
+    await lab.stop()
+  })
+
+  it('round-robin alternates between the replicas', async () => {
+    const [a, b] = lab.replicas.map((r) => r.address).sort()
+    assert.deepEqual(await reads(open({ replicaSelection: 'round-robin' }), 4), [a, b, a, b])
+  })
+
+  it("a selection function sees every replica's state and its choice is honoured", async () => {
+    const wanted = lab.replicas[1]!.address
+    let fields: string[] = []
+    const tr = open({
+      replicaSelection: (replicas) => {
+        fields = Object.keys(replicas[0]!)
+        return replicas.find((r) => r.address === wanted)
+      },
+    })
+    assert.deepEqual(await reads(tr, 4), [wanted, wanted, wanted, wanted])
+    for (const f of ['address', 'flags', 'linkStatus', 'linkDownMs', 'offset', 'priority', 'eligible']) {
+      assert.ok(fields.includes(f), `missing ${f}`)
+    }
+  })
+
+  it('lowest-latency prefers the replica that answered faster', async () => {
+    const [slow, fast] = lab.replicas
+    const tr = open({ replicaSelection: 'lowest-latency' })
+    lab.pause(slow!)
+    // Resume the slow one 300 ms after the client picks it, so its measured round trip is long.
+    tr.on('resolved', ({ side, address }) => {
+      if (side === 'replica' && address === slow!.address) setTimeout(() => lab.resume(slow!), 300)
+    })
+    const seen = await reads(tr, 2) // both unknown: each gets measured once
+    assert.deepEqual([...seen].sort(), [slow!.address, fast!.address].sort())
+    assert.deepEqual(await reads(tr, 5), Array(5).fill(fast!.address))
+  })
+
+  it('maxLagBytes excludes a replica held back, and takes it back once it caught up', async () => {
+    const [held, other] = lab.replicas
+    const tr = open({ maxLagBytes: 100_000 })
+    const writer = open()
+    lab.pause(held!)
+    try {
+      const value = 'x'.repeat(100_000)
+      for (let i = 0; i < 10; i++) await writer.master.set(`bulk:${i}`, value)
+      // Sentinels refresh the master's and each replica's INFO at different moments: wait until
+      // they show the held replica behind and the other one caught up.
+      await until(
+        () => verdict === 'lag',
+        'the lag gate to exclude the held-back replica',
+        10_000,
+        async () => {
+          const { replicas } = await tr.topology()
+          const h = replicas.find((r) => r.address === held!.address)
+          const o = replicas.find((r) => r.address === other!.address)
+          verdict = h?.reason?.startsWith('lag ') && o?.eligible ? 'lag' : 'other'
+        },
+      )
+      assert.deepEqual(await reads(tr, 5), Array(5).fill(other!.address))
+    } finally {
+      lab.resume(held!)
+    }
+    await until(
+      () => verdict === 'eligible',
+      'the replica to catch up',
+      10_000,
+      async () => {
+        const replica = (await tr.topology()).replicas.find((r) => r.address === held!.address)
+        verdict = replica?.eligible ? 'eligible' : 'other'
+      },
+    )
+    const seen = new Set(await reads(tr, 20))
+    assert.ok(seen.has(held!.address), 'the caught-up replica serves reads again')
+  })
+  let verdict = ''
+
+  it('topology() reports a broken replica with its reason', async () => {
+    const broken = lab.replicas[0]!
+    await lab.breakReplicaLink(broken)
+    try {
+      const t = await open().topology()
+      const report = t.replicas.find((r) => r.address === broken.address)
+      assert.equal(report?.eligible, false)
+      assert.equal(report?.reason, 'master link err')
+      assert.equal(t.master?.address, lab.master.address)
+      assert.equal(t.sentinels.filter((s) => s.reachable).length, 3)
+    } finally {
+      await lab.restoreReplicaLink(broken)
+    }
+  })
+
+  it('idleTimeoutMs disconnects an idle side, and the next command reconnects', async () => {
+    const tr = open({ idleTimeoutMs: 200, healthCheckIntervalMs: 50 })
+    await tr.master.set('idle', '1')
+    assert.equal(tr.master.status, 'ready')
+    await until(() => tr.master.status === 'end', 'the idle master connection to close', 5_000)
+    assert.equal(await tr.master.get('idle'), '1')
+    assert.equal(tr.master.status, 'ready')
+  })
+
+  it('natMap routes through an address only the map knows', async () => {
+    const master = await forwarder(lab.master)
+    const replicas = await Promise.all(lab.replicas.map((r) => forwarder(r)))
+    try {
+      const map = Object.fromEntries([
+        [lab.master.address, { host: master.host, port: master.port }],
+        ...lab.replicas.map((r, i) => [r.address, { host: replicas[i]!.host, port: replicas[i]!.port }]),
+      ])
+      const tr = open({ natMap: map })
+      assert.equal(await tr.master.set('nat', 'yes'), 'OK')
+      assert.equal(tr.master.node?.address, lab.master.address)
+      assert.equal(tr.master.node?.port, master.port)
+      assert.equal(master.connections, 1)
+      await tr.slave.get('nat')
+      assert.equal(
+        replicas.reduce((n, f) => n + f.connections, 0),
+        1,
+      )
+      await tr.quit()
+    } finally {
+      await Promise.all([master, ...replicas].map((f) => f.close()))
+    }
+  })
+})
+
+describe('TLS to the sentinels and the data nodes', () => {
+  it('works against a lab that only speaks TLS', async () => {
+    const lab = await startLab({ tls: true, password: 'pw', replicas: 1, sentinels: 2, quorum: 1 })
+    const tr = new TwiceRedis(lab.masterName, lab.sentinelAddresses, 'pw', {
+      sentinelTls: { ca: lab.tls!.ca },
+      redisOptions: { tls: { ca: lab.tls!.ca } },
+    })
+    try {
+      assert.equal(await tr.master.set('tls', 'yes'), 'OK')
+      await tr.master.wait(1, 2000)
+      assert.equal(await tr.slave.get('tls'), 'yes')
+      assert.equal(tr.slave.node?.role, 'replica')
+      const plain = new TwiceRedis(lab.masterName, lab.sentinelAddresses, 'pw', { sentinelTimeoutMs: 300 })
+      await assert.rejects(plain.master.get('tls'), { code: 'NO_SENTINEL_REACHABLE' })
+      await plain.quit()
+    } finally {
+      await tr.quit()
+      await lab.stop()
+    }
+  })
+})
