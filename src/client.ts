@@ -7,7 +7,7 @@ import { isAuthError } from './sentinels.js'
 import { parseInfo } from './topology.js'
 import type { Watch } from './watch.js'
 
-/** What a client needs from its TwiceRedis. */
+/** @internal What a client needs from its TwiceRedis. */
 export interface ClientHooks {
   error(side: Side, error: Error): void
   /** The node failed a check after it was chosen: prefer others for a while. */
@@ -171,6 +171,7 @@ export class TwiceRedisClient extends Redis {
     >
   }
 
+  /** @internal */
   override recoverFromFatalError(
     commandError: Error,
     err: Error,
@@ -193,6 +194,7 @@ export class TwiceRedisClient extends Redis {
   }
 
   /**
+   * @internal
    * `sentinel` announced `master` as the new master: retry now rather than after the backoff,
    * asking that sentinel first, and leave a node that is not it if this side is on the master.
    */

@@ -11,11 +11,12 @@ export {
 } from './errors.js'
 export type {
   DataRedisOptions,
+  NatMap,
   SentinelAddress,
   SentinelInput,
   TwiceRedisConfig,
   TwiceRedisOptions,
 } from './options.js'
-export type { SentinelProbe } from './sentinels.js'
-export type { ReplicaReport, ReplicaState } from './topology.js'
+export type { SentinelReport } from './sentinels.js'
+export type { Freshness, ReplicaReport, ReplicaSelection, ReplicaState } from './topology.js'
 export { type Topology, TwiceRedis, type TwiceRedisEvents } from './twice-redis.js'

@@ -21,8 +21,8 @@ export interface Observation {
  * Every query opens a connection, asks, and closes it (the "disconnecting sentinel"): at rest we
  * hold no sentinel connection. Concurrent queries share one round trip.
  */
-/** What {@link Sentinels.probe} found out about one sentinel. */
-export interface SentinelProbe {
+/** What `topology()` reports about one sentinel. */
+export interface SentinelReport {
   address: string
   reachable: boolean
   /** Connect plus one round trip, in ms. */
@@ -31,6 +31,10 @@ export interface SentinelProbe {
   knowsMaster?: boolean
   /** Why it did not answer. */
   error?: string
+}
+
+/** @internal what a probe of one sentinel found, with its full answer */
+export interface SentinelProbe extends SentinelReport {
   observation?: Observation | undefined
 }
 

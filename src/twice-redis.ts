@@ -11,7 +11,7 @@ import {
   type TwiceRedisConfig,
   type TwiceRedisOptions,
 } from './options.js'
-import { type SentinelProbe, Sentinels } from './sentinels.js'
+import { type SentinelReport, Sentinels } from './sentinels.js'
 import { parseInfo, type ReplicaReport, reportReplicas, roleProblem } from './topology.js'
 import { watchFor } from './watch.js'
 
@@ -21,7 +21,7 @@ export interface Topology {
   /** The master as the first answering sentinel reports it; `undefined` if none answered. */
   master: { address: string } | undefined
   replicas: ReplicaReport[]
-  sentinels: Omit<SentinelProbe, 'observation'>[]
+  sentinels: SentinelReport[]
   /** The node each side uses now (`undefined` while disconnected). */
   connected: { master: Target | undefined; replica: Target | undefined }
 }

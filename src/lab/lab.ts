@@ -55,6 +55,7 @@ const defaults = {
   startTimeoutMs: 20_000,
 }
 
+/** @internal */
 type Resolved = typeof defaults & {
   quorum: number
   password?: string | undefined
