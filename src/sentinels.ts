@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis'
+import { Redis, type RedisOptions } from 'ioredis'
 import { AuthenticationError, MasterNotFoundError, NoSentinelReachableError, redact } from './errors.js'
 import type { ResolvedOptions, SentinelAddress } from './options.js'
 import { parseInfo, parseReplicas, type ReplicaState, shuffle } from './topology.js'
@@ -137,21 +137,7 @@ export class Sentinels {
   /** One sentinel, one round trip, bounded by `sentinelTimeoutMs`; `undefined` if it does not know the name. */
   async #ask(sentinel: SentinelAddress): Promise<Observation | undefined> {
     const o = this.#o
-    const client = new Redis({
-      host: sentinel.host,
-      port: sentinel.port,
-      username: o.sentinelUsername,
-      password: o.sentinelPassword,
-      tls: o.sentinelTls,
-      // RESP2 without a password needs no handshake: connect, one pipelined round trip, close.
-      protocol: 2,
-      lazyConnect: true,
-      enableReadyCheck: false,
-      retryStrategy: () => null,
-      maxRetriesPerRequest: 0,
-      connectTimeout: o.sentinelTimeoutMs,
-      disableClientInfo: true,
-    })
+    const client = connectSentinel(o, sentinel, { lazyConnect: true })
     // ioredis rejects queued commands with a bare "Connection is closed."; keep the real cause.
     let socketError: Error | undefined
     client.on('error', (err: Error) => {
@@ -206,13 +192,7 @@ interface Shared {
 const shared = new Map<string, Shared>()
 
 function sharedFor(o: ResolvedOptions): Shared {
-  const key = JSON.stringify([
-    o.name,
-    o.sentinels.map(format).sort(),
-    o.sentinelUsername,
-    o.sentinelPassword,
-    Boolean(o.sentinelTls),
-  ])
+  const key = sentinelKey(o)
   let entry = shared.get(key)
   if (!entry) {
     entry = {}
@@ -229,6 +209,38 @@ function masterOffsetFromCache(reply: unknown, masterPort: number): number | und
     if (info.role === 'master' && Number(info.tcp_port) === masterPort) return Number(info.master_repl_offset)
   }
   return undefined
+}
+
+/** What makes two TwiceRedis of a process share their sentinel work: same master, sentinels, credentials. */
+export function sentinelKey(o: ResolvedOptions): string {
+  return JSON.stringify([
+    o.name,
+    o.sentinels.map(format).sort(),
+    o.sentinelUsername,
+    o.sentinelPassword,
+    Boolean(o.sentinelTls),
+  ])
+}
+
+/**
+ * An ioredis connection to a sentinel that never retries by itself. RESP2 without a password
+ * needs no handshake: connect, one pipelined round trip, close.
+ */
+export function connectSentinel(o: ResolvedOptions, sentinel: SentinelAddress, extra: RedisOptions = {}): Redis {
+  return new Redis({
+    host: sentinel.host,
+    port: sentinel.port,
+    username: o.sentinelUsername,
+    password: o.sentinelPassword,
+    tls: o.sentinelTls,
+    protocol: 2,
+    enableReadyCheck: false,
+    retryStrategy: () => null,
+    maxRetriesPerRequest: 0,
+    connectTimeout: o.sentinelTimeoutMs,
+    disableClientInfo: true,
+    ...extra,
+  })
 }
 
 export function format(a: SentinelAddress): string {

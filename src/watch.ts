@@ -1,6 +1,6 @@
-import { Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
 import type { ResolvedOptions, SentinelAddress } from './options.js'
-import { format } from './sentinels.js'
+import { connectSentinel, format, sentinelKey } from './sentinels.js'
 
 /** A client waiting for its master or replica to come back. */
 export interface Waiter {
@@ -48,19 +48,7 @@ class Watch {
   #subscribe(sentinel: SentinelAddress): void {
     const o = this.options
     const address = format(sentinel)
-    const subscriber = new Redis({
-      host: sentinel.host,
-      port: sentinel.port,
-      username: o.sentinelUsername,
-      password: o.sentinelPassword,
-      tls: o.sentinelTls,
-      protocol: 2,
-      connectTimeout: o.sentinelTimeoutMs,
-      retryStrategy: () => null,
-      enableReadyCheck: false,
-      disableClientInfo: true,
-      maxRetriesPerRequest: 0,
-    })
+    const subscriber = connectSentinel(o, sentinel)
     this.#subscribers.set(address, subscriber)
     subscriber.on('error', () => {})
     subscriber.on('message', (channel: string, message: string) => {
@@ -86,13 +74,7 @@ const watches = new Map<string, Watch>()
 
 /** The process-wide watch for this master name, sentinels and sentinel credentials. */
 export function watchFor(options: ResolvedOptions): Watch {
-  const key = JSON.stringify([
-    options.name,
-    options.sentinels.map(format).sort(),
-    options.sentinelUsername,
-    options.sentinelPassword,
-    Boolean(options.sentinelTls),
-  ])
+  const key = sentinelKey(options)
   let watch = watches.get(key)
   if (!watch) {
     watch = new Watch(options, () => watches.delete(key))

@@ -1,12 +1,18 @@
 /** Config files for the lab's processes. Pure: text in, text out. */
 import type { LabCertificates } from './tls.js'
 
-/** With TLS, the node listens on `tls-port` only and talks TLS to its master (and sentinels to everyone). */
-function listen(port: number, tls: LabCertificates | undefined): (string | false)[] {
-  if (!tls) return [`port ${port}`]
+/**
+ * What every lab process shares: loopback only, in the foreground, files in the lab dir. With TLS
+ * it listens on `tls-port` only and talks TLS to its master (and sentinels to everyone).
+ */
+function common(c: { port: number; dir: string; name: string; tls?: LabCertificates | undefined }): string[] {
+  const base = ['bind 127.0.0.1', 'protected-mode no', 'daemonize no', `dir ${c.dir}`, `logfile ${c.name}.log`]
+  const tls = c.tls
+  if (!tls) return [`port ${c.port}`, ...base]
   return [
+    ...base,
     'port 0',
-    `tls-port ${port}`,
+    `tls-port ${c.port}`,
     `tls-cert-file ${tls.certFile}`,
     `tls-key-file ${tls.keyFile}`,
     `tls-ca-cert-file ${tls.caFile}`,
@@ -28,12 +34,7 @@ export interface DataNodeConfig {
 
 export function dataNodeConfig(c: DataNodeConfig): string {
   return lines([
-    ...listen(c.port, c.tls),
-    'bind 127.0.0.1',
-    'protected-mode no',
-    'daemonize no',
-    `dir ${c.dir}`,
-    `logfile ${c.name}.log`,
+    ...common(c),
     `dbfilename ${c.name}.rdb`,
     'save ""',
     'appendonly no',
@@ -67,12 +68,7 @@ export interface SentinelConfig {
 export function sentinelConfig(c: SentinelConfig): string {
   const m = c.masterName
   return lines([
-    ...listen(c.port, c.tls),
-    'bind 127.0.0.1',
-    'protected-mode no',
-    'daemonize no',
-    `dir ${c.dir}`,
-    `logfile ${c.name}.log`,
+    ...common(c),
     `sentinel monitor ${m} 127.0.0.1 ${c.masterPort} ${c.quorum}`,
     `sentinel down-after-milliseconds ${m} ${c.downAfterMs}`,
     `sentinel failover-timeout ${m} ${c.failoverTimeoutMs}`,
