@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { inspect } from 'node:util'
+import { Redis } from 'ioredis'
 import { NoHealthyReplicaError, TwiceRedis } from '../../src/index.js'
 import type { Lab } from '../../src/lab/index.js'
 import { roleOf, sentinelConnectionsReceived, lab as startLab } from '../helpers/lab.js'
@@ -26,6 +27,7 @@ describe('TwiceRedis against a real Sentinel lab', () => {
 
   it('runs the seed README examples', async () => {
     const tr = open()
+    assert.ok(tr.master instanceof Redis && tr.slave instanceof Redis)
     assert.equal(tr.write, tr.master)
     assert.equal(tr.read, tr.slave)
     assert.equal(tr.replica, tr.slave)

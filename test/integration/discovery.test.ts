@@ -20,6 +20,9 @@ describe('discovery as the Sentinel client guidelines ask', () => {
     for (const node of lab.dataNodes) {
       await lab.command(node, 'ACL', 'SETUSER', 'app', 'on', '>app-secret', '~*', '&*', '+@all')
     }
+    for (const sentinel of lab.sentinels) {
+      await lab.command(sentinel, 'ACL', 'SETUSER', 'watcher', 'on', '>watch-secret', '+@all')
+    }
   })
   after(async () => {
     await Promise.all(clients.map((tr) => tr.quit()))
@@ -74,10 +77,18 @@ describe('discovery as the Sentinel client guidelines ask', () => {
     }
   })
 
-  it('authenticates as an ACL user and selects the database', async () => {
-    const tr = open({ username: 'app', password: 'app-secret', db: 3 })
+  it('authenticates as an ACL user on the data nodes and on the sentinels, and selects the database', async () => {
+    const tr = open({
+      username: 'app',
+      password: 'app-secret',
+      sentinelUsername: 'watcher',
+      sentinelPassword: 'watch-secret',
+      db: 3,
+    })
     await tr.master.set('in-db-3', 'yes')
     assert.deepEqual(await tr.master.acl('WHOAMI'), 'app')
+    const wrong = open({ sentinelUsername: 'watcher', sentinelPassword: 'not-it' })
+    await assert.rejects(wrong.master.ping(), { code: 'AUTH_FAILED', target: 'sentinel' })
     assert.equal(await lab.command(lab.master, 'EXISTS', 'in-db-3'), 0)
     await tr.master.wait(2, 2000)
     assert.equal(await tr.slave.get('in-db-3'), 'yes')
