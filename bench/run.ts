@@ -20,7 +20,11 @@ const sections = [
   ['Cold start and reconnect', () => coldStartBench(20)],
 ] as const
 
+// `npm run bench -- failover` reruns one section and keeps the others from the last full run.
 const only = process.argv.slice(2)
+const previous = only.length ? readFileSync(new URL('./RESULTS.md', import.meta.url), 'utf8') : ''
+const previousSection = (title: string) =>
+  previous.match(new RegExp(`\\n## ${title.replace(/[()]/g, '\\$&')}\\n\\n[\\s\\S]*?\\n(?=\\n## )`))?.[0]
 let out = `# Benchmark results
 
 Machine: ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB; Node ${process.version};
@@ -29,7 +33,10 @@ Date: ${new Date().toISOString().slice(0, 10)}. Produced by \`npm run bench\`; l
 3 sentinels on loopback, \`down-after-milliseconds\` 1000.
 `
 for (const [title, run] of sections) {
-  if (only.length && !only.some((o) => title.toLowerCase().includes(o))) continue
+  if (only.length && !only.some((o) => title.toLowerCase().includes(o))) {
+    out += previousSection(title) ?? ''
+    continue
+  }
   process.stderr.write(`== ${title}\n`)
   out += `\n## ${title}\n\n${await run()}\n`
 }
