@@ -241,3 +241,25 @@ describe('a demoted master, with the health check and the sentinel watch off', (
     }
   })
 })
+
+describe('disconnect() while reconnecting', () => {
+  it('ends the client (no pending reconnect), and the next command connects again', async () => {
+    const lab = await startLab({ replicas: 1 })
+    const tr = new TwiceRedis(lab.masterName, lab.sentinelAddresses, undefined, { failoverDetection: false })
+    try {
+      await tr.master.ping()
+      await lab.kill(lab.master)
+      await until(() => tr.master.status === 'reconnecting', 'the write side to be reconnecting', 10_000)
+      const queued = tr.master.get('k') // held in the offline queue, then failed by disconnect()
+      tr.master.disconnect()
+      await assert.rejects(queued, /Connection is closed/)
+      await until(() => tr.master.status === 'end', 'the write side to end', 5_000)
+      const elected = await lab.waitForNewMaster()
+      assert.equal(await tr.master.set('k', 'v'), 'OK')
+      assert.equal(tr.master.node?.address, elected.address)
+    } finally {
+      await tr.quit()
+      await lab.stop()
+    }
+  })
+})
