@@ -52,7 +52,10 @@ export function startLoad(tr: TwiceRedis, intervalMs = 5) {
   }
 }
 
-/** Wait until `check()` holds, running `refresh` before each look, or throw after `timeoutMs`. */
+/**
+ * Wait until `check()` holds, running `refresh` before each look, or throw after `timeoutMs`.
+ * A failing `refresh` counts as "not yet" (a node may drop our probe in the middle of a fault).
+ */
 export async function until(
   check: () => boolean,
   what: string,
@@ -60,10 +63,15 @@ export async function until(
   refresh: () => Promise<void> = async () => {},
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs
+  let last: unknown
   for (;;) {
-    await refresh()
-    if (check()) return
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    try {
+      await refresh()
+      if (check()) return
+    } catch (err) {
+      last = err
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`, { cause: last })
     await new Promise((r) => setTimeout(r, 20))
   }
 }
