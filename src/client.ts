@@ -216,6 +216,15 @@ export class TwiceRedisClient extends Redis {
     }
   }
 
+  /** @internal The sentinels flagged the replica at `address` down: if this side reads from it, move. */
+  replicaDown(address: string): void {
+    const target = this.node
+    if (this.#final || target?.role !== 'replica' || target.address !== address) return
+    this.#hooks.reject(this.side, target, 'flagged s_down by the sentinels')
+    this.#kicked = true
+    this.#internals.stream?.destroy()
+  }
+
   get #internals(): Internals {
     return this as unknown as Internals
   }

@@ -197,6 +197,27 @@ export function roleProblem(
   return undefined
 }
 
+/** A sentinel event that makes clients move: a new master, or a replica gone subjectively down. */
+export type SentinelEvent =
+  | { type: 'switch-master'; master: string; newMaster: string }
+  | { type: 'replica-down'; master: string; replica: string }
+
+/**
+ * Parse the sentinel pub/sub messages twiceredis acts on, for master `name`:
+ * `+switch-master <name> <old-ip> <old-port> <new-ip> <new-port>` and
+ * `+sdown slave <ip:port> <ip> <port> @ <name> <master-ip> <master-port>`.
+ */
+export function parseSentinelEvent(channel: string, message: string, name: string): SentinelEvent | undefined {
+  const words = message.split(' ')
+  if (channel === '+switch-master' && words[0] === name && words.length >= 5) {
+    return { type: 'switch-master', master: name, newMaster: `${words[3]}:${words[4]}` }
+  }
+  if (channel === '+sdown' && words[0] === 'slave' && words[4] === '@' && words[5] === name) {
+    return { type: 'replica-down', master: name, replica: `${words[2]}:${words[3]}` }
+  }
+  return undefined
+}
+
 /** Fisher-Yates shuffle into a new array. */
 export function shuffle<T>(items: readonly T[], random: () => number = Math.random): T[] {
   const out = [...items]

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis'
 import type { ResolvedOptions, SentinelAddress } from './options.js'
 import { connectSentinel, format, sentinelKey } from './sentinels.js'
+import { parseSentinelEvent } from './topology.js'
 
 /** A client waiting for its master or replica to come back. */
 export interface Waiter {
@@ -9,11 +10,13 @@ export interface Waiter {
    * after the backoff, asking that sentinel first.
    */
   kick(master: string, sentinel: string): void
+  /** The sentinels flagged the replica at `address` subjectively down: leave it if on it. */
+  replicaDown(address: string): void
 }
 
 /**
  * Fast failover detection without idle sentinel connections: subscriptions to `+switch-master`
- * on every sentinel that exist only while at least one client is in an outage, shared by every
+ * (and replicas' `+sdown`) on every sentinel that exist only while at least one client is in an outage, shared by every
  * client of the process that watches the same master through the same sentinels. All
  * sentinels, because the leader of the failover announces the switch first; the others learn
  * it from its hello messages up to a couple of seconds later.
@@ -52,10 +55,11 @@ class Watch {
     this.#subscribers.set(address, subscriber)
     subscriber.on('error', () => {})
     subscriber.on('message', (channel: string, message: string) => {
-      // +switch-master <name> <old-ip> <old-port> <new-ip> <new-port>
-      const [name, , , host, port] = message.split(' ')
-      if (channel !== '+switch-master' || name !== o.name) return
-      for (const w of [...this.#waiters]) w.kick(`${host}:${port}`, address)
+      const event = parseSentinelEvent(channel, message, o.name)
+      for (const w of [...this.#waiters]) {
+        if (event?.type === 'switch-master') w.kick(event.newMaster, address)
+        else if (event?.type === 'replica-down') w.replicaDown(event.replica)
+      }
     })
     subscriber.on('end', () => {
       if (this.#subscribers.get(address) !== subscriber) return
@@ -66,7 +70,7 @@ class Watch {
       }, 500)
       retry.unref()
     })
-    subscriber.subscribe('+switch-master').catch(() => {})
+    subscriber.subscribe('+switch-master', '+sdown').catch(() => {})
   }
 }
 

@@ -4,6 +4,7 @@ import {
   pairs,
   parseInfo,
   parseReplicas,
+  parseSentinelEvent,
   replicaProblem,
   roleProblem,
   selectReplica,
@@ -139,5 +140,26 @@ describe('helpers', () => {
     const items = [1, 2, 3, 4, 5]
     assert.deepEqual(shuffle(items).sort(), items)
     assert.deepEqual(items, [1, 2, 3, 4, 5])
+  })
+})
+
+describe('parseSentinelEvent', () => {
+  it('reads +switch-master for our master only', () => {
+    assert.deepEqual(parseSentinelEvent('+switch-master', 'mymaster 10.0.0.1 6379 10.0.0.2 6380', 'mymaster'), {
+      type: 'switch-master',
+      master: 'mymaster',
+      newMaster: '10.0.0.2:6380',
+    })
+    assert.equal(parseSentinelEvent('+switch-master', 'other 10.0.0.1 6379 10.0.0.2 6380', 'mymaster'), undefined)
+  })
+  it('reads a replica +sdown, not a master or sentinel one', () => {
+    const replica = 'slave 10.0.0.3:6381 10.0.0.3 6381 @ mymaster 10.0.0.1 6379'
+    assert.deepEqual(parseSentinelEvent('+sdown', replica, 'mymaster'), {
+      type: 'replica-down',
+      master: 'mymaster',
+      replica: '10.0.0.3:6381',
+    })
+    assert.equal(parseSentinelEvent('+sdown', 'master mymaster 10.0.0.1 6379', 'mymaster'), undefined)
+    assert.equal(parseSentinelEvent('+sdown', replica, 'other'), undefined)
   })
 })
