@@ -256,13 +256,25 @@ async function run(side: 'read' | 'write', args: string[]): Promise<number> {
   }
 }
 
+function summary(t: Topology): string {
+  const replicas = t.replicas.map((r) => `${r.address}${r.eligible ? '' : ` (${r.reason})`}`).join(', ')
+  return `master ${t.master?.address ?? '(unknown)'}, replicas ${replicas || '(none)'}`
+}
+
 async function watch(args: string[]): Promise<number> {
   const { tr } = await connect(args)
   const topology = await tr.topology()
-  await tr.quit()
-  console.log(
-    `watching "${topology.name}": master ${topology.master?.address ?? '(unknown)'}, replicas ${topology.replicas.map((r) => `${r.address}${r.eligible ? '' : ` (${r.reason})`}`).join(', ') || '(none)'}`,
-  )
+  console.log(`watching "${topology.name}": ${summary(topology)}`)
+  const ours = new RegExp(`(^|@ )${topology.name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} `)
+  // After events that change the picture, print the topology again (once per burst of events).
+  let refresh: NodeJS.Timeout | undefined
+  const changed = () => {
+    clearTimeout(refresh)
+    refresh = setTimeout(async () => {
+      const now = await tr.topology().catch(() => undefined)
+      if (now) console.log(`${new Date().toISOString().slice(11, 23)}  now: ${summary(now)}`)
+    }, 500)
+  }
   const subscribers = topology.sentinels.map((s) => {
     const sub = new Redis({
       ...hostPort(s.address),
@@ -272,8 +284,9 @@ async function watch(args: string[]): Promise<number> {
     })
     sub.on('error', () => {})
     sub.on('pmessage', (_pattern: string, channel: string, message: string) => {
-      if (channel.startsWith('__') || !new RegExp(`(^|@ )${topology.name} `).test(message)) return
+      if (channel.startsWith('__') || !ours.test(message)) return
       console.log(`${new Date().toISOString().slice(11, 23)}  ${s.address}  ${channel} ${message}`)
+      if (/^[+-](switch-master|sdown|odown)$/.test(channel)) changed()
     })
     sub.psubscribe('*').catch(() => {})
     return sub
@@ -282,7 +295,9 @@ async function watch(args: string[]): Promise<number> {
   await new Promise<void>((resolve) => {
     for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => resolve())
   })
+  clearTimeout(refresh)
   for (const sub of subscribers) sub.disconnect()
+  await tr.quit()
   return 0
 }
 

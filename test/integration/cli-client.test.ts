@@ -126,6 +126,7 @@ describe('twiceredis status, read, write and watch against a lab', () => {
       await seen(/listening on 3 sentinel/)
       await lab.failover()
       await seen(/\+switch-master mymaster/)
+      await seen(/now: master 127\.0\.0\.1:\d+, replicas/)
       const exited = new Promise((resolve) => child.once('exit', resolve))
       child.kill('SIGINT')
       assert.equal(await exited, 0)
