@@ -105,7 +105,7 @@ export class TwiceRedisClient extends Redis {
       this.#deferred.push([command, stream])
       return command.promise
     }
-    if (!this.#internal) this.#lastUse = Date.now()
+    if (this.#hooks.idleTimeoutMs > 0 && !this.#internal) this.#lastUse = Date.now()
     if (this.status === 'end') this.connect().catch(() => {})
     return super.sendCommand(command, stream)
   }
