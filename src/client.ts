@@ -33,7 +33,7 @@ type RetryStrategy = NonNullable<RedisOptions['retryStrategy']>
 
 /** What ioredis keeps private but a subclass has to reach. */
 interface Internals {
-  connector: { target?: Target }
+  connector: { target?: Target; isRetry: () => boolean }
   stream?: { destroy(error?: Error): void; on(event: 'data', listener: () => void): void }
   reconnectTimeout: NodeJS.Timeout | null
   manuallyClosing: boolean
@@ -62,6 +62,7 @@ export class TwiceRedisClient extends Redis {
   #healthPending = false
   #lastData = 0
   #kicked = false
+  #autoRetry = false
   #everReady = false
   #endRetries = 0
   #watch: Watch | undefined
@@ -75,10 +76,14 @@ export class TwiceRedisClient extends Redis {
     // ioredis reads the strategy from its options at each close: after a "kick" (the sentinels
     // announced a new master) the next attempt goes at once instead of after the backoff.
     this.options.retryStrategy = (times) => {
+      this.#autoRetry = !this.#kicked
       if (!this.#kicked) return this.#baseRetry(times)
       this.#kicked = false
       return 0
     }
+    // An automatic retry may reuse a sentinel answer a few hundred ms old (shared by the process);
+    // a first connect, a reconnect after disconnect() and a kicked one ask afresh.
+    this.#internals.connector.isRetry = () => this.#autoRetry
     this.on('error', (error: Error) => hooks.error(side, redact(error)))
     this.on('connect', () => this.#armReadyTimer())
     this.on('ready', () => this.#onReady())
@@ -106,7 +111,10 @@ export class TwiceRedisClient extends Redis {
       return command.promise
     }
     if (this.#hooks.idleTimeoutMs > 0 && !this.#internal) this.#lastUse = Date.now()
-    if (this.status === 'end') this.connect().catch(() => {})
+    if (this.status === 'end') {
+      this.#autoRetry = false
+      this.connect().catch(() => {})
+    }
     return super.sendCommand(command, stream)
   }
 
@@ -205,6 +213,7 @@ export class TwiceRedisClient extends Redis {
     if (this.status === 'reconnecting' && internals.reconnectTimeout) {
       clearTimeout(internals.reconnectTimeout)
       internals.reconnectTimeout = null
+      this.#autoRetry = false // ask afresh: the topology just changed
       this.connect().catch(() => {})
       return
     }
@@ -230,6 +239,7 @@ export class TwiceRedisClient extends Redis {
   }
 
   #onReady(): void {
+    this.#autoRetry = false
     this.#clearReadyTimer()
     this.#everReady = true
     this.#endRetries = 0
@@ -270,7 +280,9 @@ export class TwiceRedisClient extends Redis {
     const delay = this.#baseRetry(++this.#endRetries)
     if (typeof delay !== 'number') return
     const timer = setTimeout(() => {
-      if (this.status === 'end' && !this.#final && !this.#closing) this.connect().catch(() => {})
+      if (this.status !== 'end' || this.#final || this.#closing) return
+      this.#autoRetry = true
+      this.connect().catch(() => {})
     }, delay)
     if (!this.#watch) timer.unref()
   }

@@ -28,6 +28,9 @@ export interface ResolverEvents {
 /** How long an address that failed a connect or a role check is passed over when another will do. */
 const AVOID_MS = 5000
 
+/** How old a sentinel answer an automatic retry may reuse (shared by the clients of a process). */
+const RETRY_REUSE_MS = 250
+
 /**
  * Turns "connect the replica side" into an address: asks the sentinels, judges replica health
  * and freshness, applies the selection and fallback policies and the NAT map. Shared by both
@@ -53,8 +56,9 @@ export class Resolver {
     return this.#latencies
   }
 
-  async resolve(side: Side): Promise<Target> {
-    const seen = await this.sentinels.observe()
+  /** Where `side` should connect; `maxAgeMs` lets an automatic retry reuse a recent sentinel answer. */
+  async resolve(side: Side, maxAgeMs = 0): Promise<Target> {
+    const seen = await this.sentinels.observe(maxAgeMs)
     let target: Target = this.#map(seen.master.host, seen.master.port, 'master')
     if (side === 'replica') {
       const replica = this.#select(seen, this.#turn++)
@@ -135,6 +139,8 @@ export function connectorFor(side: Side, resolver: Resolver): new (options: unkn
     #target: Target | undefined
     #settled = false
     #startedAt = 0
+    /** Set by the client: whether this connect is an automatic retry in an outage. */
+    isRetry: () => boolean = () => false
     readonly #tls: ConnectionOptions | undefined
 
     constructor(options: unknown) {
@@ -146,7 +152,7 @@ export function connectorFor(side: Side, resolver: Resolver): new (options: unkn
     async connect(): Promise<NonNullable<AbstractConnector['stream']>> {
       this.connecting = true
       this.#settled = false
-      const target = await resolver.resolve(side)
+      const target = await resolver.resolve(side, this.isRetry() ? RETRY_REUSE_MS : 0)
       if (!this.connecting) throw new Error('Connection is closed.')
       this.#target = target
       this.#startedAt = performance.now()

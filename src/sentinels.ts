@@ -66,10 +66,17 @@ export class Sentinels {
    * Master and replicas as the first answering sentinel sees them. Every TwiceRedis of the
    * process on the same sentinels and master shares the query in flight: a crowd of clients
    * reconnecting at once asks the sentinels once. A query that starts later asks again
-   * (discovery on every reconnect, as the guidelines ask).
+   * (discovery on every reconnect, as the guidelines ask), except that an automatic retry in an
+   * outage may take an answer younger than `maxAgeMs`: a thousand clients retrying with backoff
+   * then ask a few times a second, not a thousand.
    */
-  observe(): Promise<Observation> {
+  observe(maxAgeMs = 0): Promise<Observation> {
     const shared = this.#shared
+    const last = shared.last
+    if (maxAgeMs > 0 && last && Date.now() - last.at < maxAgeMs) {
+      this.prefer(last.value.sentinel)
+      return Promise.resolve(last.value)
+    }
     if (shared.inflight) {
       return shared.inflight.then((o) => {
         this.prefer(o.sentinel)
@@ -78,6 +85,12 @@ export class Sentinels {
     }
     const query = this.#observe()
     shared.inflight = query
+    query.then(
+      (value) => {
+        shared.last = { at: Date.now(), value }
+      },
+      () => {},
+    )
     query
       .finally(() => {
         if (shared.inflight === query) shared.inflight = undefined
@@ -187,6 +200,8 @@ export class Sentinels {
 
 interface Shared {
   inflight?: Promise<Observation> | undefined
+  /** The latest answer, which automatic retries in an outage may reuse (see `observe(maxAgeMs)`). */
+  last?: { at: number; value: Observation } | undefined
 }
 
 const shared = new Map<string, Shared>()

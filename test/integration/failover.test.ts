@@ -263,3 +263,32 @@ describe('disconnect() while reconnecting', () => {
     }
   })
 })
+
+describe('a crowd of clients in an outage', () => {
+  it('does not poll the sentinels once per client and retry', async () => {
+    const lab = await startLab({ replicas: 1 })
+    const crowd = Array.from({ length: 200 }, () => new TwiceRedis(lab.masterName, lab.sentinelAddresses))
+    try {
+      await Promise.all(crowd.map((tr) => tr.master.ping()))
+      const received = async () => {
+        let n = 0
+        for (const s of lab.sentinels) n += await lab.connectionsReceived(s)
+        return n
+      }
+      const old = lab.master.address
+      const before = await received()
+      await lab.kill(lab.master)
+      // Wait through the crowd itself (the lab's own polling would open sentinel connections).
+      await Promise.all(crowd.map((tr) => tr.master.ping()))
+      const opened = (await received()) - before - lab.sentinels.length // minus this count's own
+      assert.ok(crowd.every((tr) => tr.master.node && tr.master.node.address !== old))
+      // Each of the 200 clients retried several times during the outage (seconds, backoff capped
+      // at 1 s); shared in-flight and recent sentinel answers keep the sentinels' load to a few
+      // queries a second for the whole process, plus the outage watch on each sentinel.
+      assert.ok(opened < 40, `${opened} sentinel connections for 200 clients`)
+    } finally {
+      await Promise.all(crowd.map((tr) => tr.quit()))
+      await lab.stop()
+    }
+  })
+})
