@@ -4,7 +4,7 @@ import { Redis } from 'ioredis'
 import { createSentinel } from 'redis'
 import { TwiceRedis } from 'twiceredis'
 import { type Lab, startLab } from 'twiceredis/lab'
-import { median, shuffled, table } from './peers.js'
+import { median, sentinelNodes, shuffled, table } from './peers.js'
 
 type Trial = (lab: Lab) => Promise<{ first: number; reconnect?: number }>
 
@@ -28,7 +28,7 @@ const trials: Record<string, Trial> = {
   },
   'ioredis (sentinel)': async (lab) => {
     let r!: Redis
-    const sentinels = lab.sentinels.map((s) => ({ host: s.host, port: s.port }))
+    const sentinels = sentinelNodes(lab)
     const first = await time(() => {
       r = new Redis({ sentinels, name: lab.masterName, role: 'slave' })
       return r.get('k')
@@ -47,7 +47,7 @@ const trials: Record<string, Trial> = {
     const first = await time(async () => {
       s = createSentinel({
         name: lab.masterName,
-        sentinelRootNodes: lab.sentinels.map((x) => ({ host: x.host, port: x.port })),
+        sentinelRootNodes: sentinelNodes(lab),
         replicaPoolSize: 1,
       })
       s.on('error', () => {})

@@ -29,41 +29,50 @@ export const twiceredis =
 export const ioredisSentinel =
   (name = 'ioredis (sentinel)'): PeerFactory =>
   async (lab) => {
-    const options = { sentinels: lab.sentinels.map((s) => ({ host: s.host, port: s.port })), name: lab.masterName }
-    const master = new Redis({ ...options, role: 'master' })
-    const replica = new Redis({ ...options, role: 'slave' })
-    for (const c of [master, replica]) c.on('error', () => {})
-    return {
-      name,
-      write: (k, v) => master.set(k, v),
-      read: (k) => replica.get(k),
-      close: async () => {
-        master.disconnect()
-        replica.disconnect()
-      },
-    }
+    const { master, replica, close } = ioredisPair(lab)
+    return { name, write: (k, v) => master.set(k, v), read: (k) => replica.get(k), close: async () => close() }
   }
 
 export const nodeRedisSentinel =
   (name = 'node-redis (sentinel)'): PeerFactory =>
   async (lab) => {
-    const sentinel = createSentinel({
-      name: lab.masterName,
-      sentinelRootNodes: lab.sentinels.map((s) => ({ host: s.host, port: s.port })),
-      replicaPoolSize: 1,
-    })
-    sentinel.on('error', () => {})
+    const sentinel = nodeRedisClient(lab)
     await sentinel.connect()
-    const replica = sentinel
     return {
       name,
       write: (k, v) => sentinel.set(k, v),
-      read: (k) => replica.get(k),
+      read: (k) => sentinel.get(k),
       close: async () => {
         sentinel.destroy()
       },
     }
   }
+
+/** The lab's sentinels as `{ host, port }`, the form ioredis and node-redis take. */
+export const sentinelNodes = (lab: Lab) => lab.sentinels.map(({ host, port }) => ({ host, port }))
+
+/** ioredis' own Sentinel support as its users write it: one client per role. */
+export function ioredisPair(lab: Lab) {
+  const options = { sentinels: sentinelNodes(lab), name: lab.masterName }
+  const master = new Redis({ ...options, role: 'master' })
+  const replica = new Redis({ ...options, role: 'slave' })
+  for (const c of [master, replica]) c.on('error', () => {})
+  return {
+    master,
+    replica,
+    close() {
+      master.disconnect()
+      replica.disconnect()
+    },
+  }
+}
+
+/** node-redis' `createSentinel`, with a replica pool so that reads go to a replica. Not connected yet. */
+export function nodeRedisClient(lab: Lab) {
+  const sentinel = createSentinel({ name: lab.masterName, sentinelRootNodes: sentinelNodes(lab), replicaPoolSize: 1 })
+  sentinel.on('error', () => {})
+  return sentinel
+}
 
 export function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b)

@@ -2,11 +2,9 @@
 // on the sentinels); then every client connection on the data nodes is killed at once
 // (`CLIENT KILL TYPE normal`, as a network blip would), all reconnect by themselves, and we count
 // the connections that storm opens on the sentinels and the busiest sentinel's share of them.
-import { Redis } from 'ioredis'
-import { createSentinel } from 'redis'
 import { TwiceRedis } from 'twiceredis'
 import { type Lab, startLab } from 'twiceredis/lab'
-import { sleep, table } from './peers.js'
+import { ioredisPair, nodeRedisClient, sleep, table } from './peers.js'
 
 interface Instance {
   command(): Promise<unknown>
@@ -19,25 +17,11 @@ const kinds: Record<string, (lab: Lab) => Instance> = {
     return { command: () => Promise.all([tr.master.set('k', 'v'), tr.slave.get('k')]), close: () => tr.quit() }
   },
   'ioredis (sentinel)': (lab) => {
-    const options = { sentinels: lab.sentinels.map((s) => ({ host: s.host, port: s.port })), name: lab.masterName }
-    const master = new Redis({ ...options, role: 'master' })
-    const replica = new Redis({ ...options, role: 'slave' })
-    for (const c of [master, replica]) c.on('error', () => {})
-    return {
-      command: () => Promise.all([master.set('k', 'v'), replica.get('k')]),
-      close: async () => {
-        master.disconnect()
-        replica.disconnect()
-      },
-    }
+    const { master, replica, close } = ioredisPair(lab)
+    return { command: () => Promise.all([master.set('k', 'v'), replica.get('k')]), close: async () => close() }
   },
   'node-redis (sentinel)': (lab) => {
-    const sentinel = createSentinel({
-      name: lab.masterName,
-      sentinelRootNodes: lab.sentinels.map((s) => ({ host: s.host, port: s.port })),
-      replicaPoolSize: 1,
-    })
-    sentinel.on('error', () => {})
+    const sentinel = nodeRedisClient(lab)
     const ready = sentinel.connect()
     return {
       command: async () => {

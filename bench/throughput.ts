@@ -3,10 +3,9 @@
 // round, medians over rounds. redis-benchmark on the same node is the ceiling.
 import { execFileSync } from 'node:child_process'
 import { Redis } from 'ioredis'
-import { createSentinel } from 'redis'
 import { TwiceRedis } from 'twiceredis'
 import { type Lab, startLab } from 'twiceredis/lab'
-import { median, shuffled, table } from './peers.js'
+import { ioredisPair, median, nodeRedisClient, shuffled, table } from './peers.js'
 
 interface Client {
   name: string
@@ -39,10 +38,9 @@ async function clients(lab: Lab, replica: string): Promise<Client[]> {
   const auto = new TwiceRedis(lab.masterName, lab.sentinelAddresses, undefined, {
     redisOptions: { enableAutoPipelining: true },
   })
-  const sentinels = lab.sentinels.map((s) => ({ host: s.host, port: s.port }))
-  const nodeRedis = createSentinel({ name: lab.masterName, sentinelRootNodes: sentinels, replicaPoolSize: 1 })
-  nodeRedis.on('error', () => {})
+  const nodeRedis = nodeRedisClient(lab)
   await nodeRedis.connect()
+  const viaSentinel = ioredisPair(lab)
   return [
     {
       ...fromIoredis('twiceredis', tr.slave, tr.master),
@@ -57,11 +55,7 @@ async function clients(lab: Lab, replica: string): Promise<Client[]> {
       new Redis({ host, port: Number(port) }),
       new Redis({ host: lab.master.host, port: lab.master.port }),
     ),
-    fromIoredis(
-      'ioredis (sentinel)',
-      new Redis({ sentinels, name: lab.masterName, role: 'slave' }),
-      new Redis({ sentinels, name: lab.masterName, role: 'master' }),
-    ),
+    fromIoredis('ioredis (sentinel)', viaSentinel.replica, viaSentinel.master),
     {
       name: 'node-redis (sentinel)',
       get: (k) => nodeRedis.get(k),

@@ -258,11 +258,7 @@ export class TwiceRedisClient extends Redis {
   }
 
   #onClose(): void {
-    this.#clearReadyTimer()
-    clearInterval(this.#idleTimer)
-    this.#idleTimer = undefined
-    clearInterval(this.#healthTimer)
-    this.#healthTimer = undefined
+    this.#stopTimers()
     this.#healthPending = false
     // An outage (not a manual close): listen for the sentinels' switch while it lasts.
     if (!this.#closing && this.#everReady) this.#holdWatch()

@@ -13,15 +13,12 @@ export class TwiceRedisError extends Error {
   }
 }
 
-/** A `host:port` pair as the errors report it. */
-export type Address = `${string}:${number}` | string
-
 /** Every sentinel was tried and none answered (connect or command timeout, refused, auth). */
 export class NoSentinelReachableError extends TwiceRedisError {
   override name = 'NoSentinelReachableError'
   constructor(
     readonly masterName: string,
-    readonly sentinels: readonly Address[],
+    readonly sentinels: readonly string[],
     options?: { cause?: unknown },
   ) {
     super(
@@ -38,7 +35,7 @@ export class MasterNotFoundError extends TwiceRedisError {
   override name = 'MasterNotFoundError'
   constructor(
     readonly masterName: string,
-    readonly sentinels: readonly Address[],
+    readonly sentinels: readonly string[],
   ) {
     super(
       'MASTER_NOT_FOUND',
@@ -53,7 +50,7 @@ export class NoHealthyReplicaError extends TwiceRedisError {
   override name = 'NoHealthyReplicaError'
   constructor(
     readonly masterName: string,
-    readonly reasons: readonly { address: Address; reason: string }[],
+    readonly reasons: readonly { address: string; reason: string }[],
   ) {
     const detail = reasons.length
       ? reasons.map((r) => `${r.address} ${r.reason}`).join('; ')
@@ -82,7 +79,7 @@ export class AuthenticationError extends TwiceRedisError {
   override name = 'AuthenticationError'
   constructor(
     readonly target: 'data' | 'sentinel',
-    readonly address: Address,
+    readonly address: string,
     options?: { cause?: unknown },
   ) {
     const which = target === 'sentinel' ? '`sentinelUsername`/`sentinelPassword`' : '`username`/`password`'

@@ -1,3 +1,4 @@
+import { TwiceRedis, type TwiceRedisOptions } from '../../src/index.js'
 import { type Lab, type LabOptions, startLab } from '../../src/lab/index.js'
 import { parseInfo } from '../../src/topology.js'
 
@@ -18,4 +19,26 @@ export async function sentinelConnectionsReceived(lab: Lab): Promise<number> {
   let total = 0
   for (const s of lab.sentinels) total += await lab.connectionsReceived(s)
   return total
+}
+
+/**
+ * A lab for one test, and `open()` for TwiceRedis clients on it; every client is quit and the lab
+ * stopped afterwards, also when the test fails.
+ */
+export async function withLab(
+  test: (lab: Lab, open: (options?: TwiceRedisOptions) => TwiceRedis) => Promise<void>,
+  labOptions?: LabOptions,
+): Promise<void> {
+  const lab = await startLab(labOptions)
+  const clients: TwiceRedis[] = []
+  try {
+    await test(lab, (options = {}) => {
+      const tr = new TwiceRedis(lab.masterName, lab.sentinelAddresses, undefined, options)
+      clients.push(tr)
+      return tr
+    })
+  } finally {
+    await Promise.all(clients.map((tr) => tr.quit()))
+    await lab.stop()
+  }
 }

@@ -5,6 +5,7 @@ import { inspect } from 'node:util'
 import { TwiceRedis } from '../../src/index.js'
 import { type Lab, startLab } from '../../src/lab/index.js'
 import { parseInfo } from '../../src/topology.js'
+import { sentinelConnectionsReceived, withLab } from '../helpers/lab.js'
 import { startLoad, until } from '../helpers/load.js'
 
 /**
@@ -207,88 +208,74 @@ describe('quit() during an outage', () => {
 })
 
 describe('a demoted master, with the health check and the sentinel watch off', () => {
-  it('the next write lands on the new master (connection killed by the sentinels, or READONLY)', async () => {
-    const lab = await startLab({ replicas: 1 })
-    // No health check and no sentinel watch: what is left is the sentinels killing the old
-    // master's clients when they reconfigure it, and a READONLY reply if a write gets there first.
-    const tr = new TwiceRedis(lab.masterName, lab.sentinelAddresses, undefined, {
-      healthCheckIntervalMs: 0,
-      failoverDetection: false,
-    })
-    try {
-      await tr.master.set('k', 'before')
-      const old = lab.master
-      const roles = new Map<string, string>()
-      await lab.failover()
-      const elected = await lab.waitForNewMaster()
-      // Until the sentinels reconfigure it, the old master still accepts writes (Sentinel's
-      // window for lost writes; with failoverDetection the client leaves at the switch).
-      await until(
-        () => roles.get(old.address) === 'slave',
-        'the old master to be reconfigured',
-        15_000,
-        async () => {
-          roles.set(old.address, parseInfo(String(await lab.command(old, 'INFO', 'replication'))).role ?? '')
-        },
-      )
-      assert.equal(await tr.master.set('k', 'after'), 'OK')
-      assert.notEqual(tr.master.node?.address, old.address)
-      assert.equal(tr.master.node?.address, elected.address)
-      assert.equal(await lab.command(elected, 'GET', 'k'), 'after')
-    } finally {
-      await tr.quit()
-      await lab.stop()
-    }
-  })
+  it('the next write lands on the new master (connection killed by the sentinels, or READONLY)', () =>
+    withLab(
+      async (lab, open) => {
+        // No health check and no sentinel watch: what is left is the sentinels killing the old
+        // master's clients when they reconfigure it, and a READONLY reply if a write gets there first.
+        const tr = open({ healthCheckIntervalMs: 0, failoverDetection: false })
+        await tr.master.set('k', 'before')
+        const old = lab.master
+        const roles = new Map<string, string>()
+        await lab.failover()
+        const elected = await lab.waitForNewMaster()
+        // Until the sentinels reconfigure it, the old master still accepts writes (Sentinel's
+        // window for lost writes; with failoverDetection the client leaves at the switch).
+        await until(
+          () => roles.get(old.address) === 'slave',
+          'the old master to be reconfigured',
+          15_000,
+          async () => {
+            roles.set(old.address, parseInfo(String(await lab.command(old, 'INFO', 'replication'))).role ?? '')
+          },
+        )
+        assert.equal(await tr.master.set('k', 'after'), 'OK')
+        assert.notEqual(tr.master.node?.address, old.address)
+        assert.equal(tr.master.node?.address, elected.address)
+        assert.equal(await lab.command(elected, 'GET', 'k'), 'after')
+      },
+      { replicas: 1 },
+    ))
 })
 
 describe('disconnect() while reconnecting', () => {
-  it('ends the client (no pending reconnect), and the next command connects again', async () => {
-    const lab = await startLab({ replicas: 1 })
-    const tr = new TwiceRedis(lab.masterName, lab.sentinelAddresses, undefined, { failoverDetection: false })
-    try {
-      await tr.master.ping()
-      await lab.kill(lab.master)
-      await until(() => tr.master.status === 'reconnecting', 'the write side to be reconnecting', 10_000)
-      const queued = tr.master.get('k') // held in the offline queue, then failed by disconnect()
-      tr.master.disconnect()
-      await assert.rejects(queued, /Connection is closed/)
-      await until(() => tr.master.status === 'end', 'the write side to end', 5_000)
-      const elected = await lab.waitForNewMaster()
-      assert.equal(await tr.master.set('k', 'v'), 'OK')
-      assert.equal(tr.master.node?.address, elected.address)
-    } finally {
-      await tr.quit()
-      await lab.stop()
-    }
-  })
+  it('ends the client (no pending reconnect), and the next command connects again', () =>
+    withLab(
+      async (lab, open) => {
+        const tr = open({ failoverDetection: false })
+        await tr.master.ping()
+        await lab.kill(lab.master)
+        await until(() => tr.master.status === 'reconnecting', 'the write side to be reconnecting', 10_000)
+        const queued = tr.master.get('k') // held in the offline queue, then failed by disconnect()
+        tr.master.disconnect()
+        await assert.rejects(queued, /Connection is closed/)
+        await until(() => tr.master.status === 'end', 'the write side to end', 5_000)
+        const elected = await lab.waitForNewMaster()
+        assert.equal(await tr.master.set('k', 'v'), 'OK')
+        assert.equal(tr.master.node?.address, elected.address)
+      },
+      { replicas: 1 },
+    ))
 })
 
 describe('a crowd of clients in an outage', () => {
-  it('does not poll the sentinels once per client and retry', async () => {
-    const lab = await startLab({ replicas: 1 })
-    const crowd = Array.from({ length: 200 }, () => new TwiceRedis(lab.masterName, lab.sentinelAddresses))
-    try {
-      await Promise.all(crowd.map((tr) => tr.master.ping()))
-      const received = async () => {
-        let n = 0
-        for (const s of lab.sentinels) n += await lab.connectionsReceived(s)
-        return n
-      }
-      const old = lab.master.address
-      const before = await received()
-      await lab.kill(lab.master)
-      // Wait through the crowd itself (the lab's own polling would open sentinel connections).
-      await Promise.all(crowd.map((tr) => tr.master.ping()))
-      const opened = (await received()) - before - lab.sentinels.length // minus this count's own
-      assert.ok(crowd.every((tr) => tr.master.node && tr.master.node.address !== old))
-      // Each of the 200 clients retried several times during the outage (seconds, backoff capped
-      // at 1 s); shared in-flight and recent sentinel answers keep the sentinels' load to a few
-      // queries a second for the whole process, plus the outage watch on each sentinel.
-      assert.ok(opened < 40, `${opened} sentinel connections for 200 clients`)
-    } finally {
-      await Promise.all(crowd.map((tr) => tr.quit()))
-      await lab.stop()
-    }
-  })
+  it('does not poll the sentinels once per client and retry', () =>
+    withLab(
+      async (lab, open) => {
+        const crowd = Array.from({ length: 200 }, () => open())
+        await Promise.all(crowd.map((tr) => tr.master.ping()))
+        const old = lab.master.address
+        const before = await sentinelConnectionsReceived(lab)
+        await lab.kill(lab.master)
+        // Wait through the crowd itself (the lab's own polling would open sentinel connections).
+        await Promise.all(crowd.map((tr) => tr.master.ping()))
+        const opened = (await sentinelConnectionsReceived(lab)) - before - lab.sentinels.length // minus this count's own
+        assert.ok(crowd.every((tr) => tr.master.node && tr.master.node.address !== old))
+        // Each of the 200 clients retried several times during the outage (seconds, backoff capped
+        // at 1 s); shared in-flight and recent sentinel answers keep the sentinels' load to a few
+        // queries a second for the whole process, plus the outage watch on each sentinel.
+        assert.ok(opened < 40, `${opened} sentinel connections for 200 clients`)
+      },
+      { replicas: 1 },
+    ))
 })

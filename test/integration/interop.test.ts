@@ -5,24 +5,8 @@ import { Queue, Worker } from 'bullmq'
 import RedisStore from 'connect-redis'
 import session from 'express-session'
 import { RateLimiterRedis } from 'rate-limiter-flexible'
-import { TwiceRedis, type TwiceRedisOptions } from '../../src/index.js'
-import { type Lab, startLab } from '../../src/lab/index.js'
+import { withLab } from '../helpers/lab.js'
 import { until } from '../helpers/load.js'
-
-async function withLab(test: (lab: Lab, open: (o?: TwiceRedisOptions) => TwiceRedis) => Promise<void>) {
-  const lab = await startLab()
-  const clients: TwiceRedis[] = []
-  try {
-    await test(lab, (options = {}) => {
-      const tr = new TwiceRedis(lab.masterName, lab.sentinelAddresses, undefined, options)
-      clients.push(tr)
-      return tr
-    })
-  } finally {
-    await Promise.all(clients.map((tr) => tr.quit()))
-    await lab.stop()
-  }
-}
 
 describe('ioredis consumers work unchanged on tr.master and tr.slave', () => {
   it('rate-limiter-flexible: RateLimiterRedis', () =>
