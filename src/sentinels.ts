@@ -85,17 +85,16 @@ export class Sentinels {
     }
     const query = this.#observe()
     shared.inflight = query
-    query.then(
-      (value) => {
-        shared.last = { at: Date.now(), value }
-      },
-      () => {},
-    )
     query
+      .then(
+        (value) => {
+          shared.last = { at: Date.now(), value }
+        },
+        () => {},
+      )
       .finally(() => {
         if (shared.inflight === query) shared.inflight = undefined
       })
-      .catch(() => {})
     return query
   }
 
