@@ -1,43 +1,26 @@
+import { once } from 'node:events'
 import { inspect } from 'node:util'
-import { type Callback, Command, Redis, type RedisOptions } from 'ioredis'
+import { type Callback, type Command, Redis, type RedisOptions } from 'ioredis'
 import type { ReplyMappingFromOptions } from 'ioredis/built/types.js'
-import type { Side, Target } from './connector.js'
+import type { TwiceRedisConnector } from './connector.js'
 import { AuthenticationError, ClientClosedError, redact, TwiceRedisError } from './errors.js'
+import type { Emit, Side, Target } from './events.js'
+import { HealthCheck, type Verdict } from './health-check.js'
+import { IdleTimer } from './idle-timer.js'
+import {
+  cancelReconnectTimer,
+  clearManualClose,
+  connectorOf,
+  dropStream,
+  endWhileReconnecting,
+} from './ioredis-internals.js'
+import { initial, inOutage, type Lifecycle, type LifecycleEvent, next, retryDelay } from './lifecycle.js'
+import { RETRY_REUSE_MS, type Resolver } from './resolver.js'
 import { isAuthError } from './sentinels.js'
-import { parseInfo } from './topology.js'
 import type { Watch } from './watch.js'
-
-/** @internal What a client needs from its TwiceRedis. */
-export interface ClientHooks {
-  error(side: Side, error: Error): void
-  /** The node failed a check after it was chosen: prefer others for a while. */
-  reject(side: Side, target: Target, reason: string): void
-  /** Why the connected node no longer fits its role, from its INFO (and the freshness gates), if it does not. */
-  verify(target: Target, info: Record<string, string>): Promise<string | undefined>
-  /** Whether the sentinels now offer an eligible replica (asked only while reads fall back to the master). */
-  replicaAvailable(): Promise<boolean>
-  /** A health check round trip to `address` took `ms`. */
-  latency(address: string, ms: number): void
-  /** Disconnect after this long without a command; 0: never. */
-  idleTimeoutMs: number
-  /** Ask this sentinel first next time (it just announced a switch). */
-  preferSentinel(address: string): void
-  /** The process-wide sentinel watch, or `undefined` when fast failover detection is off. */
-  watch(): Watch | undefined
-  /** Health check interval in ms; 0 turns it off. */
-  healthCheckIntervalMs: number
-}
 
 type Stream = Parameters<Redis['sendCommand']>[1]
 type RetryStrategy = NonNullable<RedisOptions['retryStrategy']>
-
-/** What ioredis keeps private but a subclass has to reach. */
-interface Internals {
-  connector: { target?: Target; isRetry: () => boolean }
-  stream?: { destroy(error?: Error): void; on(event: 'data', listener: () => void): void }
-  reconnectTimeout: NodeJS.Timeout | null
-  manuallyClosing: boolean
-}
 
 /**
  * One side of a TwiceRedis: a real ioredis `Redis` (every command, pipeline, MULTI and pub/sub,
@@ -49,42 +32,45 @@ interface Internals {
 export class TwiceRedisClient extends Redis {
   /** `master` for the write side, `replica` for the read side. */
   readonly side: Side
-  readonly #hooks: ClientHooks
-  readonly #baseRetry: RetryStrategy
-  #final = false
-  #closing = false
+  readonly #resolver: Resolver
+  readonly #emit: Emit
+  readonly #backoff: RetryStrategy
+  readonly #health: HealthCheck
+  readonly #idle: IdleTimer
+  #life: Lifecycle = initial
+  /** Commands sent while `disconnect()` closes the socket: sent again over the next connection. */
   #deferred: [Command, Stream][] = []
+  /** Our retry once ioredis gave up in an outage (discovery failed). */
+  #retryTimer: NodeJS.Timeout | undefined
   #readyTimer: NodeJS.Timeout | undefined
-  #healthTimer: NodeJS.Timeout | undefined
-  #idleTimer: NodeJS.Timeout | undefined
-  #lastUse = Date.now()
-  #internal = false
-  #healthPending = false
-  #lastData = 0
-  #kicked = false
-  #autoRetry = false
-  #everReady = false
-  #endRetries = 0
   #watch: Watch | undefined
 
   /** @internal created by TwiceRedis */
-  constructor(side: Side, options: RedisOptions, hooks: ClientHooks) {
-    super(options as RedisOptions & { replyMapping?: 'legacy' })
+  constructor(side: Side, options: RedisOptions, resolver: Resolver, emit: Emit) {
+    // ioredis asks the retry strategy at every unplanned close: that is where the lifecycle
+    // learns of it, and the one place the delay of every retry is decided.
+    super({ ...options, retryStrategy: () => (this ? this.#onLost() : null) } as RedisOptions & {
+      replyMapping?: 'legacy'
+    })
     this.side = side
-    this.#hooks = hooks
-    this.#baseRetry = options.retryStrategy ?? (() => 50)
-    // ioredis reads the strategy from its options at each close: after a "kick" (the sentinels
-    // announced a new master) the next attempt goes at once instead of after the backoff.
-    this.options.retryStrategy = (times) => {
-      this.#autoRetry = !this.#kicked
-      if (!this.#kicked) return this.#baseRetry(times)
-      this.#kicked = false
-      return 0
-    }
-    // An automatic retry may reuse a sentinel answer a few hundred ms old (shared by the process);
-    // a first connect, a reconnect after disconnect() and a kicked one ask afresh.
-    this.#internals.connector.isRetry = () => this.#autoRetry
-    this.on('error', (error: Error) => hooks.error(side, redact(error)))
+    this.#resolver = resolver
+    this.#emit = emit
+    this.#backoff = options.retryStrategy ?? (() => 50)
+    const o = resolver.options
+    this.#health = new HealthCheck(this, side, resolver, o.healthCheckIntervalMs, o.connectTimeoutMs, {
+      silent: () => this.#holdWatch(),
+      verdict: (verdict) => this.#onVerdict(verdict),
+      done: () => {
+        if (this.status === 'ready') this.#releaseWatch()
+      },
+    })
+    this.#idle = new IdleTimer(
+      o.idleTimeoutMs,
+      () => this.status === 'ready' && this.mode === 'normal' && this.commandQueue.length === 0,
+      () => this.disconnect(),
+    )
+    this.#connector.onAttempt = () => this.#onAttempt()
+    this.on('error', (error: Error) => this.#error(redact(error)))
     this.on('connect', () => this.#armReadyTimer())
     this.on('ready', () => this.#onReady())
     this.on('close', () => this.#onClose())
@@ -96,25 +82,23 @@ export class TwiceRedisClient extends Redis {
    * (`master` on the read side means a fallback); `undefined` while disconnected.
    */
   get node(): Target | undefined {
-    return this.status === 'end' || this.status === 'wait' ? undefined : this.#internals.connector.target
+    return this.status === 'end' || this.status === 'wait' ? undefined : this.#connector.target
   }
 
   override sendCommand(command: Command, stream?: Stream): unknown {
-    if (this.#final) {
+    const state = this.#life.state
+    if (state === 'closed') {
       command.reject(new ClientClosedError(this.side))
       return command.promise
     }
-    if (this.#closing) {
+    if (state === 'disconnecting') {
       // disconnect() was called and the socket is still closing: hold the command until it has,
       // then send it over a fresh connection instead of failing it with "Connection is closed".
       this.#deferred.push([command, stream])
       return command.promise
     }
-    if (this.#hooks.idleTimeoutMs > 0 && !this.#internal) this.#lastUse = Date.now()
-    if (this.status === 'end') {
-      this.#autoRetry = false
-      this.connect().catch(() => {})
-    }
+    if (!this.#health.isOwn(command)) this.#idle.touch()
+    if (this.status === 'end') this.#connect()
     return super.sendCommand(command, stream)
   }
 
@@ -123,58 +107,56 @@ export class TwiceRedisClient extends Redis {
    * reconnects through a fresh discovery.
    */
   override disconnect(reconnect = false): void {
-    if (!reconnect && !this.#final && !this.#closing && this.status !== 'end') {
-      this.#closing = true
-      this.once('end', () => {
-        this.#closing = false
-        for (const [command, stream] of this.#deferred.splice(0)) this.sendCommand(command, stream)
-      })
-    }
-    if (!reconnect) this.#stopTimers()
-    if (!reconnect && this.status === 'reconnecting') {
-      // ioredis only clears its timer here and never reaches "end"; finish the close ourselves.
-      super.disconnect()
-      this.#internals.manuallyClosing = false
-      ;(this as unknown as { setStatus(status: string): void }).setStatus('end')
-      ;(this as unknown as { flushQueue(error: Error): void }).flushQueue(new Error('Connection is closed.'))
+    if (reconnect || this.#life.state === 'closed') {
+      super.disconnect(reconnect)
       return
     }
-    super.disconnect(reconnect)
+    this.#stop()
+    if (this.status === 'end' || this.status === 'wait') {
+      this.#life = { state: 'idle' }
+      return
+    }
+    this.#transition('disconnect')
+    const reconnecting = this.status === 'reconnecting'
+    super.disconnect()
+    if (reconnecting) endWhileReconnecting(this)
   }
 
   /**
    * Close gracefully (pending replies arrive first), for good: later commands reject with
    * `CLIENT_CLOSED`. Bounded by `connectTimeoutMs` on a node that stopped answering, after which
-   * the connection is dropped; either way the client is closed when this resolves.
+   * the connection is dropped; either way the client has ended when this resolves.
    */
-  override quit(callback?: Callback<'OK'>): Promise<'OK'> {
-    this.#stopTimers()
+  override async quit(callback?: Callback<'OK'>): Promise<'OK'> {
+    const open = this.#life.state !== 'closed' && this.status !== 'end' && this.status !== 'wait'
+    const ready = open && this.status === 'ready'
+    const ended = open ? once(this, 'end').catch(() => {}) : undefined
+    // QUIT goes through sendCommand: send it before the client counts as closed.
+    const sent = ready ? super.quit().catch(() => 'OK') : undefined // dropped first: closed all the same
+    this.#transition('quit')
+    this.#stop()
     this.#releaseWatch()
-    if (this.#final || this.status !== 'ready') {
-      if (this.status !== 'end') this.disconnect()
-      this.#final = true
-      callback?.(null, 'OK')
-      return Promise.resolve('OK')
-    }
-    const ms = this.options.connectTimeout ?? 2000
-    const timer = setTimeout(() => super.disconnect(), ms)
-    const result = super.quit().then(
-      () => 'OK' as const,
-      () => 'OK' as const, // the connection dropped first: closed all the same
-    )
-    this.#final = true
-    return result.finally(() => {
+    if (open) {
+      const timer = setTimeout(() => super.disconnect(), this.options.connectTimeout ?? 2000)
+      if (!ready) {
+        const reconnecting = this.status === 'reconnecting'
+        super.disconnect()
+        if (reconnecting) endWhileReconnecting(this)
+      }
+      await sent
+      await ended
       clearTimeout(timer)
-      callback?.(null, 'OK')
-    })
+    }
+    callback?.(null, 'OK')
+    return 'OK'
   }
 
   /** A new client for the same side with the same options (BullMQ and others duplicate the client they are given). */
   override duplicate<Override extends Partial<RedisOptions> | undefined = undefined>(
     override?: Override,
   ): Redis<ReplyMappingFromOptions<'legacy', Override>> {
-    const options = { ...this.options, retryStrategy: this.#baseRetry, ...override }
-    return new TwiceRedisClient(this.side, options, this.#hooks) as Redis as Redis<
+    const options = { ...this.options, retryStrategy: this.#backoff, ...override }
+    return new TwiceRedisClient(this.side, options, this.#resolver, this.#emit) as Redis as Redis<
       ReplyMappingFromOptions<'legacy', Override>
     >
   }
@@ -207,168 +189,122 @@ export class TwiceRedisClient extends Redis {
    * asking that sentinel first, and leave a node that is not it if this side is on the master.
    */
   kick(master: string, sentinel: string): void {
-    if (this.#final) return
-    this.#hooks.preferSentinel(sentinel)
-    const internals = this.#internals
-    if (this.status === 'reconnecting' && internals.reconnectTimeout) {
-      clearTimeout(internals.reconnectTimeout)
-      internals.reconnectTimeout = null
-      this.#autoRetry = false // ask afresh: the topology just changed
-      this.connect().catch(() => {})
+    const life = this.#life
+    if (life.state === 'closed' || life.state === 'idle' || life.state === 'disconnecting') return
+    this.#resolver.prefer(sentinel)
+    if (life.state === 'waiting') {
+      this.#transition('kick')
+      this.#retryNow()
       return
     }
-    const onMaster = this.node?.role === 'master'
-    if (this.status === 'connecting' || this.status === 'connect' || (onMaster && this.node?.address !== master)) {
+    const node = this.node
+    if (life.state === 'connecting' || (node?.role === 'master' && node.address !== master)) {
       // Probably still on (or connecting to) the old master: drop it and resolve again at once.
-      this.#kicked = true
-      internals.stream?.destroy()
+      this.#transition('kick')
+      dropStream(this)
     }
   }
 
   /** @internal The sentinels flagged the replica at `address` down: if this side reads from it, move. */
   replicaDown(address: string): void {
     const target = this.node
-    if (this.#final || target?.role !== 'replica' || target.address !== address) return
-    this.#hooks.reject(this.side, target, 'flagged s_down by the sentinels')
-    this.#kicked = true
-    this.#internals.stream?.destroy()
+    const state = this.#life.state
+    if ((state !== 'ready' && state !== 'connecting') || target?.role !== 'replica' || target.address !== address) {
+      return
+    }
+    this.#connector.reject('flagged s_down by the sentinels')
+    this.#transition('kick')
+    dropStream(this)
   }
 
-  get #internals(): Internals {
-    return this as unknown as Internals
+  get #connector(): TwiceRedisConnector {
+    return connectorOf<TwiceRedisConnector>(this)
+  }
+
+  #transition(event: LifecycleEvent): void {
+    this.#life = next(this.#life, event)
+  }
+
+  /** Every connect of ours, as ioredis would (a command on an ended client, a retry). */
+  #connect(): void {
+    clearManualClose(this)
+    this.connect().catch(() => {})
+  }
+
+  /** The connector starts an attempt: how old a sentinel answer it may reuse. */
+  #onAttempt(): number {
+    clearTimeout(this.#retryTimer)
+    this.#transition('connect')
+    const life = this.#life
+    return life.state === 'connecting' && life.retry ? RETRY_REUSE_MS : 0
+  }
+
+  /** ioredis lost the connection (not on purpose) and asks how long to wait. */
+  #onLost(): number | null | undefined {
+    this.#transition('lost')
+    const delay = retryDelay(this.#life, this.#backoff)
+    return typeof delay === 'number' ? delay : null
+  }
+
+  #retryNow(): void {
+    clearTimeout(this.#retryTimer)
+    if (cancelReconnectTimer(this) || this.status === 'end') this.#connect()
   }
 
   #onReady(): void {
-    this.#autoRetry = false
     this.#clearReadyTimer()
-    this.#everReady = true
-    this.#endRetries = 0
+    this.#transition('ready')
     this.#releaseWatch()
-    this.#lastUse = Date.now()
-    this.#startIdleTimer()
-    const interval = this.#hooks.healthCheckIntervalMs
-    if (interval > 0 && !this.#healthTimer) {
-      this.#lastData = Date.now()
-      this.#internals.stream?.on('data', () => {
-        this.#lastData = Date.now()
-      })
-      this.#healthTimer = setInterval(() => this.#healthCheck(), interval)
-      this.#healthTimer.unref()
-    }
+    this.#idle.start()
+    this.#health.start()
   }
 
   #onClose(): void {
     this.#stopTimers()
-    this.#healthPending = false
     // An outage (not a manual close): listen for the sentinels' switch while it lasts.
-    if (!this.#closing && this.#everReady) this.#holdWatch()
+    if (inOutage(this.#life)) this.#holdWatch()
   }
 
   #onEnd(): void {
     this.#stopTimers()
-    // A reconnect that failed to resolve (no sentinel, ...) ends the client; queued commands
-    // were rejected with the typed error. Unless closed on purpose, keep trying in the
-    // background so subscribers and idle clients recover by themselves.
-    if (this.#final || this.#closing || !this.#everReady) {
+    const state = this.#life.state
+    if (state === 'disconnecting') {
+      this.#transition('ended')
+      this.#releaseWatch()
+      for (const [command, stream] of this.#deferred.splice(0)) this.sendCommand(command, stream)
+      return
+    }
+    if (state === 'closed' || state === 'idle') return
+    // ioredis ended by itself: a reconnect failed to resolve (queued commands were rejected with
+    // the typed error). After an outage keep trying in the background, so subscribers and idle
+    // clients recover by themselves; a first connect waits for the next command.
+    this.#transition('gave-up')
+    const delay = retryDelay(this.#life, this.#backoff)
+    if (this.#life.state !== 'waiting' || typeof delay !== 'number') {
+      this.#life = { state: 'idle' }
       this.#releaseWatch()
       return
     }
-    const delay = this.#baseRetry(++this.#endRetries)
-    if (typeof delay !== 'number') return
-    const timer = setTimeout(() => {
-      if (this.status !== 'end' || this.#final || this.#closing) return
-      this.#autoRetry = true
-      this.connect().catch(() => {})
-    }, delay)
-    if (!this.#watch) timer.unref()
+    this.#retryTimer = setTimeout(() => this.#retryNow(), delay)
+    if (!this.#watch) this.#retryTimer.unref()
   }
 
-  /**
-   * Cheap periodic check of the connected node (`INFO replication`): a node that stopped
-   * answering (SIGSTOP, a dead network) is dropped, a demoted master or a replica that lost its
-   * master link is left, and a read side that fell back to the master moves back to a replica
-   * once one is healthy. Skipped while a blocking command or a monitor holds the connection.
-   */
-  async #healthCheck(): Promise<void> {
-    if (this.status !== 'ready' || this.#final || this.#healthPending) return
-    const busy = this.commandQueue.toArray().some((item) => Command.checkFlag('BLOCKING_COMMANDS', item.command.name))
-    const target = this.node
-    if (busy || this.mode === 'monitor' || !target) return
-    this.#healthPending = true
-    this.#lastData = Date.now()
-    this.#watchSilence(this.options.connectTimeout ?? 2000)
-    try {
-      // RESP2 subscriber connections accept only PING: liveness only.
-      let problem: string | undefined
-      const started = performance.now()
-      if (this.mode === 'subscriber') await this.#internally(() => this.ping())
-      else {
-        const info = parseInfo(String(await this.#internally(() => this.info('replication'))))
-        if (target.role === 'replica') this.#hooks.latency(target.address, performance.now() - started)
-        problem = await this.#hooks.verify(target, info)
-      }
-      if (problem) {
-        this.#hooks.reject(this.side, target, problem)
-        this.disconnect(true)
-      } else if (this.side === 'replica' && target.role === 'master' && (await this.#hooks.replicaAvailable())) {
-        this.disconnect(true)
-      }
-    } catch (err) {
-      if (err instanceof TwiceRedisError) this.#hooks.error(this.side, err)
-    } finally {
-      this.#healthPending = false
-      if (this.status === 'ready') this.#releaseWatch()
+  #onVerdict(verdict: Verdict): void {
+    if (verdict.kind === 'error') {
+      if (verdict.error instanceof TwiceRedisError) this.#error(verdict.error)
+      return
     }
+    if (verdict.kind === 'unfit') this.#connector.reject(verdict.reason)
+    this.disconnect(true)
   }
 
-  /**
-   * While a health check waits: after a short silence start listening to the sentinels (an
-   * outage may be starting), and after `timeoutMs` without a byte from the node drop it.
-   */
-  #watchSilence(timeoutMs: number): void {
-    const sentAt = Date.now()
-    const early = Math.min(500, timeoutMs / 2)
-    const tick = () => {
-      if (!this.#healthPending || this.status !== 'ready') return
-      const silent = Date.now() - this.#lastData
-      if (silent >= timeoutMs) {
-        const address = this.node?.address ?? 'node'
-        this.#internals.stream?.destroy(new Error(`${address} did not answer a health check within ${timeoutMs} ms`))
-        return
-      }
-      if (silent >= early) this.#holdWatch()
-      setTimeout(tick, Math.min(early, timeoutMs - silent)).unref()
-    }
-    setTimeout(tick, Math.max(0, early - (Date.now() - sentAt))).unref()
-  }
-
-  /** Send a command of our own: it does not count as use for the idle timeout. */
-  #internally<T>(send: () => Promise<T>): Promise<T> {
-    this.#internal = true
-    try {
-      return send()
-    } finally {
-      this.#internal = false
-    }
-  }
-
-  /** Disconnect (reversibly) once nothing was sent for `idleTimeoutMs` and nothing is pending. */
-  #startIdleTimer(): void {
-    const idle = this.#hooks.idleTimeoutMs
-    if (idle <= 0 || this.#idleTimer) return
-    this.#idleTimer = setInterval(
-      () => {
-        const quiet = Date.now() - this.#lastUse >= idle && this.commandQueue.length === 0
-        if (quiet && this.status === 'ready' && this.mode === 'normal') this.disconnect()
-      },
-      Math.max(idle / 2, 10),
-    )
-    this.#idleTimer.unref()
+  #error(error: Error): void {
+    this.#emit('error', Object.assign(error, { side: this.side }))
   }
 
   #holdWatch(): void {
-    if (this.#watch || this.#final) return
-    this.#watch = this.#hooks.watch()
+    if (this.#watch || this.#life.state === 'closed') return
+    this.#watch = this.#resolver.watch()
     this.#watch?.hold(this)
   }
 
@@ -383,7 +319,7 @@ export class TwiceRedisClient extends Redis {
     // connection and then never answers AUTH or INFO. Bound the whole way to "ready".
     const ms = this.options.connectTimeout ?? 2000
     this.#readyTimer = setTimeout(() => {
-      this.#internals.stream?.destroy(new Error(`${this.node?.address ?? 'node'} did not become ready within ${ms} ms`))
+      dropStream(this, new Error(`${this.node?.address ?? 'node'} did not become ready within ${ms} ms`))
     }, ms)
     this.#readyTimer.unref()
   }
@@ -395,9 +331,14 @@ export class TwiceRedisClient extends Redis {
 
   #stopTimers(): void {
     this.#clearReadyTimer()
-    clearInterval(this.#idleTimer)
-    this.#idleTimer = undefined
-    clearInterval(this.#healthTimer)
-    this.#healthTimer = undefined
+    this.#idle.stop()
+    this.#health.stop()
+  }
+
+  /** Stop everything of ours that runs on a timer: nothing may fire after disconnect() or quit(). */
+  #stop(): void {
+    this.#stopTimers()
+    clearTimeout(this.#retryTimer)
+    this.#retryTimer = undefined
   }
 }

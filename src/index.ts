@@ -1,5 +1,4 @@
 export { TwiceRedisClient } from './client.js'
-export type { Side, Target } from './connector.js'
 export {
   AuthenticationError,
   ClientClosedError,
@@ -9,6 +8,7 @@ export {
   NoSentinelReachableError,
   TwiceRedisError,
 } from './errors.js'
+export type { Side, Target } from './events.js'
 export type {
   DataRedisOptions,
   NatMap,

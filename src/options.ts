@@ -1,12 +1,9 @@
 import type { ConnectionOptions } from 'node:tls'
-import type { RedisOptions } from 'ioredis'
+import type { NatMap, RedisOptions } from 'ioredis'
 import { InvalidOptionError } from './errors.js'
 import type { ReplicaSelection } from './topology.js'
 
-/** Maps an address the sentinels announce (`host:port`) to one this process can reach. */
-export type NatMap =
-  | Record<string, { host: string; port: number }>
-  | ((address: string) => { host: string; port: number } | undefined)
+export type { NatMap }
 
 /** A sentinel: `[host, port]`, `{ host, port }` or `'host:port'` (port defaults to 26379). */
 export type SentinelInput = readonly [host: string, port: number] | { host: string; port?: number | undefined } | string
@@ -21,23 +18,7 @@ export interface SentinelAddress {
  * ioredis options for the data connections that twiceredis leaves to you. The ones twiceredis
  * owns (how and where to connect) are left out.
  */
-export type DataRedisOptions = Omit<
-  RedisOptions,
-  | 'Connector'
-  | 'sentinels'
-  | 'name'
-  | 'role'
-  | 'host'
-  | 'port'
-  | 'path'
-  | 'natMap'
-  | 'enableReadyCheck'
-  | 'sentinelPassword'
-  | 'sentinelUsername'
-  | 'preferredSlaves'
-  | 'failoverDetector'
-  | 'replyMapping'
->
+export type DataRedisOptions = Omit<RedisOptions, (typeof owned)[number]>
 
 /** Options of {@link TwiceRedis}. Durations are in milliseconds. */
 export interface TwiceRedisOptions {
@@ -126,147 +107,126 @@ export interface TwiceRedisConfig extends TwiceRedisOptions {
   sentinels: readonly SentinelInput[]
 }
 
-export interface ResolvedOptions {
-  name: string
-  sentinels: SentinelAddress[]
-  password: string | undefined
-  username: string | undefined
-  sentinelPassword: string | undefined
-  sentinelUsername: string | undefined
-  db: number
-  readFallback: boolean
-  sentinelTimeoutMs: number
-  connectTimeoutMs: number
-  maxRetryDelayMs: number
-  healthCheckIntervalMs: number
-  failoverDetection: boolean
-  replicaSelection: ReplicaSelection
-  maxLagBytes: number | undefined
-  maxLinkDownMs: number | undefined
-  idleTimeoutMs: number
-  natMap: NatMap | undefined
-  redisOptions: DataRedisOptions
-  masterOptions: DataRedisOptions
-  replicaOptions: DataRedisOptions
-  sentinelTls: ConnectionOptions | undefined
-}
-
-const defaults = {
-  db: 0,
-  readFallback: true,
-  sentinelTimeoutMs: 500,
-  connectTimeoutMs: 2000,
-  maxRetryDelayMs: 1000,
-  healthCheckIntervalMs: 1000,
-  failoverDetection: true,
-  replicaSelection: 'random',
-  idleTimeoutMs: 0,
-} as const
-
-const known = new Set<string>([
-  'name',
+/**
+ * ioredis options twiceredis sets itself (where and how to connect, the role check); rejected
+ * wherever they appear in `redisOptions`, `masterOptions` or `replicaOptions`.
+ */
+const owned = [
+  'Connector',
   'sentinels',
-  'password',
-  'username',
+  'name',
+  'role',
+  'host',
+  'port',
+  'path',
+  'natMap',
+  'enableReadyCheck',
   'sentinelPassword',
   'sentinelUsername',
-  'db',
-  'readFallback',
-  'sentinelTimeoutMs',
-  'connectTimeoutMs',
-  'maxRetryDelayMs',
-  'healthCheckIntervalMs',
-  'failoverDetection',
-  'replicaSelection',
-  'maxLagBytes',
-  'maxLinkDownMs',
-  'idleTimeoutMs',
-  'natMap',
-  'redisOptions',
-  'masterOptions',
-  'replicaOptions',
-  'sentinelTls',
-])
+  'preferredSlaves',
+  'failoverDetector',
+  'replyMapping',
+] as const satisfies readonly (keyof RedisOptions)[]
 
-const owned = ['Connector', 'sentinels', 'name', 'role', 'host', 'port', 'path', 'natMap', 'enableReadyCheck']
+/** Reads one option from the user's config: the value (default filled in) or an `InvalidOptionError`. */
+type Spec<T> = (value: unknown, key: string) => T
+
+const optional =
+  <T>(spec: Spec<T>): Spec<T | undefined> =>
+  (value, key) =>
+    value === undefined ? undefined : spec(value, key)
+const withDefault =
+  <T>(fallback: T, spec: Spec<T>): Spec<T> =>
+  (value, key) =>
+    value === undefined ? fallback : spec(value, key)
+const check =
+  <T>(expected: string, ok: (value: unknown) => boolean): Spec<T> =>
+  (value, key) => {
+    if (!ok(value)) throw new InvalidOptionError(key, expected)
+    return value as T
+  }
+const finite = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v)
+const string = check<string>('a string', (v) => typeof v === 'string')
+const boolean = check<boolean>('a boolean', (v) => typeof v === 'boolean')
+const positiveMs = check<number>('a positive number of milliseconds', (v) => finite(v) && v > 0)
+const count = check<number>('a non-negative number', (v) => finite(v) && v >= 0)
+const dataOptions: Spec<DataRedisOptions> = withDefault({}, (value, key) => {
+  if (value === null || typeof value !== 'object') throw new InvalidOptionError(key, 'an object of ioredis options')
+  const clash = owned.find((k) => k in value)
+  if (clash) throw new InvalidOptionError(`${key}.${clash}`, 'left unset: twiceredis sets it itself')
+  return value as DataRedisOptions
+})
+
+/** Every option: how it is read and its default. The keys are exactly those of {@link TwiceRedisConfig}. */
+const table = {
+  name: check<string>('a non-empty string', (v) => typeof v === 'string' && v.length > 0),
+  sentinels: (value: unknown, key: string): SentinelAddress[] => {
+    if (!Array.isArray(value) || value.length === 0) {
+      throw new InvalidOptionError(key, 'a non-empty array of [host, port], { host, port } or "host:port"')
+    }
+    return value.map((s, i) => parseSentinel(s as SentinelInput, `${key}[${i}]`))
+  },
+  password: optional(string),
+  username: optional(string),
+  sentinelPassword: optional(string),
+  sentinelUsername: optional(string),
+  db: withDefault(
+    0,
+    check<number>('a non-negative integer', (v) => Number.isInteger(v) && (v as number) >= 0),
+  ),
+  readFallback: withDefault(true, boolean),
+  replicaSelection: withDefault<ReplicaSelection>(
+    'random',
+    check("'random', 'round-robin', 'lowest-latency' or a function", (v) =>
+      typeof v === 'function' ? true : ['random', 'round-robin', 'lowest-latency'].includes(v as string),
+    ),
+  ),
+  maxLagBytes: optional(count),
+  maxLinkDownMs: optional(count),
+  idleTimeoutMs: withDefault(0, count),
+  natMap: optional(
+    check<NatMap>(
+      'an object of "host:port" -> { host, port }, or a function',
+      (v) => typeof v === 'function' || (v !== null && typeof v === 'object'),
+    ),
+  ),
+  sentinelTimeoutMs: withDefault(500, positiveMs),
+  connectTimeoutMs: withDefault(2000, positiveMs),
+  maxRetryDelayMs: withDefault(1000, positiveMs),
+  healthCheckIntervalMs: withDefault(
+    1000,
+    check<number>('a non-negative number of milliseconds (0 turns it off)', (v) => finite(v) && v >= 0),
+  ),
+  failoverDetection: withDefault(true, boolean),
+  redisOptions: dataOptions,
+  masterOptions: dataOptions,
+  replicaOptions: dataOptions,
+  sentinelTls: (value: unknown, key: string): ConnectionOptions | undefined => {
+    if (value === undefined || value === false) return undefined
+    if (value === true) return {}
+    if (value === null || typeof value !== 'object')
+      throw new InvalidOptionError(key, 'a boolean or TLS connection options')
+    return value as ConnectionOptions
+  },
+} satisfies { [K in keyof TwiceRedisConfig]-?: Spec<unknown> }
+
+/** The options after {@link normalize}: every default filled in. */
+export type ResolvedOptions = { -readonly [K in keyof typeof table]: ReturnType<(typeof table)[K]> }
 
 /** Validate and fill in defaults; throws `InvalidOptionError` naming the first bad option. */
 export function normalize(config: TwiceRedisConfig): ResolvedOptions {
   if (config === null || typeof config !== 'object') throw new InvalidOptionError('options', 'an object')
   for (const key of Object.keys(config)) {
-    if (!known.has(key)) throw new InvalidOptionError(key, 'a known option (see TwiceRedisOptions); it is not one')
+    if (Object.hasOwn(table, key)) continue
+    if ((owned as readonly string[]).includes(key)) {
+      throw new InvalidOptionError(key, 'left unset: twiceredis finds the nodes through the sentinels itself')
+    }
+    throw new InvalidOptionError(key, 'a known option (see TwiceRedisOptions); it is not one')
   }
-  const { name } = config
-  if (typeof name !== 'string' || name.length === 0) throw new InvalidOptionError('name', 'a non-empty string')
-  if (!Array.isArray(config.sentinels) || config.sentinels.length === 0) {
-    throw new InvalidOptionError('sentinels', 'a non-empty array of [host, port], { host, port } or "host:port"')
-  }
-  const sentinels = config.sentinels.map((s, i) => parseSentinel(s, `sentinels[${i}]`))
-  for (const key of ['password', 'username', 'sentinelPassword', 'sentinelUsername'] as const) {
-    if (config[key] !== undefined && typeof config[key] !== 'string') throw new InvalidOptionError(key, 'a string')
-  }
-  const db = config.db ?? defaults.db
-  if (!Number.isInteger(db) || db < 0) throw new InvalidOptionError('db', 'a non-negative integer')
-  const readFallback = config.readFallback ?? defaults.readFallback
-  if (typeof readFallback !== 'boolean') throw new InvalidOptionError('readFallback', 'a boolean')
-  const sentinelTimeoutMs = positive(config, 'sentinelTimeoutMs')
-  const connectTimeoutMs = positive(config, 'connectTimeoutMs')
-  const maxRetryDelayMs = positive(config, 'maxRetryDelayMs')
-  const healthCheckIntervalMs = config.healthCheckIntervalMs ?? defaults.healthCheckIntervalMs
-  if (
-    typeof healthCheckIntervalMs !== 'number' ||
-    !Number.isFinite(healthCheckIntervalMs) ||
-    healthCheckIntervalMs < 0
-  ) {
-    throw new InvalidOptionError('healthCheckIntervalMs', 'a non-negative number of milliseconds (0 turns it off)')
-  }
-  const failoverDetection = config.failoverDetection ?? defaults.failoverDetection
-  if (typeof failoverDetection !== 'boolean') throw new InvalidOptionError('failoverDetection', 'a boolean')
-  const replicaSelection = config.replicaSelection ?? defaults.replicaSelection
-  if (
-    typeof replicaSelection !== 'function' &&
-    !['random', 'round-robin', 'lowest-latency'].includes(replicaSelection as string)
-  ) {
-    throw new InvalidOptionError('replicaSelection', "'random', 'round-robin', 'lowest-latency' or a function")
-  }
-  const maxLagBytes = optionalCount(config, 'maxLagBytes')
-  const maxLinkDownMs = optionalCount(config, 'maxLinkDownMs')
-  const idleTimeoutMs = optionalCount(config, 'idleTimeoutMs') ?? defaults.idleTimeoutMs
-  const natMap = config.natMap
-  if (natMap !== undefined && typeof natMap !== 'function' && (natMap === null || typeof natMap !== 'object')) {
-    throw new InvalidOptionError('natMap', 'an object of "host:port" -> { host, port }, or a function')
-  }
-  const redisOptions = redisOpts(config, 'redisOptions')
-  const masterOptions = redisOpts(config, 'masterOptions')
-  const replicaOptions = redisOpts(config, 'replicaOptions')
-  const tls = config.sentinelTls
-  if (tls !== undefined && typeof tls !== 'boolean' && (tls === null || typeof tls !== 'object')) {
-    throw new InvalidOptionError('sentinelTls', 'a boolean or TLS connection options')
-  }
-  return {
-    name,
-    sentinels,
-    password: config.password,
-    username: config.username,
-    sentinelPassword: config.sentinelPassword,
-    sentinelUsername: config.sentinelUsername,
-    db,
-    readFallback,
-    sentinelTimeoutMs,
-    connectTimeoutMs,
-    maxRetryDelayMs,
-    healthCheckIntervalMs,
-    failoverDetection,
-    replicaSelection,
-    maxLagBytes,
-    maxLinkDownMs,
-    idleTimeoutMs,
-    natMap,
-    redisOptions,
-    masterOptions,
-    replicaOptions,
-    sentinelTls: tls === true ? {} : tls || undefined,
-  }
+  const input = config as unknown as Record<string, unknown>
+  const out: Record<string, unknown> = {}
+  for (const [key, spec] of Object.entries(table)) out[key] = (spec as Spec<unknown>)(input[key], key)
+  return out as ResolvedOptions
 }
 
 /** Parse one sentinel in any accepted form; `label` names it in errors. */
@@ -291,34 +251,4 @@ export function parseSentinel(input: SentinelInput, label = 'sentinel'): Sentine
     throw new InvalidOptionError(label, expected)
   }
   return { host, port }
-}
-
-function positive(config: TwiceRedisConfig, key: 'sentinelTimeoutMs' | 'connectTimeoutMs' | 'maxRetryDelayMs'): number {
-  const value = config[key] ?? defaults[key]
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-    throw new InvalidOptionError(key, 'a positive number of milliseconds')
-  }
-  return value
-}
-
-function optionalCount(
-  config: TwiceRedisConfig,
-  key: 'maxLagBytes' | 'maxLinkDownMs' | 'idleTimeoutMs',
-): number | undefined {
-  const value = config[key]
-  if (value === undefined) return undefined
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0)
-    throw new InvalidOptionError(key, 'a non-negative number')
-  return value
-}
-
-function redisOpts(
-  config: TwiceRedisConfig,
-  key: 'redisOptions' | 'masterOptions' | 'replicaOptions',
-): DataRedisOptions {
-  const value = config[key] ?? {}
-  if (value === null || typeof value !== 'object') throw new InvalidOptionError(key, 'an object of ioredis options')
-  const clash = owned.find((k) => k in value)
-  if (clash) throw new InvalidOptionError(`${key}.${clash}`, 'left unset: twiceredis sets it itself')
-  return value
 }

@@ -1,7 +1,8 @@
 import { Redis, type RedisOptions } from 'ioredis'
 import { AuthenticationError, MasterNotFoundError, NoSentinelReachableError, redact } from './errors.js'
 import type { ResolvedOptions, SentinelAddress } from './options.js'
-import { parseInfo, parseReplicas, type ReplicaState, shuffle } from './topology.js'
+import { type FailureListener, type SentinelSet, sentinelSetFor } from './registry.js'
+import { formatAddress, parseInfo, parseReplicas, type ReplicaState, shuffle } from './topology.js'
 
 /** What one sentinel said in one round trip. */
 export interface Observation {
@@ -11,16 +12,10 @@ export interface Observation {
   replicas: ReplicaState[]
   /** The master's `master_repl_offset` as of the sentinel's last INFO (asked only for `maxLagBytes`). */
   masterOffset?: number | undefined
+  /** Why `SENTINEL REPLICAS` failed, when it did (then `replicas` is empty). */
+  replicasError?: string | undefined
 }
 
-/**
- * The sentinels of one TwiceRedis, asked the way the Sentinel client guidelines ask
- * (https://redis.io/docs/latest/develop/reference/sentinel-clients/): the list is shuffled once,
- * tried in order with a short timeout each, and the first that answers moves to the front.
- *
- * Every query opens a connection, asks, and closes it (the "disconnecting sentinel"): at rest we
- * hold no sentinel connection. Concurrent queries share one round trip.
- */
 /** What `topology()` reports about one sentinel. */
 export interface SentinelReport {
   address: string
@@ -38,27 +33,35 @@ export interface SentinelProbe extends SentinelReport {
   observation?: Observation | undefined
 }
 
+/**
+ * The sentinels of one TwiceRedis, asked the way the Sentinel client guidelines ask
+ * (https://redis.io/docs/latest/develop/reference/sentinel-clients/): the list is shuffled once,
+ * tried in order with a short timeout each, and the first that answers moves to the front.
+ *
+ * Every query opens a connection, asks, and closes it (the "disconnecting sentinel"): at rest we
+ * hold no sentinel connection. Concurrent queries share one round trip.
+ */
 export class Sentinels {
   #list: SentinelAddress[]
   readonly #o: ResolvedOptions
-  readonly #shared: Shared
-  readonly #onFailure: (sentinel: string, error: unknown) => void
+  readonly #set: SentinelSet
+  readonly #onFailure: FailureListener
 
-  constructor(options: ResolvedOptions, onFailure: (sentinel: string, error: unknown) => void = () => {}) {
+  constructor(options: ResolvedOptions, onFailure: FailureListener = () => {}) {
     this.#o = options
     this.#onFailure = onFailure
-    this.#shared = sharedFor(options)
+    this.#set = sentinelSetFor(options)
     this.#list = shuffle(options.sentinels)
   }
 
   /** The sentinels in the order they will be tried next. */
   get addresses(): string[] {
-    return this.#list.map(format)
+    return this.#list.map((s) => formatAddress(s.host, s.port))
   }
 
   /** Move a sentinel to the front of the list, as if it had answered first. */
   prefer(address: string): void {
-    const sentinel = this.#list.find((s) => format(s) === address)
+    const sentinel = this.#list.find((s) => formatAddress(s.host, s.port) === address)
     if (sentinel) this.#list = [sentinel, ...this.#list.filter((s) => s !== sentinel)]
   }
 
@@ -71,38 +74,39 @@ export class Sentinels {
    * then ask a few times a second, not a thousand.
    */
   observe(maxAgeMs = 0): Promise<Observation> {
-    const shared = this.#shared
-    const last = shared.last
+    const set = this.#set
+    const last = set.last
     if (maxAgeMs > 0 && last && Date.now() - last.at < maxAgeMs) {
       this.prefer(last.value.sentinel)
       return Promise.resolve(last.value)
     }
-    if (shared.inflight) {
-      return shared.inflight.then((o) => {
-        this.prefer(o.sentinel)
-        return o
+    let flight = set.inflight
+    if (!flight) {
+      const listeners = new Set<FailureListener>()
+      const query = this.#observe(listeners).then((value) => {
+        set.last = { at: Date.now(), value }
+        return value
       })
+      flight = { query, listeners }
+      set.inflight = flight
+      const done = () => {
+        if (set.inflight?.query === query) set.inflight = undefined
+      }
+      query.then(done, done)
     }
-    const query = this.#observe()
-    shared.inflight = query
-    query
-      .then(
-        (value) => {
-          shared.last = { at: Date.now(), value }
-        },
-        () => {},
-      )
-      .finally(() => {
-        if (shared.inflight === query) shared.inflight = undefined
-      })
-    return query
+    flight.listeners.add(this.#onFailure)
+    return flight.query.then((o) => {
+      this.prefer(o.sentinel)
+      return o
+    })
   }
 
-  async #observe(): Promise<Observation> {
+  /** Ask the sentinels in order until one answers; `listeners` hear of each that did not. */
+  async #observe(listeners: ReadonlySet<FailureListener>): Promise<Observation> {
     const unknownName: string[] = []
     const failures: { address: string; error: unknown }[] = []
     for (const sentinel of [...this.#list]) {
-      const address = format(sentinel)
+      const address = formatAddress(sentinel.host, sentinel.port)
       try {
         const observation = await this.#ask(sentinel)
         if (!observation) {
@@ -113,7 +117,7 @@ export class Sentinels {
         return observation
       } catch (error) {
         failures.push({ address, error: redact(error) })
-        this.#onFailure(address, error)
+        for (const listener of listeners) listener(address, error)
       }
     }
     if (unknownName.length) throw new MasterNotFoundError(this.#o.name, unknownName)
@@ -133,7 +137,7 @@ export class Sentinels {
   probe(): Promise<SentinelProbe[]> {
     return Promise.all(
       this.#list.map(async (sentinel): Promise<SentinelProbe> => {
-        const address = format(sentinel)
+        const address = formatAddress(sentinel.host, sentinel.port)
         const started = performance.now()
         try {
           const observation = await this.#ask(sentinel)
@@ -149,6 +153,7 @@ export class Sentinels {
   /** One sentinel, one round trip, bounded by `sentinelTimeoutMs`; `undefined` if it does not know the name. */
   async #ask(sentinel: SentinelAddress): Promise<Observation | undefined> {
     const o = this.#o
+    const address = formatAddress(sentinel.host, sentinel.port)
     const client = connectSentinel(o, sentinel, { lazyConnect: true })
     // ioredis rejects queued commands with a bare "Connection is closed."; keep the real cause.
     let socketError: Error | undefined
@@ -158,7 +163,7 @@ export class Sentinels {
     let timer: NodeJS.Timeout | undefined
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
-        () => reject(new Error(`sentinel ${format(sentinel)} did not answer within ${o.sentinelTimeoutMs} ms`)),
+        () => reject(new Error(`sentinel ${address} did not answer within ${o.sentinelTimeoutMs} ms`)),
         o.sentinelTimeoutMs,
       )
     })
@@ -176,7 +181,7 @@ export class Sentinels {
       const results = await Promise.race([query, timeout]).catch((err: unknown) => {
         throw socketError ?? err
       })
-      const [[masterErr, master], [, replicas], [, cache] = [null, undefined]] = results as [
+      const [[masterErr, master], [replicasErr, replicas], [, cache] = [null, undefined]] = results as [
         Error | null,
         unknown,
       ][] as [[Error | null, unknown], [Error | null, unknown], [Error | null, unknown]?]
@@ -185,34 +190,17 @@ export class Sentinels {
       const host = String(master[0])
       const port = Number(master[1])
       return {
-        sentinel: format(sentinel),
-        master: { host, port, address: `${host}:${port}` },
-        replicas: parseReplicas(replicas),
+        sentinel: address,
+        master: { host, port, address: formatAddress(host, port) },
+        replicas: replicasErr ? [] : parseReplicas(replicas),
         masterOffset: o.maxLagBytes === undefined ? undefined : masterOffsetFromCache(cache, port),
+        replicasError: replicasErr ? `SENTINEL REPLICAS failed on ${address}: ${replicasErr.message}` : undefined,
       }
     } finally {
       clearTimeout(timer)
       client.disconnect()
     }
   }
-}
-
-interface Shared {
-  inflight?: Promise<Observation> | undefined
-  /** The latest answer, which automatic retries in an outage may reuse (see `observe(maxAgeMs)`). */
-  last?: { at: number; value: Observation } | undefined
-}
-
-const shared = new Map<string, Shared>()
-
-function sharedFor(o: ResolvedOptions): Shared {
-  const key = sentinelKey(o)
-  let entry = shared.get(key)
-  if (!entry) {
-    entry = {}
-    shared.set(key, entry)
-  }
-  return entry
 }
 
 /** The master's offset from `SENTINEL INFO-CACHE`: `[name, [[age-ms, info], ...]]`, master first. */
@@ -223,17 +211,6 @@ function masterOffsetFromCache(reply: unknown, masterPort: number): number | und
     if (info.role === 'master' && Number(info.tcp_port) === masterPort) return Number(info.master_repl_offset)
   }
   return undefined
-}
-
-/** What makes two TwiceRedis of a process share their sentinel work: same master, sentinels, credentials. */
-export function sentinelKey(o: ResolvedOptions): string {
-  return JSON.stringify([
-    o.name,
-    o.sentinels.map(format).sort(),
-    o.sentinelUsername,
-    o.sentinelPassword,
-    Boolean(o.sentinelTls),
-  ])
 }
 
 /**
@@ -255,10 +232,6 @@ export function connectSentinel(o: ResolvedOptions, sentinel: SentinelAddress, e
     disableClientInfo: true,
     ...extra,
   })
-}
-
-export function format(a: SentinelAddress): string {
-  return a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`
 }
 
 export function isAuthError(error: unknown): boolean {

@@ -1,5 +1,10 @@
 /** Pure functions over what sentinels and nodes report: parse, judge, pick. No I/O. */
 
+/** `host:port`, with an IPv6 host in brackets (`[::1]:6379`): the one spelling of an address everywhere. */
+export function formatAddress(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`
+}
+
 /** Turn a flat `[k1, v1, k2, v2, ...]` reply (SENTINEL MASTER/REPLICAS) into an object. */
 export function pairs(reply: unknown): Record<string, string> {
   const out: Record<string, string> = {}
@@ -44,7 +49,7 @@ export function parseReplicas(reply: unknown): ReplicaState[] {
     const host = raw.ip ?? ''
     const port = Number(raw.port)
     return {
-      address: `${host}:${port}`,
+      address: formatAddress(host, port),
       host,
       port,
       flags: raw.flags ? raw.flags.split(',') : [],
@@ -210,10 +215,10 @@ export type SentinelEvent =
 export function parseSentinelEvent(channel: string, message: string, name: string): SentinelEvent | undefined {
   const words = message.split(' ')
   if (channel === '+switch-master' && words[0] === name && words.length >= 5) {
-    return { type: 'switch-master', master: name, newMaster: `${words[3]}:${words[4]}` }
+    return { type: 'switch-master', master: name, newMaster: formatAddress(words[3]!, Number(words[4])) }
   }
   if (channel === '+sdown' && words[0] === 'slave' && words[4] === '@' && words[5] === name) {
-    return { type: 'replica-down', master: name, replica: `${words[2]}:${words[3]}` }
+    return { type: 'replica-down', master: name, replica: formatAddress(words[2]!, Number(words[3])) }
   }
   return undefined
 }

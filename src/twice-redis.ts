@@ -1,9 +1,10 @@
 import { EventEmitter } from 'node:events'
 import { inspect } from 'node:util'
 import type { RedisOptions } from 'ioredis'
-import { type ClientHooks, TwiceRedisClient } from './client.js'
-import { connectorFor, Resolver, type Side, type Target } from './connector.js'
+import { TwiceRedisClient } from './client.js'
+import { TwiceRedisConnector } from './connector.js'
 import { InvalidOptionError } from './errors.js'
+import type { Emit, Side, Target, TwiceRedisEvents } from './events.js'
 import {
   normalize,
   type ResolvedOptions,
@@ -11,9 +12,11 @@ import {
   type TwiceRedisConfig,
   type TwiceRedisOptions,
 } from './options.js'
+import { Resolver } from './resolver.js'
 import { type SentinelReport, Sentinels } from './sentinels.js'
-import { parseInfo, type ReplicaReport, reportReplicas, roleProblem } from './topology.js'
-import { watchFor } from './watch.js'
+import { parseInfo, type ReplicaReport, reportReplicas } from './topology.js'
+
+export type { TwiceRedisEvents }
 
 /** What {@link TwiceRedis.topology} returns. */
 export interface Topology {
@@ -21,27 +24,11 @@ export interface Topology {
   /** The master as the first answering sentinel reports it; `undefined` if none answered. */
   master: { address: string } | undefined
   replicas: ReplicaReport[]
+  /** Why the sentinel could not list the replicas, when it could not (then `replicas` is empty). */
+  replicasError?: string | undefined
   sentinels: SentinelReport[]
   /** The node each side uses now (`undefined` while disconnected). */
   connected: { master: Target | undefined; replica: Target | undefined }
-}
-
-/** Events of a TwiceRedis. Payloads carry addresses, never secrets. */
-export interface TwiceRedisEvents {
-  /** A side resolved a node through a sentinel (every connect and reconnect). */
-  resolved: [{ side: Side; address: string; role: 'master' | 'replica'; sentinel: string }]
-  /** The write side now uses a master other than the one before. */
-  'master-changed': [{ from: string | undefined; to: string }]
-  /** The read side now uses another replica. */
-  'replica-changed': [{ from: string | undefined; to: string }]
-  /** No replica was eligible, so the read side uses the master. */
-  'fallback-to-master': [{ master: string }]
-  /** A sentinel did not answer a discovery (refused, timed out, auth); the next one is tried. */
-  'sentinel-unreachable': [{ sentinel: string; reason: string }]
-  /** A node was refused after connecting (wrong role, broken link) or failed to connect. */
-  'node-rejected': [{ side: Side; address: string; reason: string }]
-  /** An error of either data connection (ioredis' `error` events), with the side. */
-  error: [Error & { side?: Side }]
 }
 
 /**
@@ -64,7 +51,6 @@ export class TwiceRedis extends EventEmitter<TwiceRedisEvents> {
   readonly #options: ResolvedOptions
   readonly #sentinels: Sentinels
   readonly #resolver: Resolver
-  #current: Partial<Record<Side, string>> = {}
 
   constructor(name: string, sentinels: readonly SentinelInput[], password?: string, options?: TwiceRedisOptions)
   constructor(config: TwiceRedisConfig)
@@ -92,32 +78,16 @@ export class TwiceRedis extends EventEmitter<TwiceRedisEvents> {
       throw new InvalidOptionError('options', 'an object')
     }
     this.#options = normalize(config)
-    this.#sentinels = new Sentinels(this.#options, (sentinel, error) =>
-      this.emit('sentinel-unreachable', { sentinel, reason: error instanceof Error ? error.message : String(error) }),
-    )
-    const resolver = new Resolver(this.#sentinels, this.#options, {
-      resolved: (side, target, sentinel) => this.#resolved(side, target, sentinel),
-      rejected: (side, target, reason) => this.emit('node-rejected', { side, address: target.address, reason }),
-    })
-    this.#resolver = resolver
-    const o = this.#options
-    const hooks: ClientHooks = {
-      error: (side, error) => {
-        if (this.listenerCount('error') > 0) this.emit('error', Object.assign(error, { side }))
-      },
-      reject: (side, target, reason) => resolver.reject(side, target, reason),
-      verify: async (target, info) =>
-        roleProblem(target.role, info, resolver.gates) ??
-        (target.role === 'replica' ? await resolver.lagProblem(target.address) : undefined),
-      replicaAvailable: () => resolver.replicaAvailable(),
-      latency: (address, ms) => resolver.latency(address, ms),
-      idleTimeoutMs: o.idleTimeoutMs,
-      preferSentinel: (address) => this.#sentinels.prefer(address),
-      watch: () => (o.failoverDetection ? watchFor(o) : undefined),
-      healthCheckIntervalMs: o.healthCheckIntervalMs,
+    // The one sink every layer below reports to; an `error` nobody listens to is not thrown.
+    const emit: Emit = (event, ...args) => {
+      if (event !== 'error' || this.listenerCount('error') > 0) this.emit(event, ...(args as never))
     }
-    this.master = new TwiceRedisClient('master', this.#clientOptions('master', resolver), hooks)
-    this.slave = new TwiceRedisClient('replica', this.#clientOptions('replica', resolver), hooks)
+    this.#sentinels = new Sentinels(this.#options, (sentinel, error) =>
+      emit('sentinel-unreachable', { sentinel, reason: error instanceof Error ? error.message : String(error) }),
+    )
+    this.#resolver = new Resolver(this.#options, this.#sentinels, emit)
+    this.master = new TwiceRedisClient('master', this.#clientOptions('master'), this.#resolver, emit)
+    this.slave = new TwiceRedisClient('replica', this.#clientOptions('replica'), this.#resolver, emit)
   }
 
   /** Alias of {@link master}. */
@@ -166,6 +136,7 @@ export class TwiceRedis extends EventEmitter<TwiceRedisEvents> {
         masterOffset ?? seen?.masterOffset,
         this.#resolver.latencies,
       ),
+      replicasError: seen?.replicasError,
       sentinels: probes.map(({ observation: _, ...probe }) => probe),
       connected: { master: this.master.node, replica: this.slave.node },
     }
@@ -186,7 +157,7 @@ export class TwiceRedis extends EventEmitter<TwiceRedisEvents> {
     return `TwiceRedis { name: '${this.name}', sentinels: [${this.sentinels.map((s) => `'${s}'`).join(', ')}], master: ${inspect(this.master)}, slave: ${inspect(this.slave)} }`
   }
 
-  #clientOptions(side: Side, resolver: Resolver): RedisOptions {
+  #clientOptions(side: Side): RedisOptions {
     const o = this.#options
     const maxDelay = o.maxRetryDelayMs
     return {
@@ -205,18 +176,7 @@ export class TwiceRedis extends EventEmitter<TwiceRedisEvents> {
       password: o.password,
       db: o.db,
       enableReadyCheck: true,
-      Connector: connectorFor(side, resolver),
+      Connector: TwiceRedisConnector.for(side, this.#resolver),
     }
-  }
-
-  #resolved(side: Side, target: Target, sentinel: string): void {
-    this.emit('resolved', { side, address: target.address, role: target.role, sentinel })
-    const before = this.#current[side]
-    if (before !== target.address) {
-      this.#current[side] = target.address
-      if (side === 'master') this.emit('master-changed', { from: before, to: target.address })
-      else if (target.role === 'replica') this.emit('replica-changed', { from: before, to: target.address })
-    }
-    if (side === 'replica' && target.role === 'master') this.emit('fallback-to-master', { master: target.address })
   }
 }

@@ -1,7 +1,8 @@
 import type { Redis } from 'ioredis'
-import type { ResolvedOptions, SentinelAddress } from './options.js'
-import { connectSentinel, format, sentinelKey } from './sentinels.js'
-import { parseSentinelEvent } from './topology.js'
+import type { ResolvedOptions } from './options.js'
+import { sentinelSetFor } from './registry.js'
+import { connectSentinel } from './sentinels.js'
+import { formatAddress, parseSentinelEvent } from './topology.js'
 
 /** A client waiting for its master or replica to come back. */
 export interface Waiter {
@@ -14,19 +15,22 @@ export interface Waiter {
   replicaDown(address: string): void
 }
 
+/** How often a lost subscription to a sentinel is tried again while someone waits. */
+const RESUBSCRIBE_MS = 500
+
 /**
  * Fast failover detection without idle sentinel connections: subscriptions to `+switch-master`
- * (and replicas' `+sdown`) on every sentinel that exist only while at least one client is in an outage, shared by every
- * client of the process that watches the same master through the same sentinels. All
- * sentinels, because the leader of the failover announces the switch first; the others learn
- * it from its hello messages up to a couple of seconds later.
+ * (and replicas' `+sdown`) on every sentinel that exist only while at least one client is in an
+ * outage, shared by every client of the process on the same sentinel set. All sentinels,
+ * because the leader of the failover announces the switch first; the others learn it from its
+ * hello messages up to a couple of seconds later.
  *
  * Events only speed things up: clients keep re-resolving on their own backoff, as the
  * guidelines ask, in case a message is lost.
  */
-class Watch {
+export class Watch {
   readonly #waiters = new Set<Waiter>()
-  readonly #subscribers = new Map<string, Redis>()
+  #subscribers: Redis[] = []
 
   constructor(
     private readonly options: ResolvedOptions,
@@ -35,24 +39,22 @@ class Watch {
 
   hold(waiter: Waiter): void {
     this.#waiters.add(waiter)
-    for (const sentinel of this.options.sentinels) {
-      if (!this.#subscribers.has(format(sentinel))) this.#subscribe(sentinel)
-    }
+    if (this.#subscribers.length === 0) this.#subscribers = this.options.sentinels.map((s) => this.#subscribe(s))
   }
 
   release(waiter: Waiter): void {
     this.#waiters.delete(waiter)
     if (this.#waiters.size > 0) return
-    for (const subscriber of this.#subscribers.values()) subscriber.disconnect()
-    this.#subscribers.clear()
+    for (const subscriber of this.#subscribers) subscriber.disconnect()
+    this.#subscribers = []
     this.onIdle()
   }
 
-  #subscribe(sentinel: SentinelAddress): void {
+  #subscribe(sentinel: ResolvedOptions['sentinels'][number]): Redis {
     const o = this.options
-    const address = format(sentinel)
-    const subscriber = connectSentinel(o, sentinel)
-    this.#subscribers.set(address, subscriber)
+    const address = formatAddress(sentinel.host, sentinel.port)
+    // ioredis reconnects a lost sentinel (or one not reached yet) and re-subscribes by itself.
+    const subscriber = connectSentinel(o, sentinel, { retryStrategy: () => RESUBSCRIBE_MS, maxRetriesPerRequest: null })
     subscriber.on('error', () => {})
     subscriber.on('message', (channel: string, message: string) => {
       const event = parseSentinelEvent(channel, message, o.name)
@@ -61,30 +63,16 @@ class Watch {
         else if (event?.type === 'replica-down') w.replicaDown(event.replica)
       }
     })
-    subscriber.on('end', () => {
-      if (this.#subscribers.get(address) !== subscriber) return
-      this.#subscribers.delete(address)
-      // Lost this sentinel (or never reached it): try it again a little later.
-      const retry = setTimeout(() => {
-        if (this.#waiters.size && !this.#subscribers.has(address)) this.#subscribe(sentinel)
-      }, 500)
-      retry.unref()
-    })
     subscriber.subscribe('+switch-master', '+sdown').catch(() => {})
+    return subscriber
   }
 }
 
-const watches = new Map<string, Watch>()
-
-/** The process-wide watch for this master name, sentinels and sentinel credentials. */
+/** The process-wide watch of these options' sentinel set. */
 export function watchFor(options: ResolvedOptions): Watch {
-  const key = sentinelKey(options)
-  let watch = watches.get(key)
-  if (!watch) {
-    watch = new Watch(options, () => watches.delete(key))
-    watches.set(key, watch)
-  }
-  return watch
+  const set = sentinelSetFor(options)
+  set.watch ??= new Watch(options, () => {
+    set.watch = undefined
+  })
+  return set.watch
 }
-
-export type { Watch }

@@ -138,7 +138,7 @@ describe('TwiceRedis against a real Sentinel lab', () => {
       const fallback = new Promise((resolve) => tr.once('fallback-to-master', resolve))
       await tr.master.set('fb', 'yes')
       assert.equal(await tr.slave.get('fb'), 'yes')
-      assert.deepEqual(await fallback, { master: lab.master.address })
+      assert.equal(((await fallback) as { master: string }).master, lab.master.address)
       assert.equal(tr.slave.node?.address, lab.master.address)
 
       const strict = open({ readFallback: false })

@@ -1,0 +1,33 @@
+/** Where a side connects now, and the role the node must report once connected. */
+export interface Target {
+  /** Where the socket goes (after `natMap`). */
+  host: string
+  port: number
+  /** `host:port` as the sentinels announce it. */
+  address: string
+  role: 'master' | 'replica'
+}
+
+/** `master` for the write side, `replica` for the read side. */
+export type Side = 'master' | 'replica'
+
+/** Events of a TwiceRedis. Payloads carry addresses, never secrets. */
+export interface TwiceRedisEvents {
+  /** A side resolved a node through a sentinel (every connect and reconnect). */
+  resolved: [{ side: Side; address: string; role: 'master' | 'replica'; sentinel: string }]
+  /** The write side now uses a master other than the one before. */
+  'master-changed': [{ from: string | undefined; to: string }]
+  /** The read side now uses another replica. */
+  'replica-changed': [{ from: string | undefined; to: string }]
+  /** No replica was eligible, so the read side uses the master; `reason` says why none was. */
+  'fallback-to-master': [{ master: string; reason: string }]
+  /** A sentinel did not answer a discovery (refused, timed out, auth); the next one is tried. */
+  'sentinel-unreachable': [{ sentinel: string; reason: string }]
+  /** A node was refused after connecting (wrong role, broken link) or failed to connect. */
+  'node-rejected': [{ side: Side; address: string; reason: string }]
+  /** An error of either data connection (ioredis' `error` events), with the side. */
+  error: [Error & { side?: Side }]
+}
+
+/** The one way the layers below a TwiceRedis report to it: its own `emit`. */
+export type Emit = <K extends keyof TwiceRedisEvents>(event: K, ...args: TwiceRedisEvents[K]) => void

@@ -1,0 +1,74 @@
+/**
+ * Every ioredis internal twiceredis relies on, typed, in one place: nothing else casts ioredis.
+ * Each is private or undocumented in ioredis; test/integration/ioredis-internals.test.ts checks
+ * every one against the installed ioredis and names the internal that changed when one does.
+ */
+import type { Socket } from 'node:net'
+import type { AbstractConnector, Redis } from 'ioredis'
+
+/** What ioredis keeps on a `Redis` instance that a subclass has to reach. */
+interface Hidden {
+  /** The `Connector` ioredis built from `options.Connector`: ours, so we read the node it chose. */
+  connector: AbstractConnector
+  /** The socket of the current connection (`undefined` before the first connect). */
+  stream?: Socket
+  /** ioredis' pending reconnect while status is `reconnecting`. */
+  reconnectTimeout: NodeJS.Timeout | null
+  /** Set by `disconnect()`; reset only by ioredis' close handler, which a failed connect never reaches. */
+  manuallyClosing: boolean
+  setStatus(status: 'end'): void
+  flushQueue(error: Error): void
+}
+
+const hidden = (client: Redis) => client as unknown as Hidden
+
+/** The connector instance of `client` (ioredis constructs it; we never see it otherwise). */
+export function connectorOf<C extends AbstractConnector>(client: Redis): C {
+  return hidden(client).connector as C
+}
+
+/** The current socket, to watch its traffic (health check) or destroy it. */
+export function streamOf(client: Redis): Socket | undefined {
+  return hidden(client).stream
+}
+
+/**
+ * Drop the connection as if the network had: ioredis then runs its own close handling
+ * (`retryStrategy`, resending unfulfilled commands), unlike `disconnect()`, which ends the client.
+ */
+export function dropStream(client: Redis, error?: Error): void {
+  hidden(client).stream?.destroy(error)
+}
+
+/**
+ * Cancel ioredis' pending reconnect timer, if any, so the caller can connect at once (the
+ * sentinels announced the new master: waiting out the backoff only adds downtime).
+ */
+export function cancelReconnectTimer(client: Redis): boolean {
+  const h = hidden(client)
+  if (!h.reconnectTimeout) return false
+  clearTimeout(h.reconnectTimeout)
+  h.reconnectTimeout = null
+  return true
+}
+
+/**
+ * `disconnect()` while ioredis is `reconnecting` only clears its timer and never reaches `end`
+ * (the close handler already ran): finish the close as ioredis would, so `end` is emitted and
+ * queued commands are rejected.
+ */
+export function endWhileReconnecting(client: Redis): void {
+  const h = hidden(client)
+  h.manuallyClosing = false
+  h.setStatus('end')
+  h.flushQueue(new Error('Connection is closed.'))
+}
+
+/**
+ * `disconnect()` during a connect that then fails (it was still asking the sentinels) leaves
+ * `manuallyClosing` set, and ioredis would treat the next outage as a manual close (no retry,
+ * commands failed). Called before every connect of ours.
+ */
+export function clearManualClose(client: Redis): void {
+  hidden(client).manuallyClosing = false
+}

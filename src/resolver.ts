@@ -1,0 +1,155 @@
+import { NoHealthyReplicaError } from './errors.js'
+import type { Emit, Side, Target } from './events.js'
+import type { ResolvedOptions } from './options.js'
+import type { Observation, Sentinels } from './sentinels.js'
+import { type Freshness, formatAddress, replicaProblem, roleProblem, selectReplica } from './topology.js'
+import { type Watch, watchFor } from './watch.js'
+
+/** How long an address that failed a connect or a role check is passed over when another will do. */
+const AVOID_MS = 5000
+
+/** How old a sentinel answer an automatic retry may reuse (shared by the clients of a process). */
+export const RETRY_REUSE_MS = 250
+
+/**
+ * The selection policy of one TwiceRedis, shared by both sides: asks the sentinels, judges
+ * replica health and freshness, applies the selection and fallback policies and the NAT map,
+ * verifies the node a side reached, and remembers what it measured (latencies) and what failed
+ * (a short avoid list). It reports what it decides through the TwiceRedis' events.
+ */
+export class Resolver {
+  readonly #avoid = new Map<string, number>()
+  readonly #latencies = new Map<string, number>()
+  readonly #current: Partial<Record<Side, string>> = {}
+  #turn = 0
+
+  constructor(
+    readonly options: ResolvedOptions,
+    readonly sentinels: Sentinels,
+    private readonly emit: Emit,
+  ) {}
+
+  get gates(): Freshness {
+    return { maxLagBytes: this.options.maxLagBytes, maxLinkDownMs: this.options.maxLinkDownMs }
+  }
+
+  /** Smoothed round-trip times by replica address. */
+  get latencies(): ReadonlyMap<string, number> {
+    return this.#latencies
+  }
+
+  /** Where `side` should connect; `maxAgeMs` lets an automatic retry reuse a recent sentinel answer. */
+  async resolve(side: Side, maxAgeMs = 0): Promise<Target> {
+    const seen = await this.sentinels.observe(maxAgeMs)
+    let target = this.#map(seen.master.host, seen.master.port, 'master')
+    if (side === 'replica') {
+      const replica = this.#select(seen, this.#turn++)
+      if (replica) {
+        target = this.#map(replica.host, replica.port, 'replica')
+      } else if (!this.options.readFallback) {
+        throw new NoHealthyReplicaError(this.options.name, this.#reasons(seen))
+      }
+    }
+    this.#resolved(side, target, seen)
+    return target
+  }
+
+  /** Why the node a side reached must not serve its role, judged from its own `INFO` alone. */
+  verifyRole(target: Target, info: Record<string, string>): string | undefined {
+    return roleProblem(target.role, info, this.gates)
+  }
+
+  /**
+   * Why the node a side reached must not serve its role, from the node's own `INFO` and, for a
+   * replica with `maxLagBytes`, the sentinels' latest word on its lag; `undefined` if it fits.
+   */
+  async verify(target: Target, info: Record<string, string>): Promise<string | undefined> {
+    const problem = this.verifyRole(target, info)
+    if (problem || target.role !== 'replica' || this.options.maxLagBytes === undefined) return problem
+    const seen = await this.sentinels.observe(this.#checkReuseMs)
+    const replica = seen.replicas.find((r) => r.address === target.address)
+    return replica && replicaProblem(replica, this.gates, seen.masterOffset)
+  }
+
+  /** Whether the sentinels now offer a replica this side would use (asked while reads fall back to the master). */
+  async replicaAvailable(): Promise<boolean> {
+    return this.#select(await this.sentinels.observe(this.#checkReuseMs), this.#turn) !== undefined
+  }
+
+  /** A node failed to connect or a check: prefer others for a while. */
+  reject(side: Side, target: Target, reason: string): void {
+    this.#avoid.set(target.address, Date.now() + AVOID_MS)
+    this.emit('node-rejected', { side, address: target.address, reason })
+  }
+
+  /** A round trip to `address` took `ms`: fold it into the smoothed latency. */
+  latency(address: string, ms: number): void {
+    const before = this.#latencies.get(address)
+    this.#latencies.set(address, before === undefined ? ms : before * 0.7 + ms * 0.3)
+  }
+
+  /** `sentinel` just announced a switch: ask it first next time. */
+  prefer(sentinel: string): void {
+    this.sentinels.prefer(sentinel)
+  }
+
+  /** The process-wide sentinel watch, or `undefined` when fast failover detection is off. */
+  watch(): Watch | undefined {
+    return this.options.failoverDetection ? watchFor(this.options) : undefined
+  }
+
+  /**
+   * Health checks of every client of the process may share a sentinel answer up to one check
+   * interval old: a thousand clients with `maxLagBytes` then ask about once per interval, not a
+   * thousand times.
+   */
+  get #checkReuseMs(): number {
+    return this.options.healthCheckIntervalMs
+  }
+
+  #resolved(side: Side, target: Target, seen: Observation): void {
+    this.emit('resolved', { side, address: target.address, role: target.role, sentinel: seen.sentinel })
+    const before = this.#current[side]
+    if (before !== target.address) {
+      this.#current[side] = target.address
+      if (side === 'master') this.emit('master-changed', { from: before, to: target.address })
+      else if (target.role === 'replica') this.emit('replica-changed', { from: before, to: target.address })
+    }
+    if (side === 'replica' && target.role === 'master') {
+      const reasons = this.#reasons(seen)
+      const reason =
+        seen.replicasError ??
+        (reasons.map((r) => `${r.address} ${r.reason}`).join('; ') || 'the sentinels list no replica')
+      this.emit('fallback-to-master', { master: target.address, reason })
+    }
+  }
+
+  #reasons(seen: Observation): { address: string; reason: string }[] {
+    if (seen.replicasError) return [{ address: seen.sentinel, reason: seen.replicasError }]
+    return seen.replicas.map((r) => ({
+      address: r.address,
+      reason: replicaProblem(r, this.gates, seen.masterOffset) ?? 'not chosen or failed to connect',
+    }))
+  }
+
+  #select(seen: Observation, turn: number) {
+    const now = Date.now()
+    for (const [address, until] of this.#avoid) if (until <= now) this.#avoid.delete(address)
+    return selectReplica(seen.replicas, {
+      selection: this.options.replicaSelection,
+      gates: this.gates,
+      masterOffset: seen.masterOffset,
+      avoid: new Set(this.#avoid.keys()),
+      latencies: this.#latencies,
+      turn,
+    })
+  }
+
+  /** Apply `natMap`: `address` stays the announced one; `host`/`port` are where to connect. */
+  #map(host: string, port: number, role: Target['role']): Target {
+    const address = formatAddress(host, port)
+    const natMap = this.options.natMap
+    const mapped = typeof natMap === 'function' ? natMap(address) : natMap?.[address]
+    return { host: mapped?.host ?? host, port: mapped?.port ?? port, address, role }
+  }
+}
