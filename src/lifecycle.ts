@@ -81,10 +81,7 @@ export function next(s: Lifecycle, event: LifecycleEvent): Lifecycle {
 }
 
 /** How long to wait before the next attempt: none after a kick, else `backoff(attempt)`. */
-export function retryDelay(
-  s: Lifecycle,
-  backoff: (attempt: number) => number | null | undefined | void,
-): number | null | undefined | void {
+export function retryDelay(s: Lifecycle, backoff: (attempt: number) => unknown): unknown {
   if (s.state !== 'waiting') return 0
   return s.now ? 0 : backoff(s.attempt)
 }

@@ -4,8 +4,16 @@ import { createConnection, createServer, type Socket } from 'node:net'
 export async function forwarder(target: { host: string; port: number }) {
   const sockets = new Set<Socket>()
   let connections = 0
+  let blackhole = false
   const server = createServer((client) => {
     connections++
+    if (blackhole) {
+      // Accept and never answer: a node that hangs in the handshake.
+      sockets.add(client)
+      client.on('error', () => {})
+      client.on('close', () => sockets.delete(client))
+      return
+    }
     const upstream = createConnection(target)
     for (const s of [client, upstream]) {
       sockets.add(s)
@@ -21,6 +29,11 @@ export async function forwarder(target: { host: string; port: number }) {
     port,
     get connections() {
       return connections
+    },
+    /** From now on accept connections and never answer; drop the ones open now. */
+    blackhole() {
+      blackhole = true
+      for (const s of sockets) s.destroy()
     },
     async close() {
       for (const s of sockets) s.destroy()
