@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { InvalidOptionError, TwiceRedis } from '../../src/index.js'
 import { normalize, parseSentinel } from '../../src/options.js'
+import { sentinelKey } from '../../src/registry.js'
 
 const base = { name: 'mymaster', sentinels: ['127.0.0.1:26379'] }
 
@@ -43,6 +44,35 @@ describe('normalize', () => {
     rejects({ ...base, password: 42 }, 'password')
     rejects({ ...base, redisOptions: { port: 1 } }, 'redisOptions.port')
     rejects({ ...base, readFalback: false }, 'readFalback')
+  })
+  it('rejects every ioredis option twiceredis sets itself, wherever it appears', () => {
+    for (const key of ['replyMapping', 'sentinelPassword', 'sentinelUsername', 'preferredSlaves', 'failoverDetector']) {
+      rejects({ ...base, redisOptions: { [key]: 'x' } }, `redisOptions.${key}`)
+      rejects({ ...base, masterOptions: { [key]: 'x' } }, `masterOptions.${key}`)
+      rejects({ ...base, replicaOptions: { [key]: 'x' } }, `replicaOptions.${key}`)
+    }
+    assert.throws(() => normalize({ ...base, host: 'h' } as never), {
+      option: 'host',
+      message: /sets it itself|finds the nodes/,
+    })
+  })
+  it('resolves every option it knows, and only those', () => {
+    const o = normalize({ ...base, sentinelTls: true, maxLagBytes: 10 })
+    assert.deepEqual(o.sentinelTls, {})
+    assert.equal(o.maxLagBytes, 10)
+    assert.equal(o.healthCheckIntervalMs, 1000)
+    assert.deepEqual(o.redisOptions, {})
+  })
+})
+
+describe('sentinelKey', () => {
+  it('separates instances whose discoveries differ: the lag gate asks more, the timeout bounds it', () => {
+    const key = (extra = {}) => sentinelKey(normalize({ ...base, ...extra }))
+    assert.equal(key(), key({ readFallback: false }))
+    assert.notEqual(key(), key({ maxLagBytes: 100 }))
+    assert.notEqual(key(), key({ sentinelTimeoutMs: 100 }))
+    assert.notEqual(key(), key({ sentinelPassword: 'x' }))
+    assert.equal(key({ sentinels: ['a:1', 'b:2'] }), key({ sentinels: ['b:2', 'a:1'] }))
   })
 })
 

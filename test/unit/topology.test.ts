@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import {
+  formatAddress,
   pairs,
   parseInfo,
   parseReplicas,
@@ -161,5 +162,25 @@ describe('parseSentinelEvent', () => {
     })
     assert.equal(parseSentinelEvent('+sdown', 'master mymaster 10.0.0.1 6379', 'mymaster'), undefined)
     assert.equal(parseSentinelEvent('+sdown', replica, 'other'), undefined)
+  })
+})
+
+describe('formatAddress', () => {
+  it('brackets IPv6 hosts, everywhere an address is spelled', () => {
+    assert.equal(formatAddress('10.0.0.1', 6379), '10.0.0.1:6379')
+    assert.equal(formatAddress('::1', 6379), '[::1]:6379')
+    assert.equal(formatAddress('redis-0.svc', 6379), 'redis-0.svc:6379')
+    const [replica] = parseReplicas([['ip', 'fe80::1', 'port', '6380', 'flags', 'slave']])
+    assert.equal(replica?.address, '[fe80::1]:6380')
+    assert.deepEqual(parseSentinelEvent('+switch-master', 'm ::1 6379 ::2 6380', 'm'), {
+      type: 'switch-master',
+      master: 'm',
+      newMaster: '[::2]:6380',
+    })
+    assert.deepEqual(parseSentinelEvent('+sdown', 'slave [::3]:6381 ::3 6381 @ m ::1 6379', 'm'), {
+      type: 'replica-down',
+      master: 'm',
+      replica: '[::3]:6381',
+    })
   })
 })

@@ -1,0 +1,137 @@
+// One test per ioredis internal in src/ioredis-internals.ts, against the installed ioredis and a
+// real node: when an ioredis version changes one, the failure names it.
+import assert from 'node:assert/strict'
+import { Socket } from 'node:net'
+import { after, before, describe, it } from 'node:test'
+import { AbstractConnector, Redis, type RedisOptions } from 'ioredis'
+import {
+  cancelReconnectTimer,
+  clearManualClose,
+  connectorOf,
+  dropStream,
+  endWhileReconnecting,
+  streamOf,
+} from '../../src/ioredis-internals.js'
+import type { Lab } from '../../src/lab/index.js'
+import { lab as startLab } from '../helpers/lab.js'
+import { until } from '../helpers/load.js'
+
+/** A connector to the lab's master that records what ioredis hands it. */
+function recordingConnector(lab: Lab, delayMs = 0) {
+  const seen: { info?: Record<string, string> } = {}
+  class Recording extends AbstractConnector {
+    async connect() {
+      this.connecting = true
+      await new Promise((r) => setTimeout(r, delayMs))
+      if (!this.connecting) throw new Error('Connection is closed.')
+      this.stream = new Socket().connect(lab.master.port, lab.master.host)
+      return this.stream
+    }
+    override check(info: Record<string, string>) {
+      seen.info = info
+      return true
+    }
+  }
+  return { Recording, seen }
+}
+
+const internal = (name: string, what: string) => `ioredis internal \`${name}\` changed: ${what}`
+
+describe('ioredis internals twiceredis relies on', () => {
+  let lab: Lab
+  const clients: Redis[] = []
+  const open = (options: RedisOptions) => {
+    const client = new Redis({ lazyConnect: true, ...options })
+    client.on('error', () => {})
+    clients.push(client)
+    return client
+  }
+  before(async () => {
+    lab = await startLab({ replicas: 0, sentinels: 1 })
+  })
+  after(async () => {
+    for (const c of clients) c.disconnect()
+    await lab.stop()
+  })
+
+  it('`connector`: the instance ioredis builds from options.Connector; its `check(info)` gets the ready check INFO', async () => {
+    const { Recording, seen } = recordingConnector(lab)
+    const client = open({ Connector: Recording as never })
+    await client.connect()
+    assert.ok(connectorOf(client) instanceof Recording, internal('connector', 'not our Connector instance'))
+    assert.equal(seen.info?.role, 'master', internal('connector.check', 'not called with the INFO fields'))
+  })
+
+  it('`stream`: the socket of the current connection; destroying it is an unplanned close', async () => {
+    let asked = 0
+    const client = open({
+      port: lab.master.port,
+      retryStrategy: () => {
+        asked++
+        return 10
+      },
+    })
+    await client.ping()
+    const stream = streamOf(client)
+    assert.ok(stream instanceof Socket && stream.remotePort === lab.master.port, internal('stream', 'not the socket'))
+    dropStream(client)
+    await until(() => client.status === 'ready' && streamOf(client) !== stream, 'a new connection')
+    assert.equal(asked, 1, internal('stream', 'destroying it did not make ioredis ask its retryStrategy'))
+  })
+
+  it('`reconnectTimeout`: the pending reconnect while reconnecting, which we may cancel and replace', async () => {
+    const client = open({ port: lab.master.port, retryStrategy: () => 60_000 })
+    await client.ping()
+    dropStream(client)
+    await until(() => client.status === 'reconnecting', 'reconnecting')
+    assert.ok(cancelReconnectTimer(client), internal('reconnectTimeout', 'not set while reconnecting'))
+    assert.equal(cancelReconnectTimer(client), false, internal('reconnectTimeout', 'not cleared'))
+    await client.connect()
+    assert.equal(client.status, 'ready')
+  })
+
+  it('`setStatus`/`flushQueue`/`manuallyClosing`: a disconnect() while reconnecting can be finished to `end`', async () => {
+    const client = open({ port: lab.master.port, retryStrategy: () => 60_000 })
+    await client.ping()
+    dropStream(client)
+    await until(() => client.status === 'reconnecting', 'reconnecting')
+    const queued = client.get('k').catch((e: Error) => e)
+    let ended = false
+    client.once('end', () => {
+      ended = true
+    })
+    client.disconnect()
+    endWhileReconnecting(client)
+    const error = await queued
+    assert.equal(
+      (error as Error).message,
+      'Connection is closed.',
+      internal('flushQueue', 'queued commands not rejected'),
+    )
+    await until(() => ended, internal('setStatus', "no 'end' event"), 2000)
+    assert.equal(client.status, 'end', internal('setStatus', 'status not end'))
+  })
+
+  it('`manuallyClosing`: left set by a disconnect() during a failing connect, until cleared', async () => {
+    const attempt = async (clear: boolean) => {
+      const { Recording } = recordingConnector(lab, 100)
+      const client = open({ Connector: Recording as never, retryStrategy: () => 10 })
+      const connecting = client.connect().catch(() => {})
+      client.disconnect() // while the connector still "resolves"
+      await connecting
+      if (clear) clearManualClose(client)
+      await client.connect()
+      const events: string[] = []
+      for (const e of ['reconnecting', 'end']) client.once(e, () => events.push(e))
+      dropStream(client)
+      await until(() => events.length > 0, 'reconnecting or end')
+      return events[0]
+    }
+    assert.equal(
+      await attempt(false),
+      'end',
+      internal('manuallyClosing', 'no longer left set: clearManualClose may go'),
+    )
+    assert.equal(await attempt(true), 'reconnecting', internal('manuallyClosing', 'clearing it no longer works'))
+  })
+})
