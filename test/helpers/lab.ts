@@ -1,4 +1,5 @@
-import { TwiceRedis, type TwiceRedisOptions } from '../../src/index.js'
+import { after, before } from 'node:test'
+import { TwiceRedis, type TwiceRedisConfig, type TwiceRedisOptions } from '../../src/index.js'
 import { type Lab, type LabOptions, startLab } from '../../src/lab/index.js'
 import { parseInfo } from '../../src/topology.js'
 
@@ -40,5 +41,35 @@ export async function withLab(
   } finally {
     await Promise.all(clients.map((tr) => tr.quit()))
     await lab.stop()
+  }
+}
+
+/**
+ * One lab for a whole test file (its `before`/`after` hooks are registered here) and `open()`
+ * for TwiceRedis clients on it (`name` and `sentinels` default to the lab's); every client is
+ * quit and the lab stopped after the file, also when a test fails.
+ */
+export function labPerFile(labOptions?: LabOptions, setup?: (lab: Lab) => Promise<void>) {
+  let current: Lab | undefined
+  const clients: TwiceRedis[] = []
+  before(async () => {
+    current = await startLab(labOptions)
+    await setup?.(current)
+  })
+  after(async () => {
+    await Promise.all(clients.map((tr) => tr.quit()))
+    await current?.stop()
+  })
+  return {
+    get lab(): Lab {
+      if (!current) throw new Error('the lab starts in before(): use it inside a test')
+      return current
+    },
+    open(options: Partial<TwiceRedisConfig> = {}): TwiceRedis {
+      const lab = this.lab
+      const tr = new TwiceRedis({ name: lab.masterName, sentinels: lab.sentinelAddresses, ...options })
+      clients.push(tr)
+      return tr
+    },
   }
 }

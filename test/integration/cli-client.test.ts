@@ -11,7 +11,10 @@ describe('twiceredis status, read, write and watch against a lab', () => {
   let lab: Lab
   let env: NodeJS.ProcessEnv
   const run = (...args: string[]) =>
-    promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], { env, timeout: 30_000 }).then(
+    promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', ...args], {
+      env,
+      timeout: 30_000,
+    }).then(
       (r) => ({ code: 0, ...r }),
       (e: { code: number; stdout: string; stderr: string }) => e,
     )
@@ -75,7 +78,7 @@ describe('twiceredis status, read, write and watch against a lab', () => {
     assert.match(unreachable.stderr, /NO_SENTINEL_REACHABLE/)
     const wrongPassword = await promisify(execFile)(
       process.execPath,
-      ['--import', 'tsx', 'src/cli.ts', 'read', 'GET', 'k'],
+      ['--import', 'tsx', 'src/cli/index.ts', 'read', 'GET', 'k'],
       {
         env: { ...env, TWICEREDIS_PASSWORD: 'not-the-password' },
       },
@@ -87,7 +90,7 @@ describe('twiceredis status, read, write and watch against a lab', () => {
   it('--ask-password reads the password from standard input, never from the arguments', async () => {
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', 'src/cli.ts', 'write', '--ask-password', 'SET', 'pw:key', 'v'],
+      ['--import', 'tsx', 'src/cli/index.ts', 'write', '--ask-password', 'SET', 'pw:key', 'v'],
       {
         env: { ...env, TWICEREDIS_PASSWORD: '' },
       },
@@ -106,7 +109,7 @@ describe('twiceredis status, read, write and watch against a lab', () => {
   })
 
   it('watch prints the switch when a failover happens', async () => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'watch'], { env })
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', 'watch'], { env })
     try {
       let out = ''
       child.stdout.on('data', (d) => {

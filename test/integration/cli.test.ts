@@ -8,7 +8,7 @@ import { promisify } from 'node:util'
 
 const dir = mkdtempSync(join(tmpdir(), 'twiceredis-cli-test-'))
 const env = { ...process.env, TWICEREDIS_LAB_STATE: join(dir, 'lab.json') }
-const cli = ['--import', 'tsx', 'src/cli.ts']
+const cli = ['--import', 'tsx', 'src/cli/index.ts']
 const run = (...args: string[]) =>
   promisify(execFile)(process.execPath, [...cli, ...args], { env, timeout: 30_000 }).then(
     (r) => ({ code: 0, ...r }),

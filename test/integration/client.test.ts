@@ -1,29 +1,15 @@
 import assert from 'node:assert/strict'
-import { after, before, describe, it } from 'node:test'
+import { describe, it } from 'node:test'
 import { inspect } from 'node:util'
 import { Redis } from 'ioredis'
-import { NoHealthyReplicaError, TwiceRedis } from '../../src/index.js'
-import type { Lab } from '../../src/lab/index.js'
-import { roleOf, sentinelConnectionsReceived, lab as startLab } from '../helpers/lab.js'
+import { NoHealthyReplicaError, type TwiceRedisOptions } from '../../src/index.js'
+import { labPerFile, roleOf, sentinelConnectionsReceived } from '../helpers/lab.js'
 
 const password = 'tötes_passowrd'
 
 describe('TwiceRedis against a real Sentinel lab', () => {
-  let lab: Lab
-  const clients: TwiceRedis[] = []
-  const open = (options = {}) => {
-    const tr = new TwiceRedis(lab.masterName, lab.sentinelAddresses, password, options)
-    clients.push(tr)
-    return tr
-  }
-
-  before(async () => {
-    lab = await startLab({ password })
-  })
-  after(async () => {
-    await Promise.all(clients.map((tr) => tr.quit()))
-    await lab.stop()
-  })
+  const fx = labPerFile({ password })
+  const open = (options: TwiceRedisOptions = {}) => fx.open({ password, ...options })
 
   it('runs the seed README examples', async () => {
     const tr = open()
@@ -60,10 +46,10 @@ describe('TwiceRedis against a real Sentinel lab', () => {
     const tr = open()
     await tr.master.ping()
     await tr.slave.ping()
-    assert.equal(tr.master.node?.address, lab.master.address)
-    assert.equal(await roleOf(lab, tr.master.node!.address), 'master')
+    assert.equal(tr.master.node?.address, fx.lab.master.address)
+    assert.equal(await roleOf(fx.lab, tr.master.node!.address), 'master')
     assert.equal(tr.slave.node?.role, 'replica')
-    assert.equal(await roleOf(lab, tr.slave.node!.address), 'slave')
+    assert.equal(await roleOf(fx.lab, tr.slave.node!.address), 'slave')
     await assert.rejects(tr.slave.set('k', 'v'), /READONLY/)
   })
 
@@ -88,7 +74,7 @@ describe('TwiceRedis against a real Sentinel lab', () => {
       seen.add(tr.slave.node!.address)
       tr.slave.disconnect()
     }
-    assert.deepEqual([...seen].sort(), lab.replicas.map((r) => r.address).sort())
+    assert.deepEqual([...seen].sort(), fx.lab.replicas.map((r) => r.address).sort())
   })
 
   it('reconnects commands and pipelines issued right after disconnect()', async () => {
@@ -104,21 +90,21 @@ describe('TwiceRedis against a real Sentinel lab', () => {
     const tr = open()
     await tr.master.set('idle', '1')
     await tr.slave.get('idle')
-    for (const s of lab.sentinels) assert.equal(await lab.clientConnections(s), 0, `connections on ${s.address}`)
+    for (const s of fx.lab.sentinels) assert.equal(await fx.lab.clientConnections(s), 0, `connections on ${s.address}`)
   })
 
   it('asks the sentinels once for a crowd of clients connecting at once (no thundering herd)', async () => {
     const crowd = Array.from({ length: 50 }, () => open())
-    const before = await sentinelConnectionsReceived(lab)
+    const before = await sentinelConnectionsReceived(fx.lab)
     await Promise.all(crowd.flatMap((tr) => [tr.master.ping(), tr.slave.ping()]))
-    const after = await sentinelConnectionsReceived(lab)
+    const after = await sentinelConnectionsReceived(fx.lab)
     // `after` counts its own query's connection on each sentinel.
-    assert.equal(after - before - lab.sentinels.length, 1)
+    assert.equal(after - before - fx.lab.sentinels.length, 1)
   })
 
   it('never reads from a replica whose master link is broken', async () => {
-    const [broken, healthy] = lab.replicas
-    await lab.breakReplicaLink(broken!)
+    const [broken, healthy] = fx.lab.replicas
+    await fx.lab.breakReplicaLink(broken!)
     try {
       const tr = open()
       for (let i = 0; i < 20; i++) {
@@ -127,19 +113,19 @@ describe('TwiceRedis against a real Sentinel lab', () => {
         tr.slave.disconnect()
       }
     } finally {
-      await lab.restoreReplicaLink(broken!)
+      await fx.lab.restoreReplicaLink(broken!)
     }
   })
 
   it('falls back to the master when no replica is healthy, or rejects when told not to', async () => {
-    await Promise.all(lab.replicas.map((r) => lab.breakReplicaLink(r)))
+    await Promise.all(fx.lab.replicas.map((r) => fx.lab.breakReplicaLink(r)))
     try {
       const tr = open()
       const fallback = new Promise((resolve) => tr.once('fallback-to-master', resolve))
       await tr.master.set('fb', 'yes')
       assert.equal(await tr.slave.get('fb'), 'yes')
-      assert.equal(((await fallback) as { master: string }).master, lab.master.address)
-      assert.equal(tr.slave.node?.address, lab.master.address)
+      assert.equal(((await fallback) as { master: string }).master, fx.lab.master.address)
+      assert.equal(tr.slave.node?.address, fx.lab.master.address)
 
       const strict = open({ readFallback: false })
       const err = await strict.slave.get('fb').catch((e: unknown) => e)
@@ -147,7 +133,7 @@ describe('TwiceRedis against a real Sentinel lab', () => {
       assert.equal(err.code, 'NO_HEALTHY_REPLICA')
       assert.match(err.message, /master link err/)
     } finally {
-      await Promise.all(lab.replicas.map((r) => lab.restoreReplicaLink(r)))
+      await Promise.all(fx.lab.replicas.map((r) => fx.lab.restoreReplicaLink(r)))
     }
   })
 

@@ -1,22 +1,12 @@
 import assert from 'node:assert/strict'
-import { after, before, describe, it } from 'node:test'
-import { TwiceRedis } from '../../src/index.js'
-import type { Lab } from '../../src/lab/index.js'
-import { lab as startLab } from '../helpers/lab.js'
+import { describe, it } from 'node:test'
+import type { TwiceRedisOptions } from '../../src/index.js'
+import { labPerFile } from '../helpers/lab.js'
 
 // Sentinels here refresh INFO every 10 s, as in production: what they report lags what the
 // nodes themselves say, which is what the role check after connecting is for.
 describe('discovery as the Sentinel client guidelines ask', () => {
-  let lab: Lab
-  const clients: TwiceRedis[] = []
-  const open = (options = {}) => {
-    const tr = new TwiceRedis({ name: lab.masterName, sentinels: lab.sentinelAddresses, ...options })
-    clients.push(tr)
-    return tr
-  }
-
-  before(async () => {
-    lab = await startLab({ sentinels: 3, sentinelInfoPeriodMs: 10_000 })
+  const fx = labPerFile({ sentinels: 3, sentinelInfoPeriodMs: 10_000 }, async (lab) => {
     for (const node of lab.dataNodes) {
       await lab.command(node, 'ACL', 'SETUSER', 'app', 'on', '>app-secret', '~*', '&*', '+@all')
     }
@@ -24,10 +14,7 @@ describe('discovery as the Sentinel client guidelines ask', () => {
       await lab.command(sentinel, 'ACL', 'SETUSER', 'watcher', 'on', '>watch-secret', '+@all')
     }
   })
-  after(async () => {
-    await Promise.all(clients.map((tr) => tr.quit()))
-    await lab.stop()
-  })
+  const open = (options: TwiceRedisOptions = {}) => fx.open(options)
 
   it('shuffles the sentinel list per instance', () => {
     const orders = new Set(Array.from({ length: 30 }, () => open().sentinels.join(',')))
@@ -37,8 +24,8 @@ describe('discovery as the Sentinel client guidelines ask', () => {
   it('moves the first sentinel that answers to the front, past a dead one', async () => {
     const tr = open()
     const [dead] = tr.sentinels
-    const node = lab.node(dead!)!
-    await lab.kill(node)
+    const node = fx.lab.node(dead!)!
+    await fx.lab.kill(node)
     const unreachable: { sentinel: string }[] = []
     tr.on('sentinel-unreachable', (e) => unreachable.push(e))
     try {
@@ -50,13 +37,13 @@ describe('discovery as the Sentinel client guidelines ask', () => {
       assert.notEqual(tr.sentinels[0], dead)
       assert.equal(tr.sentinels.length, 3)
     } finally {
-      await lab.restart(node)
+      await fx.lab.restart(node)
     }
   })
 
   it('refuses a replica whose own INFO shows its link down, even while sentinels still say ok', async () => {
-    const [broken, healthy] = lab.replicas
-    await lab.breakReplicaLink(broken!, { wait: false })
+    const [broken, healthy] = fx.lab.replicas
+    await fx.lab.breakReplicaLink(broken!, { wait: false })
     try {
       let rejected: { address: string; reason: string } | undefined
       for (let i = 0; i < 50 && !rejected; i++) {
@@ -73,7 +60,7 @@ describe('discovery as the Sentinel client guidelines ask', () => {
         reason: 'master link down',
       })
     } finally {
-      await lab.restoreReplicaLink(broken!, { wait: false })
+      await fx.lab.restoreReplicaLink(broken!, { wait: false })
     }
   })
 
@@ -89,7 +76,7 @@ describe('discovery as the Sentinel client guidelines ask', () => {
     assert.deepEqual(await tr.master.acl('WHOAMI'), 'app')
     const wrong = open({ sentinelUsername: 'watcher', sentinelPassword: 'not-it' })
     await assert.rejects(wrong.master.ping(), { code: 'AUTH_FAILED', target: 'sentinel' })
-    assert.equal(await lab.command(lab.master, 'EXISTS', 'in-db-3'), 0)
+    assert.equal(await fx.lab.command(fx.lab.master, 'EXISTS', 'in-db-3'), 0)
     await tr.master.wait(2, 2000)
     assert.equal(await tr.slave.get('in-db-3'), 'yes')
   })
@@ -101,7 +88,7 @@ describe('discovery as the Sentinel client guidelines ask', () => {
       replicaOptions: { connectionName: 'reader' },
     })
     await tr.master.set('prefixed', '1')
-    assert.equal(await lab.command(lab.master, 'GET', 'app:prefixed'), '1')
+    assert.equal(await fx.lab.command(fx.lab.master, 'GET', 'app:prefixed'), '1')
     assert.equal(await tr.master.client('GETNAME'), 'writer')
     assert.equal(await tr.slave.client('GETNAME'), 'reader')
   })

@@ -1,41 +1,28 @@
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
-import { after, before, describe, it } from 'node:test'
+import { describe, it } from 'node:test'
 import { inspect, promisify } from 'node:util'
 import {
   AuthenticationError,
   MasterNotFoundError,
   NoSentinelReachableError,
-  TwiceRedis,
   TwiceRedisError,
+  type TwiceRedisOptions,
 } from '../../src/index.js'
-import type { Lab } from '../../src/lab/index.js'
-import { lab as startLab } from '../helpers/lab.js'
+import { labPerFile } from '../helpers/lab.js'
 
 const password = 'data-secret-1'
 const sentinelPassword = 'sentinel-secret-2'
 
 describe('errors produced by real conditions', () => {
-  let lab: Lab
-  const clients: TwiceRedis[] = []
-  const open = (name: string, pw: string, options = {}) => {
-    const tr = new TwiceRedis(name, lab.sentinelAddresses, pw, { sentinelPassword, ...options })
-    clients.push(tr)
-    return tr
-  }
+  const fx = labPerFile({ password, sentinelPassword, replicas: 1 })
+  const open = (name: string, pw: string, options: TwiceRedisOptions = {}) =>
+    fx.open({ name, password: pw, sentinelPassword, ...options })
   const failure = (p: Promise<unknown>) =>
     p.then(
       () => assert.fail('expected a rejection'),
       (e: unknown) => e,
     )
-
-  before(async () => {
-    lab = await startLab({ password, sentinelPassword, replicas: 1 })
-  })
-  after(async () => {
-    await Promise.all(clients.map((tr) => tr.quit()))
-    await lab.stop()
-  })
 
   it('MASTER_NOT_FOUND when no sentinel knows the name', async () => {
     const err = await failure(open('no-such-master', password).master.get('k'))
@@ -45,7 +32,7 @@ describe('errors produced by real conditions', () => {
   })
 
   it('AUTH_FAILED for a wrong data password, without the password in it, and no retry loop', async () => {
-    const tr = open(lab.masterName, 'wrong-password-3')
+    const tr = open(fx.lab.masterName, 'wrong-password-3')
     const resolved: unknown[] = []
     tr.on('resolved', (e) => resolved.push(e))
     const err = await failure(tr.master.get('k'))
@@ -59,7 +46,7 @@ describe('errors produced by real conditions', () => {
   })
 
   it('AUTH_FAILED for a wrong sentinel password', async () => {
-    const tr = open(lab.masterName, password, { sentinelPassword: 'wrong-sentinel-4' })
+    const tr = open(fx.lab.masterName, password, { sentinelPassword: 'wrong-sentinel-4' })
     const err = await failure(tr.master.get('k'))
     assert.ok(err instanceof AuthenticationError, inspect(err))
     assert.equal(err.target, 'sentinel')
@@ -67,7 +54,7 @@ describe('errors produced by real conditions', () => {
   })
 
   it('never shows a password in util.inspect', async () => {
-    const tr = open(lab.masterName, password)
+    const tr = open(fx.lab.masterName, password)
     await tr.master.ping()
     assert.doesNotMatch(inspect(tr, { depth: 10 }) + inspect(tr.master, { depth: 10 }), /secret/)
   })
@@ -77,8 +64,8 @@ describe('errors produced by real conditions', () => {
       timeout: 15_000,
       env: {
         ...process.env,
-        LAB_MASTER_NAME: lab.masterName,
-        LAB_SENTINELS: lab.sentinels.map((s) => s.address).join(','),
+        LAB_MASTER_NAME: fx.lab.masterName,
+        LAB_SENTINELS: fx.lab.sentinels.map((s) => s.address).join(','),
         LAB_PASSWORD: password,
         LAB_SENTINEL_PASSWORD: sentinelPassword,
       },
@@ -88,10 +75,10 @@ describe('errors produced by real conditions', () => {
 
   // Last: it stops every sentinel.
   it('NO_SENTINEL_REACHABLE within a bound when every sentinel is down, and recovers when one is back', async () => {
-    const tr = open(lab.masterName, password)
+    const tr = open(fx.lab.masterName, password)
     await tr.master.set('k', 'v')
     tr.disconnect()
-    await Promise.all(lab.sentinels.map((s) => lab.kill(s)))
+    await Promise.all(fx.lab.sentinels.map((s) => fx.lab.kill(s)))
     const started = Date.now()
     const err = await failure(tr.master.get('k'))
     assert.ok(err instanceof NoSentinelReachableError, inspect(err))
@@ -101,7 +88,7 @@ describe('errors produced by real conditions', () => {
     // Refused connections fail fast: well within the per-sentinel bound.
     assert.ok(Date.now() - started < 3 * 500 + 1000, `took ${Date.now() - started} ms`)
 
-    await lab.restart(lab.sentinels[0]!)
+    await fx.lab.restart(fx.lab.sentinels[0]!)
     assert.equal(await tr.master.get('k'), 'v')
   })
 })

@@ -42,7 +42,7 @@ describe('the lab', () => {
     await lab.breakReplicaLink(replica)
     assert.equal(await lab.command(replica, 'PING'), 'PONG')
     for (const replicas of (await lab.sentinelReplicas()).values()) {
-      assert.equal(replicas.find((r) => `${r.ip}:${r.port}` === replica.address)?.['master-link-status'], 'err')
+      assert.equal(replicas.find((r) => r.address === replica.address)?.linkStatus, 'err')
     }
     await lab.restoreReplicaLink(replica)
     const info = parseInfo(String(await lab.command(replica, 'INFO', 'replication')))

@@ -20,7 +20,7 @@ describe('the published package', () => {
       'dist/cjs/package.json',
       'dist/lab/index.js',
       'dist/cjs/lab/index.js',
-      'dist/cli.js',
+      'dist/cli/index.js',
     ]) {
       assert.ok(files.includes(needed), `missing ${needed}`)
     }

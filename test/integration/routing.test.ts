@@ -1,21 +1,16 @@
 import assert from 'node:assert/strict'
-import { after, before, describe, it } from 'node:test'
+import { describe, it } from 'node:test'
 import { TwiceRedis, type TwiceRedisOptions } from '../../src/index.js'
-import type { Lab } from '../../src/lab/index.js'
+import { startLab } from '../../src/lab/index.js'
 import { forwarder } from '../helpers/forwarder.js'
-import { lab as startLab } from '../helpers/lab.js'
+import { labPerFile } from '../helpers/lab.js'
 import { until } from '../helpers/load.js'
 
 // down-after 5 s: a replica paused for a moment stays "up" for the sentinels, so what excludes
 // it below is the policy under test, not s_down.
 describe('read routing, freshness and connection economy', () => {
-  let lab: Lab
-  const clients: TwiceRedis[] = []
-  const open = (options: TwiceRedisOptions = {}) => {
-    const tr = new TwiceRedis(lab.masterName, lab.sentinelAddresses, undefined, options)
-    clients.push(tr)
-    return tr
-  }
+  const fx = labPerFile({ downAfterMs: 5000 })
+  const open = (options: TwiceRedisOptions = {}) => fx.open(options)
   /** Where `n` reads land, with a disconnect (so a fresh pick) after each. */
   const reads = async (tr: TwiceRedis, n: number) => {
     const seen: string[] = []
@@ -27,26 +22,13 @@ describe('read routing, freshness and connection economy', () => {
     return seen
   }
 
-  before(async () => {
-    lab = await startLab({ downAfterMs: 5000 })
-  })
-  after(async () => {
-    await Promise.all(clients.map((tr) => tr.quit()))
-    for (const node of lab.dataNodes) {
-      try {
-        lab.resume(node)
-      } catch {}
-    }
-    await lab.stop()
-  })
-
   it('round-robin alternates between the replicas', async () => {
-    const [a, b] = lab.replicas.map((r) => r.address).sort()
+    const [a, b] = fx.lab.replicas.map((r) => r.address).sort()
     assert.deepEqual(await reads(open({ replicaSelection: 'round-robin' }), 4), [a, b, a, b])
   })
 
   it("a selection function sees every replica's state and its choice is honoured", async () => {
-    const wanted = lab.replicas[1]!.address
+    const wanted = fx.lab.replicas[1]!.address
     let fields: string[] = []
     const tr = open({
       replicaSelection: (replicas) => {
@@ -61,12 +43,12 @@ describe('read routing, freshness and connection economy', () => {
   })
 
   it('lowest-latency prefers the replica that answered faster', async () => {
-    const [slow, fast] = lab.replicas
+    const [slow, fast] = fx.lab.replicas
     const tr = open({ replicaSelection: 'lowest-latency' })
-    lab.pause(slow!)
+    fx.lab.pause(slow!)
     // Resume the slow one 300 ms after the client picks it, so its measured round trip is long.
     tr.on('resolved', ({ side, address }) => {
-      if (side === 'replica' && address === slow!.address) setTimeout(() => lab.resume(slow!), 300)
+      if (side === 'replica' && address === slow!.address) setTimeout(() => fx.lab.resume(slow!), 300)
     })
     const seen = await reads(tr, 2) // both unknown: each gets measured once
     assert.deepEqual([...seen].sort(), [slow!.address, fast!.address].sort())
@@ -74,10 +56,10 @@ describe('read routing, freshness and connection economy', () => {
   })
 
   it('maxLagBytes excludes a replica held back, and takes it back once it caught up', async () => {
-    const [held, other] = lab.replicas
+    const [held, other] = fx.lab.replicas
     const tr = open({ maxLagBytes: 100_000 })
     const writer = open()
-    lab.pause(held!)
+    fx.lab.pause(held!)
     try {
       const value = 'x'.repeat(100_000)
       for (let i = 0; i < 10; i++) await writer.master.set(`bulk:${i}`, value)
@@ -96,7 +78,7 @@ describe('read routing, freshness and connection economy', () => {
       )
       assert.deepEqual(await reads(tr, 5), Array(5).fill(other!.address))
     } finally {
-      lab.resume(held!)
+      fx.lab.resume(held!)
     }
     await until(
       () => verdict === 'eligible',
@@ -113,17 +95,17 @@ describe('read routing, freshness and connection economy', () => {
   let verdict = ''
 
   it('topology() reports a broken replica with its reason', async () => {
-    const broken = lab.replicas[0]!
-    await lab.breakReplicaLink(broken)
+    const broken = fx.lab.replicas[0]!
+    await fx.lab.breakReplicaLink(broken)
     try {
       const t = await open().topology()
       const report = t.replicas.find((r) => r.address === broken.address)
       assert.equal(report?.eligible, false)
       assert.equal(report?.reason, 'master link err')
-      assert.equal(t.master?.address, lab.master.address)
+      assert.equal(t.master?.address, fx.lab.master.address)
       assert.equal(t.sentinels.filter((s) => s.reachable).length, 3)
     } finally {
-      await lab.restoreReplicaLink(broken)
+      await fx.lab.restoreReplicaLink(broken)
     }
   })
 
@@ -137,16 +119,16 @@ describe('read routing, freshness and connection economy', () => {
   })
 
   it('natMap routes through an address only the map knows', async () => {
-    const master = await forwarder(lab.master)
-    const replicas = await Promise.all(lab.replicas.map((r) => forwarder(r)))
+    const master = await forwarder(fx.lab.master)
+    const replicas = await Promise.all(fx.lab.replicas.map((r) => forwarder(r)))
     try {
       const map = Object.fromEntries([
-        [lab.master.address, { host: master.host, port: master.port }],
-        ...lab.replicas.map((r, i) => [r.address, { host: replicas[i]!.host, port: replicas[i]!.port }]),
+        [fx.lab.master.address, { host: master.host, port: master.port }],
+        ...fx.lab.replicas.map((r, i) => [r.address, { host: replicas[i]!.host, port: replicas[i]!.port }]),
       ])
       const tr = open({ natMap: map })
       assert.equal(await tr.master.set('nat', 'yes'), 'OK')
-      assert.equal(tr.master.node?.address, lab.master.address)
+      assert.equal(tr.master.node?.address, fx.lab.master.address)
       assert.equal(tr.master.node?.port, master.port)
       assert.equal(master.connections, 1)
       await tr.slave.get('nat')

@@ -1,0 +1,86 @@
+import { LabError } from '../errors.js'
+
+/** Options of {@link startLab}. Durations are in milliseconds. */
+export interface LabOptions {
+  /** Name the sentinels monitor the master under. @default 'mymaster' */
+  masterName?: string | undefined
+  /** Number of replicas. @default 2 */
+  replicas?: number | undefined
+  /** Number of sentinels. @default 3 */
+  sentinels?: number | undefined
+  /** Sentinels that must agree the master is down. @default 2 (1 with a single sentinel) */
+  quorum?: number | undefined
+  /** `requirepass`/`masterauth` of the data nodes (and `auth-pass` in the sentinels). @default none */
+  password?: string | undefined
+  /** `requirepass` of the sentinels. @default none */
+  sentinelPassword?: string | undefined
+  /** `down-after-milliseconds`. @default 1000 */
+  downAfterMs?: number | undefined
+  /** `failover-timeout`. @default 3000 */
+  failoverTimeoutMs?: number | undefined
+  /**
+   * How often sentinels refresh INFO from the nodes (`SENTINEL DEBUG INFO-PERIOD`). Production
+   * sentinels use 10000, which makes a broken replica link visible only 6-10 s later.
+   * @default 1000
+   */
+  sentinelInfoPeriodMs?: number | undefined
+  /** Replicas drop a silent master link after this many seconds (`repl-timeout`). @default 5 */
+  replTimeoutSec?: number | undefined
+  /**
+   * Serve TLS only (`tls-port`), with a throwaway CA made by `openssl`; replication and sentinels
+   * use TLS too. Clients need `lab.tls.ca`.
+   * @default false
+   */
+  tls?: boolean | undefined
+  /** Bound on start-up, including sentinels agreeing on the topology. @default 20000 */
+  startTimeoutMs?: number | undefined
+}
+
+const defaults = {
+  masterName: 'mymaster',
+  replicas: 2,
+  sentinels: 3,
+  downAfterMs: 1000,
+  failoverTimeoutMs: 3000,
+  sentinelInfoPeriodMs: 1000,
+  replTimeoutSec: 5,
+  startTimeoutMs: 20_000,
+}
+
+/** @internal */
+export type Resolved = typeof defaults & {
+  quorum: number
+  password?: string | undefined
+  sentinelPassword?: string | undefined
+  tls?: boolean | undefined
+}
+
+/** @internal Validate and fill in defaults. */
+export function resolve(options: LabOptions): Resolved {
+  const o = { ...defaults, ...stripUndefined(options) } as Resolved
+  for (const key of [
+    'replicas',
+    'sentinels',
+    'downAfterMs',
+    'failoverTimeoutMs',
+    'sentinelInfoPeriodMs',
+    'replTimeoutSec',
+    'startTimeoutMs',
+  ] as const) {
+    const min = key === 'replicas' ? 0 : 1
+    if (!Number.isInteger(o[key]) || o[key] < min) throw new LabError(`Expected \`${key}\` to be an integer >= ${min}.`)
+  }
+  o.quorum = options.quorum ?? Math.min(2, o.sentinels)
+  if (!Number.isInteger(o.quorum) || o.quorum < 1 || o.quorum > o.sentinels) {
+    throw new LabError(`Expected \`quorum\` to be an integer from 1 to \`sentinels\` (${o.sentinels}).`)
+  }
+  return o
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>
+}
+
+export function range(n: number): number[] {
+  return Array.from({ length: n }, (_, i) => i + 1)
+}

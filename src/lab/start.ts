@@ -1,0 +1,132 @@
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { LabError } from '../errors.js'
+import { pairs, parseInfo, parseReplicas } from '../topology.js'
+import { dataNodeConfig, sentinelConfig } from './config.js'
+import { Lab } from './lab.js'
+import { type LabOptions, range, resolve } from './options.js'
+import { findRedisServer, freePort, liveDirs, ServerProcess } from './server.js'
+import { makeCertificates } from './tls.js'
+
+/** Start a lab: resolves once every sentinel sees the master, each replica in sync, and each other. */
+export function startLab(options?: LabOptions): Promise<Lab> {
+  return start(options)
+}
+
+async function start(options: LabOptions = {}): Promise<Lab> {
+  findRedisServer()
+  const o = resolve(options)
+  const dir = mkdtempSync(join(tmpdir(), 'twiceredis-lab-'))
+  liveDirs.add(dir)
+  const data: ServerProcess[] = []
+  const sentinels: ServerProcess[] = []
+  const certificates = o.tls ? makeCertificates(dir) : undefined
+  const tls = certificates && { ca: certificates.ca }
+  const lab = new Lab(o, dir, data, sentinels, tls)
+  const spawn = (
+    name: string,
+    kind: 'data' | 'sentinel',
+    password: string | undefined,
+    config: (port: number) => string,
+  ) => spawnNode(name, kind, dir, password, tls, config, o.startTimeoutMs)
+  try {
+    const master = await spawn('master', 'data', o.password, (port) =>
+      dataNodeConfig({
+        port,
+        dir,
+        name: 'master',
+        password: o.password,
+        replTimeoutSec: o.replTimeoutSec,
+        tls: certificates,
+      }),
+    )
+    data.push(master)
+    const started = await Promise.all([
+      ...range(o.replicas).map((i) =>
+        spawn(`replica-${i}`, 'data', o.password, (port) =>
+          dataNodeConfig({
+            port,
+            dir,
+            name: `replica-${i}`,
+            password: o.password,
+            replicaOf: master.port,
+            replTimeoutSec: o.replTimeoutSec,
+            tls: certificates,
+          }),
+        ),
+      ),
+    ])
+    data.push(...started)
+    const started2 = await Promise.all(
+      range(o.sentinels).map((i) =>
+        spawn(`sentinel-${i}`, 'sentinel', o.sentinelPassword, (port) =>
+          sentinelConfig({
+            port,
+            dir,
+            name: `sentinel-${i}`,
+            masterName: o.masterName,
+            masterPort: master.port,
+            quorum: o.quorum,
+            downAfterMs: o.downAfterMs,
+            failoverTimeoutMs: o.failoverTimeoutMs,
+            password: o.password,
+            sentinelPassword: o.sentinelPassword,
+            tls: certificates,
+          }),
+        ),
+      ),
+    )
+    sentinels.push(...started2)
+    await Promise.all(sentinels.map((s) => lab.tuneSentinel(s)))
+    await lab.waitFor(o.startTimeoutMs, 'sentinels to see the master, every replica in sync and each other', () =>
+      converged(lab),
+    )
+    return lab
+  } catch (err) {
+    await lab.stop()
+    throw err
+  }
+}
+
+async function converged(lab: Lab): Promise<true | undefined> {
+  for (const r of lab.replicas) {
+    const info = parseInfo(String(await lab.command(r, 'INFO', 'replication')))
+    if (info.master_link_status !== 'up') return undefined
+  }
+  for (const s of lab.sentinels) {
+    const m = pairs(await lab.command(s, 'SENTINEL', 'MASTER', lab.masterName))
+    if (m.flags !== 'master') return undefined
+    if (Number(m['num-other-sentinels']) !== lab.sentinels.length - 1) return undefined
+    const replicas = parseReplicas(await lab.command(s, 'SENTINEL', 'REPLICAS', lab.masterName))
+    if (replicas.length !== lab.replicas.length) return undefined
+    if (replicas.some((r) => r.flags.join() !== 'slave' || r.linkStatus !== 'ok')) return undefined
+  }
+  return true
+}
+
+/** Spawn a node on a free port; if the port was taken in between (another lab), try another. */
+async function spawnNode(
+  name: string,
+  kind: 'data' | 'sentinel',
+  dir: string,
+  password: string | undefined,
+  tls: { ca: string } | undefined,
+  config: (port: number) => string,
+  timeoutMs: number,
+): Promise<ServerProcess> {
+  let last: unknown
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const port = await freePort()
+    const p = new ServerProcess(name, kind, port, dir, password, tls)
+    p.writeConfig(config(port))
+    try {
+      await p.start(timeoutMs)
+      return p
+    } catch (err) {
+      last = err
+      await p.kill()
+    }
+  }
+  throw new LabError(`could not start ${name}`, { cause: last })
+}
