@@ -111,7 +111,7 @@ export class TwiceRedisClient extends Redis {
       super.disconnect(reconnect)
       return
     }
-    this.#stop()
+    this.#stopTimers()
     if (this.status === 'end' || this.status === 'wait') {
       this.#life = { state: 'idle' }
       return
@@ -134,7 +134,7 @@ export class TwiceRedisClient extends Redis {
     // QUIT goes through sendCommand: send it before the client counts as closed.
     const sent = ready ? super.quit().catch(() => 'OK') : undefined // dropped first: closed all the same
     this.#transition('quit')
-    this.#stop()
+    this.#stopTimers()
     this.#releaseWatch()
     if (open) {
       const timer = setTimeout(() => super.disconnect(), this.options.connectTimeout ?? 2000)
@@ -255,8 +255,8 @@ export class TwiceRedisClient extends Redis {
     this.#clearReadyTimer()
     this.#transition('ready')
     this.#releaseWatch()
-    this.#idle.start()
     this.#health.start()
+    this.#idle.start()
   }
 
   #onClose(): void {
@@ -329,16 +329,11 @@ export class TwiceRedisClient extends Redis {
     this.#readyTimer = undefined
   }
 
+  /** Stop everything of ours that runs on a timer: nothing may fire after a close, disconnect() or quit(). */
   #stopTimers(): void {
     this.#clearReadyTimer()
     this.#idle.stop()
     this.#health.stop()
-  }
-
-  /** Stop everything of ours that runs on a timer: nothing may fire after disconnect() or quit(). */
-  #stop(): void {
-    this.#stopTimers()
     clearTimeout(this.#retryTimer)
-    this.#retryTimer = undefined
   }
 }

@@ -61,8 +61,7 @@ export class HealthCheck {
     streamOf(this.client)?.on('data', () => {
       this.#lastData = Date.now()
     })
-    this.#timer = setInterval(() => this.#check(), this.intervalMs)
-    this.#timer.unref()
+    this.#timer = setInterval(() => this.#check(), this.intervalMs).unref()
   }
 
   /** The connection closed (or the client stopped): checks in flight no longer count. */

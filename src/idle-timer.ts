@@ -26,8 +26,7 @@ export class IdleTimer {
         if (Date.now() - this.#lastUse >= this.ms && this.quiet()) this.onIdle()
       },
       Math.max(this.ms / 2, 10),
-    )
-    this.#timer.unref()
+    ).unref()
   }
 
   stop(): void {

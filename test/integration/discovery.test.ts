@@ -12,6 +12,8 @@ describe('discovery as the Sentinel client guidelines ask', () => {
     }
     for (const sentinel of lab.sentinels) {
       await lab.command(sentinel, 'ACL', 'SETUSER', 'watcher', 'on', '>watch-secret', '+@all')
+      // A user that may ask where the master is but not list the replicas.
+      await lab.command(sentinel, 'ACL', 'SETUSER', 'partial', 'on', '>partial-secret', '+@all', '-sentinel|replicas')
     }
   })
   const open = (options: TwiceRedisOptions = {}) => fx.open(options)
@@ -79,6 +81,19 @@ describe('discovery as the Sentinel client guidelines ask', () => {
     assert.equal(await fx.lab.command(fx.lab.master, 'EXISTS', 'in-db-3'), 0)
     await tr.master.wait(2, 2000)
     assert.equal(await tr.slave.get('in-db-3'), 'yes')
+  })
+
+  it('says why, when a sentinel answers for the master but cannot list the replicas', async () => {
+    const tr = open({ sentinelUsername: 'partial', sentinelPassword: 'partial-secret' })
+    const fallback = new Promise<{ reason: string }>((resolve) => tr.once('fallback-to-master', resolve))
+    await tr.slave.ping()
+    assert.equal(tr.slave.node?.role, 'master')
+    assert.match((await fallback).reason, /SENTINEL REPLICAS failed on .*NOPERM/)
+    const topology = await tr.topology()
+    assert.deepEqual(topology.replicas, [])
+    assert.match(topology.replicasError ?? '', /NOPERM/)
+    const strict = open({ sentinelUsername: 'partial', sentinelPassword: 'partial-secret', readFallback: false })
+    await assert.rejects(strict.slave.ping(), { code: 'NO_HEALTHY_REPLICA', message: /SENTINEL REPLICAS failed/ })
   })
 
   it('passes ioredis options through, shared and per side', async () => {
