@@ -3,6 +3,7 @@ import { inspect } from 'node:util'
 import { type Callback, type Command, Redis, type RedisOptions } from 'ioredis'
 import type { ReplyMappingFromOptions } from 'ioredis/built/types.js'
 import type { TwiceRedisConnector } from './connector.js'
+import { ReadGate, type Session } from './consistency.js'
 import { AuthenticationError, ClientClosedError, redact, TwiceRedisError } from './errors.js'
 import type { Emit, Side, Target } from './events.js'
 import { HealthCheck, type Verdict } from './health-check.js'
@@ -37,6 +38,9 @@ export class TwiceRedisClient extends Redis {
   readonly #backoff: RetryStrategy
   readonly #health: HealthCheck
   readonly #idle: IdleTimer
+  readonly #session: Session
+  /** Read side: holds reads until the replica has the session's writes (see consistency.ts). */
+  readonly #gate: ReadGate | undefined
   #life: Lifecycle = initial
   /** Commands sent while `disconnect()` closes the socket: sent again over the next connection. */
   #deferred: [Command, Stream][] = []
@@ -46,7 +50,7 @@ export class TwiceRedisClient extends Redis {
   #watch: Watch | undefined
 
   /** @internal created by TwiceRedis */
-  constructor(side: Side, options: RedisOptions, resolver: Resolver, emit: Emit) {
+  constructor(side: Side, options: RedisOptions, resolver: Resolver, emit: Emit, session: Session) {
     // ioredis asks the retry strategy at every unplanned close: that is where the lifecycle
     // learns of it, and the one place the delay of every retry is decided.
     super({ ...options, retryStrategy: () => (this ? this.#onLost() : null) } as RedisOptions & {
@@ -56,6 +60,8 @@ export class TwiceRedisClient extends Redis {
     this.#resolver = resolver
     this.#emit = emit
     this.#backoff = options.retryStrategy ?? (() => 50)
+    this.#session = session
+    this.#gate = side === 'replica' ? new ReadGate(session, this) : undefined
     const o = resolver.options
     this.#health = new HealthCheck(this, side, resolver, o.healthCheckIntervalMs, o.connectTimeoutMs, {
       silent: () => this.#holdWatch(),
@@ -97,9 +103,26 @@ export class TwiceRedisClient extends Redis {
       this.#deferred.push([command, stream])
       return command.promise
     }
-    if (!this.#health.isOwn(command)) this.#idle.touch()
+    if (this.#health.isOwn(command)) return this.sendDirect(command, stream)
+    this.#idle.touch()
+    if (this.#gate?.take(command, stream)) return command.promise
+    if (this.side === 'master') this.#session.sent(this, command)
+    return this.sendDirect(command, stream)
+  }
+
+  /** @internal Send as ioredis would (connecting first if idle), past twiceredis' hooks. */
+  sendDirect(command: Command, stream?: Stream): unknown {
+    if (this.#life.state === 'closed' && command.name !== 'quit') {
+      command.reject(new ClientClosedError(this.side))
+      return command.promise
+    }
     if (this.status === 'end') this.#connect()
     return super.sendCommand(command, stream)
+  }
+
+  /** @internal Connect now if idle (the read gate waits for a connection before checking it). */
+  connectIfIdle(): void {
+    if (this.status === 'end' || this.status === 'wait') this.#connect()
   }
 
   /**
@@ -156,7 +179,7 @@ export class TwiceRedisClient extends Redis {
     override?: Override,
   ): Redis<ReplyMappingFromOptions<'legacy', Override>> {
     const options = { ...this.options, retryStrategy: this.#backoff, ...override }
-    return new TwiceRedisClient(this.side, options, this.#resolver, this.#emit) as Redis as Redis<
+    return new TwiceRedisClient(this.side, options, this.#resolver, this.#emit, this.#session) as Redis as Redis<
       ReplyMappingFromOptions<'legacy', Override>
     >
   }
@@ -257,6 +280,8 @@ export class TwiceRedisClient extends Redis {
     this.#releaseWatch()
     this.#health.start()
     this.#idle.start()
+    if (this.side === 'master') this.#session.rebase(this)
+    else this.#gate?.connected()
   }
 
   #onClose(): void {

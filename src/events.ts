@@ -25,6 +25,11 @@ export interface TwiceRedisEvents {
   'sentinel-unreachable': [{ sentinel: string; reason: string }]
   /** A node was refused after connecting (wrong role, broken link) or failed to connect. */
   'node-rejected': [{ side: Side; address: string; reason: string }]
+  /**
+   * With `consistency: 'session'` (or after `readAfter()`): reads the replica could not serve
+   * fresh within `consistencyTimeoutMs` went to the master instead.
+   */
+  'read-from-master': [{ replica: string | undefined; reason: string; waitedMs: number }]
   /** An error of either data connection (ioredis' `error` events), with the side. */
   error: [Error & { side?: Side }]
 }

@@ -90,6 +90,22 @@ export interface TwiceRedisOptions {
    * @default true
    */
   failoverDetection?: boolean | undefined
+  /**
+   * `'session'`: a read on `tr.slave` sees every write acknowledged on `tr.master` before it, and
+   * never an older state than an earlier read (read-your-writes, monotonic reads), by
+   * replication offsets; a read the replica cannot serve fresh within `consistencyTimeoutMs`
+   * goes to the master. `'eventual'`: reads go to the replica as it is (no extra command).
+   * @default 'eventual'
+   */
+  consistency?: 'eventual' | 'session' | undefined
+  /**
+   * With `consistency: 'session'`, how long a read waits for the replica to catch up before it
+   * goes to the master instead. A healthy replica applies a write within a millisecond, so this
+   * is only reached by a replica that is really behind, paused or gone; it is also what such a
+   * replica may add to one read before the health check moves reads elsewhere.
+   * @default 100
+   */
+  consistencyTimeoutMs?: number | undefined
   /** ioredis options for both data connections (`maxRetriesPerRequest`, `commandTimeout`, `keyPrefix`, ...). @default {} */
   redisOptions?: DataRedisOptions | undefined
   /** ioredis options for the master connection only; they win over `redisOptions`. @default {} */
@@ -198,6 +214,11 @@ const table = {
     check<number>('a non-negative number of milliseconds (0 turns it off)', (v) => finite(v) && v >= 0),
   ),
   failoverDetection: withDefault(true, boolean),
+  consistency: withDefault<'eventual' | 'session'>(
+    'eventual',
+    check("'eventual' or 'session'", (v) => v === 'eventual' || v === 'session'),
+  ),
+  consistencyTimeoutMs: withDefault(100, positiveMs),
   redisOptions: dataOptions,
   masterOptions: dataOptions,
   replicaOptions: dataOptions,

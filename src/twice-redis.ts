@@ -3,6 +3,7 @@ import { inspect } from 'node:util'
 import type { RedisOptions } from 'ioredis'
 import { TwiceRedisClient } from './client.js'
 import { TwiceRedisConnector } from './connector.js'
+import { parseToken, Session } from './consistency.js'
 import { InvalidOptionError } from './errors.js'
 import type { Emit, Side, Target, TwiceRedisEvents } from './events.js'
 import {
@@ -51,6 +52,7 @@ export class TwiceRedis extends EventEmitter<TwiceRedisEvents> {
   readonly #options: ResolvedOptions
   readonly #sentinels: Sentinels
   readonly #resolver: Resolver
+  readonly #session: Session
 
   constructor(name: string, sentinels: readonly SentinelInput[], password?: string, options?: TwiceRedisOptions)
   constructor(config: TwiceRedisConfig)
@@ -86,8 +88,11 @@ export class TwiceRedis extends EventEmitter<TwiceRedisEvents> {
       emit('sentinel-unreachable', { sentinel, reason: error instanceof Error ? error.message : String(error) }),
     )
     this.#resolver = new Resolver(this.#options, this.#sentinels, emit)
-    this.master = new TwiceRedisClient('master', this.#clientOptions('master'), this.#resolver, emit)
-    this.slave = new TwiceRedisClient('replica', this.#clientOptions('replica'), this.#resolver, emit)
+    const o = this.#options
+    this.#session = new Session(o.consistency === 'session', o.consistencyTimeoutMs, emit)
+    this.master = new TwiceRedisClient('master', this.#clientOptions('master'), this.#resolver, emit, this.#session)
+    this.slave = new TwiceRedisClient('replica', this.#clientOptions('replica'), this.#resolver, emit, this.#session)
+    this.#session.master = this.master
   }
 
   /** Alias of {@link master}. */
@@ -140,6 +145,24 @@ export class TwiceRedis extends EventEmitter<TwiceRedisEvents> {
       sentinels: probes.map(({ observation: _, ...probe }) => probe),
       connected: { master: this.master.node, replica: this.slave.node },
     }
+  }
+
+  /**
+   * A token for the state after every write sent on `tr.master` so far (the master's replication
+   * offset, `ryw1:<offset>`): hand it to another process, whose `readAfter(token)` makes its reads
+   * see those writes. One round trip to the master.
+   */
+  writeToken(): Promise<string> {
+    return this.#session.token()
+  }
+
+  /**
+   * Reads on `tr.slave` from now on see at least the state of `token` (from `writeToken()`, in
+   * this or another process): a replica that has not caught up within `consistencyTimeoutMs`
+   * leaves the read to the master. Works with either `consistency`.
+   */
+  readAfter(token: string): void {
+    this.#session.raise(parseToken(token))
   }
 
   /** Drop both connections; later commands reconnect (through a fresh discovery) on demand. */
