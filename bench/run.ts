@@ -6,6 +6,7 @@ import { cpus, totalmem } from 'node:os'
 import { renderFailoverChart } from './chart.js'
 import { coldStartBench } from './cold-start.js'
 import { failoverBench } from './failover.js'
+import { readAfterWriteBench } from './read-after-write.js'
 import { sentinelLoadBench } from './sentinel-load.js'
 import { throughputBench } from './throughput.js'
 
@@ -18,6 +19,7 @@ const sections = [
   ['Sentinel load', () => sentinelLoadBench(200)],
   ['Failover recovery (master SIGKILL, 5 runs)', () => failoverBench(5)],
   ['Cold start and reconnect', () => coldStartBench(20)],
+  ['Read after write', () => readAfterWriteBench(3)],
 ] as const
 
 // `npm run bench -- failover` reruns one section and keeps the others from the last full run.

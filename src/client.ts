@@ -281,11 +281,11 @@ export class TwiceRedisClient extends Redis {
     this.#health.start()
     this.#idle.start()
     if (this.side === 'master') this.#session.rebase(this)
-    else this.#gate?.connected()
   }
 
   #onClose(): void {
     this.#stopTimers()
+    this.#gate?.disconnected()
     // An outage (not a manual close): listen for the sentinels' switch while it lasts.
     if (inOutage(this.#life)) this.#holdWatch()
   }

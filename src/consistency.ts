@@ -1,6 +1,7 @@
 import { Command, type Redis } from 'ioredis'
 import { InvalidOptionError } from './errors.js'
 import type { Emit, Target } from './events.js'
+import { streamOf } from './ioredis-internals.js'
 
 /**
  * Read-your-writes through replication offsets.
@@ -73,6 +74,13 @@ const connectionCommands = new Set([
 
 type Stream = Parameters<Redis['sendCommand']>[1]
 
+/** Hold the writes of `client` to its socket until the returned function is called: one write for several commands. */
+function cork(client: Redis): () => void {
+  const stream = client.status === 'ready' ? streamOf(client) : undefined
+  stream?.cork()
+  return () => stream?.uncork()
+}
+
 /** Resolves once `client` is ready. */
 function ready(client: Redis): Promise<void> {
   return client.status === 'ready' ? Promise.resolve() : new Promise((resolve) => client.once('ready', () => resolve()))
@@ -115,8 +123,9 @@ export interface SessionClient extends Redis {
 export class Session {
   /** The replication offset every read must see. */
   floor = 0
-  /** A `ROLE` on the master is in flight: the floor is about to rise. */
-  #pending: Promise<void> | undefined
+  /** `ROLE`s on the master in flight (the floor is about to rise), and who waits for them. */
+  #inflight = 0
+  #waiters: (() => void)[] = []
   #roleScheduled = false
   #inMulti = false
   /** Commands of ours (probes, ROLEs) and reads sent to the master for freshness: not writes. */
@@ -130,7 +139,7 @@ export class Session {
   ) {}
 
   get pending(): boolean {
-    return this.#pending !== undefined
+    return this.#inflight > 0
   }
 
   isOwn(command: Command): boolean {
@@ -144,10 +153,13 @@ export class Session {
     else if (command.name === 'exec' || command.name === 'discard') this.#inMulti = false
     if (this.#roleScheduled) return
     this.#roleScheduled = true
-    // One ROLE right behind the commands of this tick, on the same connection.
+    // One ROLE right behind the commands of this tick, on the same connection, in the same
+    // write to the socket (a write costs more than the few bytes of a ROLE).
+    const uncork = cork(client)
     const done = new Promise<void>((resolve) =>
       queueMicrotask(() => {
         this.#roleScheduled = false
+        queueMicrotask(uncork)
         if (this.#inMulti || client.mode !== 'normal') {
           resolve() // after EXEC, the next command schedules it
           return
@@ -194,8 +206,8 @@ export class Session {
   }
 
   /** Resolves once no ROLE on the master is in flight. */
-  async settled(): Promise<void> {
-    while (this.#pending) await this.#pending
+  settled(): Promise<void> {
+    return this.#inflight === 0 ? Promise.resolve() : new Promise((resolve) => this.#waiters.push(resolve))
   }
 
   /** A command of ours, sent past the hooks. */
@@ -219,10 +231,11 @@ export class Session {
   }
 
   #track(work: Promise<void>): void {
-    const pending = Promise.all([this.#pending, work]).then(() => {
-      if (this.#pending === pending) this.#pending = undefined
+    this.#inflight++
+    void work.then(() => {
+      if (--this.#inflight > 0) return
+      for (const resolve of this.#waiters.splice(0)) resolve()
     })
-    this.#pending = pending
   }
 }
 
@@ -241,15 +254,19 @@ export class ReadGate {
     private readonly replica: SessionClient,
   ) {}
 
-  /** The read client reached a node over a new connection. */
-  connected(): void {
+  /**
+   * The read client lost its connection: whatever node it reaches next has not been checked, and
+   * (monotonic reads) must have at least what this one may have shown, which the master has.
+   */
+  disconnected(): void {
     this.#confirmed = -1
-    // Monotonic reads: a new node must have what the previous one may have shown.
     if (this.session.tracksWrites) this.session.catchUpWithMaster()
   }
 
   /** Whether the gate takes `command` (it will send it); `false`: send it as usual. */
   take(command: Command, stream: Stream): boolean {
+    const { floor, pending } = this.session
+    if (this.#held.length === 0 && !pending && (floor === 0 || floor <= this.#confirmed)) return false // no cost
     if (this.session.isOwn(command) || command.name === 'quit') return false
     // While ioredis connects it sends its own handshake (AUTH, SELECT, the ready check) and
     // queues ours; it sends the queued ones through here again once ready.
@@ -298,34 +315,32 @@ export class ReadGate {
     }
     if (replica.node?.role === 'master') return direct()
     if (!session.pending && this.#confirmed >= session.floor) return direct()
-    // The first try carries the reads, speculatively, right behind a probe of the replica,
-    // while the floor (a ROLE on the master) settles.
+    // Each try carries the reads, speculatively, right behind a probe of the replica (the first
+    // one while the floor, a ROLE on the master, settles). A replica just behind is tried again
+    // at once (each try is a round trip), then with a growing pause, until the bound.
     const speculative = batch.every(([c]) => !connectionCommands.has(c.name))
-    const clones = speculative ? batch.map(([c]) => this.#clone(c)) : []
-    const probe = this.#probe()
-    for (const clone of clones) session.send(replica, clone.command)
-    await bound.race(session.settled())
-    if (session.pending) return this.#toMaster(batch, bound, 'the master did not confirm the write')
-    const floor = session.floor
-    let offset = await bound.race(probe)
-    if (offset !== undefined && offset >= floor) {
-      this.#confirmed = Math.max(this.#confirmed, offset)
-      if (!speculative) return direct()
-      for (const [i, [command]] of batch.entries()) void clones[i]!.reply.then((deliver) => deliver(command))
-      return
+    let offset: number | undefined
+    for (let attempt = 0; ; attempt++) {
+      const clones = speculative ? batch.map(([c]) => this.#clone(c)) : []
+      const uncork = cork(replica)
+      const probe = this.#probe()
+      for (const clone of clones) session.send(replica, clone.command)
+      uncork()
+      if (session.pending) await bound.race(session.settled())
+      if (session.pending) return this.#toMaster(batch, bound, 'the master did not confirm the write')
+      offset = await bound.race(probe)
+      if (offset !== undefined && offset >= session.floor) {
+        this.#confirmed = Math.max(this.#confirmed, offset)
+        if (!speculative) return direct()
+        for (const [i, [command]] of batch.entries()) void clones[i]!.reply.then((deliver) => deliver(command))
+        return
+      }
+      const pauseMs = attempt < 3 ? 0 : Math.min(2 ** (attempt - 3), 20)
+      if (offset === undefined || bound.left() <= pauseMs) break
+      if (pauseMs > 0) await new Promise((r) => setTimeout(r, pauseMs))
     }
-    // Behind: wait for the replica, probing, until the bound.
-    let delayMs = 1
-    while (offset !== undefined && offset < floor && bound.left() > delayMs) {
-      await new Promise((r) => setTimeout(r, delayMs))
-      delayMs = Math.min(delayMs * 2, 20)
-      offset = await bound.race(this.#probe())
-    }
-    if (offset !== undefined && offset >= floor) {
-      this.#confirmed = Math.max(this.#confirmed, offset)
-      return direct()
-    }
-    this.#toMaster(batch, bound, offset === undefined ? 'no answer' : `${floor - offset} bytes behind`)
+    const reason = offset === undefined ? 'no answer' : `${session.floor - offset} bytes behind`
+    this.#toMaster(batch, bound, reason)
   }
 
   #toMaster(batch: [Command, Stream][], bound: Deadline, reason: string): void {
