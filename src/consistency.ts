@@ -1,7 +1,7 @@
 import { Command, type Redis } from 'ioredis'
 import { InvalidOptionError } from './errors.js'
 import type { Emit, Target } from './events.js'
-import { streamOf } from './ioredis-internals.js'
+import { rawReplyCopy, streamOf } from './ioredis-internals.js'
 
 /**
  * Read-your-writes through replication offsets.
@@ -321,10 +321,10 @@ export class ReadGate {
     const speculative = batch.every(([c]) => !connectionCommands.has(c.name))
     let offset: number | undefined
     for (let attempt = 0; ; attempt++) {
-      const clones = speculative ? batch.map(([c]) => this.#clone(c)) : []
+      const clones = speculative ? batch.map(([c]) => rawReplyCopy(c)) : []
       const uncork = cork(replica)
       const probe = this.#probe()
-      for (const clone of clones) session.send(replica, clone.command)
+      for (const clone of clones) session.send(replica, clone.copy)
       uncork()
       if (session.pending) await bound.race(session.settled())
       if (session.pending) return this.#toMaster(batch, bound, 'the master did not confirm the write')
@@ -353,21 +353,5 @@ export class ReadGate {
   #probe(): Promise<number | undefined> {
     const probe = new Command('role', [], { replyEncoding: 'utf8' })
     return (this.session.send(this.replica, probe) as Promise<unknown>).then(roleOffset, () => undefined)
-  }
-
-  /**
-   * A copy of `command` to send speculatively: its raw reply is caught (not converted), so it can
-   * be handed to the original, which converts it as ioredis would, or dropped.
-   */
-  #clone(command: Command): { command: Command; reply: Promise<(original: Command) => void> } {
-    const clone = new Command(command.name, command.args, { replyEncoding: null })
-    const reply = new Promise<(original: Command) => void>((resolve) => {
-      clone.resolve = (raw: unknown) => {
-        resolve((original) => original.resolve(raw))
-        return clone.promise
-      }
-      clone.reject = (error: Error) => resolve((original) => original.reject(error))
-    })
-    return { command: clone, reply }
   }
 }

@@ -4,7 +4,7 @@
  * every one against the installed ioredis and names the internal that changed when one does.
  */
 import type { Socket } from 'node:net'
-import type { AbstractConnector, Redis } from 'ioredis'
+import { type AbstractConnector, Command, type Redis } from 'ioredis'
 
 /** What ioredis keeps on a `Redis` instance that a subclass has to reach. */
 interface Hidden {
@@ -71,4 +71,22 @@ export function endWhileReconnecting(client: Redis): void {
  */
 export function clearManualClose(client: Redis): void {
   hidden(client).manuallyClosing = false
+}
+
+/**
+ * A copy of `command` whose raw reply is caught instead of converted, so that it can be handed to
+ * the original later (which converts it as ioredis would: encoding, reply transformers such as
+ * HGETALL's) or dropped. Relies on ioredis calling `command.resolve` with the raw reply and doing
+ * the conversion inside it. Used to read speculatively from a replica (consistency.ts).
+ */
+export function rawReplyCopy(command: Command): { copy: Command; reply: Promise<(original: Command) => void> } {
+  const copy = new Command(command.name, command.args, { replyEncoding: null })
+  const reply = new Promise<(original: Command) => void>((resolve) => {
+    copy.resolve = (raw: unknown) => {
+      resolve((original) => original.resolve(raw))
+      return copy.promise
+    }
+    copy.reject = (error: Error) => resolve((original) => original.reject(error))
+  })
+  return { copy, reply }
 }

@@ -3,13 +3,14 @@
 import assert from 'node:assert/strict'
 import { Socket } from 'node:net'
 import { after, before, describe, it } from 'node:test'
-import { AbstractConnector, Redis, type RedisOptions } from 'ioredis'
+import { AbstractConnector, Command, Redis, type RedisOptions } from 'ioredis'
 import {
   cancelReconnectTimer,
   clearManualClose,
   connectorOf,
   dropStream,
   endWhileReconnecting,
+  rawReplyCopy,
   streamOf,
 } from '../../src/ioredis-internals.js'
 import type { Lab } from '../../src/lab/index.js'
@@ -133,5 +134,28 @@ describe('ioredis internals twiceredis relies on', () => {
       internal('manuallyClosing', 'no longer left set: clearManualClose may go'),
     )
     assert.equal(await attempt(true), 'reconnecting', internal('manuallyClosing', 'clearing it no longer works'))
+  })
+
+  it('`Command.resolve`: called with the raw reply, converting inside (a copy can carry it to the original)', async () => {
+    const client = open({ port: lab.master.port })
+    await client.hset('h', { a: '1', b: '2' })
+    const original = new Command('hgetall', ['h'], { replyEncoding: 'utf8' })
+    const { copy, reply } = rawReplyCopy(original)
+    client.sendCommand(copy)
+    ;(await reply)(original)
+    assert.deepEqual(
+      await original.promise,
+      { a: '1', b: '2' },
+      internal('Command.resolve', 'the reply was not converted once'),
+    )
+    const failing = new Command('incr', ['h'], { replyEncoding: 'utf8' })
+    const copied = rawReplyCopy(failing)
+    client.sendCommand(copied.copy)
+    ;(await copied.reply)(failing)
+    await assert.rejects(
+      failing.promise,
+      /WRONGTYPE/,
+      internal('Command.reject', 'the error did not reach the original'),
+    )
   })
 })
