@@ -19,7 +19,7 @@ const sections = [
   ['Sentinel load', () => sentinelLoadBench(200)],
   ['Failover recovery (master SIGKILL, 5 runs)', () => failoverBench(5)],
   ['Cold start and reconnect', () => coldStartBench(20)],
-  ['Read after write', () => readAfterWriteBench(3)],
+  ['Read after write', () => readAfterWriteBench(5)],
 ] as const
 
 // `npm run bench -- failover` reruns one section and keeps the others from the last full run.
