@@ -76,6 +76,9 @@ export class TwiceRedisClient extends Redis {
       () => this.disconnect(),
     )
     this.#connector.onAttempt = () => this.#onAttempt()
+    // ioredis' own tracing channels and APM instrumentations (OpenTelemetry's ioredis one) read
+    // the server address from `options.host`/`options.port`: keep them on the node in use.
+    this.#connector.onTarget = (target) => Object.assign(this.options, { host: target.host, port: target.port })
     this.on('error', (error: Error) => this.#error(redact(error)))
     this.on('connect', () => this.#armReadyTimer())
     this.on('ready', () => this.#onReady())

@@ -23,6 +23,8 @@ export class TwiceRedisConnector extends AbstractConnector {
    * attempt may reuse (0: ask afresh).
    */
   onAttempt: () => number = () => 0
+  /** Set by the client: told where this attempt goes, before the socket opens. */
+  onTarget: (target: Target) => void = () => {}
 
   constructor(
     private readonly side: Side,
@@ -55,6 +57,7 @@ export class TwiceRedisConnector extends AbstractConnector {
     const target = await this.resolver.resolve(this.side, this.onAttempt())
     if (!this.connecting) throw new Error('Connection is closed.')
     this.#target = target
+    this.onTarget(target)
     this.#startedAt = performance.now()
     const stream = this.tls
       ? tlsConnect({ ...this.tls, host: target.host, port: target.port })

@@ -4,7 +4,7 @@
  * every one against the installed ioredis and names the internal that changed when one does.
  */
 import type { Socket } from 'node:net'
-import { type AbstractConnector, Command, type Redis } from 'ioredis'
+import { type AbstractConnector, Command, Redis } from 'ioredis'
 
 /** What ioredis keeps on a `Redis` instance that a subclass has to reach. */
 interface Hidden {
@@ -89,4 +89,9 @@ export function rawReplyCopy(command: Command): { copy: Command; reply: Promise<
     copy.reject = (error: Error) => resolve((original) => original.reject(error))
   })
   return { copy, reply }
+}
+
+/** The names of ioredis' options that have a default (`Redis.defaultOptions`, private in its types). */
+export function ioredisOptionNames(): string[] {
+  return Object.keys((Redis as unknown as { defaultOptions: object }).defaultOptions)
 }

@@ -1,6 +1,7 @@
 import type { ConnectionOptions } from 'node:tls'
 import type { NatMap, RedisOptions } from 'ioredis'
 import { InvalidOptionError } from './errors.js'
+import { ioredisOptionNames } from './ioredis-internals.js'
 import type { ReplicaSelection } from './topology.js'
 
 export type { NatMap }
@@ -20,8 +21,15 @@ export interface SentinelAddress {
  */
 export type DataRedisOptions = Omit<RedisOptions, (typeof owned)[number]>
 
-/** Options of {@link TwiceRedis}. Durations are in milliseconds. */
-export interface TwiceRedisOptions {
+/**
+ * Options of {@link TwiceRedis}. Durations are in milliseconds. Every ioredis option of the data
+ * connections is accepted here too, where ioredis users write it (`maxRetriesPerRequest`,
+ * `keyPrefix`, `tls`, ...): it applies to both sides, as if under `redisOptions`.
+ */
+export interface TwiceRedisOptions extends DataRedisOptions, OwnOptions {}
+
+/** The options twiceredis itself reads. */
+interface OwnOptions {
   /** Password of the data nodes (`requirepass`, or of `username` with ACLs). @default none */
   password?: string | undefined
   /** ACL user on the data nodes. @default none (the `default` user) */
@@ -116,12 +124,15 @@ export interface TwiceRedisOptions {
   sentinelTls?: ConnectionOptions | boolean | undefined
 }
 
-/** The object form: `new TwiceRedis({ name, sentinels, ...options })`. */
-export interface TwiceRedisConfig extends TwiceRedisOptions {
+/** Where to find the master: the object form's required keys. */
+interface Locator {
   /** The master name the sentinels monitor (`sentinel monitor <name> ...`). */
   name: string
   sentinels: readonly SentinelInput[]
 }
+
+/** The object form: `new TwiceRedis({ name, sentinels, ...options })`. */
+export interface TwiceRedisConfig extends TwiceRedisOptions, Locator {}
 
 /**
  * ioredis options twiceredis sets itself (where and how to connect, the role check); rejected
@@ -229,25 +240,64 @@ const table = {
       throw new InvalidOptionError(key, 'a boolean or TLS connection options')
     return value as ConnectionOptions
   },
-} satisfies { [K in keyof TwiceRedisConfig]-?: Spec<unknown> }
+} satisfies { [K in keyof (OwnOptions & Locator)]-?: Spec<unknown> }
 
 /** The options after {@link normalize}: every default filled in. */
 export type ResolvedOptions = { -readonly [K in keyof typeof table]: ReturnType<(typeof table)[K]> }
 
+/**
+ * ioredis' option names: those with a default, and those without one. A key that is neither
+ * twiceredis' nor ioredis' is a typo.
+ */
+const ioredisKeys = new Set([
+  ...ioredisOptionNames(),
+  ...['tls', 'path', 'commandTimeout', 'socketTimeout', 'blockingTimeout', 'scripts', 'showFriendlyErrorStack'],
+  ...['sentinelTLS', 'sentinelCommandTimeout', 'preferredSlaves', 'Connector'],
+])
+
 /** Validate and fill in defaults; throws `InvalidOptionError` naming the first bad option. */
 export function normalize(config: TwiceRedisConfig): ResolvedOptions {
   if (config === null || typeof config !== 'object') throw new InvalidOptionError('options', 'an object')
+  const input = config as unknown as Record<string, unknown>
+  const ioredis: Record<string, unknown> = {}
   for (const key of Object.keys(config)) {
     if (Object.hasOwn(table, key)) continue
     if ((owned as readonly string[]).includes(key)) {
       throw new InvalidOptionError(key, 'left unset: twiceredis finds the nodes through the sentinels itself')
     }
-    throw new InvalidOptionError(key, 'a known option (see TwiceRedisOptions); it is not one')
+    if (!ioredisKeys.has(key)) {
+      const near = closest(key, [...Object.keys(table), ...ioredisKeys])
+      throw new InvalidOptionError(key, `a known option${near ? `: did you mean \`${near}\`?` : ' (see TwiceRedisOptions)'}`)
+    }
+    ioredis[key] = input[key]
   }
-  const input = config as unknown as Record<string, unknown>
   const out: Record<string, unknown> = {}
   for (const [key, spec] of Object.entries(table)) out[key] = (spec as Spec<unknown>)(input[key], key)
+  // ioredis options at the top level apply to both sides; `redisOptions` says the same, explicitly.
+  out.redisOptions = { ...ioredis, ...(out.redisOptions as DataRedisOptions) }
   return out as ResolvedOptions
+}
+
+/** The known name nearest to a misspelled one, if one is near enough to be what was meant. */
+function closest(name: string, known: readonly string[]): string | undefined {
+  let best: { key: string; distance: number } | undefined
+  for (const key of known) {
+    const distance = editDistance(name.toLowerCase(), key.toLowerCase())
+    if (!best || distance < best.distance) best = { key, distance }
+  }
+  return best && best.distance <= Math.max(2, Math.floor(name.length / 4)) ? best.key : undefined
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j)
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i]
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min(previous[j]! + 1, row[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1))
+    }
+    previous = row
+  }
+  return previous[b.length]!
 }
 
 /** Parse one sentinel in any accepted form; `label` names it in errors. */

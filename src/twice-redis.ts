@@ -1,3 +1,4 @@
+import { channel } from 'node:diagnostics_channel'
 import { EventEmitter } from 'node:events'
 import { inspect } from 'node:util'
 import type { RedisOptions } from 'ioredis'
@@ -18,6 +19,21 @@ import { type SentinelReport, Sentinels } from './sentinels.js'
 import { parseInfo, type ReplicaReport, reportReplicas } from './topology.js'
 
 export type { TwiceRedisEvents }
+
+/**
+ * Topology events of every TwiceRedis of the process on `diagnostics_channel`, for APM tools and
+ * metrics that should not need a listener on each instance: `twiceredis:<event>`, the event's
+ * payload plus `masterName`. Publishing costs nothing while nobody subscribes.
+ */
+const channels = {
+  resolved: channel('twiceredis:resolved'),
+  'master-changed': channel('twiceredis:master-changed'),
+  'replica-changed': channel('twiceredis:replica-changed'),
+  'fallback-to-master': channel('twiceredis:fallback-to-master'),
+  'node-rejected': channel('twiceredis:node-rejected'),
+  'sentinel-unreachable': channel('twiceredis:sentinel-unreachable'),
+  'read-from-master': channel('twiceredis:read-from-master'),
+} satisfies Partial<Record<keyof TwiceRedisEvents, unknown>>
 
 /** What {@link TwiceRedis.topology} returns. */
 export interface Topology {
@@ -83,6 +99,8 @@ export class TwiceRedis extends EventEmitter<TwiceRedisEvents> {
     // The one sink every layer below reports to; an `error` nobody listens to is not thrown.
     const emit: Emit = (event, ...args) => {
       if (event !== 'error' || this.listenerCount('error') > 0) this.emit(event, ...(args as never))
+      const published = channels[event as keyof typeof channels]
+      if (published?.hasSubscribers) published.publish({ masterName: this.#options.name, ...args[0] })
     }
     this.#sentinels = new Sentinels(this.#options, (sentinel, error) =>
       emit('sentinel-unreachable', { sentinel, reason: error instanceof Error ? error.message : String(error) }),

@@ -10,6 +10,7 @@ import {
   connectorOf,
   dropStream,
   endWhileReconnecting,
+  ioredisOptionNames,
   rawReplyCopy,
   streamOf,
 } from '../../src/ioredis-internals.js'
@@ -157,5 +158,12 @@ describe('ioredis internals twiceredis relies on', () => {
       /WRONGTYPE/,
       internal('Command.reject', 'the error did not reach the original'),
     )
+  })
+
+  it('`Redis.defaultOptions`: the names of ioredis options, to tell them from typos', () => {
+    const names = ioredisOptionNames()
+    for (const name of ['maxRetriesPerRequest', 'keyPrefix', 'enableAutoPipelining', 'retryStrategy', 'lazyConnect']) {
+      assert.ok(names.includes(name), internal('Redis.defaultOptions', `no ${name}`))
+    }
   })
 })

@@ -21,3 +21,9 @@ export const reply: Promise<string | null> = tr.slave.get('key')
 new TwiceRedis('mymaster', ['127.0.0.1:26379'], undefined, { readFalback: true })
 // @ts-expect-error twiceredis sets `host` itself
 new TwiceRedis({ name: 'mymaster', sentinels: ['127.0.0.1:26379'], redisOptions: { host: 'x' } })
+// @ts-expect-error twiceredis sets `host` itself, at the top level too
+new TwiceRedis('mymaster', ['127.0.0.1:26379'], undefined, { host: 'x' })
+
+// ioredis options at the top level, as BullMQ's and other libraries' docs write them.
+new TwiceRedis('mymaster', ['127.0.0.1:26379'], 'pw', { maxRetriesPerRequest: null, enableAutoPipelining: true })
+new TwiceRedis({ name: 'mymaster', sentinels: ['127.0.0.1:26379'], keyPrefix: 'app:', tls: {} })

@@ -56,6 +56,30 @@ describe('normalize', () => {
       message: /sets it itself|finds the nodes/,
     })
   })
+  it('takes ioredis options at the top level, where ioredis users write them', () => {
+    const o = normalize({ ...base, maxRetriesPerRequest: null, keyPrefix: 'app:', tls: {}, enableAutoPipelining: true })
+    assert.deepEqual(o.redisOptions, {
+      maxRetriesPerRequest: null,
+      keyPrefix: 'app:',
+      tls: {},
+      enableAutoPipelining: true,
+    })
+    const explicit = normalize({ ...base, keyPrefix: 'top:', redisOptions: { keyPrefix: 'explicit:' } })
+    assert.equal(explicit.redisOptions.keyPrefix, 'explicit:')
+    for (const key of ['host', 'port', 'Connector', 'role', 'enableReadyCheck']) {
+      assert.throws(() => normalize({ ...base, [key]: 1 } as never), { option: key, message: /finds the nodes/ })
+    }
+  })
+  it('names the closest known option for a typo', () => {
+    assert.throws(() => normalize({ ...base, readFalback: false } as never), { message: /did you mean `readFallback`/ })
+    assert.throws(() => normalize({ ...base, maxRetriesPerRequests: 1 } as never), {
+      message: /did you mean `maxRetriesPerRequest`/,
+    })
+    assert.throws(() => normalize({ ...base, zzzzzzzzzz: 1 } as never), {
+      code: 'INVALID_OPTION',
+      option: 'zzzzzzzzzz',
+    })
+  })
   it('resolves every option it knows, and only those', () => {
     const o = normalize({ ...base, sentinelTls: true, maxLagBytes: 10 })
     assert.deepEqual(o.sentinelTls, {})

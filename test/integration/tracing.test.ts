@@ -1,0 +1,72 @@
+// OpenTelemetry's real ioredis instrumentation, ioredis' diagnostics channels and twiceredis' own,
+// in a child process that loads them as their docs say (test/fixtures/otel.cjs).
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { createInterface } from 'node:readline'
+import { describe, it } from 'node:test'
+import { withLab } from '../helpers/lab.js'
+
+interface Phase {
+  spans: { name: string; address: string }[]
+  channel: { command: string; address: string }[]
+  nodes: { master: string; replica: string }
+  topology: { masterName: string; side: string; address: string }[]
+}
+
+describe('tracing', () => {
+  it('spans and ioredis channel contexts name the node that served each command, through a reconnect and a failover', () =>
+    withLab(async (lab) => {
+      const child = spawn(process.execPath, ['test/fixtures/otel.cjs'], {
+        env: {
+          ...process.env,
+          LAB_MASTER_NAME: lab.masterName,
+          LAB_SENTINELS: lab.sentinels.map((s) => s.address).join(','),
+        },
+      })
+      let stderr = ''
+      child.stderr.on('data', (d) => {
+        stderr += d
+      })
+      const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]()
+      const phase = async (line: string): Promise<Phase> => {
+        child.stdin.write(`${line}\n`)
+        const next = await lines.next()
+        assert.ok(!next.done, stderr)
+        return JSON.parse(next.value) as Phase
+      }
+      const check = (p: Phase, what: string) => {
+        const expected = [
+          { name: 'set', address: p.nodes.master },
+          { name: 'get', address: p.nodes.replica },
+        ]
+        assert.deepEqual(p.spans, expected, `${what}: spans`)
+        assert.deepEqual(
+          p.channel,
+          expected.map(({ name, address }) => ({ command: name, address })),
+          `${what}: ioredis:command`,
+        )
+      }
+      try {
+        const first = await phase('first')
+        check(first, 'first')
+        assert.equal(first.nodes.master, lab.master.address)
+        const published = first.topology.map((t) => `${t.masterName} ${t.side} ${t.address}`)
+        assert.ok(published.includes(`${lab.masterName} master ${lab.master.address}`), 'twiceredis:resolved')
+        assert.ok(published.includes(`${lab.masterName} replica ${first.nodes.replica}`), 'twiceredis:resolved')
+
+        const moved = await phase('reconnect')
+        check(moved, 'after a reconnect')
+        assert.notEqual(moved.nodes.replica, first.nodes.replica, 'round-robin moves to the other replica')
+
+        await lab.kill(lab.master)
+        const newMaster = await lab.waitForNewMaster()
+        const failedOver = await phase('failover')
+        check(failedOver, 'after a failover')
+        assert.equal(failedOver.nodes.master, newMaster.address)
+      } finally {
+        child.stdin.end()
+        await once(child, 'exit')
+      }
+    }))
+})
