@@ -10,11 +10,12 @@ import { startLab } from 'twiceredis/lab'
 const lab = await startLab()
 const name = lab.masterName
 const sentinels = lab.sentinelAddresses
+const password = undefined // the data nodes' password, if they have one
 try {
   // BullMQ: queues on tr.master; workers need maxRetriesPerRequest: null (BullMQ's rule for
   // blocking connections), so give them their own TwiceRedis.
   const tr = new TwiceRedis({ name, sentinels })
-  const workers = new TwiceRedis({ name, sentinels, masterOptions: { maxRetriesPerRequest: null } })
+  const workers = new TwiceRedis(name, sentinels, password, { maxRetriesPerRequest: null }) // as BullMQ's docs write it
   const queue = new Queue('emails', { connection: tr.master })
   const worker = new Worker('emails', async (job) => console.log('sending', job.data.to), {
     connection: workers.master,

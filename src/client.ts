@@ -1,7 +1,6 @@
 import { once } from 'node:events'
 import { inspect } from 'node:util'
 import { type Callback, type Command, Redis, type RedisOptions } from 'ioredis'
-import type { ReplyMappingFromOptions } from 'ioredis/built/types.js'
 import type { TwiceRedisConnector } from './connector.js'
 import { ReadGate, type Session } from './consistency.js'
 import { AuthenticationError, ClientClosedError, redact, TwiceRedisError } from './errors.js'
@@ -14,6 +13,7 @@ import {
   connectorOf,
   dropStream,
   endWhileReconnecting,
+  queueUntraced,
 } from './ioredis-internals.js'
 import { initial, inOutage, type Lifecycle, type LifecycleEvent, next, retryDelay } from './lifecycle.js'
 import { RETRY_REUSE_MS, type Resolver } from './resolver.js'
@@ -78,7 +78,9 @@ export class TwiceRedisClient extends Redis {
     this.#connector.onAttempt = () => this.#onAttempt()
     // ioredis' own tracing channels and APM instrumentations (OpenTelemetry's ioredis one) read
     // the server address from `options.host`/`options.port`: keep them on the node in use.
+    // Until the first node is chosen there is none to name (not ioredis' default localhost:6379).
     this.#connector.onTarget = (target) => Object.assign(this.options, { host: target.host, port: target.port })
+    Object.assign(this.options, { host: undefined, port: undefined })
     this.on('error', (error: Error) => this.#error(redact(error)))
     this.on('connect', () => this.#armReadyTimer())
     this.on('ready', () => this.#onReady())
@@ -100,9 +102,10 @@ export class TwiceRedisClient extends Redis {
       command.reject(new ClientClosedError(this.side))
       return command.promise
     }
-    if (state === 'disconnecting') {
+    if (state === 'disconnecting' && this.status !== 'connect') {
       // disconnect() was called and the socket is still closing: hold the command until it has,
       // then send it over a fresh connection instead of failing it with "Connection is closed".
+      // (During the handshake ioredis sends its own commands, which belong to the closing one.)
       this.#deferred.push([command, stream])
       return command.promise
     }
@@ -120,6 +123,9 @@ export class TwiceRedisClient extends Redis {
       return command.promise
     }
     if (this.status === 'end') this.#connect()
+    // Not ready: a command waits in ioredis' offline queue and comes back here once ready (and
+    // ioredis' own handshake is no command of the application's): no span until it is written.
+    if (this.status !== 'ready') return queueUntraced(this, command, stream)
     return super.sendCommand(command, stream)
   }
 
@@ -177,14 +183,14 @@ export class TwiceRedisClient extends Redis {
     return 'OK'
   }
 
-  /** A new client for the same side with the same options (BullMQ and others duplicate the client they are given). */
-  override duplicate<Override extends Partial<RedisOptions> | undefined = undefined>(
-    override?: Override,
-  ): Redis<ReplyMappingFromOptions<'legacy', Override>> {
-    const options = { ...this.options, retryStrategy: this.#backoff, ...override }
-    return new TwiceRedisClient(this.side, options, this.#resolver, this.#emit, this.#session) as Redis as Redis<
-      ReplyMappingFromOptions<'legacy', Override>
-    >
+  static {
+    // `duplicate()`: a new client for the same side with the same options (BullMQ and others
+    // duplicate the client they are given). Set on the prototype rather than declared, so the
+    // type stays the installed ioredis' own (its signature differs between ioredis 5 and 6).
+    TwiceRedisClient.prototype.duplicate = function (this: TwiceRedisClient, override?: Partial<RedisOptions>) {
+      const options = { ...this.options, retryStrategy: this.#backoff, ...override }
+      return new TwiceRedisClient(this.side, options, this.#resolver, this.#emit, this.#session)
+    } as TwiceRedisClient['duplicate']
   }
 
   /** @internal */

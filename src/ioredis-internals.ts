@@ -95,3 +95,18 @@ export function rawReplyCopy(command: Command): { copy: Command; reply: Promise<
 export function ioredisOptionNames(): string[] {
   return Object.keys((Redis as unknown as { defaultOptions: object }).defaultOptions)
 }
+
+type SendCommand = Redis['sendCommand'] & { __original?: Redis['sendCommand'] }
+
+/**
+ * Queue a command while the client is not ready, past any APM wrapper of `sendCommand`.
+ * Instrumentations (OpenTelemetry's ioredis one) wrap `Redis.prototype.sendCommand` with shimmer,
+ * which keeps the unwrapped function as `__original`, and open a span at every call; ioredis
+ * sends a queued command through `sendCommand` again once ready. Queued through the original, a
+ * command gets one span, opened when it is written, with the node that serves it (not yet known
+ * while the side connects). ioredis' own tracing channels already trace on the write path only.
+ */
+export function queueUntraced(client: Redis, command: Command, stream?: Parameters<Redis['sendCommand']>[1]): unknown {
+  const send = Redis.prototype.sendCommand as SendCommand
+  return (send.__original ?? send).call(client, command, stream)
+}

@@ -267,7 +267,10 @@ export function normalize(config: TwiceRedisConfig): ResolvedOptions {
     }
     if (!ioredisKeys.has(key)) {
       const near = closest(key, [...Object.keys(table), ...ioredisKeys])
-      throw new InvalidOptionError(key, `a known option${near ? `: did you mean \`${near}\`?` : ' (see TwiceRedisOptions)'}`)
+      throw new InvalidOptionError(
+        key,
+        `a known option${near ? `: did you mean \`${near}\`?` : ' (see TwiceRedisOptions)'}`,
+      )
     }
     ioredis[key] = input[key]
   }

@@ -185,6 +185,8 @@ export class Sentinels {
         Error | null,
         unknown,
       ][] as [[Error | null, unknown], [Error | null, unknown], [Error | null, unknown]?]
+      // ioredis 5 reports a refused AUTH as an error event and goes on as the default user.
+      if (socketError && isAuthError(socketError)) throw socketError
       if (masterErr) throw masterErr
       if (!Array.isArray(master)) return undefined
       const host = String(master[0])

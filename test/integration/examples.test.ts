@@ -4,7 +4,7 @@ import { readdirSync, readFileSync } from 'node:fs'
 import { describe, it } from 'node:test'
 import { promisify } from 'node:util'
 
-const examples = readdirSync('examples').filter((f) => f.endsWith('.ts') && f !== 'demo.ts') // demo.test.ts runs the demo
+const examples = readdirSync('examples').filter((f) => /\.(ts|cjs)$/.test(f) && f !== 'demo.ts') // demo.test.ts runs the demo
 const sources = Object.fromEntries(readdirSync('examples').map((f) => [f, readFileSync(`examples/${f}`, 'utf8')]))
 
 /** Code lines with comments and spacing normalized, so a README line matches its example line. */
@@ -32,7 +32,7 @@ function contains(source: string, block: string): boolean {
 }
 
 describe('README and examples', () => {
-  const blocks = [...readFileSync('README.md', 'utf8').matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]!)
+  const blocks = [...readFileSync('README.md', 'utf8').matchAll(/```(?:ts|js)\n([\s\S]*?)```/g)].map((m) => m[1]!)
 
   it('every TypeScript block of the README comes from an example file', () => {
     assert.ok(blocks.length >= 6)
@@ -46,10 +46,11 @@ describe('README and examples', () => {
 
   for (const file of examples) {
     it(`examples/${file} runs against a lab`, async () => {
-      const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', `examples/${file}`], {
+      const args = file.endsWith('.cjs') ? [`examples/${file}`] : ['--import', 'tsx', `examples/${file}`]
+      const { stdout } = await promisify(execFile)(process.execPath, args, {
         timeout: 60_000,
       })
-      assert.match(stdout, new RegExp(`${file.replace('.ts', '')}: ok`))
+      assert.match(stdout, new RegExp(`${file.replace(/\.(ts|cjs)$/, '')}: ok`))
     })
   }
 })

@@ -88,7 +88,7 @@ describe('ioredis consumers work unchanged on tr.master and tr.slave', () => {
     withLab(async (lab, open) => {
       // BullMQ's documented requirement for worker connections: maxRetriesPerRequest null.
       const producer = open()
-      const consumer = open({ masterOptions: { maxRetriesPerRequest: null } })
+      const consumer = open({ maxRetriesPerRequest: null }) // where BullMQ's docs put it
       const queue = new Queue('jobs', { connection: producer.master })
       const processed = new Map<number, number>()
       const worker = new Worker(

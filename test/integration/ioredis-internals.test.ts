@@ -11,6 +11,7 @@ import {
   dropStream,
   endWhileReconnecting,
   ioredisOptionNames,
+  queueUntraced,
   rawReplyCopy,
   streamOf,
 } from '../../src/ioredis-internals.js'
@@ -164,6 +165,30 @@ describe('ioredis internals twiceredis relies on', () => {
     const names = ioredisOptionNames()
     for (const name of ['maxRetriesPerRequest', 'keyPrefix', 'enableAutoPipelining', 'retryStrategy', 'lazyConnect']) {
       assert.ok(names.includes(name), internal('Redis.defaultOptions', `no ${name}`))
+    }
+  })
+
+  it('`sendCommand` wrapped by an APM (shimmer keeps `__original`): a queued command passes the wrapper once', async () => {
+    const original = Redis.prototype.sendCommand
+    const wrapped: string[] = []
+    const wrapper = function (this: Redis, command: Command, stream?: never) {
+      wrapped.push(`${command.name} ${this.status}`)
+      return original.call(this, command, stream)
+    }
+    Object.assign(wrapper, { __original: original })
+    Redis.prototype.sendCommand = wrapper as typeof original
+    try {
+      const client = open({ port: lab.master.port })
+      const command = new Command('ping', [], { replyEncoding: 'utf8' })
+      queueUntraced(client, command) // not connected yet: into ioredis' offline queue
+      assert.equal(await command.promise, 'PONG')
+      assert.deepEqual(
+        wrapped.filter((w) => w.startsWith('ping')),
+        ['ping ready'],
+        internal('sendCommand', 'the offline queue is no longer sent through sendCommand once ready'),
+      )
+    } finally {
+      Redis.prototype.sendCommand = original
     }
   })
 })

@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { createInterface } from 'node:readline'
 import { describe, it } from 'node:test'
+import { inspect } from 'node:util'
 import { withLab } from '../helpers/lab.js'
 
 interface Phase {
@@ -35,17 +36,28 @@ describe('tracing', () => {
         assert.ok(!next.done, stderr)
         return JSON.parse(next.value) as Phase
       }
+      const sentinels = new Set(lab.sentinels.map((s) => s.address))
+      const dataNodes = new Set(lab.dataNodes.map((n) => n.address))
       const check = (p: Phase, what: string) => {
         const expected = [
           { name: 'set', address: p.nodes.master },
           { name: 'get', address: p.nodes.replica },
         ]
-        assert.deepEqual(p.spans, expected, `${what}: spans`)
+        const data = p.spans.filter((s) => s.name === 'set' || s.name === 'get')
+        assert.deepEqual(data, expected, `${what}: one span per command, on the node that served it`)
+        // Sentinel traffic: spans of their own, named for the sentinel command, on a sentinel.
+        for (const span of p.spans.filter((s) => !data.includes(s))) {
+          assert.ok(span.name === 'connect' || (span.name === 'SENTINEL' && sentinels.has(span.address)), inspect(span))
+        }
         assert.deepEqual(
-          p.channel,
+          p.channel.filter((c) => c.command === 'set' || c.command === 'get'),
           expected.map(({ name, address }) => ({ command: name, address })),
           `${what}: ioredis:command`,
         )
+        // ioredis traces its own traffic too: handshakes on data nodes, SENTINEL on a sentinel.
+        for (const c of p.channel.filter((c) => c.command !== 'set' && c.command !== 'get')) {
+          assert.ok((c.command === 'SENTINEL' ? sentinels : dataNodes).has(c.address), inspect(c))
+        }
       }
       try {
         const first = await phase('first')
