@@ -98,7 +98,8 @@ export class TwiceRedisClient extends Redis {
 
   override sendCommand(command: Command, stream?: Stream): unknown {
     const state = this.#life.state
-    if (state === 'closed') {
+    // (A socket that still completes its connect after quit() runs ioredis' handshake: ioredis'.)
+    if (state === 'closed' && this.status !== 'connect') {
       command.reject(new ClientClosedError(this.side))
       return command.promise
     }
@@ -118,7 +119,7 @@ export class TwiceRedisClient extends Redis {
 
   /** @internal Send as ioredis would (connecting first if idle), past twiceredis' hooks. */
   sendDirect(command: Command, stream?: Stream): unknown {
-    if (this.#life.state === 'closed' && command.name !== 'quit') {
+    if (this.#life.state === 'closed' && command.name !== 'quit' && this.status !== 'connect') {
       command.reject(new ClientClosedError(this.side))
       return command.promise
     }

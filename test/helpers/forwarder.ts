@@ -14,7 +14,7 @@ export async function forwarder(target: { host: string; port: number }) {
       client.on('close', () => sockets.delete(client))
       return
     }
-    const upstream = createConnection(target)
+    const upstream = createConnection({ host: target.host, port: target.port })
     for (const s of [client, upstream]) {
       sockets.add(s)
       s.on('error', () => {})
