@@ -11,6 +11,7 @@ import { withLab } from '../helpers/lab.js'
 interface Phase {
   spans: { name: string; address: string }[]
   channel: { command: string; address: string }[]
+  batches: string[]
   nodes: { master: string; replica: string }
   topology: { masterName: string; side: string; address: string }[]
 }
@@ -45,10 +46,15 @@ describe('tracing', () => {
         ]
         const data = p.spans.filter((s) => s.name === 'set' || s.name === 'get')
         assert.deepEqual(data, expected, `${what}: one span per command, on the node that served it`)
+        const transaction = ['multi', 'incr', 'exec']
+        for (const span of p.spans.filter((s) => transaction.includes(s.name))) {
+          assert.equal(span.address, p.nodes.master, `${what}: MULTI on the master`)
+        }
         // Sentinel traffic: spans of their own, named for the sentinel command, on a sentinel.
-        for (const span of p.spans.filter((s) => !data.includes(s))) {
+        for (const span of p.spans.filter((s) => !data.includes(s) && !transaction.includes(s.name))) {
           assert.ok(span.name === 'connect' || (span.name === 'SENTINEL' && sentinels.has(span.address)), inspect(span))
         }
+        assert.deepEqual(p.batches, [p.nodes.master], `${what}: ioredis:batch`)
         assert.deepEqual(
           p.channel.filter((c) => c.command === 'set' || c.command === 'get'),
           expected.map(({ name, address }) => ({ command: name, address })),
