@@ -183,15 +183,11 @@ export class Session {
    */
   rebase(master: SessionClient): void {
     if (!this.tracksWrites && this.floor === 0) return
-    const command = new Command('role', [], { replyEncoding: 'utf8' })
-    const rebased = (this.send(master, command) as Promise<unknown>).then(
-      (reply) => {
-        const offset = roleOffset(reply)
+    this.#track(
+      this.offsetOf(master).then((offset) => {
         if (offset !== undefined && offset < this.floor) this.floor = offset
-      },
-      () => {},
+      }),
     )
-    this.#track(rebased)
   }
 
   /** The floor at the end of every write sent so far, for another process: {@link formatToken}. */
@@ -223,10 +219,14 @@ export class Session {
     else this.send(master, command)
   }
 
-  async #role(client: SessionClient): Promise<void> {
+  /** The replication offset `client`'s node reports (`ROLE`), or `undefined` if it does not answer one. */
+  offsetOf(client: SessionClient): Promise<number | undefined> {
     const command = new Command('role', [], { replyEncoding: 'utf8' })
-    const reply = await (this.send(client, command) as Promise<unknown>).catch(() => undefined)
-    const offset = roleOffset(reply)
+    return (this.send(client, command) as Promise<unknown>).then(roleOffset, () => undefined)
+  }
+
+  async #role(client: SessionClient): Promise<void> {
+    const offset = await this.offsetOf(client)
     if (offset !== undefined) this.raise(offset)
   }
 
@@ -349,9 +349,7 @@ export class ReadGate {
     for (const [command] of batch) this.session.toMaster(command)
   }
 
-  /** `ROLE` on the replica: its offset (`undefined` if the reply is not a ROLE reply or fails). */
   #probe(): Promise<number | undefined> {
-    const probe = new Command('role', [], { replyEncoding: 'utf8' })
-    return (this.session.send(this.replica, probe) as Promise<unknown>).then(roleOffset, () => undefined)
+    return this.session.offsetOf(this.replica)
   }
 }
