@@ -91,6 +91,25 @@ export class AuthenticationError extends TwiceRedisError {
   }
 }
 
+/**
+ * The sentinels named a master outside `allowedNodes` (after `natMap`): twiceredis did not connect
+ * to it, so neither traffic nor credentials went there.
+ */
+export class NodeNotAllowedError extends TwiceRedisError {
+  override name = 'NodeNotAllowedError'
+  constructor(
+    readonly masterName: string,
+    readonly address: string,
+  ) {
+    super(
+      'NODE_NOT_ALLOWED',
+      `The sentinels name ${address} as the master of "${masterName}", which is outside \`allowedNodes\`: ` +
+        'twiceredis did not connect to it. Check the sentinels (misconfigured, behind the wrong NAT, or not yours), ' +
+        'or add the node to `allowedNodes`.',
+    )
+  }
+}
+
 /** The client was closed for good with `quit()`; create a new TwiceRedis to connect again. */
 export class ClientClosedError extends TwiceRedisError {
   override name = 'ClientClosedError'

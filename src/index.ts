@@ -4,6 +4,7 @@ export {
   ClientClosedError,
   InvalidOptionError,
   MasterNotFoundError,
+  NodeNotAllowedError,
   NoHealthyReplicaError,
   NoSentinelReachableError,
   TwiceRedisError,

@@ -1,5 +1,6 @@
 import type { ConnectionOptions } from 'node:tls'
 import type { NatMap, RedisOptions } from 'ioredis'
+import { parseAllowedNodes } from './allowed-nodes.js'
 import { InvalidOptionError } from './errors.js'
 import { ioredisOptionNames } from './ioredis-internals.js'
 import type { ReplicaSelection } from './topology.js'
@@ -65,6 +66,14 @@ interface OwnOptions {
    * @default the link must be up
    */
   maxLinkDownMs?: number | undefined
+  /**
+   * Where data nodes may be: CIDR blocks (`10.0.0.0/8`, `fd00::/8`), addresses, and host names,
+   * exact or `*.domain` (no DNS lookup). A master or replica the sentinels name elsewhere (checked
+   * after `natMap`) is never connected to: the write side fails with `NODE_NOT_ALLOWED`, the read
+   * side skips the replica (`node-rejected`, and its reason in `topology()`).
+   * @default anywhere
+   */
+  allowedNodes?: readonly string[] | undefined
   /** Disconnect a side after this long without a command; the next command reconnects. `0`: never. @default 0 */
   idleTimeoutMs?: number | undefined
   /** Addresses the sentinels announce that this process must reach elsewhere (Docker, Kubernetes). @default none */
@@ -210,6 +219,7 @@ const table = {
   ),
   maxLagBytes: optional(count),
   maxLinkDownMs: optional(count),
+  allowedNodes: optional(parseAllowedNodes),
   idleTimeoutMs: withDefault(0, count),
   natMap: optional(
     check<NatMap>(

@@ -1,8 +1,15 @@
-import { NoHealthyReplicaError } from './errors.js'
+import { NodeNotAllowedError, NoHealthyReplicaError } from './errors.js'
 import type { Emit, Side, Target } from './events.js'
 import type { ResolvedOptions } from './options.js'
 import type { Observation, Sentinels } from './sentinels.js'
-import { type Freshness, formatAddress, replicaProblem, roleProblem, selectReplica } from './topology.js'
+import {
+  type Freshness,
+  formatAddress,
+  type ReplicaState,
+  replicaProblem,
+  roleProblem,
+  selectReplica,
+} from './topology.js'
 import { type Watch, watchFor } from './watch.js'
 
 /** How long an address that failed a connect or a role check is passed over when another will do. */
@@ -30,7 +37,9 @@ export class Resolver {
   ) {}
 
   get gates(): Freshness {
-    return { maxLagBytes: this.options.maxLagBytes, maxLinkDownMs: this.options.maxLinkDownMs }
+    const { maxLagBytes, maxLinkDownMs, allowedNodes } = this.options
+    const allowed = allowedNodes && ((r: ReplicaState) => allowedNodes(this.#map(r.host, r.port, 'replica').host))
+    return { maxLagBytes, maxLinkDownMs, allowed }
   }
 
   /** Smoothed round-trip times by replica address. */
@@ -42,7 +51,12 @@ export class Resolver {
   async resolve(side: Side, maxAgeMs = 0): Promise<Target> {
     const seen = await this.sentinels.observe(maxAgeMs)
     let target = this.#map(seen.master.host, seen.master.port, 'master')
+    const allowed = this.options.allowedNodes
     if (side === 'replica') {
+      for (const r of seen.replicas) {
+        const mapped = this.#map(r.host, r.port, 'replica')
+        if (allowed && !allowed(mapped.host)) this.reject(side, mapped, 'not in allowedNodes')
+      }
       const replica = this.#select(seen, this.#turn++)
       if (replica) {
         target = this.#map(replica.host, replica.port, 'replica')
@@ -50,6 +64,8 @@ export class Resolver {
         throw new NoHealthyReplicaError(this.options.name, this.#reasons(seen))
       }
     }
+    // Checked before any socket opens: a node outside allowedNodes gets nothing, not even a connect.
+    if (allowed && !allowed(target.host)) throw new NodeNotAllowedError(this.options.name, target.address)
     this.#resolved(side, target, seen)
     return target
   }

@@ -70,6 +70,8 @@ export interface Freshness {
   maxLagBytes?: number | undefined
   /** How long a replica's master link may have been down and still serve (`undefined`: it must be up). */
   maxLinkDownMs?: number | undefined
+  /** Whether the replica is somewhere data nodes may be (`allowedNodes`); `undefined`: anywhere. */
+  allowed?: ((replica: ReplicaState) => boolean) | undefined
 }
 
 /**
@@ -84,6 +86,7 @@ export function replicaProblem(
   gates: Freshness = {},
   masterOffset?: number,
 ): string | undefined {
+  if (gates.allowed && !gates.allowed(replica)) return 'not in allowedNodes'
   const flag = downFlags.find((f) => replica.flags.includes(f))
   if (flag) return `flagged ${flag}`
   if (replica.linkStatus !== 'ok') {

@@ -13,6 +13,7 @@ export const exitCodes: Record<string, number> = {
   MASTER_NOT_FOUND: 21,
   NO_HEALTHY_REPLICA: 22,
   AUTH_FAILED: 23,
+  NODE_NOT_ALLOWED: 25,
 }
 
 export async function status(args: string[]): Promise<number> {

@@ -53,6 +53,7 @@ export async function connect(
     args,
     options: {
       sentinels: { type: 'string' },
+      'allowed-nodes': { type: 'string' },
       name: { type: 'string' },
       json: { type: 'boolean' },
       'ask-password': { type: 'boolean' },
@@ -72,6 +73,7 @@ export async function connect(
     password: asked ?? (env.TWICEREDIS_PASSWORD || undefined),
     username: env.TWICEREDIS_USERNAME || undefined,
     sentinelPassword: env.TWICEREDIS_SENTINEL_PASSWORD || undefined,
+    allowedNodes: (values['allowed-nodes'] ?? env.TWICEREDIS_ALLOWED_NODES)?.split(',').filter(Boolean),
     // One-shot commands: fail fast rather than retry.
     redisOptions: { maxRetriesPerRequest: 2 },
   }

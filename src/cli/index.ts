@@ -23,12 +23,14 @@ Usage:
 Where to connect (status, read, write, watch):
   --sentinels host:port,...   or TWICEREDIS_SENTINELS   (default: the running lab's)
   --name NAME                 or TWICEREDIS_MASTER_NAME (default: the running lab's, else mymaster)
+  --allowed-nodes CIDR,...    or TWICEREDIS_ALLOWED_NODES: where data nodes may be (10.0.0.0/8,
+                              *.redis.svc.cluster.local); nothing else is connected to
   passwords never from arguments: TWICEREDIS_PASSWORD (or --ask-password: prompt without
   echo, or the first line of standard input), TWICEREDIS_USERNAME, TWICEREDIS_SENTINEL_PASSWORD
 
 Exit codes: 0 ok, 1 unexpected error, 2 bad usage or INVALID_OPTION, 3 no lab running,
   10 REDIS_SERVER_NOT_FOUND, 11 LAB_FAILED, 20 NO_SENTINEL_REACHABLE, 21 MASTER_NOT_FOUND,
-  22 NO_HEALTHY_REPLICA, 23 AUTH_FAILED, 24 the command got an error reply.`
+  22 NO_HEALTHY_REPLICA, 23 AUTH_FAILED, 24 the command got an error reply, 25 NODE_NOT_ALLOWED.`
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }

@@ -85,6 +85,15 @@ describe('twiceredis status, read, write and watch against a lab', () => {
     ).catch((e: { code: number; stderr: string }) => e)
     assert.equal((wrongPassword as { code: number }).code, 23)
     assert.doesNotMatch((wrongPassword as { stderr: string }).stderr, /not-the-password/)
+    const elsewhere = await run('write', '--allowed-nodes', '10.0.0.0/8,*.redis.svc.cluster.local', 'SET', 'k', 'v')
+    assert.equal(elsewhere.code, 25)
+    assert.match(elsewhere.stderr, /NODE_NOT_ALLOWED/)
+    assert.doesNotMatch(elsewhere.stderr, new RegExp(password))
+    const allowed = await run('write', '--allowed-nodes', '127.0.0.0/8', 'SET', 'k', 'v')
+    assert.equal(allowed.code, 0)
+    const malformed = await run('status', '--allowed-nodes', '10.0.0.0/99')
+    assert.equal(malformed.code, 2)
+    assert.match(malformed.stderr, /INVALID_OPTION/)
   })
 
   it('--ask-password reads the password from standard input, never from the arguments', async () => {
