@@ -2,6 +2,7 @@ import { Command, type Redis } from 'ioredis'
 import { InvalidOptionError } from './errors.js'
 import type { Emit, Target } from './events.js'
 import { rawReplyCopy, streamOf } from './ioredis-internals.js'
+import { text } from './topology.js'
 
 /**
  * Read-your-writes through replication offsets.
@@ -25,7 +26,9 @@ import { rawReplyCopy, streamOf } from './ioredis-internals.js'
 /** What a `ROLE` reply says the node's replication offset is. */
 export function roleOffset(reply: unknown): number | undefined {
   if (!Array.isArray(reply)) return undefined
-  const offset = Number(reply[0] === 'master' ? reply[1] : reply[0] === 'slave' ? reply[4] : Number.NaN)
+  const offset = Number(
+    text(reply[0] === 'master' ? reply[1] : reply[0] === 'slave' ? reply[4] : undefined) || Number.NaN,
+  )
   return Number.isSafeInteger(offset) && offset >= 0 ? offset : undefined
 }
 

@@ -2,7 +2,14 @@ import { Redis, type RedisOptions } from 'ioredis'
 import { AuthenticationError, MasterNotFoundError, NoSentinelReachableError, redact } from './errors.js'
 import type { ResolvedOptions, SentinelAddress } from './options.js'
 import { type FailureListener, type SentinelSet, sentinelSetFor } from './registry.js'
-import { formatAddress, parseInfo, parseReplicas, type ReplicaState, shuffle } from './topology.js'
+import {
+  formatAddress,
+  masterOffsetFromCache,
+  parseMasterAddress,
+  parseReplicas,
+  type ReplicaState,
+  shuffle,
+} from './topology.js'
 
 /** What one sentinel said in one round trip. */
 export interface Observation {
@@ -188,9 +195,10 @@ export class Sentinels {
       // ioredis 5 reports a refused AUTH as an error event and goes on as the default user.
       if (socketError && isAuthError(socketError)) throw socketError
       if (masterErr) throw masterErr
-      if (!Array.isArray(master)) return undefined
-      const host = String(master[0])
-      const port = Number(master[1])
+      const parsed = parseMasterAddress(master)
+      if (parsed === null) return undefined
+      if (!parsed) throw new Error(`sentinel ${address} answered GET-MASTER-ADDR-BY-NAME with no usable address`)
+      const { host, port } = parsed
       return {
         sentinel: address,
         master: { host, port, address: formatAddress(host, port) },
@@ -203,16 +211,6 @@ export class Sentinels {
       client.disconnect()
     }
   }
-}
-
-/** The master's offset from `SENTINEL INFO-CACHE`: `[name, [[age-ms, info], ...]]`, master first. */
-function masterOffsetFromCache(reply: unknown, masterPort: number): number | undefined {
-  const entries = Array.isArray(reply) && Array.isArray(reply[1]) ? (reply[1] as unknown[]) : []
-  for (const entry of entries) {
-    const info = parseInfo(String(Array.isArray(entry) ? entry[1] : ''))
-    if (info.role === 'master' && Number(info.tcp_port) === masterPort) return Number(info.master_repl_offset)
-  }
-  return undefined
 }
 
 /**

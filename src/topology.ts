@@ -9,8 +9,15 @@ export function formatAddress(host: string, port: number): string {
 export function pairs(reply: unknown): Record<string, string> {
   const out: Record<string, string> = {}
   if (!Array.isArray(reply)) return out
-  for (let i = 0; i + 1 < reply.length; i += 2) out[String(reply[i])] = String(reply[i + 1])
+  for (let i = 0; i + 1 < reply.length; i += 2) out[text(reply[i])] = text(reply[i + 1])
   return out
+}
+
+/** A reply element as text: strings, numbers and buffers as they read; anything else (nested arrays, ...) as ''. */
+export function text(value: unknown): string {
+  if (typeof value === 'string') return value
+  if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean') return String(value)
+  return Buffer.isBuffer(value) ? value.toString() : ''
 }
 
 /** Parse `INFO` text into a field map. */
@@ -42,24 +49,65 @@ export interface ReplicaState {
   raw: Record<string, string>
 }
 
+/** Replicas from `SENTINEL REPLICAS`; an entry without a usable address is left out (nothing to connect to). */
 export function parseReplicas(reply: unknown): ReplicaState[] {
   if (!Array.isArray(reply)) return []
-  return reply.map((entry) => {
+  return reply.flatMap((entry) => {
     const raw = pairs(entry)
     const host = raw.ip ?? ''
     const port = Number(raw.port)
-    return {
-      address: formatAddress(host, port),
-      host,
-      port,
-      flags: raw.flags ? raw.flags.split(',') : [],
-      linkStatus: raw['master-link-status'] ?? '',
-      linkDownMs: Number(raw['master-link-down-time'] ?? 0),
-      offset: Number(raw['slave-repl-offset'] ?? 0),
-      priority: Number(raw['slave-priority'] ?? raw['replica-priority'] ?? 100),
-      raw,
-    }
+    if (!validHost(host) || !validPort(port)) return []
+    return [
+      {
+        address: formatAddress(host, port),
+        host,
+        port,
+        flags: raw.flags ? raw.flags.split(',') : [],
+        linkStatus: raw['master-link-status'] ?? '',
+        linkDownMs: count(raw['master-link-down-time']),
+        offset: count(raw['slave-repl-offset']),
+        priority: count(raw['slave-priority'] ?? raw['replica-priority'] ?? '100'),
+        raw,
+      },
+    ]
   })
+}
+
+/**
+ * The master address in a `SENTINEL GET-MASTER-ADDR-BY-NAME` reply: `[host, port]`; `null` when
+ * the sentinel does not know the name; `undefined` for anything else (a reply not to trust).
+ */
+export function parseMasterAddress(reply: unknown): { host: string; port: number } | null | undefined {
+  if (reply === null) return null
+  if (!Array.isArray(reply) || reply.length !== 2) return undefined
+  const host = typeof reply[0] === 'string' ? reply[0] : ''
+  const port = Number(text(reply[1]))
+  return validHost(host) && validPort(port) ? { host, port } : undefined
+}
+
+/** The master's offset in a `SENTINEL INFO-CACHE` reply (`[name, [[age-ms, info], ...]]`), if it is there. */
+export function masterOffsetFromCache(reply: unknown, masterPort: number): number | undefined {
+  const entries = Array.isArray(reply) && Array.isArray(reply[1]) ? (reply[1] as unknown[]) : []
+  for (const entry of entries) {
+    const info = parseInfo(typeof (entry as unknown[])?.[1] === 'string' ? (entry as string[])[1]! : '')
+    const offset = Number(info.master_repl_offset)
+    if (info.role === 'master' && Number(info.tcp_port) === masterPort && Number.isSafeInteger(offset)) return offset
+  }
+  return undefined
+}
+
+function validHost(host: string): boolean {
+  return host.length > 0 && host.length <= 255 && !/[\s/]/.test(host)
+}
+
+function validPort(port: number): boolean {
+  return Number.isInteger(port) && port >= 1 && port <= 65535
+}
+
+/** A non-negative count from a sentinel field; 0 when absent or not a number. */
+function count(field: string | undefined): number {
+  const n = Number(field ?? 0)
+  return Number.isFinite(n) && n >= 0 ? n : 0
 }
 
 const downFlags = ['s_down', 'o_down', 'disconnected'] as const

@@ -75,3 +75,69 @@ describe('allowedNodes', () => {
       assert.equal(plain.slave.node?.role, 'replica')
     }))
 })
+
+describe('a sentinel that answers garbage', () => {
+  /** A sentinel whose GET-MASTER-ADDR-BY-NAME answer is `master`, and REPLICAS answer `replicas`. */
+  const liar = (
+    master: Parameters<typeof fakeServer>[0] extends (a: string[]) => infer R ? R : never,
+    replicas: unknown = [],
+  ) => fakeServer(([, sub]) => (sub?.toUpperCase() === 'GET-MASTER-ADDR-BY-NAME' ? master : (replicas as never)))
+
+  /** Resolves with the error code, or fails the test if the client hangs. */
+  const code = async (p: Promise<unknown>) => {
+    let timer: NodeJS.Timeout | undefined
+    const hung = new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error('hung: no answer within 10 s')), 10_000)
+    })
+    try {
+      return await Promise.race([
+        p.then(
+          () => 'no error',
+          (e: { code?: string }) => e.code ?? String(e),
+        ),
+        hung,
+      ])
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  it('wrong types, huge arrays, bytes that are not RESP, a reply cut in the middle: typed errors within the bound', async () => {
+    const sentinels = await Promise.all([
+      liar(42),
+      liar(['127.0.0.1', 'not-a-port']),
+      liar(Array.from({ length: 100_000 }, (_, i) => `x${i}`)),
+      liar({ raw: '%%% not resp at all\r\n' }),
+      liar({ raw: '*2\r\n$9\r\n127.0' }), // and then nothing
+    ])
+    try {
+      for (const sentinel of sentinels) {
+        const tr = new TwiceRedis('mymaster', [sentinel.address], undefined, { sentinelTimeoutMs: 300 })
+        const reasons: string[] = []
+        tr.on('sentinel-unreachable', ({ reason }) => reasons.push(reason))
+        try {
+          assert.equal(await code(tr.master.get('k')), 'NO_SENTINEL_REACHABLE', sentinel.address)
+          assert.equal(reasons.length, 1)
+        } finally {
+          await tr.quit()
+        }
+      }
+    } finally {
+      await Promise.all(sentinels.map((s) => s.close()))
+    }
+  })
+
+  it('a garbage replica list leaves no replica, and topology() still answers', async () => {
+    const garbage = [[1, 2, 3], 'x', null, Array.from({ length: 50_000 }, () => 'ip'), ['ip', '', 'port', '0']]
+    const sentinel = await liar(['127.0.0.1', '1'], garbage)
+    const tr = new TwiceRedis('mymaster', [sentinel.address], undefined, { sentinelTimeoutMs: 300 })
+    try {
+      const topology = await tr.topology()
+      assert.deepEqual(topology.replicas, [])
+      assert.equal(topology.master?.address, '127.0.0.1:1')
+    } finally {
+      await tr.quit()
+      await sentinel.close()
+    }
+  })
+})
