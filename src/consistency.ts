@@ -322,6 +322,7 @@ export class ReadGate {
     // one while the floor, a ROLE on the master, settles). A replica just behind is tried again
     // at once (each try is a round trip), then with a growing pause, until the bound.
     const speculative = batch.every(([c]) => !connectionCommands.has(c.name))
+    /** What the replica said last, to say why the read went elsewhere. */
     let offset: number | undefined
     for (let attempt = 0; ; attempt++) {
       const clones = speculative ? batch.map(([c]) => rawReplyCopy(c)) : []
@@ -331,15 +332,16 @@ export class ReadGate {
       uncork()
       if (session.pending) await bound.race(session.settled())
       if (session.pending) return this.#toMaster(batch, bound, 'the master did not confirm the write')
-      offset = await bound.race(probe)
-      if (offset !== undefined && offset >= session.floor) {
-        this.#confirmed = Math.max(this.#confirmed, offset)
+      const answer = await bound.race(probe)
+      offset = answer ?? offset
+      if (answer !== undefined && answer >= session.floor) {
+        this.#confirmed = Math.max(this.#confirmed, answer)
         if (!speculative) return direct()
         for (const [i, [command]] of batch.entries()) void clones[i]!.reply.then((deliver) => deliver(command))
         return
       }
       const pauseMs = attempt < 3 ? 0 : Math.min(2 ** (attempt - 3), 20)
-      if (offset === undefined || bound.left() <= pauseMs) break
+      if (answer === undefined || bound.left() <= pauseMs) break
       if (pauseMs > 0) await new Promise((r) => setTimeout(r, pauseMs))
     }
     const reason = offset === undefined ? 'no answer' : `${session.floor - offset} bytes behind`

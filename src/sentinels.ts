@@ -4,12 +4,18 @@ import type { ResolvedOptions, SentinelAddress } from './options.js'
 import { type FailureListener, type SentinelSet, sentinelSetFor } from './registry.js'
 import {
   formatAddress,
+  type KnownSentinel,
   masterOffsetFromCache,
   parseMasterAddress,
   parseReplicas,
+  parseSentinels,
   type ReplicaState,
+  refreshSentinels,
   shuffle,
 } from './topology.js'
+
+/** A learned sentinel no answer has mentioned for this long is dropped from the list. */
+const SENTINEL_GONE_MS = 10 * 60_000
 
 /** What one sentinel said in one round trip. */
 export interface Observation {
@@ -21,6 +27,8 @@ export interface Observation {
   masterOffset?: number | undefined
   /** Why `SENTINEL REPLICAS` failed, when it did (then `replicas` is empty). */
   replicasError?: string | undefined
+  /** The other sentinels the answering one knows (`SENTINEL SENTINELS`). */
+  sentinels: { host: string; port: number }[]
 }
 
 /** What `topology()` reports about one sentinel. */
@@ -49,7 +57,7 @@ export interface SentinelProbe extends SentinelReport {
  * hold no sentinel connection. Concurrent queries share one round trip.
  */
 export class Sentinels {
-  #list: SentinelAddress[]
+  #list: KnownSentinel[]
   readonly #o: ResolvedOptions
   readonly #set: SentinelSet
   readonly #onFailure: FailureListener
@@ -58,7 +66,7 @@ export class Sentinels {
     this.#o = options
     this.#onFailure = onFailure
     this.#set = sentinelSetFor(options)
-    this.#list = shuffle(options.sentinels)
+    this.#list = shuffle(options.sentinels).map((s) => ({ ...s, learned: false, lastSeen: Date.now() }))
   }
 
   /** The sentinels in the order they will be tried next. */
@@ -84,7 +92,7 @@ export class Sentinels {
     const set = this.#set
     const last = set.last
     if (maxAgeMs > 0 && last && Date.now() - last.at < maxAgeMs) {
-      this.prefer(last.value.sentinel)
+      this.#learn(last.value)
       return Promise.resolve(last.value)
     }
     let flight = set.inflight
@@ -103,9 +111,21 @@ export class Sentinels {
     }
     flight.listeners.add(this.#onFailure)
     return flight.query.then((o) => {
-      this.prefer(o.sentinel)
+      this.#learn(o)
       return o
     })
+  }
+
+  /**
+   * Take in an answer: its sentinel to the front, and the sentinels it knows into the list (the
+   * guidelines' list refresh; within `allowedNodes`, so a lying sentinel cannot plant others).
+   */
+  #learn(o: Observation): void {
+    this.#list = refreshSentinels(this.#list, o.sentinels, Date.now(), {
+      goneMs: SENTINEL_GONE_MS,
+      allowed: this.#o.allowedNodes,
+    })
+    this.prefer(o.sentinel)
   }
 
   /** Ask the sentinels in order until one answers; `listeners` hear of each that did not. */
@@ -182,16 +202,17 @@ export class Sentinels {
           .pipeline()
           .call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', o.name)
           .call('SENTINEL', 'REPLICAS', o.name)
+          .call('SENTINEL', 'SENTINELS', o.name)
         if (o.maxLagBytes !== undefined) pipeline.call('SENTINEL', 'INFO-CACHE', o.name)
         return pipeline.exec()
       })
       const results = await Promise.race([query, timeout]).catch((err: unknown) => {
         throw socketError ?? err
       })
-      const [[masterErr, master], [replicasErr, replicas], [, cache] = [null, undefined]] = results as [
+      const [[masterErr, master], [replicasErr, replicas], [, others], [, cache] = [null, undefined]] = results as [
         Error | null,
         unknown,
-      ][] as [[Error | null, unknown], [Error | null, unknown], [Error | null, unknown]?]
+      ][] as [[Error | null, unknown], [Error | null, unknown], [Error | null, unknown], [Error | null, unknown]?]
       // ioredis 5 reports a refused AUTH as an error event and goes on as the default user.
       if (socketError && isAuthError(socketError)) throw socketError
       if (masterErr) throw masterErr
@@ -205,6 +226,7 @@ export class Sentinels {
         replicas: replicasErr ? [] : parseReplicas(replicas),
         masterOffset: o.maxLagBytes === undefined ? undefined : masterOffsetFromCache(cache, port),
         replicasError: replicasErr ? `SENTINEL REPLICAS failed on ${address}: ${replicasErr.message}` : undefined,
+        sentinels: parseSentinels(others),
       }
     } finally {
       clearTimeout(timer)

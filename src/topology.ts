@@ -73,6 +73,53 @@ export function parseReplicas(reply: unknown): ReplicaState[] {
   })
 }
 
+/** The other sentinels a sentinel knows (`SENTINEL SENTINELS <name>`); entries without a usable address are left out. */
+export function parseSentinels(reply: unknown): { host: string; port: number }[] {
+  if (!Array.isArray(reply)) return []
+  return reply.flatMap((entry) => {
+    const raw = pairs(entry)
+    const host = raw.ip ?? ''
+    const port = Number(raw.port)
+    return validHost(host) && validPort(port) ? [{ host, port }] : []
+  })
+}
+
+/** A sentinel in a TwiceRedis' list: configured, or learned from the others' answers. */
+export interface KnownSentinel {
+  host: string
+  port: number
+  learned: boolean
+  /** When an answer last mentioned it (ms since epoch); configured ones are never dropped. */
+  lastSeen: number
+}
+
+/**
+ * The list after an answer: sentinels it reports that the list lacks are added at the end (in
+ * random order among themselves, so the list stays shuffled per instance) if `allowed`; those
+ * it reports are marked seen; learned ones not seen for `goneMs` are dropped. Order is kept.
+ */
+export function refreshSentinels(
+  known: readonly KnownSentinel[],
+  reported: readonly { host: string; port: number }[],
+  now: number,
+  {
+    goneMs,
+    allowed = () => true,
+    random = Math.random,
+  }: { goneMs: number; allowed?: (host: string) => boolean; random?: () => number },
+): KnownSentinel[] {
+  const key = (s: { host: string; port: number }) => formatAddress(s.host, s.port)
+  const seen = new Set(reported.map(key))
+  const kept = known
+    .map((s) => (seen.has(key(s)) ? { ...s, lastSeen: now } : s))
+    .filter((s) => !s.learned || now - s.lastSeen <= goneMs)
+  const have = new Set(kept.map(key))
+  const added = reported
+    .filter((s, i) => !have.has(key(s)) && allowed(s.host) && reported.findIndex((r) => key(r) === key(s)) === i)
+    .map((s) => ({ host: s.host, port: s.port, learned: true, lastSeen: now }))
+  return [...kept, ...shuffle(added, random)]
+}
+
 /**
  * The master address in a `SENTINEL GET-MASTER-ADDR-BY-NAME` reply: `[host, port]`; `null` when
  * the sentinel does not know the name; `undefined` for anything else (a reply not to trust).

@@ -197,7 +197,8 @@ describe('races in the sharing of sentinel work', () => {
       const before = await sentinelConnectionsReceived(lab)
       await sleep(2000) // ten health checks per client
       const opened = (await sentinelConnectionsReceived(lab)) - before - lab.sentinels.length
-      // One shared query per check interval at most (10), not one per client per check (200).
-      assert.ok(opened <= 12, `${opened} sentinel connections in 2 s`)
+      // About one shared query per check interval (10; 20 leaves room for a loaded machine), not one
+      // per client per check (up to 200; 45 measured before answers were shared).
+      assert.ok(opened <= 20, `${opened} sentinel connections in 2 s`)
     }))
 })

@@ -141,3 +141,41 @@ describe('a sentinel that answers garbage', () => {
     }
   })
 })
+
+describe('sentinel list refresh', () => {
+  it('learns the other sentinels from an answer, and keeps working when the configured one dies', () =>
+    withLab(async (lab) => {
+      const [seed] = lab.sentinels
+      const tr = new TwiceRedis(lab.masterName, [seed!.address], undefined, { sentinelTimeoutMs: 300 })
+      try {
+        await tr.master.ping()
+        assert.deepEqual([...tr.sentinels].sort(), lab.sentinels.map((s) => s.address).sort())
+        await lab.kill(seed!)
+        tr.disconnect()
+        assert.equal(await tr.master.ping(), 'PONG')
+        assert.notEqual(tr.sentinels[0], seed!.address)
+      } finally {
+        await tr.quit()
+      }
+    }))
+
+  it('a lying sentinel cannot plant others outside allowedNodes', async () => {
+    const planted = [['name', 'evil', 'ip', '127.0.0.2', 'port', '26379', 'flags', 'sentinel']]
+    const sentinel = await fakeServer(([, sub]) => {
+      const subcommand = sub?.toUpperCase()
+      if (subcommand === 'GET-MASTER-ADDR-BY-NAME') return ['127.0.0.1', '1']
+      return subcommand === 'SENTINELS' ? planted : []
+    })
+    const guarded = new TwiceRedis('mymaster', [sentinel.address], undefined, { allowedNodes: ['127.0.0.1/32'] })
+    const trusting = new TwiceRedis('mymaster', [sentinel.address])
+    try {
+      await Promise.all([guarded.topology(), trusting.topology()])
+      await Promise.all([guarded.master.ping().catch(() => {}), trusting.master.ping().catch(() => {})])
+      assert.deepEqual(guarded.sentinels, [sentinel.address])
+      assert.deepEqual(trusting.sentinels.sort(), [sentinel.address, '127.0.0.2:26379'].sort())
+    } finally {
+      await Promise.all([guarded.quit(), trusting.quit()])
+      await sentinel.close()
+    }
+  })
+})

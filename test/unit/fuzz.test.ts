@@ -15,6 +15,7 @@ import {
   parseMasterAddress,
   parseReplicas,
   parseSentinelEvent,
+  parseSentinels,
   replicaProblem,
   roleProblem,
   selectReplica,
@@ -91,6 +92,7 @@ describe('fuzzed replies', () => {
           const problem = replicaProblem(replica, { maxLagBytes: 10, maxLinkDownMs: 5 }, 100)
           assert.ok(problem === undefined || typeof problem === 'string')
         }
+        for (const sentinel of parseSentinels(r)) assert.ok(validAddress(sentinel))
         const chosen = selectReplica(parseReplicas(r), { selection: 'round-robin', turn: 3 })
         assert.ok(chosen === undefined || validAddress(chosen))
       }),

@@ -6,6 +6,8 @@ import {
   parseInfo,
   parseReplicas,
   parseSentinelEvent,
+  parseSentinels,
+  refreshSentinels,
   replicaProblem,
   roleProblem,
   selectReplica,
@@ -182,5 +184,52 @@ describe('formatAddress', () => {
       master: 'm',
       replica: '[::3]:6381',
     })
+  })
+})
+
+describe('refreshSentinels', () => {
+  const at = (host: string, port: number, learned = false, lastSeen = 0) => ({ host, port, learned, lastSeen })
+  it('adds the sentinels an answer reports at the end, keeps the order, marks them seen', () => {
+    const known = [at('b', 2), at('a', 1)]
+    const next = refreshSentinels(
+      known,
+      [
+        { host: 'a', port: 1 },
+        { host: 'c', port: 3 },
+        { host: 'c', port: 3 },
+      ],
+      100,
+      {
+        goneMs: 50,
+      },
+    )
+    assert.deepEqual(next, [at('b', 2), at('a', 1, false, 100), at('c', 3, true, 100)])
+  })
+  it('drops learned sentinels gone for long, never configured ones, and learns only allowed ones', () => {
+    const known = [at('seed', 1, false, 0), at('old', 2, true, 0), at('fresh', 3, true, 90)]
+    const next = refreshSentinels(
+      known,
+      [
+        { host: '10.0.0.9', port: 4 },
+        { host: '127.0.0.2', port: 5 },
+      ],
+      100,
+      {
+        goneMs: 50,
+        allowed: (host) => host.startsWith('10.'),
+      },
+    )
+    assert.deepEqual(
+      next.map((s) => s.host),
+      ['seed', 'fresh', '10.0.0.9'],
+    )
+  })
+  it('parses SENTINEL SENTINELS, leaving out entries without an address', () => {
+    const reply = [
+      ['name', 'x', 'ip', '10.0.0.2', 'port', '26379', 'flags', 'sentinel'],
+      ['ip', '', 'port', '26379'],
+      'garbage',
+    ]
+    assert.deepEqual(parseSentinels(reply), [{ host: '10.0.0.2', port: 26379 }])
   })
 })
