@@ -1,6 +1,6 @@
-import { createConnection } from 'node:net'
+import { createConnection, isIP } from 'node:net'
 import type { ConnectionOptions } from 'node:tls'
-import { connect as tlsConnect } from 'node:tls'
+import { checkServerIdentity, connect as tlsConnect } from 'node:tls'
 import { AbstractConnector } from 'ioredis'
 import type { Side, Target } from './events.js'
 import type { Resolver } from './resolver.js'
@@ -60,7 +60,7 @@ export class TwiceRedisConnector extends AbstractConnector {
     this.onTarget(target)
     this.#startedAt = performance.now()
     const stream = this.tls
-      ? tlsConnect({ ...this.tls, host: target.host, port: target.port })
+      ? tlsConnect({ ...this.tls, host: target.host, port: target.port, ...identity(this.tls, target.announcedHost) })
       : createConnection({ host: target.host, port: target.port })
     stream.once('error', (err) => {
       this.firstError = err
@@ -91,5 +91,18 @@ export class TwiceRedisConnector extends AbstractConnector {
     if (this.#rejected || !this.#target) return
     this.#rejected = true
     this.resolver.reject(this.side, this.#target, reason)
+  }
+}
+
+/**
+ * TLS is checked against the name the sentinels announce, not against where `natMap` sends the
+ * socket (a NAT or a forwarder's address is not what the certificate names; ioredis#1832).
+ * SNI carries the announced name when it is a host name (SNI takes no IP address).
+ */
+function identity(tls: ConnectionOptions, announced: string): ConnectionOptions {
+  const check = tls.checkServerIdentity ?? checkServerIdentity
+  return {
+    servername: tls.servername ?? (isIP(announced) ? undefined : announced),
+    checkServerIdentity: (_host, certificate) => check(announced, certificate),
   }
 }

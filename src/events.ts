@@ -5,6 +5,8 @@ export interface Target {
   port: number
   /** `host:port` as the sentinels announce it. */
   address: string
+  /** The host as the sentinels announce it (what a TLS certificate is checked against). */
+  announcedHost: string
   role: 'master' | 'replica'
 }
 

@@ -166,6 +166,6 @@ export class Resolver {
     const address = formatAddress(host, port)
     const natMap = this.options.natMap
     const mapped = typeof natMap === 'function' ? natMap(address) : natMap?.[address]
-    return { host: mapped?.host ?? host, port: mapped?.port ?? port, address, role }
+    return { host: mapped?.host ?? host, port: mapped?.port ?? port, address, announcedHost: host, role }
   }
 }

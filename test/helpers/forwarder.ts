@@ -1,7 +1,7 @@
 import { createConnection, createServer, type Socket } from 'node:net'
 
-/** A loopback TCP forwarder to `target`: an address only a natMap knows. Counts connections. */
-export async function forwarder(target: { host: string; port: number }) {
+/** A loopback TCP forwarder to `target` (listening on `host`): an address only a natMap knows. Counts connections. */
+export async function forwarder(target: { host: string; port: number }, host = '127.0.0.1') {
   const sockets = new Set<Socket>()
   let connections = 0
   let blackhole = false
@@ -22,10 +22,10 @@ export async function forwarder(target: { host: string; port: number }) {
     }
     client.pipe(upstream).pipe(client)
   })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  await new Promise<void>((resolve) => server.listen(0, host, resolve))
   const { port } = server.address() as { port: number }
   return {
-    host: '127.0.0.1',
+    host,
     port,
     get connections() {
       return connections

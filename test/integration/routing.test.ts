@@ -158,6 +158,27 @@ describe('TLS to the sentinels and the data nodes', () => {
       const plain = new TwiceRedis(lab.masterName, lab.sentinelAddresses, 'pw', { sentinelTimeoutMs: 300 })
       await assert.rejects(plain.master.get('tls'), { code: 'NO_SENTINEL_REACHABLE' })
       await plain.quit()
+
+      // Through natMap to an address the certificate does not name (127.0.0.2): the certificate is
+      // checked against the announced node (127.0.0.1), which it names (ioredis#1832's bug).
+      const forwarders = await Promise.all(lab.dataNodes.map((n) => forwarder(n, '127.0.0.2')))
+      const natted = new TwiceRedis(lab.masterName, lab.sentinelAddresses, 'pw', {
+        sentinelTls: { ca: lab.tls!.ca },
+        tls: { ca: lab.tls!.ca },
+        natMap: Object.fromEntries(lab.dataNodes.map((n, i) => [n.address, forwarders[i]!])),
+        maxRetriesPerRequest: 1,
+      })
+      try {
+        assert.equal(await natted.master.get('tls'), 'yes')
+        assert.equal(await natted.slave.get('tls'), 'yes')
+        assert.ok(
+          forwarders.every((f) => f.connections > 0),
+          'not through the forwarders',
+        )
+      } finally {
+        await natted.quit()
+        await Promise.all(forwarders.map((f) => f.close()))
+      }
     } finally {
       await tr.quit()
       await lab.stop()
