@@ -269,24 +269,22 @@ export class ReadGate {
   /** Whether the gate takes `command` (it will send it); `false`: send it as usual. */
   take(command: Command, stream: Stream): boolean {
     const { floor, pending } = this.session
-    if (this.#held.length === 0 && !pending && (floor === 0 || floor <= this.#confirmed)) return false // no cost
+    const fresh = mayReadDirectly({ floor, pending, confirmed: this.#confirmed })
+    if (this.#held.length === 0 && fresh) return false // nothing to wait for: no cost
     if (this.session.isOwn(command) || command.name === 'quit') return false
     // While ioredis connects it sends its own handshake (AUTH, SELECT, the ready check) and
     // queues ours; it sends the queued ones through here again once ready.
     const status = this.replica.status
     if (status !== 'ready' && status !== 'wait' && status !== 'end') return false
-    if (this.#held.length === 0 && this.#direct()) return false
+    if (this.#held.length === 0 && this.#nothingToCheck()) return false
     this.#held.push([command, stream])
     if (!this.#draining) void this.#drain()
     return true
   }
 
-  #direct(): boolean {
-    const replica = this.replica
-    if (replica.mode !== 'normal' || replica.node?.role === 'master') return true // nothing to check
-    const { floor, pending } = this.session
-    if (floor === 0 && !pending) return true // nothing written, no token: the common case, at no cost
-    return replica.status === 'ready' && mayReadDirectly({ floor, pending, confirmed: this.#confirmed })
+  /** A subscriber or monitor connection, or reads already on the master: there is nothing to check. */
+  #nothingToCheck(): boolean {
+    return this.replica.mode !== 'normal' || this.replica.node?.role === 'master'
   }
 
   async #drain(): Promise<void> {

@@ -42,7 +42,7 @@ async function start(options: LabOptions = {}): Promise<Lab> {
       }),
     )
     data.push(master)
-    const started = await Promise.all([
+    const replicas = await Promise.all([
       ...range(o.replicas).map((i) =>
         spawn(`replica-${i}`, 'data', o.password, (port) =>
           dataNodeConfig({
@@ -57,8 +57,8 @@ async function start(options: LabOptions = {}): Promise<Lab> {
         ),
       ),
     ])
-    data.push(...started)
-    const started2 = await Promise.all(
+    data.push(...replicas)
+    const started = await Promise.all(
       range(o.sentinels).map((i) =>
         spawn(`sentinel-${i}`, 'sentinel', o.sentinelPassword, (port) =>
           sentinelConfig({
@@ -77,7 +77,7 @@ async function start(options: LabOptions = {}): Promise<Lab> {
         ),
       ),
     )
-    sentinels.push(...started2)
+    sentinels.push(...started)
     await Promise.all(sentinels.map((s) => lab.tuneSentinel(s)))
     await lab.waitFor(o.startTimeoutMs, 'sentinels to see the master, every replica in sync and each other', () =>
       converged(lab),
