@@ -14,7 +14,7 @@ Usage:
   twiceredis read <command...>       run one command on the read side, print the reply
   twiceredis write <command...>      run one command on the write side, print the reply
   twiceredis watch                   live sentinel events (switch-master, sdown/odown, ...)
-  twiceredis lab up [--replicas N] [--sentinels N] [--name NAME]
+  twiceredis lab up [--replicas N] [--sentinels N] [--name NAME] [--hostnames]
                                      start a local Sentinel lab (real redis-server processes on
                                      loopback) until Ctrl-C or \`twiceredis lab down\`
   twiceredis lab down | status | failover

@@ -40,7 +40,12 @@ function printState(state: LabState): void {
 async function labUp(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
-    options: { replicas: { type: 'string' }, sentinels: { type: 'string' }, name: { type: 'string' } },
+    options: {
+      replicas: { type: 'string' },
+      sentinels: { type: 'string' },
+      name: { type: 'string' },
+      hostnames: { type: 'boolean' },
+    },
   })
   if (readState()) {
     console.error('a lab is already running (see `twiceredis lab status`); stop it with `twiceredis lab down`')
@@ -51,6 +56,7 @@ async function labUp(args: string[]): Promise<number> {
     masterName: values.name,
     replicas: values.replicas === undefined ? undefined : Number(values.replicas),
     sentinels: values.sentinels === undefined ? undefined : Number(values.sentinels),
+    hostnames: values.hostnames,
   })
   const state: LabState = {
     pid: process.pid,

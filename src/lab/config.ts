@@ -28,6 +28,8 @@ export interface DataNodeConfig {
   password?: string | undefined
   /** Port of the master this node replicates at start, if it is a replica. */
   replicaOf?: number | undefined
+  /** The name nodes are announced by (`replica-announce-ip`), instead of their IP. */
+  hostname?: string | undefined
   replTimeoutSec: number
   tls?: LabCertificates | undefined
 }
@@ -45,7 +47,8 @@ export function dataNodeConfig(c: DataNodeConfig): string {
     `repl-timeout ${c.replTimeoutSec}`,
     c.password !== undefined && `requirepass ${quote(c.password)}`,
     c.password !== undefined && `masterauth ${quote(c.password)}`,
-    c.replicaOf !== undefined && `replicaof 127.0.0.1 ${c.replicaOf}`,
+    c.hostname !== undefined && `replica-announce-ip ${c.hostname}`,
+    c.replicaOf !== undefined && `replicaof ${c.hostname ?? '127.0.0.1'} ${c.replicaOf}`,
   ])
 }
 
@@ -63,13 +66,19 @@ export interface SentinelConfig {
   /** Password of the sentinels themselves (also used between sentinels). */
   sentinelPassword?: string | undefined
   tls?: LabCertificates | undefined
+  /** Monitor, announce and report nodes by this name, as Kubernetes charts do. */
+  hostname?: string | undefined
 }
 
 export function sentinelConfig(c: SentinelConfig): string {
   const m = c.masterName
   return lines([
     ...common(c),
-    `sentinel monitor ${m} 127.0.0.1 ${c.masterPort} ${c.quorum}`,
+    // Before `monitor`: the master is named by a host name only with resolve-hostnames.
+    c.hostname !== undefined && 'sentinel resolve-hostnames yes',
+    c.hostname !== undefined && 'sentinel announce-hostnames yes',
+    c.hostname !== undefined && `sentinel announce-ip ${c.hostname}`,
+    `sentinel monitor ${m} ${c.hostname ?? '127.0.0.1'} ${c.masterPort} ${c.quorum}`,
     `sentinel down-after-milliseconds ${m} ${c.downAfterMs}`,
     `sentinel failover-timeout ${m} ${c.failoverTimeoutMs}`,
     c.password !== undefined && `sentinel auth-pass ${m} ${quote(c.password)}`,
@@ -82,7 +91,8 @@ function lines(items: (string | false)[]): string {
   return `${items.filter(Boolean).join('\n')}\n`
 }
 
-/** Redis config strings: double-quoted with backslash escapes. */
+/** Redis config strings: double-quoted with backslash escapes (a newline must not end the line). */
 function quote(value: string): string {
-  return `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`
+  const escaped = value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n').replace(/\r/g, '\\r')
+  return `"${escaped}"`
 }

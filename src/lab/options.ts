@@ -32,6 +32,13 @@ export interface LabOptions {
    * @default false
    */
   tls?: boolean | undefined
+  /**
+   * Announce every node and sentinel by the name `localhost` instead of `127.0.0.1`
+   * (`replica-announce-ip`, `resolve-hostnames`, `announce-hostnames`, as Kubernetes charts do), so
+   * clients get names from the sentinels. With `tls`, the certificates then name `localhost` only.
+   * @default false
+   */
+  hostnames?: boolean | undefined
   /** Bound on start-up, including sentinels agreeing on the topology. @default 20000 */
   startTimeoutMs?: number | undefined
 }
@@ -53,6 +60,7 @@ export type Resolved = typeof defaults & {
   password?: string | undefined
   sentinelPassword?: string | undefined
   tls?: boolean | undefined
+  hostnames?: boolean | undefined
 }
 
 /** @internal Validate and fill in defaults. */

@@ -11,7 +11,8 @@ export interface LabNode {
   /** Stable name within the lab: `master`, `replica-1`, `sentinel-1`, ... (the initial role). */
   readonly name: string
   readonly kind: 'data' | 'sentinel'
-  readonly host: '127.0.0.1'
+  /** How the sentinels announce it: `127.0.0.1`, or `localhost` in a lab with `hostnames`. */
+  readonly host: string
   readonly port: number
   /** `host:port`, the form sentinels report. */
   readonly address: string
@@ -59,7 +60,6 @@ process.on('exit', () => {
  * above kills them when that process ends.
  */
 export class ServerProcess implements LabNode {
-  readonly host = '127.0.0.1' as const
   readonly address: string
   readonly confPath: string
   readonly logPath: string
@@ -69,12 +69,13 @@ export class ServerProcess implements LabNode {
   constructor(
     readonly name: string,
     readonly kind: 'data' | 'sentinel',
+    readonly host: string,
     readonly port: number,
     dir: string,
     private readonly password: string | undefined,
     private readonly tls: { ca: string } | undefined,
   ) {
-    this.address = `127.0.0.1:${port}`
+    this.address = `${host}:${port}`
     this.confPath = join(dir, `${name}.conf`)
     this.logPath = join(dir, `${name}.log`)
   }

@@ -1,3 +1,4 @@
+import { lookup } from 'node:dns/promises'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -21,7 +22,8 @@ async function start(options: LabOptions = {}): Promise<Lab> {
   liveDirs.add(dir)
   const data: ServerProcess[] = []
   const sentinels: ServerProcess[] = []
-  const certificates = o.tls ? makeCertificates(dir) : undefined
+  const hostname = o.hostnames ? await loopbackName() : undefined
+  const certificates = o.tls ? makeCertificates(dir, hostname) : undefined
   const tls = certificates && { ca: certificates.ca }
   const lab = new Lab(o, dir, data, sentinels, tls)
   const spawn = (
@@ -29,7 +31,7 @@ async function start(options: LabOptions = {}): Promise<Lab> {
     kind: 'data' | 'sentinel',
     password: string | undefined,
     config: (port: number) => string,
-  ) => spawnNode(name, kind, dir, password, tls, config, o.startTimeoutMs)
+  ) => spawnNode({ name, kind, host: hostname ?? '127.0.0.1', dir, password, tls }, config, o.startTimeoutMs)
   try {
     const master = await spawn('master', 'data', o.password, (port) =>
       dataNodeConfig({
@@ -39,6 +41,7 @@ async function start(options: LabOptions = {}): Promise<Lab> {
         password: o.password,
         replTimeoutSec: o.replTimeoutSec,
         tls: certificates,
+        hostname,
       }),
     )
     data.push(master)
@@ -53,6 +56,7 @@ async function start(options: LabOptions = {}): Promise<Lab> {
             replicaOf: master.port,
             replTimeoutSec: o.replTimeoutSec,
             tls: certificates,
+            hostname,
           }),
         ),
       ),
@@ -73,6 +77,7 @@ async function start(options: LabOptions = {}): Promise<Lab> {
             password: o.password,
             sentinelPassword: o.sentinelPassword,
             tls: certificates,
+            hostname,
           }),
         ),
       ),
@@ -105,20 +110,39 @@ async function converged(lab: Lab): Promise<true | undefined> {
   return true
 }
 
+/**
+ * The name nodes are announced by in a lab with `hostnames`: `localhost`, which must lead to
+ * 127.0.0.1 (where the lab listens) for redis-server's own lookups as well as Node's.
+ */
+async function loopbackName(): Promise<string> {
+  const name = 'localhost'
+  const first = await lookup(name).catch(() => undefined)
+  if (first?.address !== '127.0.0.1') {
+    throw new LabError(
+      `\`hostnames\` needs ${name} to resolve to 127.0.0.1 first (it gives ${first?.address ?? 'nothing'}); fix /etc/hosts`,
+    )
+  }
+  return name
+}
+
 /** Spawn a node on a free port; if the port was taken in between (another lab), try another. */
 async function spawnNode(
-  name: string,
-  kind: 'data' | 'sentinel',
-  dir: string,
-  password: string | undefined,
-  tls: { ca: string } | undefined,
+  n: {
+    name: string
+    kind: 'data' | 'sentinel'
+    host: string
+    dir: string
+    password: string | undefined
+    tls: { ca: string } | undefined
+  },
   config: (port: number) => string,
   timeoutMs: number,
 ): Promise<ServerProcess> {
   let last: unknown
+  const { name } = n
   for (let attempt = 0; attempt < 3; attempt++) {
     const port = await freePort()
-    const p = new ServerProcess(name, kind, port, dir, password, tls)
+    const p = new ServerProcess(name, n.kind, n.host, port, n.dir, n.password, n.tls)
     p.writeConfig(config(port))
     try {
       await p.start(timeoutMs)

@@ -3,7 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { LabError } from '../errors.js'
 
-/** The lab's test certificates: a CA, and one server certificate for 127.0.0.1 signed by it. */
+/** The lab's test certificates: a CA, and one server certificate for the nodes signed by it. */
 export interface LabCertificates {
   /** The CA certificate (PEM): give it to clients as `tls: { ca }`. */
   ca: string
@@ -12,8 +12,11 @@ export interface LabCertificates {
   keyFile: string
 }
 
-/** Make a throwaway CA and a server certificate in `dir` with the `openssl` command line. */
-export function makeCertificates(dir: string): LabCertificates {
+/**
+ * Make a throwaway CA and a server certificate in `dir` with the `openssl` command line. The
+ * certificate names 127.0.0.1 and localhost, or only `hostname` when nodes are announced by name.
+ */
+export function makeCertificates(dir: string, hostname?: string): LabCertificates {
   const file = (name: string) => join(dir, name)
   const openssl = (...args: string[]) => {
     try {
@@ -36,8 +39,18 @@ export function makeCertificates(dir: string): LabCertificates {
     '-subj',
     '/CN=twiceredis lab CA',
   )
-  openssl('req', ...key, '-keyout', file('server.key'), '-out', file('server.csr'), '-subj', '/CN=127.0.0.1')
-  writeFileSync(file('server.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n')
+  openssl(
+    'req',
+    ...key,
+    '-keyout',
+    file('server.key'),
+    '-out',
+    file('server.csr'),
+    '-subj',
+    `/CN=${hostname ?? '127.0.0.1'}`,
+  )
+  const names = hostname ? `DNS:${hostname}` : 'IP:127.0.0.1,DNS:localhost'
+  writeFileSync(file('server.ext'), `subjectAltName=${names}\n`)
   openssl(
     'x509',
     '-req',

@@ -40,9 +40,10 @@ describe('twiceredis CLI', () => {
     )
   })
 
-  it('lab up prints the sentinels and stays up until lab down', async () => {
+  it('lab up prints the sentinels and stays up until lab down (nodes named with --hostnames)', async () => {
     assert.equal((await run('lab', 'status')).code, 3)
-    const up = spawn(process.execPath, [...cli, 'lab', 'up', '--replicas', '1', '--sentinels', '1'], { env })
+    const args = ['lab', 'up', '--replicas', '1', '--sentinels', '1', '--hostnames']
+    const up = spawn(process.execPath, [...cli, ...args], { env })
     try {
       let out = ''
       up.stdout.on('data', (d) => {
@@ -54,11 +55,14 @@ describe('twiceredis CLI', () => {
       })
       assert.match(out, /master name: mymaster/)
       const sentinels = /sentinels: +(\S+)/.exec(out)?.[1]
-      assert.match(sentinels ?? '', /^127\.0\.0\.1:\d+$/)
+      assert.match(sentinels ?? '', /^localhost:\d+$/)
 
       const status = await run('lab', 'status')
       assert.equal(status.code, 0)
       assert.match(status.stdout, new RegExp(sentinels!))
+      const read = await run('read', 'ROLE')
+      assert.equal(read.code, 0, read.stderr)
+      assert.match(read.stdout, /slave/)
 
       const exited = new Promise((resolve) => up.once('exit', resolve))
       assert.equal((await run('lab', 'down')).code, 0)

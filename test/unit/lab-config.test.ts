@@ -1,0 +1,51 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { dataNodeConfig, sentinelConfig } from '../../src/lab/config.js'
+
+const sentinel = {
+  port: 26379,
+  dir: '/tmp/lab',
+  name: 'sentinel-1',
+  masterName: 'mymaster',
+  masterPort: 6379,
+  quorum: 2,
+  downAfterMs: 1000,
+  failoverTimeoutMs: 3000,
+}
+
+describe('lab config files', () => {
+  it('name nodes by address by default', () => {
+    assert.match(sentinelConfig(sentinel), /^sentinel monitor mymaster 127\.0\.0\.1 6379 2$/m)
+    assert.doesNotMatch(sentinelConfig(sentinel), /hostnames/)
+    const replica = dataNodeConfig({ port: 6380, dir: '/tmp/lab', name: 'r', replicaOf: 6379, replTimeoutSec: 5 })
+    assert.match(replica, /^replicaof 127\.0\.0\.1 6379$/m)
+    assert.doesNotMatch(replica, /announce/)
+  })
+
+  it('with a host name, announce it everywhere and let sentinels resolve it before monitoring', () => {
+    const text = sentinelConfig({ ...sentinel, hostname: 'localhost' })
+    const lines = text.split('\n')
+    const monitor = lines.indexOf('sentinel monitor mymaster localhost 6379 2')
+    assert.ok(monitor > 0, text)
+    assert.ok(lines.indexOf('sentinel resolve-hostnames yes') >= 0)
+    assert.ok(lines.indexOf('sentinel resolve-hostnames yes') < monitor, 'resolve-hostnames must precede monitor')
+    assert.ok(lines.includes('sentinel announce-hostnames yes'))
+    assert.ok(lines.includes('sentinel announce-ip localhost'))
+    const replica = dataNodeConfig({
+      port: 6380,
+      dir: '/tmp/lab',
+      name: 'r',
+      replicaOf: 6379,
+      replTimeoutSec: 5,
+      hostname: 'localhost',
+    })
+    assert.match(replica, /^replicaof localhost 6379$/m)
+    assert.match(replica, /^replica-announce-ip localhost$/m)
+  })
+
+  it('quote passwords so that no config line can be injected', () => {
+    const text = sentinelConfig({ ...sentinel, password: 'a"b\\c\nsentinel x' })
+    assert.ok(text.split('\n').includes('sentinel auth-pass mymaster "a\\"b\\\\c\\nsentinel x"'), text)
+    assert.doesNotMatch(text, /^sentinel x/m)
+  })
+})
