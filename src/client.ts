@@ -14,10 +14,13 @@ import {
   dropStream,
   endWhileReconnecting,
   queueUntraced,
+  type ReadyCheck,
+  replaceReadyCheck,
 } from './ioredis-internals.js'
 import { initial, inOutage, type Lifecycle, type LifecycleEvent, next, retryDelay } from './lifecycle.js'
-import { RETRY_REUSE_MS, type Resolver } from './resolver.js'
+import type { Resolver } from './resolver.js'
 import { isAuthError } from './sentinels.js'
+import { parseInfo } from './topology.js'
 import type { Watch } from './watch.js'
 
 type Stream = Parameters<Redis['sendCommand']>[1]
@@ -48,6 +51,8 @@ export class TwiceRedisClient extends Redis {
   #retryTimer: NodeJS.Timeout | undefined
   #readyTimer: NodeJS.Timeout | undefined
   #watch: Watch | undefined
+  /** The server answers `INFO` with two sections (Redis >= 7); older ones get the full `INFO`. */
+  #infoSections = true
 
   /** @internal created by TwiceRedis */
   constructor(side: Side, options: RedisOptions, resolver: Resolver, emit: Emit, session: Session) {
@@ -75,6 +80,7 @@ export class TwiceRedisClient extends Redis {
       () => this.status === 'ready' && this.mode === 'normal' && this.commandQueue.length === 0,
       () => this.disconnect(),
     )
+    replaceReadyCheck(this, (callback) => this.#readyCheck(callback))
     this.#connector.onAttempt = () => this.#onAttempt()
     // ioredis' own tracing channels and APM instrumentations (OpenTelemetry's ioredis one) read
     // the server address from `options.host`/`options.port`: keep them on the node in use.
@@ -219,19 +225,25 @@ export class TwiceRedisClient extends Redis {
   /**
    * @internal
    * `sentinel` announced `master` as the new master: retry now rather than after the backoff,
-   * asking that sentinel first, and leave a node that is not it if this side is on the master.
+   * and leave a node that is not it if this side is on the master.
    */
   kick(master: string, sentinel: string): void {
     const life = this.#life
     if (life.state === 'closed' || life.state === 'idle' || life.state === 'disconnecting') return
-    this.#resolver.prefer(sentinel)
+    // The read side asks afresh after a switch: ask one that knows. (The write side asks no one:
+    // the announcement is the latest answer. Sending every write side to the sentinel that
+    // announced first would make it everyone's first choice from then on.)
+    if (this.side === 'replica') this.#resolver.prefer(sentinel)
     if (life.state === 'waiting') {
       this.#transition('kick')
       this.#retryNow()
       return
     }
     const node = this.node
-    if (life.state === 'connecting' || (node?.role === 'master' && node.address !== master)) {
+    // Another sentinel announcing the same switch must not drop a connect to the new master.
+    const elsewhere = node?.role === 'master' && node.address !== master
+    const stale = life.state === 'connecting' && (elsewhere || (this.side === 'replica' && !life.afterSwitch))
+    if (stale || (life.state === 'ready' && elsewhere)) {
       // Probably still on (or connecting to) the old master: drop it and resolve again at once.
       this.#transition('kick')
       dropStream(this)
@@ -269,7 +281,7 @@ export class TwiceRedisClient extends Redis {
     clearTimeout(this.#retryTimer)
     this.#transition('connect')
     const life = this.#life
-    return life.state === 'connecting' && life.retry ? RETRY_REUSE_MS : 0
+    return life.state === 'connecting' ? this.#resolver.reuseMs(this.side, life, this.#watch?.listeningSince) : 0
   }
 
   /** ioredis lost the connection (not on purpose) and asks how long to wait. */
@@ -324,12 +336,39 @@ export class TwiceRedisClient extends Redis {
     if (!this.#watch) this.#retryTimer.unref()
   }
 
+  /**
+   * ioredis' ready check, cheaper: the sections the role check reads (`replication`) and the one
+   * that says whether the server still loads its dataset (`persistence`), instead of all of them.
+   * While it loads, ask again after `loading_eta_seconds` (at most 1 s), as ioredis does.
+   */
+  #readyCheck(callback: Parameters<ReadyCheck>[0]): void {
+    const sections = this.#infoSections ? ['replication', 'persistence'] : []
+    this.info(...sections).then(
+      (reply) => {
+        const info = parseInfo(String(reply))
+        if (info.loading !== '1') return callback(null, info)
+        const ms = Math.min(Number(info.loading_eta_seconds) || 1, 1) * 1000
+        setTimeout(() => this.#readyCheck(callback), ms)
+      },
+      (error: Error) => {
+        if (sections.length && /syntax error|wrong number of arguments/i.test(error.message)) {
+          this.#infoSections = false
+          this.#readyCheck(callback)
+        } else if (/NOPERM/.test(error.message)) {
+          callback(null, {}) // the role check then says why it cannot tell
+        } else {
+          callback(error)
+        }
+      },
+    )
+  }
+
   #onVerdict(verdict: Verdict): void {
     if (verdict.kind === 'error') {
       if (verdict.error instanceof TwiceRedisError) this.#error(verdict.error)
       return
     }
-    if (verdict.kind === 'unfit') this.#connector.reject(verdict.reason)
+    if (verdict.kind === 'unfit') this.#connector.reject(verdict.reason, true)
     this.disconnect(true)
   }
 

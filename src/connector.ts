@@ -62,6 +62,8 @@ export class TwiceRedisConnector extends AbstractConnector {
     const stream = this.tls
       ? tlsConnect({ ...this.tls, host: target.host, port: target.port, ...identity(this.tls, target.announcedHost) })
       : createConnection({ host: target.host, port: target.port })
+    // ioredis writes its handshake (HELLO, CLIENT SETINFO) as the socket connects, a write each.
+    stream.once(this.tls ? 'secureConnect' : 'connect', () => corkForTick(stream))
     stream.once('error', (err) => {
       this.firstError = err
     })
@@ -78,20 +80,36 @@ export class TwiceRedisConnector extends AbstractConnector {
     this.#settled = true
     const problem = this.resolver.verifyRole(target, info)
     if (problem) {
-      this.reject(problem)
+      this.reject(problem, true)
       return false
     }
     // Connect, handshake and INFO: a cheap latency sample for `lowest-latency`.
     if (target.role === 'replica') this.resolver.latency(target.address, performance.now() - this.#startedAt)
+    // ioredis sends what waited in its offline queue right after this check, a write each.
+    if (this.stream) corkForTick(this.stream)
     return true
   }
 
-  /** The node of this attempt must not be used: report it (once) and let the resolver avoid it for a while. */
-  reject(reason: string): void {
+  /**
+   * The node of this attempt must not be used: report it (once) and let the resolver avoid it for
+   * a while. `refuted`: the node itself said it does not fit its role.
+   */
+  reject(reason: string, refuted = false): void {
     if (this.#rejected || !this.#target) return
     this.#rejected = true
-    this.resolver.reject(this.side, this.#target, reason)
+    this.resolver.reject(this.side, this.#target, reason, refuted)
   }
+}
+
+/**
+ * Where ioredis writes a burst of commands one socket write each (its handshake, its offline
+ * queue), cork the socket for the tick: one write instead. A thousand clients coming back from an
+ * outage at once are CPU-bound, and a write is a system call.
+ */
+function corkForTick(stream: NonNullable<AbstractConnector['stream']>): void {
+  if (stream.writableCorked) return
+  stream.cork()
+  process.nextTick(() => stream.uncork())
 }
 
 /**

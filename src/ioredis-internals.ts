@@ -110,3 +110,14 @@ export function queueUntraced(client: Redis, command: Command, stream?: Paramete
   const send = Redis.prototype.sendCommand as SendCommand
   return (send.__original ?? send).call(client, command, stream)
 }
+
+export type ReadyCheck = (callback: (error: Error | null, info?: Record<string, string>) => void) => void
+
+/**
+ * Replace ioredis' ready check, `_readyCheck(callback)`: the INFO whose fields ioredis hands to
+ * `connector.check()` before it flushes its queue and reports ready. ioredis asks for every
+ * section (about 5 KB to produce, send and split per connect); the role check needs two.
+ */
+export function replaceReadyCheck(client: Redis, check: ReadyCheck): void {
+  ;(client as unknown as { _readyCheck: ReadyCheck })._readyCheck = check
+}

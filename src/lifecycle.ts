@@ -7,13 +7,15 @@ export type Lifecycle =
   | { readonly state: 'idle' }
   /**
    * Resolving through the sentinels and connecting. `retry`: an automatic retry, which may reuse
-   * a sentinel answer a few hundred ms old; `outage`: the side was ready before it lost its
-   * node; `kicked`: the sentinels announced a switch, so if this attempt fails the next goes at once.
+   * a recent sentinel answer (see `Resolver.reuseMs`); `afterSwitch`: it goes right after the
+   * sentinels announced a switch; `outage`: the side was ready before it lost its node;
+   * `kicked`: the sentinels announced a switch during it, so if it fails the next goes at once.
    */
   | {
       readonly state: 'connecting'
       readonly attempt: number
       readonly retry: boolean
+      readonly afterSwitch: boolean
       readonly outage: boolean
       readonly kicked: boolean
     }
@@ -51,9 +53,18 @@ export function next(s: Lifecycle, event: LifecycleEvent): Lifecycle {
   if (s.state === 'closed' || event === 'quit') return { state: 'closed' }
   switch (event) {
     case 'connect':
-      if (s.state === 'idle') return { state: 'connecting', attempt: 0, retry: false, outage: false, kicked: false }
+      if (s.state === 'idle') {
+        return { state: 'connecting', attempt: 0, retry: false, afterSwitch: false, outage: false, kicked: false }
+      }
       if (s.state === 'waiting') {
-        return { state: 'connecting', attempt: s.attempt, retry: !s.now, outage: s.outage, kicked: false }
+        return {
+          state: 'connecting',
+          attempt: s.attempt,
+          retry: true,
+          afterSwitch: s.now,
+          outage: s.outage,
+          kicked: false,
+        }
       }
       return s
     case 'ready':

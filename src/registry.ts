@@ -20,6 +20,24 @@ export interface SentinelSet {
 
 const registry = new Map<string, SentinelSet>()
 
+/**
+ * `sentinel` announced `master` as the new master (`+switch-master`): from now on the latest
+ * answer is the one before with that master, so the write side of every client of the process
+ * goes there without asking a sentinel again. The replicas are those of the answer before, less
+ * the promoted one (the read side asks afresh after a switch).
+ */
+export function announceMaster(set: SentinelSet, master: Observation['master'], sentinel: string): void {
+  const last = set.last
+  if (!last || last.value.master.address === master.address) return
+  const replicas = last.value.replicas.filter((r) => r.address !== master.address)
+  set.last = { at: Date.now(), value: { ...last.value, sentinel, master, replicas, masterOffset: undefined } }
+}
+
+/** The node at `address` said it is not the master: no client of the process may reuse an answer naming it. */
+export function forgetMaster(set: SentinelSet, address: string): void {
+  if (set.last?.value.master.address === address) set.last = undefined
+}
+
 /** The process-wide entry for these options' sentinel set. */
 export function sentinelSetFor(o: ResolvedOptions): SentinelSet {
   const key = sentinelKey(o)

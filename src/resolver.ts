@@ -19,6 +19,13 @@ const AVOID_MS = 5000
 export const RETRY_REUSE_MS = 250
 
 /**
+ * While the sentinel watch listens, write-side retries reuse an answer given since it started
+ * listening, up to this old: the switch will be announced, and this slow poll only covers an
+ * announcement that got lost.
+ */
+export const FALLBACK_POLL_MS = 3000
+
+/**
  * The selection policy of one TwiceRedis, shared by both sides: asks the sentinels, judges
  * replica health and freshness, applies the selection and fallback policies and the NAT map,
  * verifies the node a side reached, and remembers what it measured (latencies) and what failed
@@ -92,9 +99,27 @@ export class Resolver {
     return this.#select(await this.sentinels.observe(this.#checkReuseMs), this.#turn) !== undefined
   }
 
-  /** A node failed to connect or a check: prefer others for a while. */
-  reject(side: Side, target: Target, reason: string): void {
+  /**
+   * How old a sentinel answer an attempt may take. A first connect asks afresh, as does the read
+   * side right after a switch (its replicas changed). Other retries may take one a few hundred ms
+   * old, shared by the clients of the process; on the write side, while the sentinel watch
+   * listens (`listeningSince`), any answer given since then up to {@link FALLBACK_POLL_MS}: a
+   * switch is announced (and the announcement becomes the latest answer), so retries in an
+   * outage need not poll the sentinels.
+   */
+  reuseMs(side: Side, attempt: { retry: boolean; afterSwitch: boolean }, listeningSince?: number): number {
+    if (!attempt.retry || (side === 'replica' && attempt.afterSwitch)) return 0
+    if (side === 'replica' || listeningSince === undefined) return RETRY_REUSE_MS
+    return Math.max(RETRY_REUSE_MS, Math.min(FALLBACK_POLL_MS, Date.now() - listeningSince))
+  }
+
+  /**
+   * A node failed to connect or a check: prefer others for a while. `refuted`: it answered that
+   * it is not what it was chosen as; an answer naming it master is then reused by no one.
+   */
+  reject(side: Side, target: Target, reason: string, refuted = false): void {
     this.#avoid.set(target.address, Date.now() + AVOID_MS)
+    if (refuted && target.role === 'master') this.sentinels.forget(target.address)
     this.emit('node-rejected', { side, address: target.address, reason })
   }
 

@@ -1,7 +1,7 @@
 import { Redis, type RedisOptions } from 'ioredis'
 import { AuthenticationError, MasterNotFoundError, NoSentinelReachableError, redact } from './errors.js'
 import type { ResolvedOptions, SentinelAddress } from './options.js'
-import { type FailureListener, type SentinelSet, sentinelSetFor } from './registry.js'
+import { type FailureListener, forgetMaster, type SentinelSet, sentinelSetFor } from './registry.js'
 import {
   formatAddress,
   type KnownSentinel,
@@ -98,8 +98,10 @@ export class Sentinels {
     let flight = set.inflight
     if (!flight) {
       const listeners = new Set<FailureListener>()
+      const startedAt = Date.now()
       const query = this.#observe(listeners).then((value) => {
-        set.last = { at: Date.now(), value }
+        // A switch announced while this query was out is newer than its answer: keep it.
+        if (!(set.last && set.last.at > startedAt)) set.last = { at: Date.now(), value }
         return value
       })
       flight = { query, listeners }
@@ -114,6 +116,11 @@ export class Sentinels {
       this.#learn(o)
       return o
     })
+  }
+
+  /** The master at `address` said it is not one: no client of the process may reuse an answer naming it. */
+  forget(address: string): void {
+    forgetMaster(this.#set, address)
   }
 
   /**

@@ -302,18 +302,28 @@ export function roleProblem(
 
 /** A sentinel event that makes clients move: a new master, or a replica gone subjectively down. */
 export type SentinelEvent =
-  | { type: 'switch-master'; master: string; newMaster: string }
+  | { type: 'switch-master'; master: string; newMaster: { host: string; port: number; address: string } }
   | { type: 'replica-down'; master: string; replica: string }
 
 /**
  * Parse the sentinel pub/sub messages twiceredis acts on, for master `name`:
- * `+switch-master <name> <old-ip> <old-port> <new-ip> <new-port>` and
+ * `+switch-master <name> <old-ip> <old-port> <new-ip> <new-port>`,
+ * `+promoted-slave slave <ip:port> <ip> <port> @ <name> <master-ip> <master-port>` (the failover
+ * leader, as soon as the replica it promoted reports itself master: from then on its
+ * `GET-MASTER-ADDR-BY-NAME` names it, while the other sentinels announce `+switch-master` only
+ * once its hello messages reach them, up to a hello period later) and
  * `+sdown slave <ip:port> <ip> <port> @ <name> <master-ip> <master-port>`.
  */
 export function parseSentinelEvent(channel: string, message: string, name: string): SentinelEvent | undefined {
   const words = message.split(' ')
-  if (channel === '+switch-master' && words[0] === name && words.length >= 5) {
-    return { type: 'switch-master', master: name, newMaster: formatAddress(words[3]!, Number(words[4])) }
+  const newMaster = (host: string | undefined, port: string | undefined): SentinelEvent | undefined => {
+    const next = parseMasterAddress([host, port])
+    if (!next) return undefined
+    return { type: 'switch-master', master: name, newMaster: { ...next, address: formatAddress(next.host, next.port) } }
+  }
+  if (channel === '+switch-master' && words[0] === name && words.length >= 5) return newMaster(words[3], words[4])
+  if (channel === '+promoted-slave' && words[0] === 'slave' && words[4] === '@' && words[5] === name) {
+    return newMaster(words[2], words[3])
   }
   if (channel === '+sdown' && words[0] === 'slave' && words[4] === '@' && words[5] === name) {
     return { type: 'replica-down', master: name, replica: formatAddress(words[2]!, Number(words[3])) }

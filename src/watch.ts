@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis'
 import type { ResolvedOptions } from './options.js'
-import { sentinelSetFor } from './registry.js'
+import { announceMaster, type SentinelSet, sentinelSetFor } from './registry.js'
 import { connectSentinel } from './sentinels.js'
 import { formatAddress, parseSentinelEvent } from './topology.js'
 
@@ -14,6 +14,9 @@ export interface Waiter {
   /** The sentinels flagged the replica at `address` subjectively down: leave it if on it. */
   replicaDown(address: string): void
 }
+
+/** How many waiters reconnect per turn of the event loop after an announcement. */
+const BATCH = 50
 
 /** How often a lost subscription to a sentinel is tried again while someone waits. */
 const RESUBSCRIBE_MS = 500
@@ -31,11 +34,24 @@ const RESUBSCRIBE_MS = 500
 export class Watch {
   readonly #waiters = new Set<Waiter>()
   #subscribers: Redis[] = []
+  /** Subscriptions in place now. */
+  readonly #live = new Set<Redis>()
+  #since: number | undefined
 
   constructor(
     private readonly options: ResolvedOptions,
+    private readonly set: SentinelSet,
     private readonly onIdle: () => void,
   ) {}
+
+  /**
+   * Since when at least one subscription has been in place without a break (`undefined`: none
+   * is): a switch after that time will be announced, so a sentinel answer given since then stays
+   * good for the write side until an announcement (or the slow fallback poll).
+   */
+  get listeningSince(): number | undefined {
+    return this.#since
+  }
 
   hold(waiter: Waiter): void {
     this.#waiters.add(waiter)
@@ -47,6 +63,8 @@ export class Watch {
     if (this.#waiters.size > 0) return
     for (const subscriber of this.#subscribers) subscriber.disconnect()
     this.#subscribers = []
+    this.#live.clear()
+    this.#since = undefined
     this.onIdle()
   }
 
@@ -58,20 +76,52 @@ export class Watch {
     subscriber.on('error', () => {})
     subscriber.on('message', (channel: string, message: string) => {
       const event = parseSentinelEvent(channel, message, o.name)
-      for (const w of [...this.#waiters]) {
-        if (event?.type === 'switch-master') w.kick(event.newMaster, address)
-        else if (event?.type === 'replica-down') w.replicaDown(event.replica)
-      }
+      if (event?.type === 'switch-master') announceMaster(this.set, event.newMaster, address)
+      if (event)
+        this.#tell([...this.#waiters], (w) =>
+          event.type === 'switch-master' ? w.kick(event.newMaster.address, address) : w.replicaDown(event.replica),
+        )
     })
-    subscriber.subscribe('+switch-master', '+sdown').catch(() => {})
+    let subscribed = false
+    subscriber.subscribe('+switch-master', '+promoted-slave', '+sdown').then(
+      () => {
+        subscribed = true
+        this.#listening(subscriber, true)
+      },
+      () => {},
+    )
+    // On each reconnect ioredis sends its SUBSCRIBE again, then reports ready.
+    subscriber.on('ready', () => subscribed && this.#listening(subscriber, true))
+    subscriber.on('close', () => this.#listening(subscriber, false))
     return subscriber
+  }
+
+  /**
+   * Tell the waiters, {@link BATCH} per turn of the event loop: a thousand clients reconnecting
+   * in one turn would stall the process for tens of ms and send the new master a thousand SYNs
+   * at once, beyond its listen backlog (`tcp-backlog` 511: the rest are retried by TCP a second later).
+   */
+  #tell(waiters: Waiter[], act: (w: Waiter) => void): void {
+    for (const w of waiters.splice(0, BATCH)) act(w)
+    if (waiters.length) setImmediate(() => this.#tell(waiters, act))
+  }
+
+  #listening(subscriber: Redis, on: boolean): void {
+    if (!this.#subscribers.includes(subscriber)) return
+    if (on) {
+      if (this.#live.size === 0) this.#since = Date.now()
+      this.#live.add(subscriber)
+    } else {
+      this.#live.delete(subscriber)
+      if (this.#live.size === 0) this.#since = undefined
+    }
   }
 }
 
 /** The process-wide watch of these options' sentinel set. */
 export function watchFor(options: ResolvedOptions): Watch {
   const set = sentinelSetFor(options)
-  set.watch ??= new Watch(options, () => {
+  set.watch ??= new Watch(options, set, () => {
     set.watch = undefined
   })
   return set.watch

@@ -152,7 +152,7 @@ describe('fuzzed replies', () => {
     const word = fc.oneof(fc.constantFrom('mymaster', 'slave', '@', '127.0.0.1', '6379', '::1', ''), fc.string())
     fc.assert(
       fc.property(
-        fc.constantFrom('+switch-master', '+sdown', '-sdown', '+odown', 'other'),
+        fc.constantFrom('+switch-master', '+promoted-slave', '+sdown', '-sdown', '+odown', 'other'),
         fc.array(word, { maxLength: 10 }).map((w) => w.join(' ')),
         (channel, message) => {
           const event = parseSentinelEvent(channel, message, 'mymaster')

@@ -16,13 +16,13 @@ describe('lifecycle', () => {
     assert.ok(inOutage(lost))
   })
 
-  it('an automatic retry may reuse a sentinel answer; a first connect and a kicked retry may not', () => {
+  it('an automatic retry may reuse a sentinel answer, a first connect may not; a kicked retry goes after a switch', () => {
     const retry = run('connect', 'ready', 'lost', 'connect')
-    assert.ok(retry.state === 'connecting' && retry.retry)
+    assert.ok(retry.state === 'connecting' && retry.retry && !retry.afterSwitch)
     const first = run('connect')
     assert.ok(first.state === 'connecting' && !first.retry && !inOutage(first))
     const kicked = run('connect', 'ready', 'lost', 'kick', 'connect')
-    assert.ok(kicked.state === 'connecting' && !kicked.retry)
+    assert.ok(kicked.state === 'connecting' && kicked.retry && kicked.afterSwitch)
   })
 
   it('a kick retries at once, and only the attempt it was meant for', () => {

@@ -151,9 +151,25 @@ describe('parseSentinelEvent', () => {
     assert.deepEqual(parseSentinelEvent('+switch-master', 'mymaster 10.0.0.1 6379 10.0.0.2 6380', 'mymaster'), {
       type: 'switch-master',
       master: 'mymaster',
-      newMaster: '10.0.0.2:6380',
+      newMaster: { host: '10.0.0.2', port: 6380, address: '10.0.0.2:6380' },
     })
     assert.equal(parseSentinelEvent('+switch-master', 'other 10.0.0.1 6379 10.0.0.2 6380', 'mymaster'), undefined)
+    // Clients connect to the announced master: an unusable address is no announcement.
+    assert.equal(parseSentinelEvent('+switch-master', 'mymaster 10.0.0.1 6379 10.0.0.2 0', 'mymaster'), undefined)
+    assert.equal(parseSentinelEvent('+switch-master', 'mymaster 10.0.0.1 6379  6380', 'mymaster'), undefined)
+  })
+  it("reads the leader's +promoted-slave as the switch, for our master only", () => {
+    const promoted = 'slave 10.0.0.2:6380 10.0.0.2 6380 @ mymaster 10.0.0.1 6379'
+    assert.deepEqual(parseSentinelEvent('+promoted-slave', promoted, 'mymaster'), {
+      type: 'switch-master',
+      master: 'mymaster',
+      newMaster: { host: '10.0.0.2', port: 6380, address: '10.0.0.2:6380' },
+    })
+    assert.equal(parseSentinelEvent('+promoted-slave', promoted, 'other'), undefined)
+    assert.equal(
+      parseSentinelEvent('+promoted-slave', 'slave 10.0.0.2:6380 10.0.0.2 x @ mymaster 10.0.0.1 6379', 'mymaster'),
+      undefined,
+    )
   })
   it('reads a replica +sdown, not a master or sentinel one', () => {
     const replica = 'slave 10.0.0.3:6381 10.0.0.3 6381 @ mymaster 10.0.0.1 6379'
@@ -177,7 +193,7 @@ describe('formatAddress', () => {
     assert.deepEqual(parseSentinelEvent('+switch-master', 'm ::1 6379 ::2 6380', 'm'), {
       type: 'switch-master',
       master: 'm',
-      newMaster: '[::2]:6380',
+      newMaster: { host: '::2', port: 6380, address: '[::2]:6380' },
     })
     assert.deepEqual(parseSentinelEvent('+sdown', 'slave [::3]:6381 ::3 6381 @ m ::1 6379', 'm'), {
       type: 'replica-down',
