@@ -1,13 +1,15 @@
 // One process of a fleet (bench/fleet.ts forks it): `count` write clients, each sending one INCR
-// every `intervalMs` with `maxRetriesPerRequest: null`. Told when the master was killed, it
-// reports when each client wrote again (the first INCR issued after the kill that succeeded),
-// its event-loop delay over the outage, and its memory per idle instance.
-import { monitorEventLoopDelay } from 'node:perf_hooks'
+// every `intervalMs` with `maxRetriesPerRequest: null`. Told when the fault happened, it reports
+// when each client wrote again (the first INCR issued after the fault that succeeded), its
+// event-loop delay from the fault on, and its memory per idle instance.
+import { type IntervalHistogram, monitorEventLoopDelay } from 'node:perf_hooks'
 import { Redis } from 'ioredis'
 import { TwiceRedis } from 'twiceredis'
 
 export interface WorkerConfig {
-  client: 'twiceredis' | 'ioredis'
+  /** `plain`: ioredis connected to `master` directly, for the floor (see fleet.ts). */
+  client: 'twiceredis' | 'ioredis' | 'plain'
+  master?: [string, number] | undefined
   name: string
   sentinels: [string, number][]
   count: number
@@ -32,7 +34,6 @@ interface Writer {
   close(): Promise<unknown>
 }
 
-const debug: { connect?: number; ready?: number }[] = []
 /** When the first client of this process was sent to the new master (twiceredis only). */
 let learned: number | undefined
 const config = JSON.parse(process.env.FLEET_WORKER ?? '{}') as WorkerConfig
@@ -43,23 +44,30 @@ function open(): Writer {
     const tr = new TwiceRedis(config.name, config.sentinels, undefined, { maxRetriesPerRequest: null })
     tr.on('error', () => {})
     tr.on('master-changed', ({ from }) => {
-      if (from !== undefined && learned === undefined) learned = Date.now()
+      if (from !== undefined) learned ??= Date.now()
     })
-    if (process.env.FLEET_DEBUG) {
-      const i = debug.length
-      debug.push({})
-      for (const ev of ['connect', 'ready'] as const) {
-        tr.master.on(ev, () => {
-          if (learned !== undefined) debug[i]![ev] ??= Date.now()
-        })
-      }
-    }
     return { incr: () => tr.master.incr('fleet'), close: () => tr.quit() }
+  }
+  if (config.client === 'plain') {
+    // The floor: ioredis straight to a known node, reconnecting at once (no sentinel, no backoff).
+    const [host, port] = config.master ?? []
+    const redis = new Redis({ host, port, maxRetriesPerRequest: null, retryStrategy: () => 0 })
+    redis.on('error', () => {})
+    return { incr: () => redis.incr('fleet'), close: async () => redis.disconnect() }
   }
   const sentinels = config.sentinels.map(([host, port]) => ({ host, port }))
   const redis = new Redis({ sentinels, name: config.name, maxRetriesPerRequest: null })
   redis.on('error', () => {})
   return { incr: () => redis.incr('fleet'), close: async () => redis.disconnect() }
+}
+
+/** Node's event-loop delay histogram; Bun has none, and reports zeros. */
+function eventLoopDelay(): Pick<IntervalHistogram, 'enable' | 'disable' | 'percentile' | 'max'> {
+  try {
+    return monitorEventLoopDelay({ resolution: 1 })
+  } catch {
+    return { enable: () => true, disable: () => true, percentile: () => 0, max: 0 }
+  }
 }
 
 function memory() {
@@ -77,7 +85,7 @@ let killedAt: number | undefined
 const backAt: (number | undefined)[] = writers.map(() => undefined)
 let failed = 0
 let stopping = false
-const loop = monitorEventLoopDelay({ resolution: 1 })
+const loop = eventLoopDelay()
 
 function tick(i: number): void {
   if (stopping) return
@@ -98,16 +106,6 @@ function tick(i: number): void {
 
 function recovered(): void {
   loop.disable()
-  if (process.env.FLEET_DEBUG && learned !== undefined) {
-    const l = learned
-    const med = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]
-    const conn = debug.map((d) => (d.connect ?? Number.NaN) - l)
-    const ready = debug.map((d) => (d.ready ?? Number.NaN) - (d.connect ?? Number.NaN))
-    const back = debug.map((d, i) => backAt[i]! - (d.ready ?? Number.NaN))
-    console.error(
-      `connect after learned ${med(conn)} max ${Math.max(...conn)}; ready after connect ${med(ready)} max ${Math.max(...ready)}; back after ready ${med(back)} max ${Math.max(...back)}`,
-    )
-  }
   send({
     type: 'recovered',
     times: backAt as number[],

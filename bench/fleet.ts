@@ -1,18 +1,18 @@
-// Fleet: P processes of N write clients each through a master SIGKILL, counted at the sentinels.
-// Each process is bench/fleet-worker.ts (forked). New sentinel connections are the growth of each
-// sentinel's `INFO stats` total_connections_received between a steady state and one second after
-// the last client wrote again, read over connections the harness opened before (so none of its
-// own are counted); the "quiet" column is the same count over an equal window with no fault.
+// Fleet: P processes of N write clients each (one INCR per client every 100 ms,
+// `maxRetriesPerRequest: null`) through a master SIGKILL, counted at the sentinels. Each process
+// is bench/fleet-worker.ts (forked). New sentinel connections are the growth of each sentinel's
+// `INFO stats` total_connections_received between a steady state and one second after the last
+// client wrote again, read over connections the harness opened before (so none of its own are
+// counted); "quiet window" is the same count over an equal window with no fault afterwards.
+// "Back" is when a client's first INCR issued after the kill succeeded, from the switch: the
+// first moment a sentinel reports the new master (polled every 5 ms).
 import { type ChildProcess, fork } from 'node:child_process'
 import { Redis } from 'ioredis'
-import { type Lab, startLab } from 'twiceredis/lab'
+import { startLab } from 'twiceredis/lab'
 import type { FromWorker, ToWorker, WorkerConfig } from './fleet-worker.js'
 import { median, sleep, table } from './peers.js'
 
-export interface FleetRun {
-  client: WorkerConfig['client']
-  processes: number
-  perProcess: number
+export interface FleetRun extends FleetSize {
   /** New connections per sentinel during the failover (harness excluded), in lab.sentinels order. */
   opened: number[]
   /** The same count over a window of equal length with no fault. */
@@ -28,14 +28,28 @@ export interface FleetRun {
 
 const WORKER = new URL('./fleet-worker.ts', import.meta.url).pathname
 
-/** One fleet through one master SIGKILL on a fresh lab. */
-export async function runFleet(
-  client: WorkerConfig['client'],
-  processes: number,
-  perProcess: number,
+export interface FleetSize {
+  client: WorkerConfig['client']
+  processes: number
+  perProcess: number
+  /** The data nodes' `tcp-backlog` (Redis' default, 511, if not given). */
+  tcpBacklog?: number | undefined
+  /** Each client sends one INCR this often. @default 100 */
+  intervalMs?: number | undefined
+}
+
+/**
+ * One fleet through one master SIGKILL on a fresh lab; `plain` clients (the floor) through every
+ * connection of the fleet killed at once instead, reconnecting to the same node.
+ */
+export async function runFleet({
+  client,
+  processes,
+  perProcess,
+  tcpBacklog,
   intervalMs = 100,
-): Promise<FleetRun> {
-  const lab = await startLab()
+}: FleetSize): Promise<FleetRun> {
+  const lab = await startLab({ tcpBacklog })
   const probes = lab.sentinels.map((s) => new Redis({ host: s.host, port: s.port, lazyConnect: true }))
   const workers: ChildProcess[] = []
   try {
@@ -46,6 +60,7 @@ export async function runFleet(
       client,
       name: lab.masterName,
       sentinels: lab.sentinelAddresses,
+      master: [lab.master.host, lab.master.port],
       count: perProcess,
       intervalMs,
     }
@@ -53,7 +68,8 @@ export async function runFleet(
     const recovered: Promise<Extract<FromWorker, { type: 'recovered' }>>[] = []
     for (let i = 0; i < processes; i++) {
       const worker = fork(WORKER, {
-        execArgv: ['--import', 'tsx', '--expose-gc'],
+        // (Bun runs TypeScript itself.)
+        execArgv: process.versions.bun ? [] : ['--import', 'tsx', '--expose-gc'],
         env: { ...process.env, FLEET_WORKER: JSON.stringify(config) },
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       })
@@ -66,30 +82,24 @@ export async function runFleet(
 
     const start = await received()
     const windowStart = Date.now()
-    const oldMaster = lab.master.address
-    await lab.kill(lab.master)
-    // After the process is gone: a write issued from now on can only succeed on a new master.
-    for (const w of workers) w.send({ type: 'kill', at: Date.now() } satisfies ToWorker)
-    const switchedAt = await firstSwitch(probes, lab.masterName, oldMaster)
-    const reports = await Promise.all(recovered)
-    if (process.env.FLEET_DEBUG) {
-      for (const r of reports) {
-        const back = r.times.map((t) => t - switchedAt).sort((a, b) => a - b)
-        console.error(
-          'learned',
-          r.learned && r.learned - switchedAt,
-          'back',
-          back[0],
-          back.at(-1),
-          'p99',
-          r.loopDelayP99Ms,
-        )
-      }
+    const oldMaster = lab.master
+    let switchedAt: number
+    if (client === 'plain') {
+      // The floor: every connection of the fleet dropped at once, all reconnecting to the same node.
+      await lab.command(oldMaster, 'CLIENT', 'KILL', 'TYPE', 'normal')
+      switchedAt = Date.now()
+      for (const w of workers) w.send({ type: 'kill', at: switchedAt } satisfies ToWorker)
+    } else {
+      await lab.kill(oldMaster)
+      // After the process is gone: a write issued from now on can only succeed on a new master.
+      for (const w of workers) w.send({ type: 'kill', at: Date.now() } satisfies ToWorker)
+      switchedAt = await firstSwitch(probes, lab.masterName, oldMaster.address)
     }
+    const reports = await Promise.all(recovered)
     await sleep(1000) // late connections (a slow poll, a watch closing) still count
     const end = await received()
     const windowMs = Date.now() - windowStart
-    await lab.waitForNewMaster()
+    if (client !== 'plain') await lab.waitForNewMaster()
 
     // The same window with no fault: what the fleet (and the sentinels among themselves) open anyway.
     const quietStart = await received()
@@ -99,6 +109,7 @@ export async function runFleet(
       client,
       processes,
       perProcess,
+      tcpBacklog,
       opened: end.map((e, i) => e - start[i]!),
       quiet: sum(quietEnd.map((e, i) => e - quietStart[i]!)),
       backMs: reports.flatMap((r) => r.times.map((t) => t - switchedAt)),
@@ -163,55 +174,67 @@ async function stop(worker: ChildProcess): Promise<void> {
 
 const sum = (values: number[]) => values.reduce((a, b) => a + b, 0)
 
-export function describeRun(r: FleetRun): (string | number)[] {
+function describeRun(r: FleetRun): (string | number)[] {
   const total = sum(r.opened)
   const busiest = total ? Math.max(...r.opened) / total : 0
   const back = [...r.backMs].sort((a, b) => a - b)
+  const plain = r.client === 'plain'
   return [
-    r.client,
+    plain ? 'floor: plain ioredis, reconnect to the same node' : r.client,
     `${r.processes} x ${r.perProcess}`,
-    (total / r.processes).toFixed(1),
-    `${Math.round(busiest * 100)}% (${r.opened.join('/')})`,
-    r.quiet,
+    r.tcpBacklog ?? 511,
+    plain ? '-' : (total / r.processes).toFixed(1),
+    plain ? '-' : `${Math.round(busiest * 100)}% (${r.opened.join('/')})`,
+    plain ? '-' : r.quiet,
+    r.learnedMs.length ? Math.round(median(r.learnedMs)) : '-',
     Math.round(median(back)),
-    Math.round(back[back.length - 1] ?? Number.NaN),
+    Math.round(back.at(-1) ?? Number.NaN),
     r.failed,
     r.loopDelayP99Ms.toFixed(1),
     `${(r.memoryPerInstance.heapBytes / 1024).toFixed(1)} / ${(r.memoryPerInstance.rssBytes / 1024).toFixed(1)}`,
   ]
 }
 
-export const fleetHeader = [
+const header = [
+  'run',
   'client',
   'processes x instances',
+  'tcp-backlog',
   'new sentinel connections per process',
   'busiest sentinel (per sentinel)',
   'quiet window',
-  'median back after switch (ms)',
-  'last back after switch (ms)',
+  'switch learned (ms, median process)',
+  'median back (ms)',
+  'last back (ms)',
   'failed',
   'event-loop delay p99 (ms)',
   'KiB per idle instance (heap / RSS)',
 ]
 
-const sizes: [number, number][] = [
-  [1, 200],
-  [10, 20],
-  [20, 50],
-  [1, 1000],
+/** What one round runs: every size for twiceredis and ioredis, the floor, and the backlog a fleet needs. */
+export const fleetSizes: FleetSize[] = [
+  ...[
+    [1, 200],
+    [10, 20],
+    [20, 50],
+    [1, 1000],
+  ].flatMap(([processes, perProcess]) =>
+    (['twiceredis', 'ioredis'] as const).map((client) => ({ client, processes: processes!, perProcess: perProcess! })),
+  ),
+  { client: 'plain', processes: 20, perProcess: 50 },
+  { client: 'plain', processes: 1, perProcess: 1000 },
+  { client: 'twiceredis', processes: 20, perProcess: 50, tcpBacklog: 4096 },
 ]
 
-/** The bench section: every size for twiceredis and ioredis' sentinel mode, `rounds` times. */
-export async function fleetBench(rounds = 2, lab?: Lab): Promise<string> {
-  void lab
+/** The bench section, `rounds` times over. */
+export async function fleetBench(rounds = 2, sizes = fleetSizes): Promise<string> {
   const rows: (string | number)[][] = []
   for (let round = 1; round <= rounds; round++) {
-    for (const [processes, perProcess] of sizes) {
-      for (const client of ['twiceredis', 'ioredis'] as const) {
-        process.stderr.write(`fleet: round ${round}, ${processes} x ${perProcess} ${client}\n`)
-        rows.push([round, ...describeRun(await runFleet(client, processes, perProcess))])
-      }
+    for (const size of sizes) {
+      const backlog = size.tcpBacklog ? `, tcp-backlog ${size.tcpBacklog}` : ''
+      process.stderr.write(`fleet: round ${round}, ${size.processes} x ${size.perProcess} ${size.client}${backlog}\n`)
+      rows.push([round, ...describeRun(await runFleet(size))])
     }
   }
-  return table(['run', ...fleetHeader], rows)
+  return table(header, rows)
 }

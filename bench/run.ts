@@ -6,6 +6,7 @@ import { cpus, totalmem } from 'node:os'
 import { renderFailoverChart } from './chart.js'
 import { coldStartBench } from './cold-start.js'
 import { failoverBench } from './failover.js'
+import { fleetBench } from './fleet.js'
 import { readAfterWriteBench } from './read-after-write.js'
 import { sentinelLoadBench } from './sentinel-load.js'
 import { throughputBench } from './throughput.js'
@@ -20,6 +21,7 @@ const sections = [
   ['Failover recovery (master SIGKILL, 5 runs)', () => failoverBench(5)],
   ['Cold start and reconnect', () => coldStartBench(20)],
   ['Read after write', () => readAfterWriteBench(5)],
+  ['Fleet (processes x instances through a master SIGKILL, 2 runs)', () => fleetBench(2)],
 ] as const
 
 // `npm run bench -- failover` reruns one section and keeps the others from the last full run.

@@ -287,8 +287,19 @@ export class TwiceRedisClient extends Redis {
   /** ioredis lost the connection (not on purpose) and asks how long to wait. */
   #onLost(): number | null | undefined {
     this.#transition('lost')
-    const delay = retryDelay(this.#life, this.#backoff)
+    const delay = retryDelay(this.#life, (attempt) => this.#patient(attempt, this.#backoff(attempt)))
     return typeof delay === 'number' ? delay : null
+  }
+
+  /**
+   * The write side, while the sentinel watch listens, retries a master still gone after a first
+   * quick retry (a blip) at the backoff's cap: the watch announces a switch, and a thousand clients
+   * retrying a dead node every few ms would only stall their process.
+   */
+  #patient(attempt: number, delay: unknown): unknown {
+    if (typeof delay !== 'number' || attempt < 2 || this.side !== 'master') return delay
+    if (this.#watch?.listeningSince === undefined) return delay
+    return Math.max(delay, Math.round(this.#resolver.options.maxRetryDelayMs * (0.5 + Math.random() / 2)))
   }
 
   #retryNow(): void {

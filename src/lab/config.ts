@@ -32,6 +32,8 @@ export interface DataNodeConfig {
   hostname?: string | undefined
   replTimeoutSec: number
   tls?: LabCertificates | undefined
+  /** `tcp-backlog`; Redis' default (511) when not given. */
+  tcpBacklog?: number | undefined
 }
 
 export function dataNodeConfig(c: DataNodeConfig): string {
@@ -47,6 +49,7 @@ export function dataNodeConfig(c: DataNodeConfig): string {
     `repl-timeout ${c.replTimeoutSec}`,
     c.password !== undefined && `requirepass ${quote(c.password)}`,
     c.password !== undefined && `masterauth ${quote(c.password)}`,
+    c.tcpBacklog !== undefined && `tcp-backlog ${c.tcpBacklog}`,
     c.hostname !== undefined && `replica-announce-ip ${c.hostname}`,
     c.replicaOf !== undefined && `replicaof ${c.hostname ?? '127.0.0.1'} ${c.replicaOf}`,
   ])

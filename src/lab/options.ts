@@ -33,6 +33,13 @@ export interface LabOptions {
    */
   tls?: boolean | undefined
   /**
+   * `tcp-backlog` of the data nodes: how many connections may wait to be accepted. Redis' default
+   * (511) drops the excess of a burst, which TCP retries a second later: a fleet of a thousand
+   * clients moving to a new master at once needs more (and `net.core.somaxconn` at least as much).
+   * @default 511
+   */
+  tcpBacklog?: number | undefined
+  /**
    * Announce every node and sentinel by the name `localhost` instead of `127.0.0.1`
    * (`replica-announce-ip`, `resolve-hostnames`, `announce-hostnames`, as Kubernetes charts do), so
    * clients get names from the sentinels. With `tls`, the certificates then name `localhost` only.
@@ -61,6 +68,7 @@ export type Resolved = typeof defaults & {
   sentinelPassword?: string | undefined
   tls?: boolean | undefined
   hostnames?: boolean | undefined
+  tcpBacklog?: number | undefined
 }
 
 /** @internal Validate and fill in defaults. */
@@ -77,6 +85,9 @@ export function resolve(options: LabOptions): Resolved {
   ] as const) {
     const min = key === 'replicas' ? 0 : 1
     if (!Number.isInteger(o[key]) || o[key] < min) throw new LabError(`Expected \`${key}\` to be an integer >= ${min}.`)
+  }
+  if (o.tcpBacklog !== undefined && (!Number.isInteger(o.tcpBacklog) || o.tcpBacklog < 1)) {
+    throw new LabError('Expected `tcpBacklog` to be an integer >= 1.')
   }
   o.quorum = options.quorum ?? Math.min(2, o.sentinels)
   if (!Number.isInteger(o.quorum) || o.quorum < 1 || o.quorum > o.sentinels) {

@@ -42,6 +42,7 @@ async function start(options: LabOptions = {}): Promise<Lab> {
         replTimeoutSec: o.replTimeoutSec,
         tls: certificates,
         hostname,
+        tcpBacklog: o.tcpBacklog,
       }),
     )
     data.push(master)
@@ -57,6 +58,7 @@ async function start(options: LabOptions = {}): Promise<Lab> {
             replTimeoutSec: o.replTimeoutSec,
             tls: certificates,
             hostname,
+            tcpBacklog: o.tcpBacklog,
           }),
         ),
       ),
