@@ -16,7 +16,7 @@ export interface Waiter {
 }
 
 /** How many waiters reconnect per turn of the event loop after an announcement. */
-const BATCH = 50
+const BATCH = 10
 
 /** How often a lost subscription to a sentinel is tried again while someone waits. */
 const RESUBSCRIBE_MS = 500
