@@ -59,6 +59,13 @@ out += `
   sentinel share" says nothing; across processes the per-instance shuffle spreads the load.
 - Failover: all clients run in the same failover; "after the switch" counts from the first moment
   any sentinel reports the new master (polled every 5 ms).
+- Fleet: the floor rows are plain ioredis clients straight to a known node, every connection
+  dropped at once: what reconnecting that many clients costs this machine, with no sentinel, no
+  failover and no queued commands. A "quiet window" count above 0 is the sentinels failing over a
+  second time after the measured one (the new master missed their PINGs for
+  \`down-after-milliseconds\`, 1000 in the lab, under this load; seen in their logs), which moves
+  every client once more, whatever the client. Busiest-sentinel shares of one-process rows are
+  2 of 4 connections.
 `
 writeFileSync(new URL('./RESULTS.md', import.meta.url), out)
 if (out.includes('## Failover recovery')) await renderFailoverChart(out)
