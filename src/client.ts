@@ -168,13 +168,16 @@ export class TwiceRedisClient extends Redis {
    */
   override async quit(callback?: Callback<'OK'>): Promise<'OK'> {
     const open = this.#life.state !== 'closed' && this.status !== 'end' && this.status !== 'wait'
-    const ready = open && this.status === 'ready'
+    // After disconnect() the socket is closing: no QUIT over it (it would wait for the next one).
+    const ready = open && this.status === 'ready' && this.#life.state !== 'disconnecting'
     const ended = open ? once(this, 'end').catch(() => {}) : undefined
     // QUIT goes through sendCommand: send it before the client counts as closed.
     const sent = ready ? super.quit().catch(() => 'OK') : undefined // dropped first: closed all the same
     this.#transition('quit')
     this.#stopTimers()
     this.#releaseWatch()
+    // Commands held for the connection after a disconnect(): there will be none.
+    for (const [command] of this.#deferred.splice(0)) command.reject(new ClientClosedError(this.side))
     if (open) {
       const timer = setTimeout(() => super.disconnect(), this.options.connectTimeout ?? 2000)
       if (!ready) {

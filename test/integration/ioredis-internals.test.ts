@@ -13,6 +13,7 @@ import {
   ioredisOptionNames,
   queueUntraced,
   rawReplyCopy,
+  replaceReadyCheck,
   streamOf,
 } from '../../src/ioredis-internals.js'
 import type { Lab } from '../../src/lab/index.js'
@@ -166,6 +167,19 @@ describe('ioredis internals twiceredis relies on', () => {
     for (const name of ['maxRetriesPerRequest', 'keyPrefix', 'enableAutoPipelining', 'retryStrategy', 'lazyConnect']) {
       assert.ok(names.includes(name), internal('Redis.defaultOptions', `no ${name}`))
     }
+  })
+
+  it('`_readyCheck(callback)`: its fields go to `connector.check()`, then ioredis flushes its queue and is ready', async () => {
+    const { Recording, seen } = recordingConnector(lab)
+    const client = open({ Connector: Recording as never })
+    const order: string[] = []
+    replaceReadyCheck(client, (callback) => {
+      order.push('ready check')
+      client.info('replication').then((text) => callback(null, { role: 'master', ours: 'yes', info: text }))
+    })
+    await client.ping().then(() => order.push('queued command')) // connects the lazy client
+    assert.equal(seen.info?.ours, 'yes', internal('_readyCheck', 'ioredis did not call the replacement'))
+    assert.deepEqual(order, ['ready check', 'queued command'], internal('_readyCheck', 'the queue went before it'))
   })
 
   it('`sendCommand` wrapped by an APM (shimmer keeps `__original`): a queued command passes the wrapper once', async () => {

@@ -110,6 +110,17 @@ describe('races in the client lifecycle', () => {
       }
     }))
 
+  it('quit() right after disconnect() resolves, and a command held in between rejects with CLIENT_CLOSED', () =>
+    withLab(async (_lab, open) => {
+      const tr = open({ healthCheckIntervalMs: 0 })
+      await tr.master.set('k', 'v')
+      tr.disconnect() // the socket is still closing when quit() comes
+      const held = assert.rejects(tr.master.get('k'), { code: 'CLIENT_CLOSED' }) // held for the next connection
+      await tr.quit() // before: the QUIT was held too, for a connection that never came
+      await held
+      assert.equal(tr.master.status, 'end')
+    }))
+
   it('a replica flagged down while the read side connects to it is rejected once', () =>
     withLab(
       async (lab, open) => {

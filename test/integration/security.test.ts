@@ -179,3 +179,39 @@ describe('sentinel list refresh', () => {
     }
   })
 })
+
+describe('the ready check on an older or loading server', () => {
+  it('falls back to the full INFO where two sections are refused (Redis < 7), and waits while it loads', async () => {
+    let infos = 0
+    // A Redis 6 master, as far as twiceredis can tell: RESP2 only, one INFO section at most, loading at first.
+    const node = await fakeServer(([command, ...args]) => {
+      switch (command?.toUpperCase()) {
+        case 'HELLO':
+          return new Error("ERR unknown command 'HELLO'")
+        case 'INFO':
+          if (args.length > 1) return new Error('ERR syntax error')
+          infos++
+          return `# Replication\r\nrole:master\r\n# Persistence\r\nloading:${infos === 1 ? 1 : 0}\r\n`
+        case 'GET':
+          return 'from the fake node'
+        default:
+          return 'OK'
+      }
+    })
+    const sentinel = await lyingSentinel(node)
+    const tr = new TwiceRedis('mymaster', [sentinel.address], undefined, { healthCheckIntervalMs: 0 })
+    try {
+      assert.equal(await tr.master.get('k'), 'from the fake node')
+      const asked = node.received.filter(([c]) => c?.toUpperCase() === 'INFO' || c?.toUpperCase() === 'GET')
+      assert.deepEqual(
+        asked.map((args) => args.join(' ')),
+        ['info replication persistence', 'info', 'info', 'get k'],
+        'two sections first, then the full INFO until it no longer loads, then the command',
+      )
+    } finally {
+      tr.disconnect() // the fake node never closes on QUIT
+      await tr.quit()
+      await Promise.all([sentinel.close(), node.close()])
+    }
+  })
+})
