@@ -22,14 +22,14 @@ const BATCH = 10
 const RESUBSCRIBE_MS = 500
 
 /**
- * Fast failover detection without idle sentinel connections: subscriptions to `+switch-master`
- * (and replicas' `+sdown`) on every sentinel that exist only while at least one client is in an
- * outage, shared by every client of the process on the same sentinel set. All sentinels,
- * because the leader of the failover announces the switch first; the others learn it from its
- * hello messages up to a couple of seconds later.
+ * Fast failover detection without idle sentinel connections: subscriptions to `+switch-master`,
+ * `+promoted-slave` (and replicas' `+sdown`) on every sentinel that exist only while at least one
+ * client is in an outage, shared by every client of the process on the same sentinel set. All
+ * sentinels, because the leader of the failover names the new master first (`+promoted-slave`);
+ * the others learn it from its hello messages up to a hello period (2 s) later.
  *
- * Events only speed things up: clients keep re-resolving on their own backoff, as the
- * guidelines ask, in case a message is lost.
+ * An announcement becomes the process' latest sentinel answer; clients keep retrying on their
+ * own backoff, with a slow poll of the sentinels, in case a message is lost.
  */
 export class Watch {
   readonly #waiters = new Set<Waiter>()
@@ -76,11 +76,12 @@ export class Watch {
     subscriber.on('error', () => {})
     subscriber.on('message', (channel: string, message: string) => {
       const event = parseSentinelEvent(channel, message, o.name)
-      if (event?.type === 'switch-master') announceMaster(this.set, event.newMaster, address)
-      if (event)
-        this.#tell([...this.#waiters], (w) =>
-          event.type === 'switch-master' ? w.kick(event.newMaster.address, address) : w.replicaDown(event.replica),
-        )
+      if (event?.type === 'switch-master') {
+        announceMaster(this.set, event.newMaster, address)
+        this.#tell([...this.#waiters], (w) => w.kick(event.newMaster.address, address))
+      } else if (event?.type === 'replica-down') {
+        this.#tell([...this.#waiters], (w) => w.replicaDown(event.replica))
+      }
     })
     let subscribed = false
     subscriber.subscribe('+switch-master', '+promoted-slave', '+sdown').then(
