@@ -10,6 +10,8 @@ export interface WorkerConfig {
   /** `plain`: ioredis connected to `master` directly, for the floor (see fleet.ts). */
   client: 'twiceredis' | 'ioredis' | 'plain'
   master?: [string, number] | undefined
+  /** `plain`: reconnect this long after the drop (commands queue meanwhile, as in an outage). */
+  reconnectAfterMs?: number | undefined
   name: string
   sentinels: [string, number][]
   count: number
@@ -49,9 +51,10 @@ function open(): Writer {
     return { incr: () => tr.master.incr('fleet'), close: () => tr.quit() }
   }
   if (config.client === 'plain') {
-    // The floor: ioredis straight to a known node, reconnecting at once (no sentinel, no backoff).
+    // The floor: ioredis straight to a known node, reconnecting at once or after a fixed outage.
     const [host, port] = config.master ?? []
-    const redis = new Redis({ host, port, maxRetriesPerRequest: null, retryStrategy: () => 0 })
+    const delay = config.reconnectAfterMs ?? 0
+    const redis = new Redis({ host, port, maxRetriesPerRequest: null, retryStrategy: () => delay })
     redis.on('error', () => {})
     return { incr: () => redis.incr('fleet'), close: async () => redis.disconnect() }
   }

@@ -36,6 +36,8 @@ export interface FleetSize {
   tcpBacklog?: number | undefined
   /** Each client sends one INCR this often. @default 100 */
   intervalMs?: number | undefined
+  /** `plain`: every client reconnects this long after the drop, all at once. @default 0 */
+  outageMs?: number | undefined
 }
 
 /**
@@ -48,6 +50,7 @@ export async function runFleet({
   perProcess,
   tcpBacklog,
   intervalMs = 100,
+  outageMs = 0,
 }: FleetSize): Promise<FleetRun> {
   const lab = await startLab({ tcpBacklog })
   const probes = lab.sentinels.map((s) => new Redis({ host: s.host, port: s.port, lazyConnect: true }))
@@ -61,6 +64,7 @@ export async function runFleet({
       name: lab.masterName,
       sentinels: lab.sentinelAddresses,
       master: [lab.master.host, lab.master.port],
+      reconnectAfterMs: outageMs,
       count: perProcess,
       intervalMs,
     }
@@ -87,8 +91,9 @@ export async function runFleet({
     if (client === 'plain') {
       // The floor: every connection of the fleet dropped at once, all reconnecting to the same node.
       await lab.command(oldMaster, 'CLIENT', 'KILL', 'TYPE', 'normal')
-      switchedAt = Date.now()
-      for (const w of workers) w.send({ type: 'kill', at: switchedAt } satisfies ToWorker)
+      const killedAt = Date.now()
+      for (const w of workers) w.send({ type: 'kill', at: killedAt } satisfies ToWorker)
+      switchedAt = killedAt + outageMs // when they all reconnect
     } else {
       await lab.kill(oldMaster)
       // After the process is gone: a write issued from now on can only succeed on a new master.
@@ -110,6 +115,7 @@ export async function runFleet({
       processes,
       perProcess,
       tcpBacklog,
+      outageMs,
       opened: end.map((e, i) => e - start[i]!),
       quiet: sum(quietEnd.map((e, i) => e - quietStart[i]!)),
       backMs: reports.flatMap((r) => r.times.map((t) => t - switchedAt)),
@@ -180,7 +186,7 @@ function describeRun(r: FleetRun): (string | number)[] {
   const back = [...r.backMs].sort((a, b) => a - b)
   const plain = r.client === 'plain'
   return [
-    plain ? 'floor: plain ioredis, reconnect to the same node' : r.client,
+    plain ? `floor: plain ioredis, reconnect to the same node${r.outageMs ? ` ${r.outageMs} ms later` : ''}` : r.client,
     `${r.processes} x ${r.perProcess}`,
     r.tcpBacklog ?? 511,
     plain ? '-' : (total / r.processes).toFixed(1),
@@ -222,6 +228,7 @@ export const fleetSizes: FleetSize[] = [
     (['twiceredis', 'ioredis'] as const).map((client) => ({ client, processes: processes!, perProcess: perProcess! })),
   ),
   { client: 'plain', processes: 20, perProcess: 50 },
+  { client: 'plain', processes: 20, perProcess: 50, outageMs: 2000 },
   { client: 'plain', processes: 1, perProcess: 1000 },
   { client: 'twiceredis', processes: 20, perProcess: 50, tcpBacklog: 4096 },
   { client: 'plain', processes: 20, perProcess: 50, tcpBacklog: 4096 },

@@ -61,7 +61,8 @@ out += `
   any sentinel reports the new master (polled every 5 ms).
 - Fleet: the floor rows are plain ioredis clients straight to a known node, every connection
   dropped at once: what reconnecting that many clients costs this machine, with no sentinel, no
-  failover and no queued commands. A "quiet window" count above 0 is the sentinels failing over a
+  failover and no queued commands; "2000 ms later", all reconnecting at once after a 2 s outage
+  with its queued commands (22 per instance). A "quiet window" count above 0 is the sentinels failing over a
   second time after the measured one (the new master missed their PINGs for
   \`down-after-milliseconds\`, 1000 in the lab, under this load; seen in their logs), which moves
   every client once more, whatever the client. Busiest-sentinel shares of one-process rows are
