@@ -88,7 +88,9 @@ interface OwnOptions {
   connectTimeoutMs?: number | undefined
   /**
    * Cap of the jittered exponential backoff between reconnect attempts (first delay ~25 ms).
-   * Every attempt asks the sentinels again.
+   * Every attempt resolves again (retries in an outage may share a recent sentinel answer). While
+   * the sentinel watch listens, the write side retries a master still gone at this cap after a
+   * first quick retry: the switch will be announced.
    * @default 1000
    */
   maxRetryDelayMs?: number | undefined
