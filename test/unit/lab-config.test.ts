@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { dataNodeConfig, sentinelConfig } from '../../src/lab/config.js'
+import { resolve } from '../../src/lab/options.js'
 
 const sentinel = {
   port: 26379,
@@ -41,6 +42,14 @@ describe('lab config files', () => {
     })
     assert.match(replica, /^replicaof localhost 6379$/m)
     assert.match(replica, /^replica-announce-ip localhost$/m)
+  })
+
+  it("set tcp-backlog only when asked (Redis' own 511 otherwise), and refuse a backlog that is no count", () => {
+    const node = { port: 6380, dir: '/tmp/lab', name: 'r', replTimeoutSec: 5 }
+    assert.doesNotMatch(dataNodeConfig(node), /tcp-backlog/)
+    assert.match(dataNodeConfig({ ...node, tcpBacklog: 4096 }), /^tcp-backlog 4096$/m)
+    assert.equal(resolve({ tcpBacklog: 4096 }).tcpBacklog, 4096)
+    for (const tcpBacklog of [0, 1.5, -1]) assert.throws(() => resolve({ tcpBacklog }), { code: 'LAB_FAILED' })
   })
 
   it('quote passwords so that no config line can be injected', () => {
