@@ -30,7 +30,9 @@ export function announceMaster(set: SentinelSet, master: Observation['master'], 
   const last = set.last
   if (!last || last.value.master.address === master.address) return
   const replicas = last.value.replicas.filter((r) => r.address !== master.address)
-  set.last = { at: Date.now(), value: { ...last.value, sentinel, master, replicas, masterOffset: undefined } }
+  // The old master's offset stays: the promoted node continues its stream from at most there, so a
+  // lag gate judged against it is, if anything, stricter (never skipped for want of an offset).
+  set.last = { at: Date.now(), value: { ...last.value, sentinel, master, replicas } }
 }
 
 /** The node at `address` said it is not the master: no client of the process may reuse an answer naming it. */

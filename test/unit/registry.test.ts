@@ -1,0 +1,84 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { announceMaster, forgetMaster, type SentinelSet } from '../../src/registry.js'
+import { FALLBACK_POLL_MS, RETRY_REUSE_MS, Resolver } from '../../src/resolver.js'
+import type { Observation } from '../../src/sentinels.js'
+
+const node = (host: string, port: number) => ({ host, port, address: `${host}:${port}` })
+const replica = (host: string, port: number) =>
+  ({
+    ...node(host, port),
+    flags: ['slave'],
+    linkStatus: 'ok',
+    linkDownMs: 0,
+    offset: 90,
+    priority: 100,
+    raw: {},
+  }) as Observation['replicas'][number]
+
+function answered(): SentinelSet {
+  const value: Observation = {
+    sentinel: '10.0.0.9:26379',
+    master: node('10.0.0.1', 6379),
+    replicas: [replica('10.0.0.2', 6379), replica('10.0.0.3', 6379)],
+    masterOffset: 100,
+    sentinels: [],
+  }
+  return { last: { at: 1, value } }
+}
+
+describe('the shared sentinel answer', () => {
+  it('an announced switch becomes the latest answer: new master, the promoted node no longer a replica', () => {
+    const set = answered()
+    announceMaster(set, node('10.0.0.2', 6379), '10.0.0.8:26379')
+    const last = set.last!
+    assert.ok(last.at > 1)
+    assert.equal(last.value.master.address, '10.0.0.2:6379')
+    assert.equal(last.value.sentinel, '10.0.0.8:26379')
+    assert.deepEqual(
+      last.value.replicas.map((r) => r.address),
+      ['10.0.0.3:6379'],
+    )
+    assert.equal(last.value.masterOffset, 100, 'the lag gate keeps an offset to judge by')
+  })
+
+  it('an announcement of the master already known, or with no answer yet, changes nothing', () => {
+    const set = answered()
+    const before = set.last
+    announceMaster(set, node('10.0.0.1', 6379), '10.0.0.8:26379')
+    assert.equal(set.last, before)
+    const empty: SentinelSet = {}
+    announceMaster(empty, node('10.0.0.2', 6379), '10.0.0.8:26379')
+    assert.equal(empty.last, undefined)
+  })
+
+  it('a node that says it is not the master drops the answer that names it, and only that one', () => {
+    const set = answered()
+    forgetMaster(set, '10.0.0.2:6379')
+    assert.ok(set.last)
+    forgetMaster(set, '10.0.0.1:6379')
+    assert.equal(set.last, undefined)
+  })
+})
+
+describe('how old a sentinel answer an attempt may take', () => {
+  const resolver = new Resolver({} as never, {} as never, () => {})
+  const first = { retry: false, afterSwitch: false }
+  const retry = { retry: true, afterSwitch: false }
+  const afterSwitch = { retry: true, afterSwitch: true }
+
+  it('a first connect asks afresh; so does the read side right after a switch', () => {
+    assert.equal(resolver.reuseMs('master', first), 0)
+    assert.equal(resolver.reuseMs('replica', first, Date.now() - 10_000), 0)
+    assert.equal(resolver.reuseMs('replica', afterSwitch, Date.now() - 10_000), 0)
+  })
+
+  it('a retry may share an answer a few hundred ms old; the write side, any since the watch listens, up to the slow poll', () => {
+    assert.equal(resolver.reuseMs('master', retry), RETRY_REUSE_MS)
+    assert.equal(resolver.reuseMs('replica', retry, Date.now() - 2000), RETRY_REUSE_MS)
+    const listening = resolver.reuseMs('master', retry, Date.now() - 2000)
+    assert.ok(listening >= 2000 && listening < 2100, String(listening))
+    assert.equal(resolver.reuseMs('master', afterSwitch, Date.now() - 60_000), FALLBACK_POLL_MS)
+    assert.equal(resolver.reuseMs('master', retry, Date.now()), RETRY_REUSE_MS, 'never less than any retry')
+  })
+})
