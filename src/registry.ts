@@ -21,7 +21,8 @@ export interface SentinelSet {
 const registry = new Map<string, SentinelSet>()
 
 /**
- * `sentinel` announced `master` as the new master (`+switch-master`): from now on the latest
+ * `sentinel` announced `master` as the new master (`+switch-master`, or the leader's
+ * `+promoted-slave`): from now on the latest
  * answer is the one before with that master, so the write side of every client of the process
  * goes there without asking a sentinel again. The replicas are those of the answer before, less
  * the promoted one (the read side asks afresh after a switch).

@@ -129,7 +129,14 @@ async function loopbackName(): Promise<string> {
 
 /** Spawn a node on a free port; if the port was taken in between (another lab), try another. */
 async function spawnNode(
-  n: {
+  {
+    name,
+    kind,
+    host,
+    dir,
+    password,
+    tls,
+  }: {
     name: string
     kind: 'data' | 'sentinel'
     host: string
@@ -141,10 +148,9 @@ async function spawnNode(
   timeoutMs: number,
 ): Promise<ServerProcess> {
   let last: unknown
-  const { name } = n
   for (let attempt = 0; attempt < 3; attempt++) {
     const port = await freePort()
-    const p = new ServerProcess(name, n.kind, n.host, port, n.dir, n.password, n.tls)
+    const p = new ServerProcess(name, kind, host, port, dir, password, tls)
     p.writeConfig(config(port))
     try {
       await p.start(timeoutMs)
