@@ -234,8 +234,8 @@ export class TwiceRedisClient extends Redis {
     const life = this.#life
     if (life.state === 'closed' || life.state === 'idle' || life.state === 'disconnecting') return
     // The read side asks afresh after a switch: ask one that knows. (The write side asks no one:
-    // the announcement is the latest answer. Sending every write side to the sentinel that
-    // announced first would make it everyone's first choice from then on.)
+    // the announcement is the latest answer, and moving the announcer to the front of every
+    // instance would make the failover leader everyone's first choice for the next outage.)
     if (this.side === 'replica') this.#resolver.prefer(sentinel)
     if (life.state === 'waiting') {
       this.#transition('kick')

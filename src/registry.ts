@@ -33,7 +33,7 @@ export function announceMaster(set: SentinelSet, master: Observation['master'], 
   const replicas = last.value.replicas.filter((r) => r.address !== master.address)
   // The old master's offset stays: the promoted node continues its stream from at most there, so a
   // lag gate judged against it is, if anything, stricter (never skipped for want of an offset).
-  set.last = { at: Date.now(), value: { ...last.value, sentinel, master, replicas } }
+  set.last = { at: Date.now(), value: { ...last.value, sentinel, master, replicas, announced: true } }
 }
 
 /** The node at `address` said it is not the master: no client of the process may reuse an answer naming it. */

@@ -29,6 +29,12 @@ export interface Observation {
   replicasError?: string | undefined
   /** The other sentinels the answering one knows (`SENTINEL SENTINELS`). */
   sentinels: { host: string; port: number }[]
+  /**
+   * Not a query's answer but the answer before with the master `sentinel` announced since
+   * (`announceMaster`): reusing it moves no sentinel to the front, or every instance of every
+   * process would ask the failover leader first from then on.
+   */
+  announced?: boolean | undefined
 }
 
 /** What `topology()` reports about one sentinel. */
@@ -132,7 +138,7 @@ export class Sentinels {
       goneMs: SENTINEL_GONE_MS,
       allowed: this.#o.allowedNodes,
     })
-    this.prefer(o.sentinel)
+    if (!o.announced) this.prefer(o.sentinel)
   }
 
   /** Ask the sentinels in order until one answers; `listeners` hear of each that did not. */

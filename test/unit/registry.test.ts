@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { announceMaster, forgetMaster, type SentinelSet } from '../../src/registry.js'
+import { normalize } from '../../src/options.js'
+import { announceMaster, forgetMaster, type SentinelSet, sentinelSetFor } from '../../src/registry.js'
 import { FALLBACK_POLL_MS, RETRY_REUSE_MS, Resolver } from '../../src/resolver.js'
 import type { Observation } from '../../src/sentinels.js'
+import { Sentinels } from '../../src/sentinels.js'
 
 const node = (host: string, port: number) => ({ host, port, address: `${host}:${port}` })
 const replica = (host: string, port: number) =>
@@ -40,6 +42,17 @@ describe('the shared sentinel answer', () => {
       ['10.0.0.3:6379'],
     )
     assert.equal(last.value.masterOffset, 100, 'the lag gate keeps an offset to judge by')
+  })
+
+  it("reusing an announced switch moves no sentinel to the front (the next outage is not all the leader's)", async () => {
+    const options = normalize({ name: 'announced', sentinels: ['10.0.0.7:1', '10.0.0.8:2', '10.0.0.9:3'] })
+    const sentinels = new Sentinels(options)
+    const [first, , last] = sentinels.addresses
+    const set = sentinelSetFor(options)
+    set.last = { at: Date.now(), value: { ...answered().last!.value, sentinel: first!, sentinels: [] } }
+    announceMaster(set, node('10.0.0.2', 6379), last!)
+    assert.equal((await sentinels.observe(1000)).master.address, '10.0.0.2:6379')
+    assert.equal(sentinels.addresses[0], first)
   })
 
   it('an announcement of the master already known, or with no answer yet, changes nothing', () => {
