@@ -5,6 +5,7 @@ import type { TwiceRedisConnector } from './connector.js'
 import { ReadGate, type Session } from './consistency.js'
 import { AuthenticationError, ClientClosedError, redact, TwiceRedisError } from './errors.js'
 import type { Emit, Side, Target } from './events.js'
+import type { Fence } from './fence.js'
 import { HealthCheck, type Verdict } from './health-check.js'
 import { IdleTimer } from './idle-timer.js'
 import {
@@ -18,10 +19,11 @@ import {
   replaceReadyCheck,
 } from './ioredis-internals.js'
 import { initial, inOutage, type Lifecycle, type LifecycleEvent, next, retryDelay } from './lifecycle.js'
+import { awaitPromotion } from './promotion.js'
 import type { Resolver } from './resolver.js'
 import { isAuthError } from './sentinels.js'
-import { parseInfo } from './topology.js'
-import type { Watch } from './watch.js'
+import { type EventNode, parseInfo } from './topology.js'
+import type { Member, Release, Watch } from './watch.js'
 
 type Stream = Parameters<Redis['sendCommand']>[1]
 type RetryStrategy = NonNullable<RedisOptions['retryStrategy']>
@@ -51,6 +53,12 @@ export class TwiceRedisClient extends Redis {
   #retryTimer: NodeJS.Timeout | undefined
   #readyTimer: NodeJS.Timeout | undefined
   #watch: Watch | undefined
+  /** Write side with `failoverDetection: 'always'`: the watch it belongs to for as long as it lives. */
+  #member: Watch | undefined
+  /** Commands held by the write fence, in the order they were sent, with whether each has settled. */
+  #held: [Command, Stream, () => boolean][] = []
+  /** When this client was told of the fence standing now. */
+  #fencedAt: number | undefined
   /** The server answers `INFO` with two sections (Redis >= 7); older ones get the full `INFO`. */
   #infoSections = true
 
@@ -118,6 +126,11 @@ export class TwiceRedisClient extends Redis {
     }
     if (this.#health.isOwn(command)) return this.sendDirect(command, stream)
     this.#idle.touch()
+    // ioredis' own handshake (status `connect`) belongs to the connection being made; the rest waits.
+    if (this.status !== 'connect' && this.#member?.holds(this.#masterAddress)) {
+      this.#hold(command, stream)
+      return command.promise
+    }
     if (this.#gate?.take(command, stream)) return command.promise
     if (this.side === 'master') this.#session.sent(this, command)
     return this.sendDirect(command, stream)
@@ -176,8 +189,12 @@ export class TwiceRedisClient extends Redis {
     this.#transition('quit')
     this.#stopTimers()
     this.#releaseWatch()
-    // Commands held for the connection after a disconnect(): there will be none.
-    for (const [command] of this.#deferred.splice(0)) command.reject(new ClientClosedError(this.side))
+    this.#member?.leave(this)
+    this.#member = undefined
+    // Commands held for the connection after a disconnect() or by the write fence: there will be none.
+    for (const [command] of [...this.#deferred.splice(0), ...this.#held.splice(0)]) {
+      command.reject(new ClientClosedError(this.side))
+    }
     if (open) {
       const timer = setTimeout(() => super.disconnect(), this.options.connectTimeout ?? 2000)
       if (!ready) {
@@ -265,6 +282,64 @@ export class TwiceRedisClient extends Redis {
     dropStream(this)
   }
 
+  /** @internal The sentinels started replacing the master (write side, `failoverDetection: 'always'`). */
+  fence(fence: Readonly<Fence>): void {
+    if (this.#fencedAt !== undefined || !this.#member?.holds(this.#masterAddress)) return
+    this.#fencedAt = Date.now()
+    this.#emit('write-fence', { master: fence.master, reason: fence.reason, sentinel: fence.sentinel })
+  }
+
+  /**
+   * @internal The fence is over: leave the old master if the master changed (as on a switch), then
+   * send what was held, in order (over the new connection once it is ready).
+   */
+  unfence(release: Release): void {
+    if (release.to) this.kick(release.to, release.sentinel ?? '')
+    const held = this.#held.splice(0)
+    const since = this.#fencedAt
+    this.#fencedAt = undefined
+    if (since !== undefined || held.length > 0) {
+      this.#emit('write-unfence', {
+        reason: release.reason,
+        to: release.to ?? this.#masterAddress,
+        held: held.length,
+        durationMs: since === undefined ? 0 : Date.now() - since,
+        sentinel: release.sentinel,
+      })
+    }
+    for (const [command, stream, settled] of held) if (!settled()) this.sendCommand(command, stream)
+  }
+
+  /** @internal Watch the replica being promoted, with this side's credentials, `natMap` and `allowedNodes`. */
+  awaitPromotion(candidate: EventNode, signal: AbortSignal): Promise<boolean> {
+    const target = this.#resolver.target(candidate.host, candidate.port, 'master')
+    return target ? awaitPromotion(target, this.options, signal) : Promise.resolve(false)
+  }
+
+  /** @internal Ask the sentinels afresh which node is the master. */
+  async askMaster(): Promise<{ master: EventNode; sentinel: string }> {
+    const seen = await this.#resolver.sentinels.observe(0)
+    return { master: seen.master, sentinel: seen.sentinel }
+  }
+
+  /** The master this side writes to now (`undefined` while not connected to one). */
+  get #masterAddress(): string | undefined {
+    const node = this.node
+    return node?.role === 'master' ? node.address : undefined
+  }
+
+  /** Hold a command for the fence's end; `commandTimeout` runs meanwhile, as it would in ioredis' queue. */
+  #hold(command: Command, stream: Stream): void {
+    const timeout = this.options.commandTimeout
+    if (typeof timeout === 'number') command.setTimeout(timeout)
+    let settled = false
+    const done = () => {
+      settled = true
+    }
+    command.promise.then(done, done)
+    this.#held.push([command, stream, () => settled])
+  }
+
   get #connector(): TwiceRedisConnector {
     return connectorOf<TwiceRedisConnector>(this)
   }
@@ -282,6 +357,10 @@ export class TwiceRedisClient extends Redis {
   /** The connector starts an attempt: how old a sentinel answer it may reuse. */
   #onAttempt(): number {
     clearTimeout(this.#retryTimer)
+    if (this.side === 'master' && !this.#member && this.#resolver.options.failoverDetection === 'always') {
+      this.#member = this.#resolver.watch()
+      this.#member?.join(this as Member)
+    }
     this.#transition('connect')
     const life = this.#life
     return life.state === 'connecting' ? this.#resolver.reuseMs(this.side, life, this.#watch?.listeningSince) : 0

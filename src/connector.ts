@@ -59,11 +59,7 @@ export class TwiceRedisConnector extends AbstractConnector {
     this.#target = target
     this.onTarget(target)
     this.#startedAt = performance.now()
-    const stream = this.tls
-      ? tlsConnect({ ...this.tls, host: target.host, port: target.port, ...identity(this.tls, target.announcedHost) })
-      : createConnection({ host: target.host, port: target.port })
-    // ioredis writes its handshake (HELLO, CLIENT SETINFO) as the socket connects, a write each.
-    stream.once(this.tls ? 'secureConnect' : 'connect', () => corkForTick(stream))
+    const stream = openStream(target, this.tls)
     stream.once('error', (err) => {
       this.firstError = err
     })
@@ -99,6 +95,47 @@ export class TwiceRedisConnector extends AbstractConnector {
     this.#rejected = true
     this.resolver.reject(this.side, this.#target, reason, refuted)
   }
+}
+
+/**
+ * A connector to one node, never resolved again: for a short-lived connection of ours to a node the
+ * sentinels named (the write fence watching the replica being promoted).
+ */
+export class FixedConnector extends AbstractConnector {
+  constructor(
+    private readonly target: Target,
+    private readonly tls: ConnectionOptions | undefined,
+  ) {
+    super(0)
+  }
+
+  /** The class ioredis builds for a connection to `target`. */
+  static to(target: Target): new (options: unknown) => FixedConnector {
+    return class extends FixedConnector {
+      constructor(options: unknown) {
+        super(target, (options as { tls?: ConnectionOptions }).tls)
+      }
+    }
+  }
+
+  async connect(): Promise<NonNullable<AbstractConnector['stream']>> {
+    this.connecting = true
+    this.stream = openStream(this.target, this.tls)
+    this.stream.once('error', (err) => {
+      this.firstError = err
+    })
+    return this.stream
+  }
+}
+
+/** A TCP (or TLS) stream to `target`, checked against its announced name. */
+function openStream(target: Target, tls: ConnectionOptions | undefined): NonNullable<AbstractConnector['stream']> {
+  const stream = tls
+    ? tlsConnect({ ...tls, host: target.host, port: target.port, ...identity(tls, target.announcedHost) })
+    : createConnection({ host: target.host, port: target.port })
+  // ioredis writes its handshake (HELLO, CLIENT SETINFO) as the socket connects, a write each.
+  stream.once(tls ? 'secureConnect' : 'connect', () => corkForTick(stream))
+  return stream
 }
 
 /**

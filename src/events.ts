@@ -32,6 +32,20 @@ export interface TwiceRedisEvents {
    * fresh within `consistencyTimeoutMs` went to the master instead.
    */
   'read-from-master': [{ replica: string | undefined; reason: string; waitedMs: number }]
+  /**
+   * With `failoverDetection: 'always'`: the sentinels started replacing the master (`reason`: the
+   * first event heard, e.g. `+odown`, `+try-failover`; `sentinel`: who said it), so this write-side
+   * client (`tr.master` or one of its duplicates) holds its writes instead of sending them to a
+   * master whose acknowledged writes may be erased.
+   */
+  'write-fence': [{ master: string; reason: string; sentinel: string }]
+  /**
+   * The write fence is over: held writes (`held` of them, after `durationMs`) go to `to`.
+   * `reason`: `promoted` (the new master answered as one), `+switch-master`/`+promoted-slave`,
+   * `-odown` or `-failover-abort-*` (called off: back to the same master), or `timeout`
+   * (`failoverFenceMs` passed: wherever the sentinels then said).
+   */
+  'write-unfence': [{ reason: string; to: string | undefined; held: number; durationMs: number; sentinel?: string }]
   /** An error of either data connection (ioredis' `error` events), with the side. */
   error: [Error & { side?: Side }]
 }

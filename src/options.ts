@@ -103,12 +103,28 @@ interface OwnOptions {
    */
   healthCheckIntervalMs?: number | undefined
   /**
-   * Listen for the sentinels' `+switch-master` while a client is in an outage, and reconnect the
-   * moment they announce the new master. One subscription per process and master, only during
-   * outages: at rest no sentinel connection is held.
-   * @default true
+   * How the client listens to the sentinels' failover announcements (one subscription per sentinel
+   * per process, shared by every TwiceRedis on the same sentinels):
+   * - `'always'`: for as long as the write side lives, with the **write fence**: from the first
+   *   word of a failover (`+odown`, `+try-failover`, `+selected-slave`, ...) writes are held on
+   *   the client instead of going to a master that is being replaced while it still answers (a
+   *   `SENTINEL FAILOVER`, sentinels cut off from a live master), and released to the new master
+   *   the moment it answers as one. Costs one idle connection per sentinel per process.
+   * - `'outage'`: only while a client lost its node (no sentinel connection at rest; writes
+   *   acknowledged by a master replaced while it is still up are lost, see the README).
+   * - `false`: never; clients find the new master by polling the sentinels as they reconnect.
+   * `true` means `'always'`.
+   * @default 'always'
    */
-  failoverDetection?: boolean | undefined
+  failoverDetection?: 'always' | 'outage' | boolean | undefined
+  /**
+   * With `failoverDetection: 'always'`, the longest a write fence holds writes: after it, writes
+   * go to whatever master the sentinels then name (the same one if the failover went nowhere).
+   * Covers an election and a promotion (1-2 s on a healthy deployment); `maxRetriesPerRequest` and
+   * `commandTimeout` apply to held commands as usual.
+   * @default 5000
+   */
+  failoverFenceMs?: number | undefined
   /**
    * `'session'`: a read on `tr.slave` sees every write acknowledged on `tr.master` before it, and
    * never an older state than an earlier read (read-your-writes, monotonic reads), by
@@ -236,7 +252,12 @@ const table = {
     1000,
     check<number>('a non-negative number of milliseconds (0 turns it off)', (v) => finite(v) && v >= 0),
   ),
-  failoverDetection: withDefault(true, boolean),
+  failoverDetection: (value: unknown, key: string): 'always' | 'outage' | false => {
+    if (value === undefined || value === true || value === 'always') return 'always'
+    if (value === false || value === 'outage') return value
+    throw new InvalidOptionError(key, "'always', 'outage' or false")
+  },
+  failoverFenceMs: withDefault(5000, positiveMs),
   consistency: withDefault<'eventual' | 'session'>(
     'eventual',
     check("'eventual' or 'session'", (v) => v === 'eventual' || v === 'session'),

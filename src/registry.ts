@@ -1,44 +1,51 @@
 import type { ResolvedOptions } from './options.js'
-import type { Observation } from './sentinels.js'
+import type { Observation, SharedAnswer } from './sentinels.js'
 import { formatAddress } from './topology.js'
-import type { Watch } from './watch.js'
-
-/** Told when a sentinel did not answer a discovery. */
-export type FailureListener = (sentinel: string, error: unknown) => void
+import { Watch } from './watch.js'
 
 /**
  * What every TwiceRedis of a process on the same sentinel set shares: the discovery in flight
  * (with everyone waiting on it, so each hears which sentinels failed), the latest answer, and
- * the sentinel watch while any client is in an outage.
+ * the sentinel watch. The registry owns them; `Sentinels` and `Watch` get what they need from it
+ * and never import it.
  */
-export interface SentinelSet {
-  inflight?: { query: Promise<Observation>; listeners: Set<FailureListener> } | undefined
-  /** The latest answer, which automatic retries and health checks may reuse for a short while. */
-  last?: { at: number; value: Observation } | undefined
+export interface SentinelSet extends SharedAnswer {
   watch?: Watch | undefined
 }
+
+/**
+ * How long a master replaced by an announcement stays retired: sentinels that have not heard of
+ * the switch yet (up to a hello period, or an `INFO` period of the leader after a promotion it did
+ * not see yet) still name it, and it still answers as master until they demote it.
+ */
+export const RETIRE_MS = 15_000
 
 const registry = new Map<string, SentinelSet>()
 
 /**
- * `sentinel` announced `master` as the new master (`+switch-master`, or the leader's
- * `+promoted-slave`): from now on the latest
- * answer is the one before with that master, so the write side of every client of the process
- * goes there without asking a sentinel again. The replicas are those of the answer before, less
- * the promoted one (the read side asks afresh after a switch).
+ * `sentinel` announced `master` as the new master (`+switch-master`, the leader's
+ * `+promoted-slave`, or the candidate of a fenced failover seen answering as master): from now on
+ * the latest answer is the one before with that master, so the write side of every client of the
+ * process goes there without asking a sentinel again. The replicas are those of the answer before,
+ * less the promoted one (the read side asks afresh after a switch). The master before (`from`) is
+ * retired: an answer still naming it is not taken for {@link RETIRE_MS}.
  */
-export function announceMaster(set: SentinelSet, master: Observation['master'], sentinel: string): void {
+export function announceMaster(
+  set: SentinelSet,
+  master: Observation['master'],
+  sentinel: string,
+  from?: string | undefined,
+): void {
   const last = set.last
-  if (!last || last.value.master.address === master.address) return
-  const replicas = last.value.replicas.filter((r) => r.address !== master.address)
+  const old = from ?? last?.value.master.address
+  if (old && old !== master.address) set.retired = { address: old, master, until: Date.now() + RETIRE_MS }
+  if (last?.value.master.address === master.address) return
+  const value: Observation = last
+    ? { ...last.value, replicas: last.value.replicas.filter((r) => r.address !== master.address) }
+    : { sentinel, master, replicas: [], sentinels: [] }
   // The old master's offset stays: the promoted node continues its stream from at most there, so a
   // lag gate judged against it is, if anything, stricter (never skipped for want of an offset).
-  set.last = { at: Date.now(), value: { ...last.value, sentinel, master, replicas, announced: true } }
-}
-
-/** The node at `address` said it is not the master: no client of the process may reuse an answer naming it. */
-export function forgetMaster(set: SentinelSet, address: string): void {
-  if (set.last?.value.master.address === address) set.last = undefined
+  set.last = { at: Date.now(), value: { ...value, sentinel, master, announced: true } }
 }
 
 /** The process-wide entry for these options' sentinel set. */
@@ -52,10 +59,24 @@ export function sentinelSetFor(o: ResolvedOptions): SentinelSet {
   return entry
 }
 
+/** The process-wide watch of these options' sentinel set. */
+export function watchFor(o: ResolvedOptions): Watch {
+  const set = sentinelSetFor(o)
+  set.watch ??= new Watch(o, {
+    announce: (master, sentinel, from) => announceMaster(set, master, sentinel, from),
+    current: () => set.last?.value.master.address,
+    idle: () => {
+      set.watch = undefined
+    },
+  })
+  return set.watch
+}
+
 /**
  * What makes two TwiceRedis of a process share sentinel work: same master, sentinels and
  * credentials, and a discovery that asks the same questions within the same bound (one with
- * `maxLagBytes` also asks `SENTINEL INFO-CACHE`; an answer without it would skip the lag gate).
+ * `maxLagBytes` also asks `SENTINEL INFO-CACHE`; an answer without it would skip the lag gate),
+ * and a watch that fences for as long.
  */
 export function sentinelKey(o: ResolvedOptions): string {
   return JSON.stringify([
@@ -66,5 +87,6 @@ export function sentinelKey(o: ResolvedOptions): string {
     Boolean(o.sentinelTls),
     o.sentinelTimeoutMs,
     o.maxLagBytes !== undefined,
+    o.failoverFenceMs,
   ])
 }

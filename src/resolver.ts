@@ -1,6 +1,7 @@
 import { NodeNotAllowedError, NoHealthyReplicaError } from './errors.js'
 import type { Emit, Side, Target } from './events.js'
 import type { ResolvedOptions } from './options.js'
+import { watchFor } from './registry.js'
 import type { Observation, Sentinels } from './sentinels.js'
 import {
   type Freshness,
@@ -10,7 +11,7 @@ import {
   roleProblem,
   selectReplica,
 } from './topology.js'
-import { type Watch, watchFor } from './watch.js'
+import type { Watch } from './watch.js'
 
 /** How long an address that failed a connect or a role check is passed over when another will do. */
 const AVOID_MS = 5000
@@ -134,9 +135,19 @@ export class Resolver {
     this.sentinels.prefer(sentinel)
   }
 
-  /** The process-wide sentinel watch, or `undefined` when fast failover detection is off. */
+  /** The process-wide sentinel watch, or `undefined` when failover detection is off. */
   watch(): Watch | undefined {
     return this.options.failoverDetection ? watchFor(this.options) : undefined
+  }
+
+  /**
+   * Where to connect to the node the sentinels name at `host:port` for `role` (through `natMap`),
+   * or `undefined` if `allowedNodes` keeps it out.
+   */
+  target(host: string, port: number, role: Target['role']): Target | undefined {
+    const target = this.#map(host, port, role)
+    const allowed = this.options.allowedNodes
+    return !allowed || allowed(target.host) ? target : undefined
   }
 
   /**

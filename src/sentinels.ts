@@ -1,7 +1,6 @@
 import { Redis, type RedisOptions } from 'ioredis'
 import { AuthenticationError, MasterNotFoundError, NoSentinelReachableError, redact } from './errors.js'
 import type { ResolvedOptions, SentinelAddress } from './options.js'
-import { type FailureListener, forgetMaster, type SentinelSet, sentinelSetFor } from './registry.js'
 import {
   formatAddress,
   type KnownSentinel,
@@ -16,6 +15,25 @@ import {
 
 /** A learned sentinel no answer has mentioned for this long is dropped from the list. */
 const SENTINEL_GONE_MS = 10 * 60_000
+
+/** Told when a sentinel did not answer a discovery. */
+export type FailureListener = (sentinel: string, error: unknown) => void
+
+/**
+ * What the `Sentinels` of every TwiceRedis of a process on one sentinel set share (the registry
+ * keeps it): the discovery in flight with everyone waiting on it, the latest answer, and the master
+ * an announced switch retired.
+ */
+export interface SharedAnswer {
+  inflight?: { query: Promise<Observation>; listeners: Set<FailureListener> } | undefined
+  /** The latest answer, which automatic retries and health checks may reuse for a short while. */
+  last?: { at: number; value: Observation } | undefined
+  /**
+   * A master an announcement replaced (`address`) by `master`: until `until`, an answer naming it
+   * comes from a sentinel that has not heard of the switch, and `master` is used instead.
+   */
+  retired?: { address: string; master: Observation['master']; until: number } | undefined
+}
 
 /** What one sentinel said in one round trip. */
 export interface Observation {
@@ -65,13 +83,14 @@ export interface SentinelProbe extends SentinelReport {
 export class Sentinels {
   #list: KnownSentinel[]
   readonly #o: ResolvedOptions
-  readonly #set: SentinelSet
+  readonly #set: SharedAnswer
   readonly #onFailure: FailureListener
 
-  constructor(options: ResolvedOptions, onFailure: FailureListener = () => {}) {
+  /** `shared`: what the instances of the process on this sentinel set share (see registry.ts). */
+  constructor(options: ResolvedOptions, shared: SharedAnswer = {}, onFailure: FailureListener = () => {}) {
     this.#o = options
     this.#onFailure = onFailure
-    this.#set = sentinelSetFor(options)
+    this.#set = shared
     this.#list = shuffle(options.sentinels).map((s) => ({ ...s, learned: false, lastSeen: Date.now() }))
   }
 
@@ -106,6 +125,12 @@ export class Sentinels {
       const listeners = new Set<FailureListener>()
       const startedAt = Date.now()
       const query = this.#observe(listeners).then((value) => {
+        const retired = set.retired
+        if (retired && retired.until > Date.now() && value.master.address === retired.address) {
+          // This sentinel has not heard of the switch the process acted on: its master is retired.
+          const replicas = value.replicas.filter((r) => r.address !== retired.master.address)
+          return { ...value, master: retired.master, replicas, announced: true }
+        }
         // A switch announced while this query was out is newer than its answer: keep it.
         if (!(set.last && set.last.at > startedAt)) set.last = { at: Date.now(), value }
         return value
@@ -126,7 +151,9 @@ export class Sentinels {
 
   /** The master at `address` said it is not one: no client of the process may reuse an answer naming it. */
   forget(address: string): void {
-    forgetMaster(this.#set, address)
+    const set = this.#set
+    if (set.last?.value.master.address === address) set.last = undefined
+    if (set.retired?.master.address === address) set.retired = undefined
   }
 
   /**

@@ -14,6 +14,7 @@ import {
   type TwiceRedisConfig,
   type TwiceRedisOptions,
 } from './options.js'
+import { sentinelSetFor } from './registry.js'
 import { Resolver } from './resolver.js'
 import { type SentinelReport, Sentinels } from './sentinels.js'
 import { parseInfo, type ReplicaReport, reportReplicas } from './topology.js'
@@ -33,6 +34,8 @@ const channels = {
   'node-rejected': channel('twiceredis:node-rejected'),
   'sentinel-unreachable': channel('twiceredis:sentinel-unreachable'),
   'read-from-master': channel('twiceredis:read-from-master'),
+  'write-fence': channel('twiceredis:write-fence'),
+  'write-unfence': channel('twiceredis:write-unfence'),
 } satisfies Partial<Record<keyof TwiceRedisEvents, unknown>>
 
 /** What {@link TwiceRedis.topology} returns. */
@@ -102,7 +105,7 @@ export class TwiceRedis extends EventEmitter<TwiceRedisEvents> {
       const published = channels[event as keyof typeof channels]
       if (published?.hasSubscribers) published.publish({ masterName: this.#options.name, ...args[0] })
     }
-    this.#sentinels = new Sentinels(this.#options, (sentinel, error) =>
+    this.#sentinels = new Sentinels(this.#options, sentinelSetFor(this.#options), (sentinel, error) =>
       emit('sentinel-unreachable', { sentinel, reason: error instanceof Error ? error.message : String(error) }),
     )
     this.#resolver = new Resolver(this.#options, this.#sentinels, emit)

@@ -1,8 +1,8 @@
 import type { Redis } from 'ioredis'
+import { type Fence, FenceState, type FenceStep } from './fence.js'
 import type { ResolvedOptions } from './options.js'
-import { announceMaster, type SentinelSet, sentinelSetFor } from './registry.js'
 import { connectSentinel } from './sentinels.js'
-import { formatAddress, parseSentinelEvent } from './topology.js'
+import { type EventNode, formatAddress, parseSentinelEvent, type SentinelEvent } from './topology.js'
 
 /** A client waiting for its master or replica to come back. */
 export interface Waiter {
@@ -15,33 +15,90 @@ export interface Waiter {
   replicaDown(address: string): void
 }
 
-/** How many waiters reconnect per turn of the event loop after an announcement. */
+/** How a write fence ended, as told to each write-side client. */
+export interface Release {
+  /** The event that ended it (`promoted`, `+switch-master`, `-odown`, `-failover-abort-*`, `timeout`). */
+  reason: string
+  /** The master writes go to now, if it changed. */
+  to?: string | undefined
+  sentinel?: string | undefined
+}
+
+/** A write-side client with `failoverDetection: 'always'`: fenced while the sentinels replace its master. */
+export interface Member extends Waiter {
+  fence(fence: Readonly<Fence>): void
+  unfence(release: Release): void
+  /** Watch `candidate` until it answers as master (`true`), or until `signal` aborts (`false`). */
+  awaitPromotion(candidate: EventNode, signal: AbortSignal): Promise<boolean>
+  /** Ask the sentinels afresh which node is the master. */
+  askMaster(): Promise<{ master: EventNode; sentinel: string }>
+}
+
+/** What the watch is given by the sentinel set that owns it. */
+export interface WatchHooks {
+  /** `sentinel` announced `master`: make it the process' latest answer. */
+  announce(master: EventNode, sentinel: string, from: string | undefined): void
+  /** The master the process' latest answer names. */
+  current(): string | undefined
+  /** Nobody listens any more. */
+  idle(): void
+}
+
+/** How many clients act per turn of the event loop after an announcement. */
 const BATCH = 10
 
-/** How often a lost subscription to a sentinel is tried again while someone waits. */
+/** How often a lost subscription to a sentinel is tried again. */
 const RESUBSCRIBE_MS = 500
 
 /**
- * Fast failover detection without idle sentinel connections: subscriptions to `+switch-master`,
- * `+promoted-slave` (and replicas' `+sdown`) on every sentinel that exist only while at least one
- * client is in an outage, shared by every client of the process on the same sentinel set. All
- * sentinels, because the leader of the failover names the new master first (`+promoted-slave`);
- * the others learn it from its hello messages up to a hello period (2 s) later.
+ * The sentinels' channels a watch listens to (patterns): switches, replicas' `+sdown`, the
+ * master's `+odown`/`-odown`, and every step of a failover (`+try-failover`, `+elected-leader`,
+ * `+selected-slave`, `+failover-state-*`, `+failover-end*`, `-failover-abort-*`).
+ */
+const PATTERNS = [
+  '+switch-master',
+  '+promoted-slave',
+  '+sdown',
+  '+odown',
+  '-odown',
+  '+try-failover',
+  '+elected-leader',
+  '+selected-slave',
+  '+failover-*',
+  '-failover-abort-*',
+]
+
+/**
+ * The process' subscriptions to the sentinels of one sentinel set, shared by every TwiceRedis on
+ * it: one connection per sentinel, whatever the number of instances.
  *
- * An announcement becomes the process' latest sentinel answer; clients keep retrying on their
- * own backoff, with a slow poll of the sentinels, in case a message is lost.
+ * They exist while someone listens: write-side clients with `failoverDetection: 'always'`
+ * ({@link join}, for as long as the client lives) and any client in an outage ({@link hold}).
+ * All sentinels, because the leader of a failover speaks first (`+promoted-slave`); the others
+ * learn of it from its hello messages up to a hello period (2 s) later.
+ *
+ * What it does with what it hears:
+ * - a switch becomes the process' latest sentinel answer, and clients move (10 per turn);
+ * - a replica's `+sdown` makes clients reading from it leave;
+ * - the **write fence**: at the first word of a failover of the master (see {@link FenceState}),
+ *   members hold their writes; when the leader names the replica it promotes, one member watches
+ *   it and the moment it answers as master, writes go there; if the failover is called off they
+ *   go back to the same master; after `failoverFenceMs`, wherever the sentinels then say.
  */
 export class Watch {
   readonly #waiters = new Set<Waiter>()
+  readonly #members = new Set<Member>()
   #subscribers: Redis[] = []
   /** Subscriptions in place now. */
   readonly #live = new Set<Redis>()
   #since: number | undefined
+  readonly #fence = new FenceState()
+  #fenceTimer: NodeJS.Timeout | undefined
+  #promotion: AbortController | undefined
 
   constructor(
     private readonly options: ResolvedOptions,
-    private readonly set: SentinelSet,
-    private readonly onIdle: () => void,
+    private readonly hooks: WatchHooks,
   ) {}
 
   /**
@@ -53,58 +110,176 @@ export class Watch {
     return this.#since
   }
 
+  /** The write fence standing now, if any. */
+  get fence(): Readonly<Fence> | undefined {
+    return this.#fence.active
+  }
+
+  /**
+   * Whether a write to the master at `address` must wait now: a fence stands for that master (for
+   * a client not connected anywhere, `address` is the master the process would go to).
+   */
+  holds(address: string | undefined): boolean {
+    const fence = this.#fence.active
+    if (!fence) return false
+    return (address ?? this.hooks.current() ?? fence.master) === fence.master
+  }
+
+  /** A client in an outage listens until it is back. */
   hold(waiter: Waiter): void {
     this.#waiters.add(waiter)
-    if (this.#subscribers.length === 0) this.#subscribers = this.options.sentinels.map((s) => this.#subscribe(s))
+    this.#open()
   }
 
   release(waiter: Waiter): void {
     this.#waiters.delete(waiter)
-    if (this.#waiters.size > 0) return
+    this.#closeIfIdle()
+  }
+
+  /** A write-side client with `failoverDetection: 'always'` listens for as long as it lives. */
+  join(member: Member): void {
+    this.#members.add(member)
+    this.#open()
+  }
+
+  leave(member: Member): void {
+    this.#members.delete(member)
+    this.#waiters.delete(member)
+    if (this.#members.size === 0) this.#endFence()
+    this.#closeIfIdle()
+  }
+
+  #open(): void {
+    if (this.#subscribers.length === 0) this.#subscribers = this.options.sentinels.map((s) => this.#subscribe(s))
+  }
+
+  #closeIfIdle(): void {
+    if (this.#waiters.size > 0 || this.#members.size > 0) return
     for (const subscriber of this.#subscribers) subscriber.disconnect()
     this.#subscribers = []
     this.#live.clear()
     this.#since = undefined
-    this.onIdle()
+    this.#endFence()
+    this.hooks.idle()
   }
 
   #subscribe(sentinel: ResolvedOptions['sentinels'][number]): Redis {
-    const o = this.options
     const address = formatAddress(sentinel.host, sentinel.port)
-    // ioredis reconnects a lost sentinel (or one not reached yet) and re-subscribes by itself.
-    const subscriber = connectSentinel(o, sentinel, { retryStrategy: () => RESUBSCRIBE_MS, maxRetriesPerRequest: null })
+    // ioredis reconnects a lost sentinel (or one not reached yet) and subscribes again by itself.
+    const subscriber = connectSentinel(this.options, sentinel, {
+      retryStrategy: () => RESUBSCRIBE_MS,
+      maxRetriesPerRequest: null,
+    })
     subscriber.on('error', () => {})
-    subscriber.on('message', (channel: string, message: string) => {
-      const event = parseSentinelEvent(channel, message, o.name)
-      if (event?.type === 'switch-master') {
-        announceMaster(this.set, event.newMaster, address)
-        this.#tell([...this.#waiters], (w) => w.kick(event.newMaster.address, address))
-      } else if (event?.type === 'replica-down') {
-        this.#tell([...this.#waiters], (w) => w.replicaDown(event.replica))
-      }
+    subscriber.on('pmessage', (_pattern: string, channel: string, message: string) => {
+      const event = parseSentinelEvent(channel, message, this.options.name)
+      if (event) this.#heard(address, channel, event)
     })
     let subscribed = false
-    subscriber.subscribe('+switch-master', '+promoted-slave', '+sdown').then(
+    subscriber.psubscribe(...PATTERNS).then(
       () => {
         subscribed = true
         this.#listening(subscriber, true)
       },
       () => {},
     )
-    // On each reconnect ioredis sends its SUBSCRIBE again, then reports ready.
+    // The subscriptions alone never keep the process alive (a client at rest holds them for good).
+    subscriber.on('connect', () => subscriber.stream?.unref?.())
+    // On each reconnect ioredis subscribes again, then reports ready.
     subscriber.on('ready', () => subscribed && this.#listening(subscriber, true))
     subscriber.on('close', () => this.#listening(subscriber, false))
     return subscriber
   }
 
+  #heard(sentinel: string, channel: string, event: SentinelEvent): void {
+    if (event.type === 'replica-down') {
+      this.#tell([...this.#waiters], (w) => w.replicaDown(event.replica))
+      return
+    }
+    if (event.type === 'switch-master') {
+      this.#act(this.#fence.switched(event.newMaster, event.from), sentinel, channel, event.from)
+      return
+    }
+    // Fencing is for members; a process with only outage listeners acts on switches alone.
+    if (this.#members.size > 0) this.#act(this.#fence.step(sentinel, channel, event, Date.now()), sentinel, channel)
+  }
+
+  #act(step: FenceStep, sentinel: string, reason: string, from?: string): void {
+    if (step.raise) {
+      const fence = step.raise
+      clearTimeout(this.#fenceTimer)
+      this.#fenceTimer = setTimeout(() => this.#expire(fence), this.options.failoverFenceMs)
+      this.#tell([...this.#members], (m) => m.fence(fence))
+    }
+    if (step.candidate) this.#watchPromotion(step.candidate, sentinel)
+    if (step.lower) {
+      this.#endFence()
+      this.#tell([...this.#members], (m) => m.unfence({ reason, sentinel }))
+    }
+    if (step.switchTo) {
+      const to = step.switchTo
+      this.#endFence()
+      this.hooks.announce(to, sentinel, from)
+      const members = [...this.#members]
+      this.#tell(members, (m) => m.unfence({ reason, sentinel, to: to.address }))
+      const others = [...this.#waiters].filter((w) => !this.#members.has(w as Member))
+      this.#tell(others, (w) => w.kick(to.address, sentinel))
+    }
+  }
+
+  /** The leader promotes `candidate`: one member polls it, and writes go there once it is master. */
+  #watchPromotion(candidate: EventNode, sentinel: string): void {
+    this.#promotion?.abort()
+    const [member] = this.#members
+    if (!member) return
+    const controller = new AbortController()
+    this.#promotion = controller
+    member.awaitPromotion(candidate, controller.signal).then(
+      (promoted) => {
+        const fence = this.#fence.active
+        if (!promoted || controller.signal.aborted || fence?.candidate?.address !== candidate.address) return
+        this.#act(this.#fence.switched(candidate, fence.master), sentinel, 'promoted', fence.master)
+      },
+      () => {},
+    )
+  }
+
+  /** The fence stood `failoverFenceMs`: writes go wherever the sentinels say now. */
+  #expire(fence: Readonly<Fence>): void {
+    const [member] = this.#members
+    const stillUp = () => this.#fence.active === fence
+    const lower = () => {
+      if (!stillUp()) return
+      this.#fence.reset()
+      this.#act({ lower: 'timeout' }, fence.sentinel, 'timeout')
+    }
+    if (!member) {
+      lower()
+      return
+    }
+    member.askMaster().then(({ master, sentinel }) => {
+      if (!stillUp()) return
+      if (master.address === fence.master) lower()
+      else this.#act(this.#fence.switched(master, fence.master), sentinel, 'timeout', fence.master)
+    }, lower)
+  }
+
+  #endFence(): void {
+    clearTimeout(this.#fenceTimer)
+    this.#fenceTimer = undefined
+    this.#promotion?.abort()
+    this.#promotion = undefined
+    if (this.#members.size === 0) this.#fence.reset()
+  }
+
   /**
-   * Tell the waiters, {@link BATCH} per turn of the event loop: a thousand clients reconnecting
-   * in one turn would stall the process for tens of ms and send the new master a thousand SYNs
-   * at once, beyond its listen backlog (`tcp-backlog` 511: the rest are retried by TCP a second later).
+   * Tell clients, {@link BATCH} per turn of the event loop: a thousand clients reconnecting in one
+   * turn would stall the process for tens of ms and send the new master a thousand SYNs at once,
+   * beyond its listen backlog (`tcp-backlog` 511: the rest are retried by TCP a second later).
    */
-  #tell(waiters: Waiter[], act: (w: Waiter) => void): void {
-    for (const w of waiters.splice(0, BATCH)) act(w)
-    if (waiters.length) setImmediate(() => this.#tell(waiters, act))
+  #tell<T>(clients: T[], act: (client: T) => void): void {
+    for (const client of clients.splice(0, BATCH)) act(client)
+    if (clients.length) setImmediate(() => this.#tell(clients, act))
   }
 
   #listening(subscriber: Redis, on: boolean): void {
@@ -117,13 +292,4 @@ export class Watch {
       if (this.#live.size === 0) this.#since = undefined
     }
   }
-}
-
-/** The process-wide watch of these options' sentinel set. */
-export function watchFor(options: ResolvedOptions): Watch {
-  const set = sentinelSetFor(options)
-  set.watch ??= new Watch(options, set, () => {
-    set.watch = undefined
-  })
-  return set.watch
 }

@@ -21,6 +21,12 @@ function common(c: { port: number; dir: string; name: string; tls?: LabCertifica
   ]
 }
 
+/** The ACL user sentinels authenticate as on the data nodes (so the lab can cut them off alone). */
+export interface SentinelUser {
+  name: string
+  password: string
+}
+
 export interface DataNodeConfig {
   port: number
   dir: string
@@ -34,6 +40,8 @@ export interface DataNodeConfig {
   tls?: LabCertificates | undefined
   /** `tcp-backlog`; Redis' default (511) when not given. */
   tcpBacklog?: number | undefined
+  /** A user for the sentinels alone. */
+  sentinelUser?: SentinelUser | undefined
 }
 
 export function dataNodeConfig(c: DataNodeConfig): string {
@@ -50,6 +58,8 @@ export function dataNodeConfig(c: DataNodeConfig): string {
     c.password !== undefined && `requirepass ${quote(c.password)}`,
     c.password !== undefined && `masterauth ${quote(c.password)}`,
     c.tcpBacklog !== undefined && `tcp-backlog ${c.tcpBacklog}`,
+    c.sentinelUser !== undefined &&
+      `user ${c.sentinelUser.name} on ${quote(`>${c.sentinelUser.password}`)} ~* &* +@all`,
     c.hostname !== undefined && `replica-announce-ip ${c.hostname}`,
     c.replicaOf !== undefined && `replicaof ${c.hostname ?? '127.0.0.1'} ${c.replicaOf}`,
   ])
@@ -71,6 +81,8 @@ export interface SentinelConfig {
   tls?: LabCertificates | undefined
   /** Monitor, announce and report nodes by this name, as Kubernetes charts do. */
   hostname?: string | undefined
+  /** Authenticate to the data nodes as this user (instead of the default user with `password`). */
+  sentinelUser?: SentinelUser | undefined
 }
 
 export function sentinelConfig(c: SentinelConfig): string {
@@ -84,7 +96,9 @@ export function sentinelConfig(c: SentinelConfig): string {
     `sentinel monitor ${m} ${c.hostname ?? '127.0.0.1'} ${c.masterPort} ${c.quorum}`,
     `sentinel down-after-milliseconds ${m} ${c.downAfterMs}`,
     `sentinel failover-timeout ${m} ${c.failoverTimeoutMs}`,
-    c.password !== undefined && `sentinel auth-pass ${m} ${quote(c.password)}`,
+    c.sentinelUser !== undefined && `sentinel auth-user ${m} ${c.sentinelUser.name}`,
+    c.sentinelUser !== undefined && `sentinel auth-pass ${m} ${quote(c.sentinelUser.password)}`,
+    c.sentinelUser === undefined && c.password !== undefined && `sentinel auth-pass ${m} ${quote(c.password)}`,
     c.sentinelPassword !== undefined && `requirepass ${quote(c.sentinelPassword)}`,
     c.sentinelPassword !== undefined && `sentinel sentinel-pass ${quote(c.sentinelPassword)}`,
   ])

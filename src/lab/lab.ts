@@ -5,6 +5,9 @@ import { parseInfo, parseReplicas, type ReplicaState } from '../topology.js'
 import type { Resolved } from './options.js'
 import { type LabNode, liveDirs, ServerProcess } from './server.js'
 
+/** The ACL user the lab's sentinels authenticate as on every data node. */
+export const SENTINEL_USER = 'lab-sentinel'
+
 /**
  * A local Redis Sentinel deployment of real `redis-server` processes on loopback ports.
  *
@@ -100,6 +103,22 @@ export class Lab {
     await p.kill()
     await p.start(this.#options.startTimeoutMs)
     if (p.kind === 'sentinel') await this.tuneSentinel(p)
+  }
+
+  /**
+   * Cut the sentinels off from a live data node (a partition between them, a firewall change): the
+   * sentinels' own ACL user there may run no command any more, so every sentinel sees the node
+   * down (its `PING` answered `NOPERM`) while clients still reach it and it keeps serving.
+   * (The user stays on: a refused `AUTH` would leave the sentinel connected as the default user.)
+   * {@link restoreSentinels} undoes it.
+   */
+  async cutOffSentinels(node: LabNode): Promise<void> {
+    await this.command(node, 'ACL', 'SETUSER', SENTINEL_USER, '-@all')
+  }
+
+  /** Let the sentinels reach `node` again after {@link cutOffSentinels}. */
+  async restoreSentinels(node: LabNode): Promise<void> {
+    await this.command(node, 'ACL', 'SETUSER', SENTINEL_USER, '+@all')
   }
 
   /** Ask a sentinel for a failover (`SENTINEL FAILOVER`), without waiting for it to finish. */

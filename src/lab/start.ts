@@ -1,11 +1,12 @@
+import { randomBytes } from 'node:crypto'
 import { lookup } from 'node:dns/promises'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { LabError } from '../errors.js'
 import { pairs, parseInfo, parseReplicas } from '../topology.js'
-import { dataNodeConfig, sentinelConfig } from './config.js'
-import { Lab } from './lab.js'
+import { dataNodeConfig, type SentinelUser, sentinelConfig } from './config.js'
+import { Lab, SENTINEL_USER } from './lab.js'
 import { type LabOptions, range, resolve } from './options.js'
 import { findRedisServer, freePort, liveDirs, ServerProcess } from './server.js'
 import { makeCertificates } from './tls.js'
@@ -26,6 +27,8 @@ async function start(options: LabOptions = {}): Promise<Lab> {
   const certificates = o.tls ? makeCertificates(dir, hostname) : undefined
   const tls = certificates && { ca: certificates.ca }
   const lab = new Lab(o, dir, data, sentinels, tls)
+  // The sentinels' own ACL user on the data nodes: `lab.cutOffSentinels()` turns it off.
+  const sentinelUser: SentinelUser = { name: SENTINEL_USER, password: randomBytes(12).toString('hex') }
   const spawn = (
     name: string,
     kind: 'data' | 'sentinel',
@@ -43,6 +46,7 @@ async function start(options: LabOptions = {}): Promise<Lab> {
         tls: certificates,
         hostname,
         tcpBacklog: o.tcpBacklog,
+        sentinelUser,
       }),
     )
     data.push(master)
@@ -59,6 +63,7 @@ async function start(options: LabOptions = {}): Promise<Lab> {
             tls: certificates,
             hostname,
             tcpBacklog: o.tcpBacklog,
+            sentinelUser,
           }),
         ),
       ),
@@ -80,6 +85,7 @@ async function start(options: LabOptions = {}): Promise<Lab> {
             sentinelPassword: o.sentinelPassword,
             tls: certificates,
             hostname,
+            sentinelUser,
           }),
         ),
       ),

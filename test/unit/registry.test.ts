@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { normalize } from '../../src/options.js'
-import { announceMaster, forgetMaster, type SentinelSet, sentinelSetFor } from '../../src/registry.js'
+import { announceMaster, RETIRE_MS, type SentinelSet, sentinelSetFor } from '../../src/registry.js'
 import { FALLBACK_POLL_MS, RETRY_REUSE_MS, Resolver } from '../../src/resolver.js'
 import type { Observation } from '../../src/sentinels.js'
 import { Sentinels } from '../../src/sentinels.js'
@@ -46,31 +46,47 @@ describe('the shared sentinel answer', () => {
 
   it("reusing an announced switch moves no sentinel to the front (the next outage is not all the leader's)", async () => {
     const options = normalize({ name: 'announced', sentinels: ['10.0.0.7:1', '10.0.0.8:2', '10.0.0.9:3'] })
-    const sentinels = new Sentinels(options)
-    const [first, , last] = sentinels.addresses
     const set = sentinelSetFor(options)
+    const sentinels = new Sentinels(options, set)
+    const [first, , last] = sentinels.addresses
     set.last = { at: Date.now(), value: { ...answered().last!.value, sentinel: first!, sentinels: [] } }
     announceMaster(set, node('10.0.0.2', 6379), last!)
     assert.equal((await sentinels.observe(1000)).master.address, '10.0.0.2:6379')
     assert.equal(sentinels.addresses[0], first)
   })
 
-  it('an announcement of the master already known, or with no answer yet, changes nothing', () => {
+  it('an announcement of the master already known changes nothing; with no answer yet, it is the answer', () => {
     const set = answered()
     const before = set.last
     announceMaster(set, node('10.0.0.1', 6379), '10.0.0.8:26379')
     assert.equal(set.last, before)
+    assert.equal(set.retired, undefined)
     const empty: SentinelSet = {}
-    announceMaster(empty, node('10.0.0.2', 6379), '10.0.0.8:26379')
-    assert.equal(empty.last, undefined)
+    announceMaster(empty, node('10.0.0.2', 6379), '10.0.0.8:26379', '10.0.0.1:6379')
+    assert.equal(empty.last?.value.master.address, '10.0.0.2:6379')
+    assert.deepEqual(empty.last?.value.replicas, [])
+  })
+
+  it('the master an announcement replaced is retired for a while (sentinels that have not heard still name it)', () => {
+    const set = answered()
+    const before = Date.now()
+    announceMaster(set, node('10.0.0.2', 6379), '10.0.0.8:26379')
+    assert.equal(set.retired?.address, '10.0.0.1:6379')
+    assert.equal(set.retired?.master.address, '10.0.0.2:6379')
+    assert.ok(set.retired!.until >= before + RETIRE_MS)
   })
 
   it('a node that says it is not the master drops the answer that names it, and only that one', () => {
+    const options = normalize({ name: 'forget', sentinels: ['10.0.0.7:1'] })
     const set = answered()
-    forgetMaster(set, '10.0.0.2:6379')
+    announceMaster(set, node('10.0.0.2', 6379), '10.0.0.8:26379')
+    const sentinels = new Sentinels(options, set)
+    sentinels.forget('10.0.0.3:6379')
     assert.ok(set.last)
-    forgetMaster(set, '10.0.0.1:6379')
+    assert.ok(set.retired)
+    sentinels.forget('10.0.0.2:6379')
     assert.equal(set.last, undefined)
+    assert.equal(set.retired, undefined, 'the announcement was wrong: nothing is retired for it')
   })
 })
 
