@@ -9,6 +9,7 @@ import { failoverBench } from './failover.js'
 import { fleetBench } from './fleet.js'
 import { readAfterWriteBench } from './read-after-write.js'
 import { sentinelLoadBench } from './sentinel-load.js'
+import { switchoverBench } from './switchover.js'
 import { throughputBench } from './throughput.js'
 
 const version = (path: string) =>
@@ -19,6 +20,7 @@ const sections = [
   ['Throughput', () => throughputBench(3)],
   ['Sentinel load', () => sentinelLoadBench(200)],
   ['Failover recovery (master SIGKILL, 5 runs)', () => failoverBench(5)],
+  ['Master replaced while still up (5 runs)', () => switchoverBench(5)],
   ['Cold start and reconnect', () => coldStartBench(20)],
   ['Read after write', () => readAfterWriteBench(5)],
   ['Fleet (processes x instances through a master SIGKILL, 2 runs)', () => fleetBench(2)],

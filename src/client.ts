@@ -3,7 +3,7 @@ import { inspect } from 'node:util'
 import { type Callback, type Command, Redis, type RedisOptions } from 'ioredis'
 import type { TwiceRedisConnector } from './connector.js'
 import { ReadGate, type Session } from './consistency.js'
-import { AuthenticationError, ClientClosedError, redact, TwiceRedisError } from './errors.js'
+import { AuthenticationError, ClientClosedError, FailoverInProgressError, redact, TwiceRedisError } from './errors.js'
 import type { Emit, Side, Target } from './events.js'
 import type { Fence } from './fence.js'
 import { HealthCheck, type Verdict } from './health-check.js'
@@ -330,6 +330,11 @@ export class TwiceRedisClient extends Redis {
 
   /** Hold a command for the fence's end; `commandTimeout` runs meanwhile, as it would in ioredis' queue. */
   #hold(command: Command, stream: Stream): void {
+    if (this.options.enableOfflineQueue === false) {
+      const fence = this.#member?.fence
+      command.reject(new FailoverInProgressError(this.#resolver.options.name, fence?.master ?? 'unknown'))
+      return
+    }
     const timeout = this.options.commandTimeout
     if (typeof timeout === 'number') command.setTimeout(timeout)
     let settled = false

@@ -13,6 +13,24 @@ export class TwiceRedisError extends Error {
   }
 }
 
+/**
+ * A write sent with `enableOfflineQueue: false` while the write fence stands: the sentinels are
+ * replacing the master, which may still answer but would lose what it acknowledges.
+ */
+export class FailoverInProgressError extends TwiceRedisError {
+  override name = 'FailoverInProgressError'
+  constructor(
+    readonly masterName: string,
+    readonly master: string,
+  ) {
+    super(
+      'FAILOVER_IN_PROGRESS',
+      `The sentinels are replacing master "${masterName}" (${master}); with \`enableOfflineQueue: false\` ` +
+        'the write is refused instead of held. Retry after the `write-unfence` event (within `failoverFenceMs`).',
+    )
+  }
+}
+
 /** Every sentinel was tried and none answered (connect or command timeout, refused, auth). */
 export class NoSentinelReachableError extends TwiceRedisError {
   override name = 'NoSentinelReachableError'

@@ -2,6 +2,7 @@ export { TwiceRedisClient } from './client.js'
 export {
   AuthenticationError,
   ClientClosedError,
+  FailoverInProgressError,
   InvalidOptionError,
   MasterNotFoundError,
   NodeNotAllowedError,

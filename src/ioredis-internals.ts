@@ -53,6 +53,15 @@ export function cancelReconnectTimer(client: Redis): boolean {
 }
 
 /**
+ * Let ioredis' pending reconnect not keep the process alive (the sentinel watch's subscriptions,
+ * which a client at rest holds for good, retrying a sentinel that is gone). Call on `reconnecting`
+ * (ioredis emits it on the next tick, once the timer is set).
+ */
+export function unrefReconnectTimer(client: Redis): void {
+  hidden(client).reconnectTimeout?.unref?.()
+}
+
+/**
  * `disconnect()` while ioredis is `reconnecting` only clears its timer and never reaches `end`
  * (the close handler already ran): finish the close as ioredis would, so `end` is emitted and
  * queued commands are rejected.

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis'
 import { type Fence, FenceState, type FenceStep } from './fence.js'
+import { unrefReconnectTimer } from './ioredis-internals.js'
 import type { ResolvedOptions } from './options.js'
 import { connectSentinel } from './sentinels.js'
 import { type EventNode, formatAddress, parseSentinelEvent, type SentinelEvent } from './topology.js'
@@ -185,6 +186,7 @@ export class Watch {
     )
     // The subscriptions alone never keep the process alive (a client at rest holds them for good).
     subscriber.on('connect', () => subscriber.stream?.unref?.())
+    subscriber.on('reconnecting', () => unrefReconnectTimer(subscriber))
     // On each reconnect ioredis subscribes again, then reports ready.
     subscriber.on('ready', () => subscribed && this.#listening(subscriber, true))
     subscriber.on('close', () => this.#listening(subscriber, false))

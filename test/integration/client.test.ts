@@ -86,11 +86,11 @@ describe('TwiceRedis against a real Sentinel lab', () => {
     assert.deepEqual(b, [[null, '1']])
   })
 
-  it('holds no sentinel connection once idle', async () => {
-    const tr = open()
-    await tr.master.set('idle', '1')
-    await tr.slave.get('idle')
-    for (const s of fx.lab.sentinels) assert.equal(await fx.lab.clientConnections(s), 0, `connections on ${s.address}`)
+  it('holds no sentinel connection per client once idle: one subscription per sentinel for the whole process', async () => {
+    const clients = Array.from({ length: 10 }, () => open())
+    await Promise.all(clients.map((tr) => tr.master.set('idle', '1')))
+    await Promise.all(clients.map((tr) => tr.slave.get('idle')))
+    for (const s of fx.lab.sentinels) assert.equal(await fx.lab.clientConnections(s), 1, `connections on ${s.address}`)
   })
 
   it('asks the sentinels once for a crowd of clients connecting at once (no thundering herd)', async () => {

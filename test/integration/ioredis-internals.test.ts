@@ -15,6 +15,7 @@ import {
   rawReplyCopy,
   replaceReadyCheck,
   streamOf,
+  unrefReconnectTimer,
 } from '../../src/ioredis-internals.js'
 import type { Lab } from '../../src/lab/index.js'
 import { lab as startLab } from '../helpers/lab.js'
@@ -92,6 +93,23 @@ describe('ioredis internals twiceredis relies on', () => {
     assert.equal(cancelReconnectTimer(client), false, internal('reconnectTimeout', 'not cleared'))
     await client.connect()
     assert.equal(client.status, 'ready')
+  })
+
+  it('`reconnectTimeout` is set by the time ioredis emits `reconnecting`: it can be unref()ed', async () => {
+    const client = open({ port: lab.master.port, retryStrategy: () => 60_000 })
+    await client.ping()
+    const reconnecting = new Promise<void>((resolve) =>
+      client.once('reconnecting', () => {
+        unrefReconnectTimer(client)
+        resolve()
+      }),
+    )
+    dropStream(client)
+    await reconnecting
+    const timer = (client as unknown as { reconnectTimeout: NodeJS.Timeout | null }).reconnectTimeout
+    assert.ok(timer, internal('reconnectTimeout', 'not set when `reconnecting` is emitted'))
+    assert.equal(timer.hasRef(), false, internal('reconnectTimeout', 'not a Node timer'))
+    cancelReconnectTimer(client)
   })
 
   it('`setStatus`/`flushQueue`/`manuallyClosing`: a disconnect() while reconnecting can be finished to `end`', async () => {

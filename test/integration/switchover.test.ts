@@ -1,0 +1,175 @@
+import assert from 'node:assert/strict'
+import { once } from 'node:events'
+import { describe, it } from 'node:test'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { inspect } from 'node:util'
+import type { TwiceRedis, TwiceRedisEvents } from '../../src/index.js'
+import type { Lab, LabOptions } from '../../src/lab/index.js'
+import { withLab } from '../helpers/lab.js'
+import { startWriters } from '../helpers/writers.js'
+
+type Unfence = TwiceRedisEvents['write-unfence'][0]
+
+/** Sentinel's own `info-period` (10 s): the window in which a replaced master still answers as one. */
+const PRODUCTION: LabOptions = { sentinelInfoPeriodMs: 10_000 }
+
+/**
+ * Writers on `tr.master` through `fault`: every acknowledged `INCR` must be on the master that
+ * ends up serving, none may fail, and the fence must have let the writes go to it.
+ */
+async function noWriteLost(
+  lab: Lab,
+  tr: TwiceRedis,
+  fault: () => Promise<void>,
+): Promise<{ unfenced: Unfence[]; fenced: number }> {
+  const unfenced: Unfence[] = []
+  let fenced = 0
+  tr.on('write-fence', () => fenced++)
+  tr.on('write-unfence', (e) => unfenced.push(e))
+  await tr.master.set('counter', 0)
+  const writers = startWriters(tr.master, 'counter')
+  await sleep(300)
+  const old = lab.master
+  await fault()
+  const master = await lab.waitForNewMaster(30_000)
+  await sleep(300) // writes go on against the new master (and whatever still answers as one)
+  const report = await writers.stop()
+  const final = Number(await lab.command(master, 'GET', 'counter'))
+  const detail = inspect({ report, final, old: old.address, master: master.address, unfenced })
+  assert.deepEqual(report.failed, {}, `no command failed: ${detail}`)
+  assert.ok(report.acked > 1000, `writers wrote: ${detail}`)
+  assert.ok(final >= report.acked, `every acknowledged write is on the new master: ${detail}`)
+  assert.equal(fenced, 1, `the fence rose once: ${detail}`)
+  assert.equal(unfenced.length, 1, detail)
+  assert.equal(unfenced[0]?.to, master.address, `released to the new master: ${detail}`)
+  return { unfenced, fenced }
+}
+
+describe('no acknowledged write lost when the master is replaced while it is still up', () => {
+  it("SENTINEL FAILOVER, with the sentinels' default INFO period: writes held from +try-failover, released to the promoted replica in order", async () => {
+    await withLab(async (lab, open) => {
+      const tr = open()
+      await tr.master.ping()
+      // Commands sent while the fence stands are held in the order sent.
+      const order: Promise<unknown>[] = []
+      tr.once('write-fence', () => {
+        for (let i = 0; i < 50; i++) order.push(tr.master.rpush('order', i))
+      })
+      const { unfenced } = await noWriteLost(lab, tr, () => lab.failover())
+      await Promise.all(order)
+      assert.deepEqual(await tr.master.lrange('order', 0, -1), [...Array(50).keys()].map(String))
+      assert.ok(unfenced[0]!.held >= 50, inspect(unfenced))
+      assert.match(unfenced[0]!.reason, /promoted|\+promoted-slave|\+switch-master/)
+    }, PRODUCTION)
+  })
+
+  it('sentinels cut off from a live master (restored later), with the default INFO period', async () => {
+    await withLab(async (lab, open) => {
+      const tr = open()
+      await tr.master.ping()
+      const old = lab.master
+      try {
+        await noWriteLost(lab, tr, () => lab.cutOffSentinels(old))
+      } finally {
+        await lab.restoreSentinels(old)
+      }
+    }, PRODUCTION)
+  })
+
+  it('a master paused past down-after-milliseconds, then resumed', async () => {
+    await withLab(async (lab, open) => {
+      const tr = open()
+      await tr.master.ping()
+      const old = lab.master
+      let resumed: Promise<void> | undefined
+      try {
+        await noWriteLost(lab, tr, async () => {
+          lab.pause(old)
+          resumed = sleep(4000).then(() => lab.resume(old))
+        })
+      } finally {
+        await resumed
+      }
+    })
+  })
+
+  it('a failover that is called off lets held writes go to the same master; quit() and disconnect() during the fence settle every held command', async () => {
+    await withLab(async (lab, open) => {
+      const tr = open()
+      const other = open()
+      const quitting = open()
+      await Promise.all([tr.master.set('counter', 0), other.master.ping(), quitting.master.ping()])
+      const old = lab.master
+      const writers = startWriters(tr.master, 'counter', 4)
+      const fenced = once(tr, 'write-fence')
+      const unfenced = once(tr, 'write-unfence') as Promise<[Unfence]>
+      // The leader picks a replica that then never answers SLAVEOF NO ONE: after failover-timeout it
+      // gives up (-failover-abort-slave-timeout) and the master stays.
+      for (const replica of lab.replicas) lab.pause(replica)
+      const held: Promise<unknown>[] = []
+      try {
+        await lab.failover()
+        await fenced
+        held.push(other.master.set('during', 'x'))
+        other.master.disconnect()
+        held.push(other.master.incr('after-disconnect'))
+        const dropped = quitting.master.set('dropped', 'x')
+        await sleep(10) // the quitting client saw the fence too
+        await quitting.quit()
+        await assert.rejects(dropped, { code: 'CLIENT_CLOSED' })
+        const [release] = await unfenced
+        assert.match(release.reason, /^-failover-abort-/)
+        assert.equal(release.to, old.address)
+      } finally {
+        for (const replica of lab.replicas) lab.resume(replica)
+      }
+      assert.deepEqual(await Promise.all(held), ['OK', 1])
+      const report = await writers.stop()
+      assert.deepEqual(report.failed, {})
+      const final = Number(await lab.command(old, 'GET', 'counter'))
+      assert.ok(final >= report.acked, inspect({ report, final }))
+      assert.equal(await lab.waitForMaster(), old, 'no switch happened')
+    })
+  })
+
+  it('after failoverFenceMs, held writes go where the sentinels then say', async () => {
+    await withLab(async (lab, open) => {
+      const tr = open({ failoverFenceMs: 500 })
+      await tr.master.set('k', 'before')
+      const old = lab.master
+      const unfenced = once(tr, 'write-unfence') as Promise<[Unfence]>
+      for (const replica of lab.replicas) lab.pause(replica)
+      try {
+        await lab.failover()
+        await once(tr, 'write-fence')
+        const write = tr.master.set('k', 'held')
+        const [release] = await unfenced
+        assert.equal(release.reason, 'timeout')
+        assert.equal(release.to, old.address)
+        assert.equal(await write, 'OK')
+      } finally {
+        for (const replica of lab.replicas) lab.resume(replica)
+      }
+    })
+  })
+
+  it("'always' holds one sentinel connection per sentinel per process, whatever the number of instances; 'outage' none at rest", async () => {
+    await withLab(async (lab, open) => {
+      const atRest = async () => {
+        let total = 0
+        for (const s of lab.sentinels) total += await lab.clientConnections(s)
+        return total
+      }
+      const always = Array.from({ length: 5 }, () => open())
+      await Promise.all(always.map((tr) => tr.master.ping()))
+      await Promise.all(always.map((tr) => tr.slave.ping()))
+      await sleep(100)
+      assert.equal(await atRest(), lab.sentinels.length)
+      await Promise.all(always.map((tr) => tr.quit()))
+      const outage = Array.from({ length: 5 }, () => open({ failoverDetection: 'outage' }))
+      await Promise.all(outage.map((tr) => tr.master.ping()))
+      await sleep(100)
+      assert.equal(await atRest(), 0)
+    })
+  })
+})
