@@ -12,6 +12,9 @@ try {
   await lab.kill(lab.master) // or pause()/resume() (SIGSTOP/SIGCONT), restart()
   await lab.waitForNewMaster() // also failover(), waitForMaster(address?)
   console.log('write after the failover:', await tr.master.set('k', 'w'), 'on', tr.master.node?.address)
+  await lab.cutOffSentinels(lab.master) // the sentinels see a live master down (restoreSentinels())
+  await lab.waitForNewMaster() // the write fence keeps tr.master off the old master meanwhile
+  console.log('write after the switchover:', await tr.master.set('k', 'x'), 'on', tr.master.node?.address)
   await tr.quit()
   console.log('lab: ok')
 } finally {
