@@ -5,6 +5,7 @@
  */
 import type { Socket } from 'node:net'
 import { type AbstractConnector, Command, Redis } from 'ioredis'
+import Parser from 'redis-parser'
 
 /** What ioredis keeps on a `Redis` instance that a subclass has to reach. */
 interface Hidden {
@@ -50,6 +51,40 @@ export function cancelReconnectTimer(client: Redis): boolean {
   clearTimeout(h.reconnectTimeout)
   h.reconnectTimeout = null
   return true
+}
+
+/**
+ * Let only replies that `accept` takes reach ioredis on `client`'s connection; anything else
+ * drops the connection (ioredis then reconnects with its retry strategy) before ioredis sees it.
+ * Each chunk of the socket is parsed (with `redis-parser`, ioredis 5's own parser) and handed to
+ * ioredis only if every reply it completes is accepted. For connections whose replies ioredis
+ * does not guard itself (its subscriber mode: see subscriber-replies.ts). Call on `connect`
+ * (ioredis emits it on the next tick, once its reply handler listens, before any data arrives).
+ */
+export function guardReplies(client: Redis, accept: (reply: unknown) => boolean): void {
+  const stream = hidden(client).stream
+  if (!stream) return
+  let fine = true
+  const parser = new Parser({
+    returnReply: (reply: unknown) => {
+      fine &&= accept(reply)
+    },
+    returnError: (error: Error) => {
+      fine &&= accept(error)
+    },
+    returnFatalError: () => {
+      fine = false
+    },
+    returnBuffers: true,
+  })
+  for (const listener of stream.listeners('data') as ((chunk: Buffer) => void)[]) {
+    stream.removeListener('data', listener)
+    stream.prependListener('data', (chunk: Buffer) => {
+      if (fine) parser.execute(chunk)
+      if (fine) listener(chunk)
+      else stream.destroy(new Error('the server sent a reply that makes no sense here'))
+    })
+  }
 }
 
 /**

@@ -1,8 +1,9 @@
 import type { Redis } from 'ioredis'
 import { type Fence, FenceState, type FenceStep } from './fence.js'
-import { unrefReconnectTimer } from './ioredis-internals.js'
+import { guardReplies, unrefReconnectTimer } from './ioredis-internals.js'
 import type { ResolvedOptions } from './options.js'
 import { connectSentinel } from './sentinels.js'
+import { isSubscriberReply } from './subscriber-replies.js'
 import { type EventNode, formatAddress, parseSentinelEvent, type SentinelEvent } from './topology.js'
 
 /** A client waiting for its master or replica to come back. */
@@ -185,7 +186,11 @@ export class Watch {
       () => {},
     )
     // The subscriptions alone never keep the process alive (a client at rest holds them for good).
-    subscriber.on('connect', () => subscriber.stream?.unref?.())
+    // A sentinel answering what ioredis' subscriber mode cannot take drops this connection, not the process.
+    subscriber.on('connect', () => {
+      guardReplies(subscriber, (reply) => isSubscriberReply(reply, subscriber.status === 'ready'))
+      subscriber.stream?.unref?.()
+    })
     subscriber.on('reconnecting', () => unrefReconnectTimer(subscriber))
     // On each reconnect ioredis subscribes again, then reports ready.
     subscriber.on('ready', () => subscribed && this.#listening(subscriber, true))

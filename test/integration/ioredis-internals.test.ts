@@ -10,6 +10,7 @@ import {
   connectorOf,
   dropStream,
   endWhileReconnecting,
+  guardReplies,
   ioredisOptionNames,
   queueUntraced,
   rawReplyCopy,
@@ -110,6 +111,18 @@ describe('ioredis internals twiceredis relies on', () => {
     assert.ok(timer, internal('reconnectTimeout', 'not set when `reconnecting` is emitted'))
     assert.equal(timer.hasRef(), false, internal('reconnectTimeout', 'not a Node timer'))
     cancelReconnectTimer(client)
+  })
+
+  it("`stream` 'data' listeners: ioredis' reply handler listens by `connect`; a guard in front of it keeps replies from it", async () => {
+    const client = open({ port: lab.master.port, retryStrategy: () => null })
+    let guarded = false
+    client.once('connect', () => {
+      guardReplies(client, (reply) => !(Buffer.isBuffer(reply) && reply.toString() === 'PONG'))
+      guarded = true
+    })
+    const seen = await client.ping().catch((e: Error) => e)
+    assert.ok(guarded, internal('stream', 'no `connect` before the first reply'))
+    assert.ok(seen instanceof Error, internal('DataHandler', `the refused reply reached ioredis: ${String(seen)}`))
   })
 
   it('`setStatus`/`flushQueue`/`manuallyClosing`: a disconnect() while reconnecting can be finished to `end`', async () => {

@@ -5,6 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { inspect } from 'node:util'
 import type { TwiceRedis, TwiceRedisEvents } from '../../src/index.js'
 import type { Lab, LabOptions } from '../../src/lab/index.js'
+import { fakeServer } from '../helpers/fake-sentinel.js'
 import { withLab } from '../helpers/lab.js'
 import { startWriters } from '../helpers/writers.js'
 
@@ -149,6 +150,40 @@ describe('no acknowledged write lost when the master is replaced while it is sti
         assert.equal(await write, 'OK')
       } finally {
         for (const replica of lab.replicas) lab.resume(replica)
+      }
+    })
+  })
+
+  it('a sentinel that answers the subscription with garbage costs its connection, never the process', async () => {
+    await withLab(async (lab) => {
+      const garbage: unknown[] = [42, null, { raw: '*2\r\n$-1\r\n:1\r\n' }, ['pmessage', 'p']]
+      const liars = await Promise.all(
+        garbage.map((reply) =>
+          fakeServer(([command, sub]) => {
+            if (command?.toUpperCase() !== 'SENTINEL') return reply as never
+            if (sub?.toUpperCase() === 'GET-MASTER-ADDR-BY-NAME') return [lab.master.host, String(lab.master.port)]
+            return []
+          }),
+        ),
+      )
+      const { TwiceRedis } = await import('../../src/index.js')
+      const tr = new TwiceRedis(
+        lab.masterName,
+        liars.map((l) => l.address),
+      )
+      try {
+        assert.equal(await tr.master.set('k', 'v'), 'OK')
+        await sleep(1200) // the watch subscribes, is refused, and tries again
+        assert.equal(await tr.master.get('k'), 'v')
+        for (const liar of liars) {
+          assert.ok(
+            liar.received.some(([c]) => c?.toUpperCase() === 'PSUBSCRIBE'),
+            liar.address,
+          )
+        }
+      } finally {
+        await tr.quit()
+        await Promise.all(liars.map((l) => l.close()))
       }
     })
   })
