@@ -14,17 +14,14 @@ describe('the fleet bench', () => {
     assert.equal(run.failed, 0)
   })
 
-  it('counts each process: the 3 subscriptions of its watch, and few discoveries', async () => {
+  it('counts each process: its watch listens already, so a failover costs a discovery or two', async () => {
     const run = await runFleet({ client: 'twiceredis', processes: 2, perProcess: 3 })
     assert.equal(run.opened.length, 3, 'one count per sentinel')
     const total = run.opened.reduce((a, b) => a + b, 0)
-    // 3 + 1 or 2 per process in a 2 s failover (the bench's figure); a slow election on a loaded
-    // machine adds a 3 s poll or two. Retries that polled the sentinels would open 10 or more.
-    assert.ok(total >= 2 * 3 && total <= 2 * 8, `sentinel connections: ${run.opened.join('/')}`)
-    assert.ok(
-      run.opened.every((n) => n >= 2),
-      `each process subscribes to every sentinel: ${run.opened.join('/')}`,
-    )
+    // The watch's subscriptions are in place before the failover (failoverDetection: 'always'); the
+    // switch is announced, so retries ask no sentinel: at most a discovery or two per process, and
+    // a 3 s poll on a loaded machine. Retries that polled the sentinels would open 10 or more.
+    assert.ok(total <= 2 * 5, `sentinel connections: ${run.opened.join('/')}`)
     assert.equal(run.backMs.length, 6, 'every client wrote again')
     assert.equal(run.learnedMs.length, 2, 'every process learned the switch')
     assert.equal(run.failed, 0)

@@ -70,6 +70,17 @@ describe('normalize', () => {
       assert.throws(() => normalize({ ...base, [key]: 1 } as never), { option: key, message: /finds the nodes/ })
     }
   })
+  it("failoverDetection: 'always' by default (and for true), 'outage' or false; failoverFenceMs a positive duration", () => {
+    assert.equal(normalize(base).failoverDetection, 'always')
+    assert.equal(normalize({ ...base, failoverDetection: true }).failoverDetection, 'always')
+    assert.equal(normalize({ ...base, failoverDetection: 'outage' }).failoverDetection, 'outage')
+    assert.equal(normalize({ ...base, failoverDetection: false }).failoverDetection, false)
+    rejects({ ...base, failoverDetection: 'sometimes' }, 'failoverDetection')
+    assert.equal(normalize(base).failoverFenceMs, 5000)
+    rejects({ ...base, failoverFenceMs: 0 }, 'failoverFenceMs')
+    rejects({ ...base, failoverFenceMs: 'soon' }, 'failoverFenceMs')
+  })
+
   it('names the closest known option for a typo', () => {
     assert.throws(() => normalize({ ...base, readFalback: false } as never), { message: /did you mean `readFallback`/ })
     assert.throws(() => normalize({ ...base, maxRetriesPerRequests: 1 } as never), {
