@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { subscribe, unsubscribe } from 'node:diagnostics_channel'
 import { once } from 'node:events'
 import { describe, it } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -136,6 +137,9 @@ describe('no acknowledged write lost when the master is replaced while it is sti
   it('after failoverFenceMs, held writes go where the sentinels then say', async () => {
     await withLab(async (lab, open) => {
       const tr = open({ failoverFenceMs: 500 })
+      const published: unknown[] = []
+      const listener = (message: unknown) => published.push(message)
+      subscribe('twiceredis:write-unfence', listener)
       await tr.master.set('k', 'before')
       const old = lab.master
       const unfenced = once(tr, 'write-unfence') as Promise<[Unfence]>
@@ -148,7 +152,9 @@ describe('no acknowledged write lost when the master is replaced while it is sti
         assert.equal(release.reason, 'timeout')
         assert.equal(release.to, old.address)
         assert.equal(await write, 'OK')
+        assert.deepEqual(published, [{ masterName: lab.masterName, ...release }], 'on the diagnostics channel too')
       } finally {
+        unsubscribe('twiceredis:write-unfence', listener)
         for (const replica of lab.replicas) lab.resume(replica)
       }
     })
