@@ -3,7 +3,14 @@ import { inspect } from 'node:util'
 import { type Callback, type Command, Redis, type RedisOptions } from 'ioredis'
 import type { TwiceRedisConnector } from './connector.js'
 import { ReadGate, type Session } from './consistency.js'
-import { AuthenticationError, ClientClosedError, FailoverInProgressError, redact, TwiceRedisError } from './errors.js'
+import {
+  AuthenticationError,
+  ClientClosedError,
+  FailoverInProgressError,
+  redact,
+  TransactionAbortedError,
+  TwiceRedisError,
+} from './errors.js'
 import type { Emit, Side, Target } from './events.js'
 import type { Fence } from './fence.js'
 import { HealthCheck, type Verdict } from './health-check.js'
@@ -59,6 +66,11 @@ export class TwiceRedisClient extends Redis {
   #held: [Command, Stream, () => boolean][] = []
   /** When this client was told of the fence standing now. */
   #fencedAt: number | undefined
+  /**
+   * A `MULTI` went out on this connection and no `EXEC`/`DISCARD` yet (`open`), or the fence left
+   * the connection it was open on (`orphaned`: the rest of that transaction is refused).
+   */
+  #transaction: 'none' | 'open' | 'orphaned' = 'none'
   /** The server answers `INFO` with two sections (Redis >= 7); older ones get the full `INFO`. */
   #infoSections = true
 
@@ -132,7 +144,10 @@ export class TwiceRedisClient extends Redis {
       return command.promise
     }
     if (this.#gate?.take(command, stream)) return command.promise
-    if (this.side === 'master') this.#session.sent(this, command)
+    if (this.side === 'master') {
+      if (!this.#inTransaction(command)) return command.promise
+      this.#session.sent(this, command)
+    }
     return this.sendDirect(command, stream)
   }
 
@@ -294,6 +309,10 @@ export class TwiceRedisClient extends Redis {
    * send what was held, in order (over the new connection once it is ready).
    */
   unfence(release: Release): void {
+    if (release.to && release.to !== this.#masterAddress && this.#transaction === 'open') {
+      // The MULTI went to the master being left: it is discarded with that connection.
+      this.#transaction = 'orphaned'
+    }
     if (release.to) this.kick(release.to, release.sentinel ?? '')
     const held = this.#held.splice(0)
     const since = this.#fencedAt
@@ -320,6 +339,24 @@ export class TwiceRedisClient extends Redis {
   async askMaster(): Promise<{ master: EventNode; sentinel: string }> {
     const seen = await this.#resolver.sentinels.observe(0)
     return { master: seen.master, sentinel: seen.sentinel }
+  }
+
+  /**
+   * Follow `MULTI`/`EXEC`/`DISCARD` as they go out (any case; a `multi()` pipeline goes out in one
+   * tick and is never split). `false`: the command belongs to a transaction whose `MULTI` went to a
+   * master the fence left, and was refused.
+   */
+  #inTransaction(command: Command): boolean {
+    const name = command.name.toLowerCase()
+    const ends = name === 'exec' || name === 'discard'
+    if (this.#transaction === 'orphaned') {
+      if (ends) this.#transaction = 'none'
+      command.reject(new TransactionAbortedError(this.#resolver.options.name))
+      return false
+    }
+    if (name === 'multi') this.#transaction = 'open'
+    else if (ends) this.#transaction = 'none'
+    return true
   }
 
   /** The master this side writes to now (`undefined` while not connected to one). */
@@ -405,6 +442,8 @@ export class TwiceRedisClient extends Redis {
 
   #onClose(): void {
     this.#stopTimers()
+    // A MULTI open on the connection is gone with it (ioredis' behaviour: what follows runs alone).
+    if (this.#transaction === 'open') this.#transaction = 'none'
     this.#gate?.disconnected()
     // An outage (not a manual close): listen for the sentinels' switch while it lasts.
     if (inOutage(this.#life)) this.#holdWatch()

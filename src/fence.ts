@@ -55,9 +55,12 @@ export class FenceState {
     return this.#fence
   }
 
-  /** `sentinel` published `event`. */
-  step(sentinel: string, channel: string, event: SentinelEvent, now: number): FenceStep {
-    if (event.type === 'switch-master') return this.switched(event.newMaster, event.from)
+  /**
+   * `sentinel` published `event`; `current` is the master the process uses now (its latest
+   * answer), against which a late announcement is judged.
+   */
+  step(sentinel: string, channel: string, event: SentinelEvent, now: number, current?: string): FenceStep {
+    if (event.type === 'switch-master') return this.switched(event.newMaster, event.from, current)
     if (event.type !== 'odown' && event.type !== 'failover') return {}
     if (this.#retired.includes(event.node)) return {}
     const out: FenceStep = {}
@@ -86,8 +89,14 @@ export class FenceState {
   /**
    * The master is `to` now (announced, or seen answering as master): the fence falls and words
    * about the master before (`from`, or the fenced one) fence nothing any more.
+   *
+   * Unless the announcement is late: a sentinel that learns of a switch from hello messages
+   * announces it up to a hello period after the leader, so after two failovers in a row (A to B,
+   * then B to C) `+switch-master A B` may come after the process moved to C. A switch from a
+   * master other than `current` to one the process already left changes nothing.
    */
-  switched(to: EventNode, from?: string): FenceStep {
+  switched(to: EventNode, from?: string, current?: string): FenceStep {
+    if (from && current && from !== current && this.#retired.includes(to.address)) return {}
     for (const old of [from, this.#fence?.master]) {
       if (old && old !== to.address && !this.#retired.includes(old)) this.#retired.push(old)
     }

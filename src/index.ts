@@ -8,6 +8,7 @@ export {
   NodeNotAllowedError,
   NoHealthyReplicaError,
   NoSentinelReachableError,
+  TransactionAbortedError,
   TwiceRedisError,
 } from './errors.js'
 export type { Side, Target } from './events.js'

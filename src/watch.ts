@@ -204,7 +204,7 @@ export class Watch {
       return
     }
     if (event.type === 'switch-master') {
-      this.#act(this.#fence.switched(event.newMaster, event.from), sentinel, channel, event.from)
+      this.#act(this.#fence.switched(event.newMaster, event.from, this.hooks.current()), sentinel, channel, event.from)
       return
     }
     // Fencing is for members; a process with only outage listeners acts on switches alone.

@@ -134,6 +134,36 @@ describe('no acknowledged write lost when the master is replaced while it is sti
     })
   })
 
+  it('a MULTI sent command by command across the fence is refused whole (TRANSACTION_ABORTED), never half applied', async () => {
+    await withLab(async (lab, open) => {
+      const tr = open()
+      await tr.master.set('warm', '1')
+      const old = lab.master
+      assert.equal(await tr.master.multi({ pipeline: false }), 'OK')
+      assert.equal(await tr.master.rpush('tx', 'a'), 'QUEUED')
+      const fenced = once(tr, 'write-fence')
+      await lab.failover()
+      await fenced
+      const rest = [tr.master.rpush('tx', 'b'), tr.master.exec()].map((p) =>
+        p.then(
+          () => 'sent',
+          (e: { code?: string }) => e.code,
+        ),
+      )
+      const after = tr.master.rpush('after', 'c')
+      assert.deepEqual(await Promise.all(rest), ['TRANSACTION_ABORTED', 'TRANSACTION_ABORTED'])
+      assert.equal(await after, 1, 'what follows the transaction runs')
+      const master = await lab.waitForNewMaster()
+      assert.notEqual(master, old)
+      assert.equal(tr.master.node?.address, master.address)
+      assert.deepEqual(await tr.master.lrange('tx', 0, -1), [], 'nothing of the transaction applied')
+      // An upper-case MULTI is a MULTI too, and a transaction after the switch runs as usual.
+      assert.equal(await tr.master.call('MULTI'), 'OK')
+      await tr.master.call('RPUSH', 'tx', 'z')
+      assert.deepEqual(await tr.master.call('EXEC'), [1])
+    })
+  })
+
   it('after failoverFenceMs, held writes go where the sentinels then say', async () => {
     await withLab(async (lab, open) => {
       const tr = open({ failoverFenceMs: 500 })

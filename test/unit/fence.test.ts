@@ -116,6 +116,17 @@ describe('the write fence', () => {
     assert.ok(hear(fence, 's1', '+try-failover', master).raise, 'promoted again: no longer retired')
   })
 
+  it('a late announcement of a switch the process already went past changes nothing (two failovers in a row)', () => {
+    const fence = new FenceState()
+    const A = { host: '10.0.0.1', port: 6379, address: M }
+    const B = { host: '10.0.0.2', port: 6380, address: '10.0.0.2:6380' }
+    const C = { host: '10.0.0.3', port: 6381, address: '10.0.0.3:6381' }
+    assert.equal(fence.switched(B, A.address, A.address).switchTo, B)
+    assert.equal(fence.switched(C, B.address, B.address).switchTo, C)
+    assert.deepEqual(fence.switched(B, A.address, C.address), {}, 'A -> B heard late from another sentinel')
+    assert.equal(fence.switched(B, C.address, C.address).switchTo, B, 'C -> B is a new failover back')
+  })
+
   it('a word about another master starts over for that one', () => {
     const fence = new FenceState()
     hear(fence, 's1', '+odown', master)
