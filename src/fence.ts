@@ -29,6 +29,8 @@ export interface FenceStep {
 interface Word {
   odown: boolean
   failover: boolean
+  /** It leads a failover (elected, or forced by `SENTINEL FAILOVER`), promoting this replica once named. */
+  leads?: EventNode | true | undefined
 }
 
 /** Masters retired by a switch that are remembered, so late words about them fence nothing. */
@@ -49,10 +51,22 @@ export class FenceState {
   #fence: Fence | undefined
   readonly #words = new Map<string, Word>()
   readonly #retired: string[] = []
+  /** A switch announced while another leader still promotes another replica. */
+  #pending: { to: EventNode; from?: string | undefined } | undefined
 
   /** The fence standing now, if any. */
   get active(): Readonly<Fence> | undefined {
     return this.#fence
+  }
+
+  /**
+   * Two sentinels lead failovers of the master toward different replicas (two `SENTINEL FAILOVER`
+   * at once, or an election retried while the first leader still works): whichever promotes first
+   * may lose to the other's higher epoch, and what it acknowledged with it. Writes stay held until
+   * one is left, or the bound passes.
+   */
+  get contested(): boolean {
+    return this.#contested()
   }
 
   /**
@@ -67,8 +81,15 @@ export class FenceState {
     if (this.#fence && this.#fence.master !== event.node) this.#clear()
     const word = this.#words.get(sentinel) ?? { odown: false, failover: false }
     if (event.type === 'odown') word.odown = event.on
-    else word.failover = event.on
+    else {
+      word.failover = event.on
+      // Trying is not leading: most attempts of an election end `-failover-abort-not-elected`.
+      if (!event.on) word.leads = undefined
+      else if (channel !== '+try-failover') word.leads = event.candidate ?? word.leads ?? true
+    }
     this.#words.set(sentinel, word)
+    const pending = this.#pending
+    if (pending && !this.#contested(pending.to.address)) return this.switched(pending.to, pending.from)
     const standing = [...this.#words.values()].some((w) => w.odown || w.failover)
     if (!this.#fence && standing) {
       this.#fence = { master: event.node, since: now, reason: channel, sentinel }
@@ -95,8 +116,17 @@ export class FenceState {
    * then B to C) `+switch-master A B` may come after the process moved to C. A switch from a
    * master other than `current` to one the process already left changes nothing.
    */
-  switched(to: EventNode, from?: string, current?: string): FenceStep {
+  switched(to: EventNode, from?: string, current?: string, sentinel?: string): FenceStep {
     if (from && current && from !== current && this.#retired.includes(to.address)) return {}
+    if (sentinel && this.#fence) {
+      // The announcing sentinel's failover is over; another leader's may not be.
+      const word = this.#words.get(sentinel)
+      if (word) Object.assign(word, { failover: false, leads: undefined })
+      if (this.#contested(to.address)) {
+        this.#pending = { to, from }
+        return {}
+      }
+    }
     for (const old of [from, this.#fence?.master]) {
       if (old && old !== to.address && !this.#retired.includes(old)) this.#retired.push(old)
     }
@@ -112,8 +142,16 @@ export class FenceState {
     this.#clear()
   }
 
+  /** Some leader still promotes a replica other than `to` (or than another leader's). */
+  #contested(to?: string): boolean {
+    const led = [...this.#words.values()].flatMap((w) => (w.leads ? [w.leads === true ? '?' : w.leads.address] : []))
+    const targets = new Set(to ? [to, ...led] : led)
+    return led.length > 0 && (targets.size > 1 || targets.has('?')) && (led.length > 1 || to !== undefined)
+  }
+
   #clear(): void {
     this.#fence = undefined
     this.#words.clear()
+    this.#pending = undefined
   }
 }

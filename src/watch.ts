@@ -204,7 +204,12 @@ export class Watch {
       return
     }
     if (event.type === 'switch-master') {
-      this.#act(this.#fence.switched(event.newMaster, event.from, this.hooks.current()), sentinel, channel, event.from)
+      this.#act(
+        this.#fence.switched(event.newMaster, event.from, this.hooks.current(), sentinel),
+        sentinel,
+        channel,
+        event.from,
+      )
       return
     }
     // Fencing is for members; a process with only outage listeners acts on switches alone.
@@ -245,6 +250,7 @@ export class Watch {
       (promoted) => {
         const fence = this.#fence.active
         if (!promoted || controller.signal.aborted || fence?.candidate?.address !== candidate.address) return
+        if (this.#fence.contested) return // another leader may still win: its switch (or the bound) decides
         this.#act(this.#fence.switched(candidate, fence.master), sentinel, 'promoted', fence.master)
       },
       () => {},

@@ -12,6 +12,8 @@ import { startWriters } from '../helpers/writers.js'
 
 type Unfence = TwiceRedisEvents['write-unfence'][0]
 
+const WRITERS = 10
+
 /** Sentinel's own `info-period` (10 s): the window in which a replaced master still answers as one. */
 const PRODUCTION: LabOptions = { sentinelInfoPeriodMs: 10_000 }
 
@@ -23,13 +25,14 @@ async function noWriteLost(
   lab: Lab,
   tr: TwiceRedis,
   fault: () => Promise<void>,
+  { inFlight = 0 } = {},
 ): Promise<{ unfenced: Unfence[]; fenced: number }> {
   const unfenced: Unfence[] = []
   let fenced = 0
   tr.on('write-fence', () => fenced++)
   tr.on('write-unfence', (e) => unfenced.push(e))
   await tr.master.set('counter', 0)
-  const writers = startWriters(tr.master, 'counter')
+  const writers = startWriters(tr.master, 'counter', WRITERS)
   await sleep(300)
   const old = lab.master
   await fault()
@@ -40,7 +43,10 @@ async function noWriteLost(
   const detail = inspect({ report, final, old: old.address, master: master.address, unfenced })
   assert.deepEqual(report.failed, {}, `no command failed: ${detail}`)
   assert.ok(report.acked > 1000, `writers wrote: ${detail}`)
-  assert.equal(final, report.acked, `every acknowledged write is on the new master, once: ${detail}`)
+  assert.ok(final >= report.acked, `every acknowledged write is on the new master: ${detail}`)
+  // Once each, but for writes in flight when the master stopped answering: ioredis resends what was
+  // not answered over the next connection, so one that was applied before the stop runs twice.
+  assert.ok(final <= report.acked + inFlight, `no write applied twice: ${detail}`)
   assert.equal(fenced, 1, `the fence rose once: ${detail}`)
   assert.equal(unfenced.length, 1, detail)
   assert.equal(unfenced[0]?.to, master.address, `released to the new master: ${detail}`)
@@ -85,10 +91,15 @@ describe('no acknowledged write lost when the master is replaced while it is sti
       const old = lab.master
       let resumed: Promise<void> | undefined
       try {
-        await noWriteLost(lab, tr, async () => {
-          lab.pause(old)
-          resumed = sleep(4000).then(() => lab.resume(old))
-        })
+        await noWriteLost(
+          lab,
+          tr,
+          async () => {
+            lab.pause(old)
+            resumed = sleep(4000).then(() => lab.resume(old))
+          },
+          { inFlight: WRITERS },
+        )
       } finally {
         await resumed
       }

@@ -127,6 +127,46 @@ describe('the write fence', () => {
     assert.equal(fence.switched(B, C.address, C.address).switchTo, B, 'C -> B is a new failover back')
   })
 
+  describe('two leaders at once (two SENTINEL FAILOVER, or an election retried)', () => {
+    const A = { host: '10.0.0.1', port: 6379, address: M }
+    const B = { host: '10.0.0.2', port: 6380, address: '10.0.0.2:6380' }
+    const C = { host: '10.0.0.2', port: 6381, address: '10.0.0.2:6381' }
+    const lead = (fence: FenceState, sentinel: string, port: number) => {
+      hear(fence, sentinel, '+try-failover', master)
+      hear(fence, sentinel, '+elected-leader', master)
+      hear(fence, sentinel, '+selected-slave', replica(port))
+    }
+
+    it('toward different replicas: no switch lets writes go until one leader is left', () => {
+      const fence = new FenceState()
+      lead(fence, 's1', 6380)
+      assert.equal(fence.contested, false, 'one leader')
+      lead(fence, 's2', 6381)
+      assert.equal(fence.contested, true)
+      assert.deepEqual(fence.switched(B, A.address, A.address, 's1'), {}, "s1's switch waits for s2's")
+      assert.ok(fence.active)
+      assert.equal(fence.switched(C, A.address, A.address, 's2').switchTo, C)
+      assert.equal(fence.active, undefined)
+    })
+
+    it("the other leader's abort lets the pending switch through", () => {
+      const fence = new FenceState()
+      lead(fence, 's1', 6380)
+      lead(fence, 's2', 6381)
+      assert.deepEqual(fence.switched(B, A.address, A.address, 's1'), {})
+      assert.equal(hear(fence, 's2', '-failover-abort-slave-timeout', master).switchTo, B)
+    })
+
+    it('toward the same replica, or with sentinels that only tried: no contest', () => {
+      const fence = new FenceState()
+      lead(fence, 's1', 6380)
+      lead(fence, 's2', 6380)
+      hear(fence, 's3', '+try-failover', master)
+      assert.equal(fence.contested, false)
+      assert.equal(fence.switched(B, A.address, A.address, 's1').switchTo, B)
+    })
+  })
+
   it('a word about another master starts over for that one', () => {
     const fence = new FenceState()
     hear(fence, 's1', '+odown', master)
