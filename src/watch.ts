@@ -1,3 +1,4 @@
+import { AsyncResource } from 'node:async_hooks'
 import type { Redis } from 'ioredis'
 import { type Fence, FenceState, type FenceStep } from './fence.js'
 import { guardReplies, unrefReconnectTimer } from './ioredis-internals.js'
@@ -45,6 +46,14 @@ export interface WatchHooks {
   /** Nobody listens any more. */
   idle(): void
 }
+
+/**
+ * The async context the watch's connections are made in: the module's, not that of whichever
+ * command first connected a client. Otherwise the subscriptions, and the write fence's polls of a
+ * replica being promoted, would run inside that request's trace (an APM span per poll, children
+ * of a request that ended long before) and keep any AsyncLocalStorage store of it alive.
+ */
+const detached = new AsyncResource('twiceredis:watch')
 
 /** How many clients act per turn of the event loop after an announcement. */
 const BATCH = 10
@@ -152,7 +161,8 @@ export class Watch {
   }
 
   #open(): void {
-    if (this.#subscribers.length === 0) this.#subscribers = this.options.sentinels.map((s) => this.#subscribe(s))
+    if (this.#subscribers.length > 0) return
+    this.#subscribers = detached.runInAsyncScope(() => this.options.sentinels.map((s) => this.#subscribe(s)))
   }
 
   #closeIfIdle(): void {

@@ -152,6 +152,7 @@ describe('parseSentinelEvent', () => {
       type: 'switch-master',
       master: 'mymaster',
       newMaster: { host: '10.0.0.2', port: 6380, address: '10.0.0.2:6380' },
+      from: '10.0.0.1:6379',
     })
     assert.equal(parseSentinelEvent('+switch-master', 'other 10.0.0.1 6379 10.0.0.2 6380', 'mymaster'), undefined)
     // Clients connect to the announced master: an unusable address is no announcement.
@@ -164,6 +165,7 @@ describe('parseSentinelEvent', () => {
       type: 'switch-master',
       master: 'mymaster',
       newMaster: { host: '10.0.0.2', port: 6380, address: '10.0.0.2:6380' },
+      from: '10.0.0.1:6379',
     })
     assert.equal(parseSentinelEvent('+promoted-slave', promoted, 'other'), undefined)
     assert.equal(
@@ -194,6 +196,7 @@ describe('formatAddress', () => {
       type: 'switch-master',
       master: 'm',
       newMaster: { host: '::2', port: 6380, address: '[::2]:6380' },
+      from: '[::1]:6379',
     })
     assert.deepEqual(parseSentinelEvent('+sdown', 'slave [::3]:6381 ::3 6381 @ m ::1 6379', 'm'), {
       type: 'replica-down',
