@@ -8,7 +8,10 @@ import { InvalidOptionError } from './errors.js'
  * (`redis-0.example`) or with a leading `*.` for any name below a domain
  * (`*.redis.svc.cluster.local`). Host names are compared as names (no DNS lookup), case-insensitively.
  */
-export type AllowedNodes = (host: string) => boolean
+export type AllowedNodes = ((host: string) => boolean) & {
+  /** The entries as given, normalized (lower case, sorted): equal lists allow the same nodes. */
+  readonly entries: readonly string[]
+}
 
 const HOST_NAME = /^(\*\.)?([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]*[a-z0-9])?$/i
 
@@ -40,11 +43,12 @@ export function parseAllowedNodes(entries: unknown, key = 'allowedNodes'): Allow
       throw bad()
     }
   }
-  return (host) => {
+  const allowed = (host: string) => {
     const bare = host.replace(/^\[|\]$/g, '')
     const family = isIP(bare)
     if (family) return blocks.check(bare, family === 4 ? 'ipv4' : 'ipv6')
     const name = bare.toLowerCase().replace(/\.$/, '')
     return names.includes(name) || suffixes.some((suffix) => name.endsWith(suffix))
   }
+  return Object.assign(allowed, { entries: (entries as string[]).map((e) => e.toLowerCase()).sort() })
 }

@@ -64,7 +64,7 @@ export class TwiceRedisConnector extends AbstractConnector {
       this.firstError = err
     })
     stream.once('close', () => {
-      if (!this.#settled && this.connecting) this.reject('connection failed before ready')
+      if (!this.#settled && this.connecting) this.reject('connection failed before ready', false, true)
     })
     this.stream = stream
     return stream
@@ -76,7 +76,7 @@ export class TwiceRedisConnector extends AbstractConnector {
     this.#settled = true
     const problem = this.resolver.verifyRole(target, info)
     if (problem) {
-      this.reject(problem, true)
+      this.reject(problem, true, true)
       return false
     }
     // Connect, handshake and INFO: a cheap latency sample for `lowest-latency`.
@@ -88,12 +88,13 @@ export class TwiceRedisConnector extends AbstractConnector {
 
   /**
    * The node of this attempt must not be used: report it (once) and let the resolver avoid it for
-   * a while. `refuted`: the node itself said it does not fit its role.
+   * a while. `refuted`: the node itself said it does not fit its role. `attempt`: on the way to
+   * ready (the answer that named it did not hold).
    */
-  reject(reason: string, refuted = false): void {
+  reject(reason: string, refuted = false, attempt = false): void {
     if (this.#rejected || !this.#target) return
     this.#rejected = true
-    this.resolver.reject(this.side, this.#target, reason, refuted)
+    this.resolver.reject(this.side, this.#target, reason, refuted, attempt)
   }
 }
 

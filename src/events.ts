@@ -25,6 +25,13 @@ export interface TwiceRedisEvents {
   'fallback-to-master': [{ master: string; reason: string }]
   /** A sentinel did not answer a discovery (refused, timed out, auth); the next one is tried. */
   'sentinel-unreachable': [{ sentinel: string; reason: string }]
+  /**
+   * A sentinel's answer was not taken: the master it named (`host:port` as announced) is outside
+   * `allowedNodes`, older than the highest config epoch seen (another sentinel named another
+   * master since), or refused by the node itself (role check) or unreachable. That sentinel moves
+   * to the back of this instance's order; the others are asked first.
+   */
+  'sentinel-answer-refused': [{ sentinel: string; master: string; reason: string }]
   /** A node was refused after connecting (wrong role, broken link) or failed to connect. */
   'node-rejected': [{ side: Side; address: string; reason: string }]
   /**

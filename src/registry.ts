@@ -76,7 +76,8 @@ export function watchFor(o: ResolvedOptions): Watch {
  * What makes two TwiceRedis of a process share sentinel work: same master, sentinels and
  * credentials, and a discovery that asks the same questions within the same bound (one with
  * `maxLagBytes` also asks `SENTINEL INFO-CACHE`; an answer without it would skip the lag gate),
- * and a watch that fences for as long.
+ * a watch that fences for as long, and the same rules for taking an answer (`allowedNodes`, and
+ * `natMap`: the same object or function, or an object with the same entries).
  */
 export function sentinelKey(o: ResolvedOptions): string {
   return JSON.stringify([
@@ -88,5 +89,20 @@ export function sentinelKey(o: ResolvedOptions): string {
     o.sentinelTimeoutMs,
     o.maxLagBytes !== undefined,
     o.failoverFenceMs,
+    o.allowedNodes?.entries ?? null,
+    typeof o.natMap === 'function' ? identity(o.natMap) : (o.natMap ?? null),
   ])
+}
+
+const identities = new WeakMap<object, number>()
+let lastIdentity = 0
+
+/** A number per function for the life of the process (what a key can say of a function). */
+function identity(fn: object): string {
+  let id = identities.get(fn)
+  if (id === undefined) {
+    id = ++lastIdentity
+    identities.set(fn, id)
+  }
+  return `function#${id}`
 }

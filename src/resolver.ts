@@ -1,3 +1,4 @@
+import { natTarget } from './answers.js'
 import { NodeNotAllowedError, NoHealthyReplicaError } from './errors.js'
 import type { Emit, Side, Target } from './events.js'
 import type { ResolvedOptions } from './options.js'
@@ -36,6 +37,8 @@ export class Resolver {
   readonly #avoid = new Map<string, number>()
   readonly #latencies = new Map<string, number>()
   readonly #current: Partial<Record<Side, string>> = {}
+  /** The sentinel whose answer each side's last resolve took. */
+  readonly #answeredBy: Partial<Record<Side, string>> = {}
   #turn = 0
 
   constructor(
@@ -117,11 +120,17 @@ export class Resolver {
   /**
    * A node failed to connect or a check: prefer others for a while. `refuted`: it answered that
    * it is not what it was chosen as; an answer naming it master is then reused by no one.
+   * `attempt`: it happened on the way to ready, so the sentinel that named it as master gave an
+   * answer that did not hold, and goes to the back of the order.
    */
-  reject(side: Side, target: Target, reason: string, refuted = false): void {
+  reject(side: Side, target: Target, reason: string, refuted = false, attempt = false): void {
     this.#avoid.set(target.address, Date.now() + AVOID_MS)
     if (refuted && target.role === 'master') this.sentinels.forget(target.address)
     this.emit('node-rejected', { side, address: target.address, reason })
+    const sentinel = this.#answeredBy[side]
+    if (attempt && target.role === 'master' && sentinel) {
+      this.sentinels.refuse({ sentinel, master: target.address, reason })
+    }
   }
 
   /** A round trip to `address` took `ms`: fold it into the smoothed latency. */
@@ -160,6 +169,7 @@ export class Resolver {
   }
 
   #resolved(side: Side, target: Target, seen: Observation): void {
+    this.#answeredBy[side] = seen.sentinel
     this.emit('resolved', { side, address: target.address, role: target.role, sentinel: seen.sentinel })
     const before = this.#current[side]
     if (before !== target.address) {
@@ -197,11 +207,7 @@ export class Resolver {
     })
   }
 
-  /** Apply `natMap`: `address` stays the announced one; `host`/`port` are where to connect. */
   #map(host: string, port: number, role: Target['role']): Target {
-    const address = formatAddress(host, port)
-    const natMap = this.options.natMap
-    const mapped = typeof natMap === 'function' ? natMap(address) : natMap?.[address]
-    return { host: mapped?.host ?? host, port: mapped?.port ?? port, address, announcedHost: host, role }
+    return natTarget(this.options.natMap, host, port, role)
   }
 }

@@ -1,4 +1,15 @@
 import { Redis, type RedisOptions } from 'ioredis'
+import {
+  bestOf,
+  configEpoch,
+  type Epoch,
+  masterNotAllowed,
+  raiseEpoch,
+  refusedLast,
+  staleEpoch,
+  toBack,
+  toFront,
+} from './answers.js'
 import { AuthenticationError, MasterNotFoundError, NoSentinelReachableError, redact } from './errors.js'
 import type { ResolvedOptions, SentinelAddress } from './options.js'
 import {
@@ -19,13 +30,29 @@ const SENTINEL_GONE_MS = 10 * 60_000
 /** Told when a sentinel did not answer a discovery. */
 export type FailureListener = (sentinel: string, error: unknown) => void
 
+/** A sentinel's answer that was not taken: who said what, and why not. */
+export interface Refusal {
+  sentinel: string
+  master: string
+  reason: string
+}
+
+/** Told when a sentinel's answer was refused. */
+export type RefusalListener = (refusal: Refusal) => void
+
+/** Everyone waiting on a discovery hears of each sentinel that failed and each answer refused. */
+export interface DiscoveryListener {
+  failed: FailureListener
+  refused: RefusalListener
+}
+
 /**
  * What the `Sentinels` of every TwiceRedis of a process on one sentinel set share (the registry
  * keeps it): the discovery in flight with everyone waiting on it, the latest answer, and the master
  * an announced switch retired.
  */
 export interface SharedAnswer {
-  inflight?: { query: Promise<Observation>; listeners: Set<FailureListener> } | undefined
+  inflight?: { query: Promise<Observation>; listeners: Set<DiscoveryListener> } | undefined
   /** The latest answer, which automatic retries and health checks may reuse for a short while. */
   last?: { at: number; value: Observation } | undefined
   /**
@@ -33,6 +60,8 @@ export interface SharedAnswer {
    * comes from a sentinel that has not heard of the switch, and `master` is used instead.
    */
   retired?: { address: string; master: Observation['master']; until: number } | undefined
+  /** The highest config epoch an answer taken came with: an answer naming another master with a lower one is stale. */
+  epoch?: Epoch | undefined
 }
 
 /** What one sentinel said in one round trip. */
@@ -47,6 +76,13 @@ export interface Observation {
   replicasError?: string | undefined
   /** The other sentinels the answering one knows (`SENTINEL SENTINELS`). */
   sentinels: { host: string; port: number }[]
+  /** The master's `config-epoch` (`SENTINEL MASTER`), if the sentinel said. */
+  epoch?: number | undefined
+  /**
+   * Why this answer was refused, when no sentinel gave one to take: the write side then fails
+   * (`NODE_NOT_ALLOWED`), the read side may still use the replicas it names that are allowed.
+   */
+  refused?: string | undefined
   /**
    * Not a query's answer but the answer before with the master `sentinel` announced since
    * (`announceMaster`): reusing it moves no sentinel to the front, or every instance of every
@@ -76,6 +112,9 @@ export interface SentinelProbe extends SentinelReport {
  * The sentinels of one TwiceRedis, asked the way the Sentinel client guidelines ask
  * (https://redis.io/docs/latest/develop/reference/sentinel-clients/): the list is shuffled once,
  * tried in order with a short timeout each, and the first that answers moves to the front.
+ * An answer that is refused (its master outside `allowedNodes`, older than the highest config
+ * epoch seen, or refused by the node itself) moves its sentinel to the back instead, and the
+ * others are asked first.
  *
  * Every query opens a connection, asks, and closes it (the "disconnecting sentinel"): at rest we
  * hold no sentinel connection. Concurrent queries share one round trip.
@@ -84,12 +123,19 @@ export class Sentinels {
   #list: KnownSentinel[]
   readonly #o: ResolvedOptions
   readonly #set: SharedAnswer
-  readonly #onFailure: FailureListener
+  readonly #listener: DiscoveryListener
+  /** Sentinels whose last answer was refused: behind the others until one of their answers is taken. */
+  readonly #refused = new Set<string>()
 
   /** `shared`: what the instances of the process on this sentinel set share (see registry.ts). */
-  constructor(options: ResolvedOptions, shared: SharedAnswer = {}, onFailure: FailureListener = () => {}) {
+  constructor(
+    options: ResolvedOptions,
+    shared: SharedAnswer = {},
+    onFailure: FailureListener = () => {},
+    onRefused: RefusalListener = () => {},
+  ) {
     this.#o = options
-    this.#onFailure = onFailure
+    this.#listener = { failed: onFailure, refused: onRefused }
     this.#set = shared
     this.#list = shuffle(options.sentinels).map((s) => ({ ...s, learned: false, lastSeen: Date.now() }))
   }
@@ -101,8 +147,20 @@ export class Sentinels {
 
   /** Move a sentinel to the front of the list, as if it had answered first. */
   prefer(address: string): void {
-    const sentinel = this.#list.find((s) => formatAddress(s.host, s.port) === address)
-    if (sentinel) this.#list = [sentinel, ...this.#list.filter((s) => s !== sentinel)]
+    this.#refused.delete(address)
+    this.#list = toFront(this.#list, (s) => formatAddress(s.host, s.port) === address)
+  }
+
+  /** Move a sentinel to the back of the list: its answer was refused. */
+  demote(address: string): void {
+    this.#refused.add(address)
+    this.#list = toBack(this.#list, (s) => formatAddress(s.host, s.port) === address)
+  }
+
+  /** The master a sentinel named was refused after a connect (role check, unreachable): ask the others first. */
+  refuse(refusal: Refusal): void {
+    this.demote(refusal.sentinel)
+    this.#listener.refused(refusal)
   }
 
   /**
@@ -122,7 +180,7 @@ export class Sentinels {
     }
     let flight = set.inflight
     if (!flight) {
-      const listeners = new Set<FailureListener>()
+      const listeners = new Set<DiscoveryListener>()
       const startedAt = Date.now()
       const query = this.#observe(listeners).then((value) => {
         const retired = set.retired
@@ -142,7 +200,7 @@ export class Sentinels {
       }
       query.then(done, done)
     }
-    flight.listeners.add(this.#onFailure)
+    flight.listeners.add(this.#listener)
     return flight.query.then((o) => {
       this.#learn(o)
       return o
@@ -154,6 +212,7 @@ export class Sentinels {
     const set = this.#set
     if (set.last?.value.master.address === address) set.last = undefined
     if (set.retired?.master.address === address) set.retired = undefined
+    if (set.epoch?.master === address) set.epoch = undefined
   }
 
   /**
@@ -165,13 +224,28 @@ export class Sentinels {
       goneMs: SENTINEL_GONE_MS,
       allowed: this.#o.allowedNodes,
     })
-    if (!o.announced) this.prefer(o.sentinel)
+    if (this.#refused.size) {
+      this.#list = refusedLast(this.#list, (s) => this.#refused.has(formatAddress(s.host, s.port)))
+    }
+    if (!o.announced && !o.refused) this.prefer(o.sentinel)
   }
 
-  /** Ask the sentinels in order until one answers; `listeners` hear of each that did not. */
-  async #observe(listeners: ReadonlySet<FailureListener>): Promise<Observation> {
+  /**
+   * Ask the sentinels in order until one gives an answer to take; `listeners` hear of each that
+   * did not answer and of each answer refused. An answer older than the highest config epoch seen
+   * is kept aside: when no sentinel gives a better one, the highest of those is taken. When every
+   * answer is refused for `allowedNodes`, the first comes back marked `refused`.
+   */
+  async #observe(listeners: ReadonlySet<DiscoveryListener>): Promise<Observation> {
+    const set = this.#set
     const unknownName: string[] = []
     const failures: { address: string; error: unknown }[] = []
+    const refused: { observation: Observation; reason: string }[] = []
+    const stale: { observation: Observation; reason: string }[] = []
+    const refuse = (o: Observation, reason: string) => {
+      this.demote(o.sentinel)
+      for (const listener of listeners) listener.refused({ sentinel: o.sentinel, master: o.master.address, reason })
+    }
     for (const sentinel of [...this.#list]) {
       const address = formatAddress(sentinel.host, sentinel.port)
       try {
@@ -180,13 +254,32 @@ export class Sentinels {
           unknownName.push(address)
           continue
         }
-        this.prefer(address)
-        return observation
+        const notAllowed = masterNotAllowed(observation.master, this.#o.allowedNodes, this.#o.natMap)
+        if (notAllowed) {
+          refused.push({ observation, reason: notAllowed })
+          refuse(observation, notAllowed)
+          continue
+        }
+        const older = staleEpoch(observation, set.epoch)
+        if (older) {
+          stale.push({ observation, reason: older })
+          continue
+        }
+        for (const s of stale) refuse(s.observation, s.reason)
+        return this.#take(observation)
       } catch (error) {
         failures.push({ address, error: redact(error) })
-        for (const listener of listeners) listener(address, error)
+        for (const listener of listeners) listener.failed(address, error)
       }
     }
+    // Only answers older than the epoch seen: that epoch's sentinel is gone, or was wrong.
+    const best = bestOf(stale.map((s) => s.observation))
+    if (best) {
+      set.epoch = undefined
+      return this.#take(best)
+    }
+    const first = refused[0]
+    if (first) return { ...first.observation, refused: first.reason }
     if (unknownName.length) throw new MasterNotFoundError(this.#o.name, unknownName)
     const auth = failures.find((f) => isAuthError(f.error))
     if (auth) throw new AuthenticationError('sentinel', auth.address, { cause: auth.error })
@@ -195,6 +288,12 @@ export class Sentinels {
       failures.map((f) => f.address),
       { cause: failures.at(-1)?.error },
     )
+  }
+
+  #take(observation: Observation): Observation {
+    this.#set.epoch = raiseEpoch(this.#set.epoch, observation)
+    this.prefer(observation.sentinel)
+    return observation
   }
 
   /**
@@ -243,16 +342,16 @@ export class Sentinels {
           .call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', o.name)
           .call('SENTINEL', 'REPLICAS', o.name)
           .call('SENTINEL', 'SENTINELS', o.name)
+          .call('SENTINEL', 'MASTER', o.name)
         if (o.maxLagBytes !== undefined) pipeline.call('SENTINEL', 'INFO-CACHE', o.name)
         return pipeline.exec()
       })
       const results = await Promise.race([query, timeout]).catch((err: unknown) => {
         throw socketError ?? err
       })
-      const [[masterErr, master], [replicasErr, replicas], [, others], [, cache] = [null, undefined]] = results as [
-        Error | null,
-        unknown,
-      ][] as [[Error | null, unknown], [Error | null, unknown], [Error | null, unknown], [Error | null, unknown]?]
+      type Result = [Error | null, unknown]
+      const [[masterErr, master], [replicasErr, replicas], [, others], [, state], [, cache] = [null, undefined]] =
+        results as Result[] as [Result, Result, Result, Result, Result?]
       // ioredis 5 reports a refused AUTH as an error event and goes on as the default user.
       if (socketError && isAuthError(socketError)) throw socketError
       if (masterErr) throw masterErr
@@ -267,6 +366,7 @@ export class Sentinels {
         masterOffset: o.maxLagBytes === undefined ? undefined : masterOffsetFromCache(cache, port),
         replicasError: replicasErr ? `SENTINEL REPLICAS failed on ${address}: ${replicasErr.message}` : undefined,
         sentinels: parseSentinels(others),
+        epoch: configEpoch(state),
       }
     } finally {
       clearTimeout(timer)

@@ -33,6 +33,7 @@ const channels = {
   'fallback-to-master': channel('twiceredis:fallback-to-master'),
   'node-rejected': channel('twiceredis:node-rejected'),
   'sentinel-unreachable': channel('twiceredis:sentinel-unreachable'),
+  'sentinel-answer-refused': channel('twiceredis:sentinel-answer-refused'),
   'read-from-master': channel('twiceredis:read-from-master'),
   'write-fence': channel('twiceredis:write-fence'),
   'write-unfence': channel('twiceredis:write-unfence'),
@@ -105,8 +106,12 @@ export class TwiceRedis extends EventEmitter<TwiceRedisEvents> {
       const published = channels[event as keyof typeof channels]
       if (published?.hasSubscribers) published.publish({ masterName: this.#options.name, ...args[0] })
     }
-    this.#sentinels = new Sentinels(this.#options, sentinelSetFor(this.#options), (sentinel, error) =>
-      emit('sentinel-unreachable', { sentinel, reason: error instanceof Error ? error.message : String(error) }),
+    this.#sentinels = new Sentinels(
+      this.#options,
+      sentinelSetFor(this.#options),
+      (sentinel, error) =>
+        emit('sentinel-unreachable', { sentinel, reason: error instanceof Error ? error.message : String(error) }),
+      (refusal) => emit('sentinel-answer-refused', refusal),
     )
     this.#resolver = new Resolver(this.#options, this.#sentinels, emit)
     const o = this.#options
