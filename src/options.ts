@@ -204,10 +204,15 @@ const string = check<string>('a string', (v) => typeof v === 'string')
 const boolean = check<boolean>('a boolean', (v) => typeof v === 'boolean')
 const positiveMs = check<number>('a positive number of milliseconds', (v) => finite(v) && v > 0)
 const count = check<number>('a non-negative number', (v) => finite(v) && v >= 0)
+const database = check<number>('a non-negative integer', (v) => Number.isInteger(v) && (v as number) >= 0)
 const dataOptions: Spec<DataRedisOptions> = withDefault({}, (value, key) => {
   if (value === null || typeof value !== 'object') throw new InvalidOptionError(key, 'an object of ioredis options')
   const clash = owned.find((k) => k in value)
   if (clash) throw new InvalidOptionError(`${key}.${clash}`, 'left unset: twiceredis sets it itself')
+  const { username, password, db } = value as Record<string, unknown>
+  optional(string)(username, `${key}.username`)
+  optional(string)(password, `${key}.password`)
+  optional(database)(db, `${key}.db`)
   return value as DataRedisOptions
 })
 
@@ -224,10 +229,7 @@ const table = {
   username: optional(string),
   sentinelPassword: optional(string),
   sentinelUsername: optional(string),
-  db: withDefault(
-    0,
-    check<number>('a non-negative integer', (v) => Number.isInteger(v) && (v as number) >= 0),
-  ),
+  db: withDefault(0, database),
   readFallback: withDefault(true, boolean),
   replicaSelection: withDefault<ReplicaSelection>(
     'random',
@@ -334,6 +336,23 @@ function editDistance(a: string, b: string): number {
     previous = row
   }
   return previous[b.length]!
+}
+
+/**
+ * The credentials and database of one side: the most specific place that sets each wins, as for
+ * every ioredis option: `masterOptions`/`replicaOptions`, then `redisOptions`, then the top level
+ * (or the constructor's `password` argument). `db` defaults to 0.
+ */
+export function credentialsFor(
+  o: ResolvedOptions,
+  side: 'master' | 'replica',
+): { username: string | undefined; password: string | undefined; db: number } {
+  const own = side === 'master' ? o.masterOptions : o.replicaOptions
+  const pick = <K extends 'username' | 'password' | 'db'>(key: K) => {
+    const layer = [own, o.redisOptions].find((options) => options[key] !== undefined)
+    return layer ? layer[key] : (o as Pick<ResolvedOptions, K>)[key]
+  }
+  return { username: pick('username'), password: pick('password'), db: pick('db') ?? 0 }
 }
 
 /** Parse one sentinel in any accepted form; `label` names it in errors. */

@@ -8,6 +8,7 @@ import { parseToken, Session } from './consistency.js'
 import { InvalidOptionError } from './errors.js'
 import type { Emit, Side, Target, TwiceRedisEvents } from './events.js'
 import {
+  credentialsFor,
   normalize,
   type ResolvedOptions,
   type SentinelInput,
@@ -221,9 +222,7 @@ export class TwiceRedis extends EventEmitter<TwiceRedisEvents> {
       reconnectOnError: side === 'master' ? (err) => (err.message.startsWith('READONLY') ? 2 : false) : null,
       ...o.redisOptions,
       ...(side === 'master' ? o.masterOptions : o.replicaOptions),
-      username: o.username,
-      password: o.password,
-      db: o.db,
+      ...credentialsFor(o, side),
       enableReadyCheck: true,
       Connector: TwiceRedisConnector.for(side, this.#resolver),
     }

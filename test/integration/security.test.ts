@@ -77,11 +77,20 @@ describe('allowedNodes', () => {
 })
 
 describe('a sentinel that answers garbage', () => {
-  /** A sentinel whose GET-MASTER-ADDR-BY-NAME answer is `master`, and REPLICAS answer `replicas`. */
+  /**
+   * A sentinel whose GET-MASTER-ADDR-BY-NAME answer is `master`, and REPLICAS (and SENTINELS)
+   * answer `replicas`. (SENTINEL MASTER gets none: a third huge reply would only test the time
+   * bound on a loaded machine.)
+   */
   const liar = (
     master: Parameters<typeof fakeServer>[0] extends (a: string[]) => infer R ? R : never,
     replicas: unknown = [],
-  ) => fakeServer(([, sub]) => (sub?.toUpperCase() === 'GET-MASTER-ADDR-BY-NAME' ? master : (replicas as never)))
+  ) =>
+    fakeServer(([, sub]) => {
+      const verb = sub?.toUpperCase()
+      if (verb === 'GET-MASTER-ADDR-BY-NAME') return master
+      return verb === 'MASTER' ? [] : (replicas as never)
+    })
 
   /** Resolves with the error code, or fails the test if the client hangs. */
   const code = async (p: Promise<unknown>) => {

@@ -168,3 +168,25 @@ describe('sharing discoveries', () => {
     }
   })
 })
+
+describe('credentials and db in the ioredis option objects', () => {
+  it('redisOptions username/password and per-side db are honoured (ACL WHOAMI, CLIENT INFO)', async () => {
+    for (const node of lab.dataNodes) {
+      await lab.command(node, 'ACL', 'SETUSER', 'app', 'on', '>app-password', '~*', '&*', '+@all')
+    }
+    const tr = new TwiceRedis({
+      name: 'mymaster',
+      sentinels: lab.sentinelAddresses,
+      redisOptions: { username: 'app', password: 'app-password' },
+      replicaOptions: { db: 2 },
+    })
+    try {
+      assert.equal(await tr.master.call('ACL', 'WHOAMI'), 'app')
+      assert.equal(await tr.slave.call('ACL', 'WHOAMI'), 'app')
+      assert.match(String(await tr.master.call('CLIENT', 'INFO')), / db=0 /)
+      assert.match(String(await tr.slave.call('CLIENT', 'INFO')), / db=2 /)
+    } finally {
+      await tr.quit()
+    }
+  })
+})

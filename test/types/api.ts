@@ -27,3 +27,13 @@ new TwiceRedis('mymaster', ['127.0.0.1:26379'], undefined, { host: 'x' })
 // ioredis options at the top level, as BullMQ's and other libraries' docs write them.
 new TwiceRedis('mymaster', ['127.0.0.1:26379'], 'pw', { maxRetriesPerRequest: null, enableAutoPipelining: true })
 new TwiceRedis({ name: 'mymaster', sentinels: ['127.0.0.1:26379'], keyPrefix: 'app:', tls: {} })
+
+// Credentials and db where ioredis users write them: in the option objects, per side.
+new TwiceRedis({
+  name: 'mymaster',
+  sentinels: ['127.0.0.1:26379'],
+  redisOptions: { username: 'app', password: 'pw' },
+  replicaOptions: { db: 2 },
+})
+// @ts-expect-error db is a number
+new TwiceRedis({ name: 'mymaster', sentinels: ['127.0.0.1:26379'], masterOptions: { db: '2' } })

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { InvalidOptionError, TwiceRedis } from '../../src/index.js'
-import { normalize, parseSentinel } from '../../src/options.js'
+import { credentialsFor, normalize, parseSentinel } from '../../src/options.js'
 import { sentinelKey } from '../../src/registry.js'
 
 const base = { name: 'mymaster', sentinels: ['127.0.0.1:26379'] }
@@ -115,5 +115,30 @@ describe('TwiceRedis constructor', () => {
   it('throws INVALID_OPTION for bad arguments without connecting', () => {
     assert.throws(() => new TwiceRedis('', ['h:1']), { code: 'INVALID_OPTION' })
     assert.throws(() => new TwiceRedis('m', 'h:1' as never), { code: 'INVALID_OPTION' })
+  })
+})
+
+describe('credentials and db of each side', () => {
+  it('the most specific place wins: masterOptions/replicaOptions, then redisOptions, then the top level', () => {
+    const o = normalize({
+      ...base,
+      password: 'top',
+      db: 1,
+      redisOptions: { username: 'app', password: 'both' },
+      replicaOptions: { password: 'reads', db: 3 },
+    })
+    assert.deepEqual(credentialsFor(o, 'master'), { username: 'app', password: 'both', db: 1 })
+    assert.deepEqual(credentialsFor(o, 'replica'), { username: 'app', password: 'reads', db: 3 })
+    assert.deepEqual(credentialsFor(normalize({ ...base, password: 'top' }), 'master'), {
+      username: undefined,
+      password: 'top',
+      db: 0,
+    })
+  })
+
+  it('rejects a username, password or db of the wrong type with INVALID_OPTION naming where it is', () => {
+    rejects({ ...base, redisOptions: { db: -1 } }, 'redisOptions.db')
+    rejects({ ...base, masterOptions: { password: 42 } }, 'masterOptions.password')
+    rejects({ ...base, replicaOptions: { username: {} } }, 'replicaOptions.username')
   })
 })
