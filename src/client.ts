@@ -1,4 +1,3 @@
-import { once } from 'node:events'
 import { inspect } from 'node:util'
 import { type Callback, type Command, Redis, type RedisOptions } from 'ioredis'
 import type { TwiceRedisConnector } from './connector.js'
@@ -198,7 +197,8 @@ export class TwiceRedisClient extends Redis {
     const open = this.#life.state !== 'closed' && this.status !== 'end' && this.status !== 'wait'
     // After disconnect() the socket is closing: no QUIT over it (it would wait for the next one).
     const ready = open && this.status === 'ready' && this.#life.state !== 'disconnecting'
-    const ended = open ? once(this, 'end').catch(() => {}) : undefined
+    // On `end` only: `once(this, 'end')` would also settle on an `error` event on the way out.
+    const ended = open ? new Promise<void>((resolve) => this.once('end', () => resolve())) : undefined
     // QUIT goes through sendCommand: send it before the client counts as closed.
     const sent = ready ? super.quit().catch(() => 'OK') : undefined // dropped first: closed all the same
     this.#transition('quit')

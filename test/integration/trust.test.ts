@@ -190,3 +190,17 @@ describe('credentials and db in the ioredis option objects', () => {
     }
   })
 })
+
+describe('quit()', () => {
+  it('resolves only once the client has ended, also when an error event comes while it closes', async () => {
+    const tr = new TwiceRedis(lab.masterName, lab.sentinelAddresses)
+    tr.on('error', () => {})
+    await tr.master.ping()
+    const quitting = tr.master.quit()
+    // ioredis reports a socket error on its way out as an `error` event (a reset, a write after FIN).
+    tr.master.emit('error', new Error('read ECONNRESET'))
+    await quitting
+    assert.equal(tr.master.status, 'end')
+    await tr.quit()
+  })
+})
