@@ -77,9 +77,12 @@ export class TwiceRedisClient extends Redis {
   constructor(side: Side, options: RedisOptions, resolver: Resolver, emit: Emit, session: Session) {
     // ioredis asks the retry strategy at every unplanned close: that is where the lifecycle
     // learns of it, and the one place the delay of every retry is decided.
-    super({ ...options, retryStrategy: () => (this ? this.#onLost() : null) } as RedisOptions & {
+    // `lazyConnect: false` would connect inside ioredis' constructor, before any hook below is in
+    // place: connect at its end instead.
+    super({ ...options, lazyConnect: true, retryStrategy: () => (this ? this.#onLost() : null) } as RedisOptions & {
       replyMapping?: 'legacy'
     })
+    this.options.lazyConnect = options.lazyConnect
     this.side = side
     this.#resolver = resolver
     this.#emit = emit
@@ -111,6 +114,7 @@ export class TwiceRedisClient extends Redis {
     this.on('ready', () => this.#onReady())
     this.on('close', () => this.#onClose())
     this.on('end', () => this.#onEnd())
+    if (options.lazyConnect === false) this.#connect()
   }
 
   /**

@@ -204,3 +204,30 @@ describe('quit()', () => {
     await tr.quit()
   })
 })
+
+describe('lazyConnect: false', () => {
+  it('connects at once, through the lifecycle from the first connection', async () => {
+    const tr = new TwiceRedis(lab.masterName, lab.sentinelAddresses, undefined, { lazyConnect: false })
+    try {
+      const ready = new Promise((resolve) => tr.master.once('ready', resolve))
+      await ready
+      // The first connection went through the connector's hooks: the node in use is named.
+      assert.equal(tr.master.options.port, lab.master.port)
+      // ...and through the lifecycle: an announced switch to another master moves it (a kick is
+      // ignored by a client the lifecycle thinks idle).
+      const resolvedAgain = new Promise((resolve) => tr.once('resolved', resolve))
+      tr.master.kick('127.0.0.1:1', lab.sentinels[0]!.address)
+      let timer: NodeJS.Timeout | undefined
+      const hung = new Promise((resolve) => {
+        timer = setTimeout(() => resolve('no reconnect within 5 s'), 5000)
+      })
+      assert.notEqual(await Promise.race([resolvedAgain, hung]), 'no reconnect within 5 s')
+      clearTimeout(timer)
+      // A disconnect() is not the end: the next command reconnects.
+      tr.master.disconnect()
+      assert.equal(await tr.master.ping(), 'PONG')
+    } finally {
+      await tr.quit()
+    }
+  })
+})
