@@ -20,6 +20,7 @@ import {
   connectorOf,
   dropStream,
   endWhileReconnecting,
+  queueOffline,
   queueUntraced,
   type ReadyCheck,
   replaceReadyCheck,
@@ -33,6 +34,9 @@ import type { Member, Release, Watch } from './watch.js'
 
 type Stream = Parameters<Redis['sendCommand']>[1]
 type RetryStrategy = NonNullable<RedisOptions['retryStrategy']>
+
+/** What ioredis writes as its handshake, before the ready check (ioredis' `HANDSHAKE_COMMANDS` but INFO). */
+const handshakeCommands = new Set(['auth', 'hello', 'select', 'client', 'readonly'])
 
 /**
  * One side of a TwiceRedis: a real ioredis `Redis` (every command, pipeline, MULTI and pub/sub,
@@ -72,6 +76,8 @@ export class TwiceRedisClient extends Redis {
   #transaction: 'none' | 'open' | 'orphaned' = 'none'
   /** The server answers `INFO` with two sections (Redis >= 7); older ones get the full `INFO`. */
   #infoSections = true
+  /** This connection's handshake as ioredis writes it before the role check (see {@link #ownBeforeReady}). */
+  #handshake: 'none' | 'tick' | 'sent' | 'again' | 'check' | 'checking' = 'none'
 
   /** @internal created by TwiceRedis */
   constructor(side: Side, options: RedisOptions, resolver: Resolver, emit: Emit, session: Session) {
@@ -108,6 +114,13 @@ export class TwiceRedisClient extends Redis {
     // the server address from `options.host`/`options.port`: keep them on the node in use.
     // Until the first node is chosen there is none to name (not ioredis' default localhost:6379).
     this.#connector.onTarget = (target) => Object.assign(this.options, { host: target.host, port: target.port })
+    // ioredis writes its handshake in the tick the socket connects, before its `connect` event.
+    this.#connector.onSocket = () => {
+      this.#handshake = 'tick'
+      process.nextTick(() => {
+        if (this.#handshake === 'tick') this.#handshake = 'sent'
+      })
+    }
     Object.assign(this.options, { host: undefined, port: undefined })
     this.on('error', (error: Error) => this.#error(redact(error)))
     this.on('connect', () => this.#armReadyTimer())
@@ -163,8 +176,29 @@ export class TwiceRedisClient extends Redis {
     if (this.status === 'end') this.#connect()
     // Not ready: a command waits in ioredis' offline queue and comes back here once ready (and
     // ioredis' own handshake is no command of the application's): no span until it is written.
+    // With the socket open, only ioredis' handshake and our ready check go before the role check.
+    if (this.status === 'connect' && !this.#ownBeforeReady(command)) return queueOffline(this, command, stream)
     if (this.status !== 'ready') return queueUntraced(this, command, stream)
     return super.sendCommand(command, stream)
+  }
+
+  /**
+   * Whether a command sent while the socket is open but the node not yet accepted is ioredis' or
+   * ours: ioredis writes its handshake (AUTH, HELLO, CLIENT, SELECT, READONLY) in the tick the
+   * socket connects, and again after a server refused HELLO (RESP2 downgrade, Redis < 6); then
+   * our ready check sends its INFO. Anything else is the application's, and waits.
+   */
+  #ownBeforeReady(command: Command): boolean {
+    if (this.#handshake === 'check') return true
+    if (this.#handshake === 'checking') return false
+    if (this.#handshake === 'sent' || !handshakeCommands.has(command.name)) return false
+    // A refused HELLO makes ioredis 6 send its handshake again, over RESP2.
+    if (command.name === 'hello') {
+      command.promise.catch(() => {
+        if (this.#handshake === 'sent') this.#handshake = 'again'
+      })
+    }
+    return true
   }
 
   /** @internal Connect now if idle (the read gate waits for a connection before checking it). */
@@ -403,6 +437,7 @@ export class TwiceRedisClient extends Redis {
   /** The connector starts an attempt: how old a sentinel answer it may reuse. */
   #onAttempt(): number {
     clearTimeout(this.#retryTimer)
+    this.#handshake = 'none'
     if (this.side === 'master' && !this.#member && this.#resolver.options.failoverDetection === 'always') {
       this.#member = this.#resolver.watch()
       this.#member?.join(this as Member)
@@ -484,7 +519,10 @@ export class TwiceRedisClient extends Redis {
    */
   #readyCheck(callback: Parameters<ReadyCheck>[0]): void {
     const sections = this.#infoSections ? ['replication', 'persistence'] : []
-    this.info(...sections).then(
+    this.#handshake = 'check'
+    const info = this.info(...sections)
+    this.#handshake = 'checking'
+    info.then(
       (reply) => {
         const info = parseInfo(String(reply))
         if (info.loading !== '1') return callback(null, info)

@@ -25,6 +25,8 @@ export class TwiceRedisConnector extends AbstractConnector {
   onAttempt: () => number = () => 0
   /** Set by the client: told where this attempt goes, before the socket opens. */
   onTarget: (target: Target) => void = () => {}
+  /** Set by the client: the socket connected (called before ioredis' own handler writes its handshake). */
+  onSocket: () => void = () => {}
 
   constructor(
     private readonly side: Side,
@@ -59,7 +61,7 @@ export class TwiceRedisConnector extends AbstractConnector {
     this.#target = target
     this.onTarget(target)
     this.#startedAt = performance.now()
-    const stream = openStream(target, this.tls)
+    const stream = openStream(target, this.tls, () => this.onSocket())
     stream.once('error', (err) => {
       this.firstError = err
     })
@@ -130,12 +132,19 @@ export class FixedConnector extends AbstractConnector {
 }
 
 /** A TCP (or TLS) stream to `target`, checked against its announced name. */
-function openStream(target: Target, tls: ConnectionOptions | undefined): NonNullable<AbstractConnector['stream']> {
+function openStream(
+  target: Target,
+  tls: ConnectionOptions | undefined,
+  onConnect: () => void = () => {},
+): NonNullable<AbstractConnector['stream']> {
   const stream = tls
     ? tlsConnect({ ...tls, host: target.host, port: target.port, ...identity(tls, target.announcedHost) })
     : createConnection({ host: target.host, port: target.port })
   // ioredis writes its handshake (HELLO, CLIENT SETINFO) as the socket connects, a write each.
-  stream.once(tls ? 'secureConnect' : 'connect', () => corkForTick(stream))
+  stream.once(tls ? 'secureConnect' : 'connect', () => {
+    onConnect()
+    corkForTick(stream)
+  })
   return stream
 }
 

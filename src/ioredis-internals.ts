@@ -155,6 +155,26 @@ export function queueUntraced(client: Redis, command: Command, stream?: Paramete
   return (send.__original ?? send).call(client, command, stream)
 }
 
+/**
+ * Put a command in ioredis' offline queue although the socket is open (`status` `connect`: past
+ * the TCP connect, before ready). In that state ioredis writes at once the commands Redis flags
+ * `loading` (PUBLISH, MULTI, EXEC, SELECT, ROLE, ...; ioredis 5 and 6 after its handshake) and its
+ * handshake commands (SELECT, CLIENT, AUTH, ...; ioredis 6): to a node the role check may still
+ * refuse. ioredis decides by `status` alone; for this one call it sees the state before the
+ * socket connected, so the command waits with the others (with ioredis' own bookkeeping: the db
+ * a SELECT chooses, timeouts) and goes once the node is accepted, in order.
+ */
+export function queueOffline(client: Redis, command: Command, stream?: Parameters<Redis['sendCommand']>[1]): unknown {
+  const target = client as unknown as { status: string }
+  const status = target.status
+  target.status = 'connecting'
+  try {
+    return queueUntraced(client, command, stream)
+  } finally {
+    target.status = status
+  }
+}
+
 export type ReadyCheck = (callback: (error: Error | null, info?: Record<string, string>) => void) => void
 
 /**

@@ -12,6 +12,7 @@ import {
   endWhileReconnecting,
   guardReplies,
   ioredisOptionNames,
+  queueOffline,
   queueUntraced,
   rawReplyCopy,
   replaceReadyCheck,
@@ -211,6 +212,32 @@ describe('ioredis internals twiceredis relies on', () => {
     await client.ping().then(() => order.push('queued command')) // connects the lazy client
     assert.equal(seen.info?.ours, 'yes', internal('_readyCheck', 'ioredis did not call the replacement'))
     assert.deepEqual(order, ['ready check', 'queued command'], internal('_readyCheck', 'the queue went before it'))
+  })
+
+  it('`status` read by `sendCommand`: queueOffline holds a command ioredis would write before ready until ready', async () => {
+    const order: string[] = []
+    const attempt = async (hold: boolean) => {
+      order.length = 0
+      const { Recording } = recordingConnector(lab)
+      const client = open({ Connector: Recording as never })
+      replaceReadyCheck(client, (callback) => {
+        // SELECT is flagged `loading` (ioredis 5 writes those at once while `connect`) and is a
+        // handshake command (so does ioredis 6).
+        const select = new Command('select', ['0'], { replyEncoding: 'utf8' })
+        if (hold) queueOffline(client, select)
+        else client.sendCommand(select)
+        select.promise.then(() => order.push('select'))
+        client.info('replication').then(() => {
+          order.push('ready check')
+          callback(null, { role: 'master' })
+        })
+      })
+      await client.connect()
+      await until(() => order.length === 2, 'both replies')
+      return [...order]
+    }
+    assert.deepEqual(await attempt(false), ['select', 'ready check'], internal('sendCommand', 'no longer writes it'))
+    assert.deepEqual(await attempt(true), ['ready check', 'select'], internal('status', 'queueOffline did not hold it'))
   })
 
   it('`sendCommand` wrapped by an APM (shimmer keeps `__original`): a queued command passes the wrapper once', async () => {

@@ -2,9 +2,11 @@
 // sentinel to the back of the order, and the next attempt asks the others first.
 import assert from 'node:assert/strict'
 import { after, describe, it } from 'node:test'
+import { Redis } from 'ioredis'
 import { TwiceRedis, type TwiceRedisEvents } from '../../src/index.js'
 import { fakeServer } from '../helpers/fake-sentinel.js'
 import { labPerFile } from '../helpers/lab.js'
+import { until } from '../helpers/load.js'
 
 const fixture = labPerFile({ replicas: 1 })
 const lab = new Proxy({} as typeof fixture.lab, { get: (_, key) => Reflect.get(fixture.lab, key) })
@@ -228,6 +230,54 @@ describe('lazyConnect: false', () => {
       assert.equal(await tr.master.ping(), 'PONG')
     } finally {
       await tr.quit()
+    }
+  })
+})
+
+describe('commands before the role check', () => {
+  it('no command of the user is written to a node before the role check accepted it', async () => {
+    // A stale sentinel names a replica as the master: the role check refuses it, every time.
+    const stale = await sentinelNaming(() => lab.replicas[0]!)
+    fakes.push(stale)
+    const replica = lab.replicas[0]!
+    const stats = async () => String(await lab.command(replica, 'INFO', 'commandstats'))
+    const calls = (text: string, command: string) =>
+      Number(new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(text)?.[1] ?? 0)
+    const tr = new TwiceRedis('mymaster', [stale.address], undefined, {
+      maxRetriesPerRequest: 1,
+      healthCheckIntervalMs: 0,
+    })
+    tr.on('error', () => {})
+    // PUBLISH is counted by who hears it (sentinels publish their hellos on every node).
+    const listener = new Redis({ host: replica.host, port: replica.port })
+    const heard: string[] = []
+    listener.on('message', (_channel: string, message: string) => heard.push(message))
+    await listener.subscribe('trust:channel')
+    const before = await stats()
+    try {
+      // Sent while the connection is open and the role check not yet done (ioredis' `connect`).
+      tr.master.on('connect', () => {
+        tr.master.publish('trust:channel', 'x').catch(() => {})
+        tr.master.select(0).catch(() => {})
+        tr.master.call('ROLE').catch(() => {})
+        tr.master.info('server').catch(() => {})
+        tr.master
+          .multi()
+          .set('trust:k', 'v')
+          .exec()
+          .catch(() => {})
+      })
+      await tr.master.ping().catch(() => {})
+      await lab.command(replica, 'PUBLISH', 'trust:channel', 'marker') // after any message of ours
+      await until(() => heard.includes('marker'), 'the marker message')
+    } finally {
+      await tr.quit()
+      listener.disconnect()
+    }
+    const after = await stats()
+    assert.deepEqual(heard, ['marker'], 'PUBLISH reached the refused node')
+    for (const command of ['select', 'role', 'multi', 'exec']) {
+      assert.equal(calls(after, command), calls(before, command), `${command} reached the refused node`)
     }
   })
 })
