@@ -163,7 +163,8 @@ export class TwiceRedis extends EventEmitter<TwiceRedisEvents> {
       name: this.name,
       master: seen ? { address: seen.master.address } : undefined,
       replicas: reportReplicas(
-        seen?.replicas ?? [],
+        // Right after a failover a sentinel may still list the promoted node as a replica.
+        (seen?.replicas ?? []).filter((r) => r.address !== seen?.master.address),
         this.#resolver.gates,
         masterOffset ?? seen?.masterOffset,
         this.#resolver.latencies,

@@ -2,6 +2,7 @@ import { type TwiceRedis, TwiceRedisError } from '../index.js'
 import { parseSentinel } from '../options.js'
 import { connectSentinel } from '../sentinels.js'
 import { connect, UsageError } from './connect.js'
+import { measureLag } from './lag.js'
 import { formatReply, printTopology, summary } from './print.js'
 
 /** Exit codes by error code (README and usage list them). */
@@ -17,7 +18,7 @@ export const exitCodes: Record<string, number> = {
 }
 
 export async function status(args: string[]): Promise<number> {
-  const { tr, json } = await connect(args)
+  const { tr, json, options } = await connect(args)
   try {
     const use: { read?: string; write?: string } = {}
     const errors: TwiceRedisError[] = []
@@ -33,8 +34,13 @@ export async function status(args: string[]): Promise<number> {
     await side(tr.master, 'write')
     await side(tr.slave, 'read')
     const topology = await tr.topology()
-    if (json) console.log(JSON.stringify({ ...topology, use }, null, 2))
-    else printTopology(topology, use)
+    const lag = await measureLag(tr, options, topology.replicas)
+    const replicas = topology.replicas.map((r) => {
+      const measured = lag.get(r.address)
+      return { ...r, lagBytes: measured?.bytes ?? r.lagBytes, lag: measured }
+    })
+    if (json) console.log(JSON.stringify({ ...topology, replicas, use }, null, 2))
+    else printTopology({ ...topology, replicas }, use)
     const first = errors[0]
     if (first) {
       console.error(`\ntwiceredis: ${first.message} [${first.code}]`)

@@ -1,11 +1,22 @@
 import type { Topology } from '../index.js'
+import type { Lag } from './lag.js'
 
 function columns(rows: string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))
   return rows.map((r) => `  ${r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ')}`.trimEnd()).join('\n')
 }
 
-export function printTopology(t: Topology, use: { read?: string; write?: string }): void {
+/** A replica's lag as the LAG column shows it: measured on the replica, or the sentinels' figure with its age. */
+export function formatLag(bytes: number | undefined, lag?: Lag): string {
+  if (bytes === undefined) return '?'
+  if (lag?.from !== 'sentinel') return `${bytes} B`
+  return `~${bytes} B (sentinels, ${lag.ageMs === undefined ? 'age unknown' : `${lag.ageMs} ms old`})`
+}
+
+export function printTopology(
+  t: Omit<Topology, 'replicas'> & { replicas: (Topology['replicas'][number] & { lag?: Lag | undefined })[] },
+  use: { read?: string; write?: string },
+): void {
   console.log(`master name  ${t.name}`)
   console.log(`master       ${t.master?.address ?? '(unknown)'}`)
   console.log('\nreplicas')
@@ -18,7 +29,7 @@ export function printTopology(t: Topology, use: { read?: string; write?: string 
           r.address,
           r.flags.join(','),
           r.linkStatus,
-          r.lagBytes === undefined ? '?' : `${r.lagBytes} B`,
+          formatLag(r.lagBytes, r.lag),
           r.eligible ? 'yes' : 'no',
           r.reason ?? '',
         ]),
@@ -59,6 +70,10 @@ export function formatReply(reply: unknown, indent = ''): string {
 }
 
 export function summary(t: Topology): string {
-  const replicas = t.replicas.map((r) => `${r.address}${r.eligible ? '' : ` (${r.reason})`}`).join(', ')
+  // Right after a failover a sentinel may still list the promoted node among the replicas.
+  const replicas = t.replicas
+    .filter((r) => r.address !== t.master?.address)
+    .map((r) => `${r.address}${r.eligible ? '' : ` (${r.reason})`}`)
+    .join(', ')
   return `master ${t.master?.address ?? '(unknown)'}, replicas ${replicas || '(none)'}`
 }
