@@ -45,7 +45,7 @@ export function announceMaster(
     : { sentinel, master, replicas: [], sentinels: [] }
   // The old master's offset stays: the promoted node continues its stream from at most there, so a
   // lag gate judged against it is, if anything, stricter (never skipped for want of an offset).
-  set.last = { at: Date.now(), value: { ...value, sentinel, master, announced: true } }
+  set.last = { at: Date.now(), value: { ...value, sentinel, master, announced: true, refused: undefined } }
 }
 
 /** The process-wide entry for these options' sentinel set. */
