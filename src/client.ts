@@ -185,13 +185,16 @@ export class TwiceRedisClient extends Redis {
   /**
    * Whether a command sent while the socket is open but the node not yet accepted is ioredis' or
    * ours: ioredis writes its handshake (AUTH, HELLO, CLIENT, SELECT, READONLY) in the tick the
-   * socket connects, and again after a server refused HELLO (RESP2 downgrade, Redis < 6); then
-   * our ready check sends its INFO. Anything else is the application's, and waits.
+   * socket connects, and again after a server refused HELLO (RESP2 downgrade, Redis < 6); CLIENT
+   * (SETINFO) may come later, until the ready check; then our ready check sends its INFO.
+   * Anything else is the application's, and waits.
    */
   #ownBeforeReady(command: Command): boolean {
     if (this.#handshake === 'check') return true
-    if (this.#handshake === 'checking') return false
-    if (this.#handshake === 'sent' || !handshakeCommands.has(command.name)) return false
+    if (this.#handshake === 'checking' || !handshakeCommands.has(command.name)) return false
+    // ioredis 5 sends CLIENT SETINFO once it has read its own package.json: a tick or more later.
+    if (command.name === 'client') return true
+    if (this.#handshake === 'sent') return false
     // A refused HELLO makes ioredis 6 send its handshake again, over RESP2.
     if (command.name === 'hello') {
       command.promise.catch(() => {
