@@ -31,7 +31,12 @@ export interface TwiceRedisOptions extends DataRedisOptions, OwnOptions {}
 
 /** The options twiceredis itself reads. */
 interface OwnOptions {
-  /** Password of the data nodes (`requirepass`, or of `username` with ACLs). @default none */
+  /**
+   * Password of the data nodes (`requirepass`, or of `username` with ACLs). `password`,
+   * `username` and `db` may also be set in `redisOptions`, `masterOptions` or `replicaOptions`:
+   * the most specific place wins (side object, then `redisOptions`, then here).
+   * @default none
+   */
   password?: string | undefined
   /** ACL user on the data nodes. @default none (the `default` user) */
   username?: string | undefined
@@ -141,7 +146,10 @@ interface OwnOptions {
    * @default 100
    */
   consistencyTimeoutMs?: number | undefined
-  /** ioredis options for both data connections (`maxRetriesPerRequest`, `commandTimeout`, `keyPrefix`, ...). @default {} */
+  /**
+   * ioredis options for both data connections (`maxRetriesPerRequest`, `commandTimeout`,
+   * `keyPrefix`, `username`, `password`, `db`, ...); they win over the top level. @default {}
+   */
   redisOptions?: DataRedisOptions | undefined
   /** ioredis options for the master connection only; they win over `redisOptions`. @default {} */
   masterOptions?: DataRedisOptions | undefined
