@@ -4,14 +4,7 @@ import type { Emit, Side, Target } from './events.js'
 import type { ResolvedOptions } from './options.js'
 import { watchFor } from './registry.js'
 import type { Observation, Sentinels } from './sentinels.js'
-import {
-  type Freshness,
-  formatAddress,
-  type ReplicaState,
-  replicaProblem,
-  roleProblem,
-  selectReplica,
-} from './topology.js'
+import { type Freshness, type ReplicaState, replicaProblem, roleProblem, selectReplica } from './topology.js'
 import type { Watch } from './watch.js'
 
 /** How long an address that failed a connect or a role check is passed over when another will do. */
