@@ -27,6 +27,7 @@ import {
 } from './ioredis-internals.js'
 import { initial, inOutage, type Lifecycle, type LifecycleEvent, next, retryDelay } from './lifecycle.js'
 import { awaitPromotion } from './promotion.js'
+import type { Metrics } from './metrics.js'
 import type { Resolver } from './resolver.js'
 import { isAuthError } from './sentinels.js'
 import { type EventNode, parseInfo } from './topology.js'
@@ -48,6 +49,8 @@ const handshakeCommands = new Set(['auth', 'hello', 'select', 'client', 'readonl
 export class TwiceRedisClient extends Redis {
   /** `master` for the write side, `replica` for the read side. */
   readonly side: Side
+  /** @internal the TwiceRedis' OpenTelemetry metrics (idle until a MeterProvider is registered) */
+  metrics: Metrics | undefined
   readonly #resolver: Resolver
   readonly #emit: Emit
   readonly #backoff: RetryStrategy
@@ -97,6 +100,7 @@ export class TwiceRedisClient extends Redis {
     this.#gate = side === 'replica' ? new ReadGate(session, this) : undefined
     const o = resolver.options
     this.#health = new HealthCheck(this, side, resolver, o.healthCheckIntervalMs, o.connectTimeoutMs, {
+      info: (target, info) => this.metrics?.health(target, info),
       silent: () => this.#holdWatch(),
       verdict: (verdict) => this.#onVerdict(verdict),
       done: () => {
@@ -153,6 +157,7 @@ export class TwiceRedisClient extends Redis {
       return command.promise
     }
     if (this.#health.isOwn(command)) return this.sendDirect(command, stream)
+    this.metrics?.sent(command, this)
     this.#idle.touch()
     // ioredis' own handshake (status `connect`) belongs to the connection being made; the rest waits.
     if (this.status !== 'connect' && this.#member?.holds(this.#masterAddress)) {
@@ -174,6 +179,7 @@ export class TwiceRedisClient extends Redis {
       return command.promise
     }
     if (this.status === 'end') this.#connect()
+    this.metrics?.written(command, this)
     // Not ready: a command waits in ioredis' offline queue and comes back here once ready (and
     // ioredis' own handshake is no command of the application's): no span until it is written.
     // With the socket open, only ioredis' handshake and our ready check go before the role check.
@@ -272,7 +278,9 @@ export class TwiceRedisClient extends Redis {
     // type stays the installed ioredis' own (its signature differs between ioredis 5 and 6).
     TwiceRedisClient.prototype.duplicate = function (this: TwiceRedisClient, override?: Partial<RedisOptions>) {
       const options = { ...this.options, retryStrategy: this.#backoff, ...override }
-      return new TwiceRedisClient(this.side, options, this.#resolver, this.#emit, this.#session)
+      const copy = new TwiceRedisClient(this.side, options, this.#resolver, this.#emit, this.#session)
+      copy.metrics = this.metrics
+      return copy
     } as TwiceRedisClient['duplicate']
   }
 

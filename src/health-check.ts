@@ -40,6 +40,8 @@ export class HealthCheck {
     private readonly intervalMs: number,
     private readonly timeoutMs: number,
     private readonly on: {
+      /** What the node answered (for the metrics' replica lag). */
+      info?(target: Target, info: Record<string, string>): void
       /** The node has been silent for a while during a check: an outage may be starting. */
       silent(): void
       verdict(verdict: Verdict): void
@@ -87,6 +89,7 @@ export class HealthCheck {
       const reply = await this.#send(client.mode === 'subscriber' ? 'ping' : 'info')
       if (!current() || client.mode === 'subscriber') return
       const info = parseInfo(reply)
+      this.on.info?.(target, info)
       if (target.role === 'replica') this.resolver.latency(target.address, performance.now() - started)
       const reason = await this.resolver.verify(target, info)
       if (!current()) return

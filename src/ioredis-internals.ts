@@ -185,3 +185,26 @@ export type ReadyCheck = (callback: (error: Error | null, info?: Record<string, 
 export function replaceReadyCheck(client: Redis, check: ReadyCheck): void {
   ;(client as unknown as { _readyCheck: ReadyCheck })._readyCheck = check
 }
+
+/**
+ * Call `settled` as ioredis settles `command` (its reply parsed, or the command failed), before
+ * the promise the application holds does. Wraps the command's `resolve`/`reject`, which ioredis
+ * assigns per command and calls from its reply parser and its queues; a `then()` on the promise
+ * instead would count as handling it and hide the application's unhandled rejections.
+ */
+export function onSettled(command: Command, settled: (error?: Error) => void): void {
+  const { resolve, reject } = command
+  command.resolve = (value: unknown) => {
+    settled()
+    return resolve(value)
+  }
+  command.reject = (error: Error) => {
+    settled(error)
+    return reject(error)
+  }
+}
+
+/** Commands waiting for a connection (ioredis' private `offlineQueue`). */
+export function offlineQueueLength(client: Redis): number {
+  return (client as unknown as { offlineQueue?: { length: number } }).offlineQueue?.length ?? 0
+}

@@ -63,6 +63,8 @@ export interface SharedAnswer {
   /** The highest config epoch an answer taken came with: an answer naming another master with a lower one is stale. */
   epoch?: Epoch | undefined
 }
+/** How one sentinel answered a query: `undefined` it answered, `null` it does not monitor the name, else the error. */
+export type QueryListener = (sentinel: string, outcome: unknown) => void
 
 /** What one sentinel said in one round trip. */
 export interface Observation {
@@ -126,16 +128,24 @@ export class Sentinels {
   readonly #listener: DiscoveryListener
   /** Sentinels whose last answer was refused: behind the others until one of their answers is taken. */
   readonly #refused = new Set<string>()
+  readonly #onQuery: QueryListener
 
-  /** `shared`: what the instances of the process on this sentinel set share (see registry.ts). */
+  /**
+   * `shared`: what the instances of the process on this sentinel set share (see registry.ts).
+   * `onFailure` hears of every sentinel that failed a discovery this instance waited for (shared
+   * ones included), `onRefused` of every answer refused, `onQuery` of each sentinel this instance
+   * asked itself, once per query.
+   */
   constructor(
     options: ResolvedOptions,
     shared: SharedAnswer = {},
     onFailure: FailureListener = () => {},
     onRefused: RefusalListener = () => {},
+    onQuery: QueryListener = () => {},
   ) {
     this.#o = options
     this.#listener = { failed: onFailure, refused: onRefused }
+    this.#onQuery = onQuery
     this.#set = shared
     this.#list = shuffle(options.sentinels).map((s) => ({ ...s, learned: false, lastSeen: Date.now() }))
   }
@@ -250,6 +260,7 @@ export class Sentinels {
       const address = formatAddress(sentinel.host, sentinel.port)
       try {
         const observation = await this.#ask(sentinel)
+        this.#onQuery(address, observation ? undefined : null)
         if (!observation) {
           unknownName.push(address)
           continue
@@ -268,6 +279,7 @@ export class Sentinels {
         for (const s of stale) refuse(s.observation, s.reason)
         return this.#take(observation)
       } catch (error) {
+        this.#onQuery(address, error)
         failures.push({ address, error: redact(error) })
         for (const listener of listeners) listener.failed(address, error)
       }

@@ -7,6 +7,7 @@ import { TwiceRedisConnector } from './connector.js'
 import { parseToken, Session } from './consistency.js'
 import { InvalidOptionError } from './errors.js'
 import type { Emit, Side, Target, TwiceRedisEvents } from './events.js'
+import { Metrics } from './metrics.js'
 import {
   credentialsFor,
   normalize,
@@ -74,6 +75,7 @@ export class TwiceRedis extends EventEmitter<TwiceRedisEvents> {
   readonly #sentinels: Sentinels
   readonly #resolver: Resolver
   readonly #session: Session
+  readonly #metrics: Metrics
 
   constructor(name: string, sentinels: readonly SentinelInput[], password?: string, options?: TwiceRedisOptions)
   constructor(config: TwiceRedisConfig)
@@ -101,11 +103,14 @@ export class TwiceRedis extends EventEmitter<TwiceRedisEvents> {
       throw new InvalidOptionError('options', 'an object')
     }
     this.#options = normalize(config)
+    const metrics = new Metrics(this.#options.name, this.#options.db ?? 0, this.#options.healthCheckIntervalMs)
+    this.#metrics = metrics
     // The one sink every layer below reports to; an `error` nobody listens to is not thrown.
     const emit: Emit = (event, ...args) => {
       if (event !== 'error' || this.listenerCount('error') > 0) this.emit(event, ...(args as never))
       const published = channels[event as keyof typeof channels]
       if (published?.hasSubscribers) published.publish({ masterName: this.#options.name, ...args[0] })
+      metrics.event(event, args[0])
     }
     this.#sentinels = new Sentinels(
       this.#options,
@@ -113,6 +118,7 @@ export class TwiceRedis extends EventEmitter<TwiceRedisEvents> {
       (sentinel, error) =>
         emit('sentinel-unreachable', { sentinel, reason: error instanceof Error ? error.message : String(error) }),
       (refusal) => emit('sentinel-answer-refused', refusal),
+      (sentinel, outcome) => metrics.sentinel(sentinel, outcome),
     )
     this.#resolver = new Resolver(this.#options, this.#sentinels, emit)
     const o = this.#options
@@ -120,6 +126,10 @@ export class TwiceRedis extends EventEmitter<TwiceRedisEvents> {
     this.master = new TwiceRedisClient('master', this.#clientOptions('master'), this.#resolver, emit, this.#session)
     this.slave = new TwiceRedisClient('replica', this.#clientOptions('replica'), this.#resolver, emit, this.#session)
     this.#session.master = this.master
+    for (const client of [this.master, this.slave]) {
+      client.metrics = metrics
+      metrics.attach(client)
+    }
   }
 
   /** Alias of {@link master}. */
@@ -202,6 +212,7 @@ export class TwiceRedis extends EventEmitter<TwiceRedisEvents> {
   /** Close both clients gracefully, for good: nothing is left to keep the process alive. */
   async quit(): Promise<void> {
     await Promise.all([this.master.quit(), this.slave.quit()])
+    this.#metrics.close()
   }
 
   [inspect.custom](): string {

@@ -1,0 +1,265 @@
+// OpenTelemetry metrics against the lab, read with the SDK's own reader (collect on demand): every
+// value asserted, not only names. Each test registers a MeterProvider of its own.
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { metrics } from '@opentelemetry/api'
+import {
+  type DataPoint,
+  type Histogram,
+  MeterProvider,
+  MetricReader,
+  type ResourceMetrics,
+} from '@opentelemetry/sdk-metrics'
+import type { TwiceRedis, TwiceRedisEvents } from '../../src/index.js'
+import { withLab } from '../helpers/lab.js'
+
+class TestReader extends MetricReader {
+  protected override async onForceFlush(): Promise<void> {}
+  protected override async onShutdown(): Promise<void> {}
+}
+
+type Attributes = Record<string, unknown>
+type Point = { attributes: Attributes; value: unknown }
+
+/** A MeterProvider registered for one test; `read(name)` collects now and returns that metric's points. */
+async function withMeter(test: (read: (name: string) => Promise<Point[]>) => Promise<void>): Promise<void> {
+  metrics.disable()
+  const reader = new TestReader()
+  const provider = new MeterProvider({ readers: [reader] })
+  metrics.setGlobalMeterProvider(provider)
+  const read = async (name: string) => {
+    const { resourceMetrics } = (await reader.collect()) as { resourceMetrics: ResourceMetrics }
+    const found = resourceMetrics.scopeMetrics.flatMap((s) => s.metrics).find((m) => m.descriptor.name === name)
+    return (found?.dataPoints ?? []).map((p: DataPoint<unknown>) => ({ attributes: p.attributes, value: p.value }))
+  }
+  try {
+    await test(read)
+  } finally {
+    await provider.shutdown()
+    metrics.disable()
+  }
+}
+
+const count = (p: Point) => (p.value as Histogram).count ?? (p.value as number)
+const total = (points: Point[], match: Attributes = {}) =>
+  points
+    .filter((p) => Object.entries(match).every(([k, v]) => p.attributes[k] === v))
+    .reduce((sum, p) => sum + count(p), 0)
+const hostPort = (address: string) => {
+  const i = address.lastIndexOf(':')
+  return { 'server.address': address.slice(0, i), 'server.port': Number(address.slice(i + 1)) }
+}
+
+describe('metrics', () => {
+  it('db.client.operation.duration: one point per command sent, on the node that served it, with the error type', () =>
+    withMeter((read) =>
+      withLab(async (lab, open) => {
+        const tr = open()
+        for (let i = 0; i < 3; i++) await tr.master.set('m:k', String(i))
+        await tr.master.wait(2, 1000)
+        for (let i = 0; i < 2; i++) await tr.slave.get('m:k')
+        const pipeline = await tr.slave.pipeline().get('m:k').get('m:k').exec()
+        assert.equal(pipeline?.length, 2)
+        await assert.rejects(tr.master.lpush('m:k', 'x'), /WRONGTYPE/)
+        const points = await read('db.client.operation.duration')
+        const master = {
+          ...hostPort(lab.master.address),
+          'twiceredis.side': 'master',
+          'twiceredis.node.role': 'master',
+        }
+        const replica = { ...hostPort(tr.slave.node!.address), 'twiceredis.side': 'replica' }
+        const common = { 'db.system.name': 'redis', 'db.namespace': '0' }
+        assert.equal(total(points, { ...common, ...master, 'db.operation.name': 'SET' }), 3)
+        assert.equal(total(points, { ...common, ...master, 'db.operation.name': 'WAIT' }), 1)
+        assert.equal(
+          total(points, { ...common, ...replica, 'db.operation.name': 'GET', 'twiceredis.node.role': 'replica' }),
+          4,
+        )
+        assert.equal(total(points, { ...master, 'db.operation.name': 'LPUSH', 'error.type': 'WRONGTYPE' }), 1)
+        // Nothing else: neither ioredis' handshake, nor the ready check, nor the health checks.
+        assert.equal(total(points), 3 + 1 + 4 + 1)
+        assert.ok(
+          points.every(
+            (p) => (p.attributes['error.type'] === undefined) === (p.attributes['db.operation.name'] !== 'LPUSH'),
+          ),
+        )
+      }),
+    ))
+
+  it('connections: count and create time per side; reads by where served match the read-from-master events', () =>
+    withMeter((read) =>
+      withLab(async (lab, open) => {
+        const tr = open({ consistency: 'session', consistencyTimeoutMs: 30 })
+        const moved: TwiceRedisEvents['read-from-master'][0][] = []
+        tr.on('read-from-master', (e) => moved.push(e))
+        await tr.master.set('m:r', 'v')
+        await tr.master.wait(2, 1000)
+        for (let i = 0; i < 3; i++) await tr.slave.get('m:r')
+        const connections = await read('db.client.connection.count')
+        for (const [side, client] of [
+          ['master', tr.master],
+          ['replica', tr.slave],
+        ] as const) {
+          const attributes = { 'twiceredis.side': side, ...hostPort(client.node!.address) }
+          assert.equal(total(connections, attributes), 1, `${side}: one connection`)
+          assert.equal(total(await read('db.client.connection.create_time'), { 'twiceredis.side': side }), 1)
+        }
+        assert.equal(total(await read('db.client.connection.pending_requests')), 0)
+        // A token from ahead of every replica: each read then waits out the bound and goes to the master.
+        const [, offset] = (await tr.writeToken()).split(':')
+        tr.readAfter(`ryw1:${Number(offset) + 1_000_000}`)
+        for (let i = 0; i < 4; i++) assert.equal(await tr.slave.get('m:r'), 'v')
+        const reads = await read('twiceredis.reads')
+        assert.equal(moved.length, 4)
+        assert.equal(total(reads, { 'twiceredis.served_by': 'master', 'twiceredis.reason': 'freshness' }), moved.length)
+        // The three fresh reads before the token, served by the replica.
+        assert.equal(total(reads, { 'twiceredis.served_by': 'replica' }), 3)
+        assert.equal(total(reads, { 'twiceredis.reason': 'fallback' }), 0)
+        const moves = await read('db.client.operation.duration')
+        assert.equal(
+          total(moves, {
+            'db.operation.name': 'GET',
+            'twiceredis.node.role': 'master',
+            ...hostPort(lab.master.address),
+          }),
+          4,
+        )
+
+        // No replica chosen: reads fall back to the master.
+        const fallback = open({ replicaSelection: () => undefined })
+        await fallback.slave.get('m:r')
+        await fallback.slave.get('m:r')
+        assert.equal(
+          total(await read('twiceredis.reads'), { 'twiceredis.served_by': 'master', 'twiceredis.reason': 'fallback' }),
+          2,
+        )
+      }),
+    ))
+
+  it('sentinel queries by outcome: answered, the name unknown, refused', () =>
+    withMeter((read) =>
+      withLab(async (lab, open) => {
+        const tr = open()
+        await tr.master.ping()
+        const answered = (await read('twiceredis.sentinel.queries')).filter(
+          (p) => p.attributes['twiceredis.outcome'] === 'answered',
+        )
+        assert.equal(total(answered), 1, 'one discovery, answered by the first sentinel asked')
+        const sentinels = new Set(lab.sentinels.map((s) => s.address))
+        assert.ok(
+          sentinels.has(`${answered[0]!.attributes['server.address']}:${answered[0]!.attributes['server.port']}`),
+        )
+
+        const { TwiceRedis } = await import('../../src/index.js')
+        const unknown = new TwiceRedis('no-such-master', lab.sentinelAddresses)
+        await assert.rejects(unknown.master.ping(), { code: 'MASTER_NOT_FOUND' })
+        await unknown.quit()
+        assert.equal(total(await read('twiceredis.sentinel.queries'), { 'twiceredis.outcome': 'unknown-master' }), 3)
+
+        const dead = await closedPort()
+        const refused = new TwiceRedis(lab.masterName, [['127.0.0.1', dead]])
+        await assert.rejects(refused.master.ping(), { code: 'NO_SENTINEL_REACHABLE' })
+        await refused.quit()
+        const points = await read('twiceredis.sentinel.queries')
+        assert.equal(total(points, { 'twiceredis.outcome': 'refused', 'server.port': dead }), 1)
+      }),
+    ))
+
+  it('a replica whose link breaks: its lag gauge rises, the node is rejected for its link', () =>
+    withMeter((read) =>
+      withLab(async (lab, open) => {
+        const tr = open({ healthCheckIntervalMs: 50 })
+        await tr.master.set('m:lag', 'x')
+        await tr.master.wait(2, 1000)
+        await tr.slave.get('m:lag')
+        const address = tr.slave.node!.address
+        const replica = lab.node(address)!
+        const lagOf = async () => {
+          const points = await read('twiceredis.replica.lag')
+          return points.find((p) => `${p.attributes['server.address']}:${p.attributes['server.port']}` === address)
+            ?.value as number | undefined
+        }
+        await waitFor(async () => (await lagOf()) === 0, 'lag 0 while the link is up')
+        const rejected: string[] = []
+        tr.on('node-rejected', (e) => rejected.push(e.reason))
+        await lab.breakReplicaLink(replica)
+        try {
+          await waitFor(async () => tr.slave.node?.address !== address, 'the read side leaves the replica')
+          await tr.master.set('m:lag', 'y'.repeat(1000))
+          const first = await waitFor(async () => ((await lagOf()) ?? 0) > 0 && (await lagOf()), 'lag above 0')
+          await tr.master.set('m:lag', 'z'.repeat(5000))
+          await waitFor(async () => ((await lagOf()) ?? 0) >= first + 5000, 'lag rises by what was written')
+          const down = (await read('twiceredis.replica.link_down')).find(
+            (p) => `${p.attributes['server.address']}:${p.attributes['server.port']}` === address,
+          )
+          assert.ok(down && (down.value as number) >= 0)
+          const byLink = await read('twiceredis.node.rejected')
+          assert.equal(
+            total(byLink, { 'twiceredis.reason': 'link', 'twiceredis.side': 'replica', ...hostPort(address) }),
+            rejected.filter((r) => /master link/.test(r)).length,
+          )
+          assert.ok(rejected.length > 0)
+        } finally {
+          await lab.restoreReplicaLink(replica)
+        }
+      }),
+    ))
+
+  it('write unavailability through a master SIGKILL agrees with what the writer measured', () =>
+    withMeter((read) =>
+      withLab(async (lab, open) => {
+        const tr: TwiceRedis = open({ redisOptions: { maxRetriesPerRequest: null } })
+        await tr.master.set('m:w', '0')
+        const old = lab.master
+        const writes: { start: number; end: number; node: string | undefined }[] = []
+        let stop = false
+        const writer = (async () => {
+          for (let i = 1; !stop; i++) {
+            const start = performance.now()
+            await tr.master.set('m:w', String(i))
+            writes.push({ start, end: performance.now(), node: tr.master.node?.address })
+            await new Promise((r) => setTimeout(r, 5))
+          }
+        })()
+        await new Promise((r) => setTimeout(r, 50))
+        await lab.kill(old)
+        const master = await lab.waitForNewMaster()
+        await waitFor(async () => writes.some((w) => w.node === master.address), 'a write on the new master')
+        stop = true
+        await writer
+        // The writer's own figure: the first write acknowledged by the new master, from its start.
+        const first = writes.find((w) => w.node === master.address)!
+        const measured = first.end - first.start
+        const points = await read('twiceredis.write.unavailable')
+        assert.equal(points.length, 1)
+        const h = points[0]!.value as Histogram
+        assert.equal(h.count, 1, 'one outage')
+        assert.ok(Math.abs(h.sum! - measured) <= 50, `metric ${h.sum} ms, writer ${measured} ms`)
+        assert.deepEqual(points[0]!.attributes, {
+          'db.namespace': lab.masterName,
+          ...hostPort(master.address),
+          'twiceredis.master_changed': true,
+        })
+      }),
+    ))
+})
+
+async function waitFor<T>(probe: () => Promise<T | false | undefined>, what: string, timeoutMs = 15_000): Promise<T> {
+  const end = Date.now() + timeoutMs
+  for (;;) {
+    const value = await probe()
+    if (value !== false && value !== undefined) return value
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 20))
+  }
+}
+
+/** A loopback port nothing listens on. */
+async function closedPort(): Promise<number> {
+  const { createServer } = await import('node:net')
+  const server = createServer()
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  const { port } = server.address() as { port: number }
+  await new Promise((r) => server.close(r))
+  return port
+}
