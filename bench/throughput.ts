@@ -7,7 +7,7 @@ import { TwiceRedis } from 'twiceredis'
 import { type Lab, startLab } from 'twiceredis/lab'
 import { ioredisPair, median, nodeRedisClient, shuffled, table } from './peers.js'
 
-interface Client {
+export interface Client {
   name: string
   get(key: string): Promise<unknown>
   set(key: string, value: string): Promise<unknown>
@@ -15,7 +15,7 @@ interface Client {
   close(): Promise<void>
 }
 
-type Op = 'GET x50' | 'SET x50' | 'GET pipeline 100'
+export type Op = 'GET x50' | 'SET x50' | 'GET pipeline 100'
 const ops: Op[] = ['GET x50', 'SET x50', 'GET pipeline 100']
 
 async function clients(lab: Lab, replica: string): Promise<Client[]> {
@@ -73,7 +73,7 @@ async function clients(lab: Lab, replica: string): Promise<Client[]> {
 }
 
 /** Commands per second for `ms` milliseconds. */
-async function measure(client: Client, op: Op, ms: number): Promise<number> {
+export async function measure(client: Client, op: Op, ms: number): Promise<number> {
   const end = performance.now() + ms
   let done = 0
   if (op === 'GET pipeline 100') {

@@ -146,6 +146,14 @@ interface Measured {
 
 type Attributes = Record<string, string | number | boolean>
 
+/**
+ * A command being measured carries its measurement (measured once, however often ioredis sends it
+ * again). A property rather than a WeakMap: a WeakMap of every command in flight costs the
+ * garbage collector more than the rest of the measurement together.
+ */
+const tag = Symbol('twiceredis.measured')
+type Tagged = Command & { [tag]?: Measured }
+
 /** A replica as a health check last saw it: its offset (lag is the master's latest offset minus it). */
 interface Lag {
   host: string
@@ -165,7 +173,6 @@ type ReadKey = 'replica' | 'fallback' | 'freshness'
 export class Metrics {
   #on: Instruments | undefined
   readonly #clients: MeasuredClient[] = []
-  readonly #commands = new WeakMap<Command, Measured>()
   /** Attributes by node and command name: the same object each time (no allocation per command). */
   readonly #attributes = new WeakMap<Target, Map<string, Attributes>>()
   readonly #reads: Record<ReadKey, number> = { replica: 0, fallback: 0, freshness: 0 }
@@ -185,6 +192,8 @@ export class Metrics {
     readonly masterName: string,
     readonly db: number,
     readonly healthCheckIntervalMs: number,
+    /** `metrics` of the options: `false` never starts; `'without-commands'` records no operation durations. */
+    readonly enabled: boolean | 'without-commands' = true,
   ) {}
 
   /** Watch a side's connections, and start measuring once a MeterProvider is there. */
@@ -210,9 +219,9 @@ export class Metrics {
 
   /** A command of the application entered `client` (once per command; ioredis' own handshake is skipped). */
   sent(command: Command, client: MeasuredClient): void {
-    if (!this.#on || client.status === 'connect' || this.#commands.has(command)) return
+    if (!this.#on || client.status === 'connect' || (command as Tagged)[tag]) return
     const measured: Measured = { start: performance.now(), side: client.side, via: client }
-    this.#commands.set(command, measured)
+    ;(command as Tagged)[tag] = measured
     if (client.side === 'master') {
       this.#pendingWrites.add(measured)
       if (this.#outageAt !== undefined && client.status !== 'ready') this.#held(measured.start)
@@ -223,7 +232,7 @@ export class Metrics {
 
   /** `client` writes `command` (or queues it): the node that answers is its node. */
   written(command: Command, client: MeasuredClient): void {
-    const measured = this.#on && this.#commands.get(command)
+    const measured = (command as Tagged)[tag]
     if (measured) measured.via = client
   }
 
@@ -336,7 +345,7 @@ export class Metrics {
 
   /** Is a MeterProvider registered now? Then load the API (once) and start. */
   #check(): void {
-    if (this.#on || !providerRegistered()) return
+    if (this.#on || !this.enabled || !providerRegistered()) return
     void loadApi().then((a) => {
       if (!a || this.#on) return
       this.#on = instruments(a)
@@ -389,7 +398,9 @@ export class Metrics {
       else if (node?.role === 'master') this.#reads.fallback++
       else this.#reads.replica++
     }
-    on.duration.record((now - measured.start) / 1000, this.#attributesOf(name, measured.side, node, error))
+    if (this.enabled === true) {
+      on.duration.record((now - measured.start) / 1000, this.#attributesOf(name, measured.side, node, error))
+    }
     if (measured.side !== 'master') return
     this.#pendingWrites.delete(measured)
     if (this.#outageAt === undefined) return

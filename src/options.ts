@@ -147,6 +147,13 @@ interface OwnOptions {
    */
   consistencyTimeoutMs?: number | undefined
   /**
+   * OpenTelemetry metrics, recorded once a MeterProvider is registered (see README, Metrics).
+   * `'without-commands'`: all but `db.client.operation.duration`, whose one SDK `record()` per
+   * command is most of their cost on a busy client. `false`: none, whatever is registered.
+   * @default true
+   */
+  metrics?: boolean | 'without-commands' | undefined
+  /**
    * ioredis options for both data connections (`maxRetriesPerRequest`, `commandTimeout`,
    * `keyPrefix`, `username`, `password`, `db`, ...); they win over the top level. @default {}
    */
@@ -273,6 +280,10 @@ const table = {
     check("'eventual' or 'session'", (v) => v === 'eventual' || v === 'session'),
   ),
   consistencyTimeoutMs: withDefault(100, positiveMs),
+  metrics: withDefault<boolean | 'without-commands'>(
+    true,
+    check("a boolean or 'without-commands'", (v) => typeof v === 'boolean' || v === 'without-commands'),
+  ),
   redisOptions: dataOptions,
   masterOptions: dataOptions,
   replicaOptions: dataOptions,

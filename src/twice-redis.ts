@@ -103,7 +103,8 @@ export class TwiceRedis extends EventEmitter<TwiceRedisEvents> {
       throw new InvalidOptionError('options', 'an object')
     }
     this.#options = normalize(config)
-    const metrics = new Metrics(this.#options.name, this.#options.db ?? 0, this.#options.healthCheckIntervalMs)
+    const o = this.#options
+    const metrics = new Metrics(o.name, o.db, o.healthCheckIntervalMs, o.metrics)
     this.#metrics = metrics
     // The one sink every layer below reports to; an `error` nobody listens to is not thrown.
     const emit: Emit = (event, ...args) => {
@@ -121,7 +122,6 @@ export class TwiceRedis extends EventEmitter<TwiceRedisEvents> {
       (sentinel, outcome) => metrics.sentinel(sentinel, outcome),
     )
     this.#resolver = new Resolver(this.#options, this.#sentinels, emit)
-    const o = this.#options
     this.#session = new Session(o.consistency === 'session', o.consistencyTimeoutMs, emit)
     this.master = new TwiceRedisClient('master', this.#clientOptions('master'), this.#resolver, emit, this.#session)
     this.slave = new TwiceRedisClient('replica', this.#clientOptions('replica'), this.#resolver, emit, this.#session)

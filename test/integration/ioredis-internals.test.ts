@@ -13,6 +13,8 @@ import {
   guardReplies,
   ioredisOptionNames,
   queueOffline,
+  offlineQueueLength,
+  onSettled,
   queueUntraced,
   rawReplyCopy,
   replaceReadyCheck,
@@ -262,5 +264,27 @@ describe('ioredis internals twiceredis relies on', () => {
     } finally {
       Redis.prototype.sendCommand = original
     }
+  })
+  it('`Command.resolve`/`reject`: per-command functions ioredis calls to settle it, before the promise settles', async () => {
+    const client = open({ port: lab.master.port })
+    const seen: string[] = []
+    const ok = new Command('ping', [], { replyEncoding: 'utf8' })
+    onSettled(ok, (error) => seen.push(error ? `error ${error.message}` : 'ok'))
+    const reply = client.sendCommand(ok) as Promise<unknown>
+    assert.equal(await reply, 'PONG')
+    await client.set('s', 'v')
+    const failing = new Command('incr', ['s'], { replyEncoding: 'utf8' })
+    onSettled(failing, (error) => seen.push(error ? 'error' : 'ok'))
+    await assert.rejects(client.sendCommand(failing) as Promise<unknown>, /ERR/)
+    assert.deepEqual(seen, ['ok', 'error'], internal('Command.resolve/reject', 'not called to settle the command'))
+  })
+
+  it('`offlineQueue`: commands waiting for a connection', async () => {
+    const client = open({ port: lab.master.port })
+    assert.equal(offlineQueueLength(client), 0)
+    const pings = [client.ping(), client.ping()] // lazy: queued until connected
+    assert.equal(offlineQueueLength(client), 2, internal('offlineQueue', 'queued commands not counted'))
+    await Promise.all(pings)
+    assert.equal(offlineQueueLength(client), 0, internal('offlineQueue', 'not emptied once connected'))
   })
 })

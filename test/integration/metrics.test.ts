@@ -86,6 +86,21 @@ describe('metrics', () => {
       }),
     ))
 
+  it("`metrics: 'without-commands'` records no operation durations but counts reads; `metrics: false` nothing", () =>
+    withMeter((read) =>
+      withLab(async (_lab, open) => {
+        const some = open({ metrics: 'without-commands' })
+        const none = open({ metrics: false })
+        for (const tr of [some, none]) {
+          await tr.master.set('m:o', 'v')
+          await tr.slave.get('m:o')
+        }
+        assert.equal(total(await read('db.client.operation.duration')), 0)
+        assert.equal(total(await read('twiceredis.reads')), 1)
+        assert.equal(total(await read('db.client.connection.create_time')), 2, 'one per side of one instance')
+      }),
+    ))
+
   it('connections: count and create time per side; reads by where served match the read-from-master events', () =>
     withMeter((read) =>
       withLab(async (lab, open) => {
