@@ -7,9 +7,9 @@ import { TwiceRedis } from 'twiceredis'
 import { startLab } from 'twiceredis/lab'
 
 // Register a MeterProvider before building a TwiceRedis: it records from its first command on.
-// The exporter would listen on :9464 itself; here /metrics is served on a free port instead.
-const exporter = new PrometheusExporter({ preventServerStart: true })
+const exporter = new PrometheusExporter({ preventServerStart: true }) // without it: listens on :9464
 metrics.setGlobalMeterProvider(new MeterProvider({ readers: [exporter] }))
+// /metrics on a free port (the lab's tests run side by side).
 const server = createServer((req, res) => exporter.getMetricsRequestHandler(req, res))
 await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
 const { port } = server.address() as { port: number }

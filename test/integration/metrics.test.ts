@@ -1,7 +1,9 @@
 // OpenTelemetry metrics against the lab, read with the SDK's own reader (collect on demand): every
 // value asserted, not only names. Each test registers a MeterProvider of its own.
 import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
 import { describe, it } from 'node:test'
+import { promisify } from 'node:util'
 import { metrics } from '@opentelemetry/api'
 import {
   type DataPoint,
@@ -51,6 +53,21 @@ const hostPort = (address: string) => {
 }
 
 describe('metrics', () => {
+  it('the CommonJS build loads nothing of OpenTelemetry without a MeterProvider, and records with one', () =>
+    withLab(async (lab) => {
+      const { stdout } = await promisify(execFile)(process.execPath, ['test/fixtures/metrics.cjs'], {
+        env: {
+          ...process.env,
+          LAB_MASTER_NAME: lab.masterName,
+          LAB_SENTINELS: lab.sentinels.map((s) => s.address).join(','),
+        },
+        timeout: 30_000,
+      })
+      const { before, commands } = JSON.parse(stdout) as { before: string[]; commands: string[] }
+      assert.deepEqual(before, [], 'loaded without a MeterProvider')
+      assert.deepEqual(commands.sort(), ['GET 1', 'SET 1'])
+    }))
+
   it('db.client.operation.duration: one point per command sent, on the node that served it, with the error type', () =>
     withMeter((read) =>
       withLab(async (lab, open) => {
