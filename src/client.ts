@@ -26,8 +26,8 @@ import {
   replaceReadyCheck,
 } from './ioredis-internals.js'
 import { initial, inOutage, type Lifecycle, type LifecycleEvent, next, retryDelay } from './lifecycle.js'
-import { awaitPromotion } from './promotion.js'
 import type { Metrics } from './metrics.js'
+import { awaitPromotion } from './promotion.js'
 import type { Resolver } from './resolver.js'
 import { isAuthError } from './sentinels.js'
 import { type EventNode, parseInfo } from './topology.js'

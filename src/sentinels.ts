@@ -63,6 +63,7 @@ export interface SharedAnswer {
   /** The highest config epoch an answer taken came with: an answer naming another master with a lower one is stale. */
   epoch?: Epoch | undefined
 }
+
 /** How one sentinel answered a query: `undefined` it answered, `null` it does not monitor the name, else the error. */
 export type QueryListener = (sentinel: string, outcome: unknown) => void
 

@@ -14,6 +14,7 @@ import {
 } from '@opentelemetry/sdk-metrics'
 import type { TwiceRedis, TwiceRedisEvents } from '../../src/index.js'
 import { withLab } from '../helpers/lab.js'
+import { startWriters } from '../helpers/writers.js'
 
 class TestReader extends MetricReader {
   protected override async onForceFlush(): Promise<void> {}
@@ -272,6 +273,41 @@ describe('metrics', () => {
           ...hostPort(master.address),
           'twiceredis.master_changed': true,
         })
+      }),
+    ))
+  it('the write fence through SENTINEL FAILOVER: its duration and held commands as the write-unfence event says, the unavailability as the writers saw it', () =>
+    withMeter((read) =>
+      withLab(async (lab, open) => {
+        const tr = open()
+        await tr.master.set('m:f', 0)
+        const unfenced: TwiceRedisEvents['write-unfence'][0][] = []
+        tr.on('write-unfence', (e) => unfenced.push(e))
+        const writers = startWriters(tr.master, 'm:f')
+        await new Promise((r) => setTimeout(r, 100))
+        await lab.failover()
+        const master = await lab.waitForNewMaster()
+        await waitFor(async () => unfenced.length > 0, 'write-unfence')
+        await new Promise((r) => setTimeout(r, 100))
+        const report = await writers.stop()
+        assert.deepEqual(report.failed, {})
+        assert.equal(unfenced.length, 1)
+        const [event] = unfenced as [TwiceRedisEvents['write-unfence'][0]]
+        const [duration] = await read('twiceredis.write.fence.duration')
+        assert.deepEqual(duration?.attributes, { 'twiceredis.reason': event.reason })
+        assert.equal((duration?.value as Histogram).count, 1)
+        assert.equal((duration?.value as Histogram).sum, event.durationMs)
+        assert.equal(
+          total(await read('twiceredis.write.fence.held'), { 'twiceredis.reason': event.reason }),
+          event.held,
+        )
+        assert.ok(event.held > 0)
+        // The first write held waited longest: from its start to its acknowledgement by the new master.
+        const [unavailable] = await read('twiceredis.write.unavailable')
+        const h = unavailable!.value as Histogram
+        assert.equal(h.count, 1, 'one outage')
+        assert.ok(Math.abs(h.sum! - report.longestMs) <= 50, `metric ${h.sum} ms, writers ${report.longestMs} ms`)
+        assert.equal(unavailable!.attributes['twiceredis.master_changed'], true)
+        assert.equal(unavailable!.attributes['server.port'], master.port)
       }),
     ))
 })
