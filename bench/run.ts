@@ -7,6 +7,7 @@ import { renderFailoverChart } from './chart.js'
 import { coldStartBench } from './cold-start.js'
 import { failoverBench } from './failover.js'
 import { fleetBench } from './fleet.js'
+import { metricsBench } from './metrics.js'
 import { readAfterWriteBench } from './read-after-write.js'
 import { sentinelLoadBench } from './sentinel-load.js'
 import { switchoverBench } from './switchover.js'
@@ -24,6 +25,7 @@ const sections = [
   ['Cold start and reconnect', () => coldStartBench(20)],
   ['Read after write', () => readAfterWriteBench(5)],
   ['Fleet (processes x instances through a master SIGKILL, 2 runs)', () => fleetBench(2)],
+  ['Metrics overhead (OpenTelemetry)', () => metricsBench(7)],
 ] as const
 
 // `npm run bench -- failover` reruns one section and keeps the others from the last full run.
