@@ -238,6 +238,34 @@ describe('metrics', () => {
       }),
     ))
 
+  it('a replica tolerated with its link down (maxLinkDownMs): link-down time and lag rise while the read side stays on it', () =>
+    withMeter((read) =>
+      withLab(async (lab, open) => {
+        const tr = open({ healthCheckIntervalMs: 50, maxLinkDownMs: 60_000 })
+        await tr.master.set('m:down', 'x')
+        await tr.master.wait(2, 1000)
+        await tr.slave.get('m:down')
+        const address = tr.slave.node!.address
+        const of = async (name: string) =>
+          (await read(name)).find((p) => `${p.attributes['server.address']}:${p.attributes['server.port']}` === address)
+            ?.value as number | undefined
+        await lab.breakReplicaLink(lab.node(address)!, { wait: false })
+        try {
+          await tr.master.set('m:down', 'y'.repeat(2000))
+          const lag = await waitFor(
+            async () => ((await of('twiceredis.replica.lag')) ?? 0) >= 2000 && (await of('twiceredis.replica.lag')),
+            'lag',
+          )
+          await waitFor(async () => ((await of('twiceredis.replica.link_down')) ?? 0) >= 1000, 'link down 1 s')
+          await waitFor(async () => ((await of('twiceredis.replica.link_down')) ?? 0) >= 2000, 'link down 2 s')
+          assert.equal(tr.slave.node?.address, address, 'the read side stayed')
+          assert.ok(((await of('twiceredis.replica.lag')) ?? 0) >= lag)
+        } finally {
+          await lab.restoreReplicaLink(lab.node(address)!)
+        }
+      }),
+    ))
+
   it('write unavailability through a master SIGKILL agrees with what the writer measured', () =>
     withMeter((read) =>
       withLab(async (lab, open) => {
