@@ -1,0 +1,295 @@
+// Issue 20: every command an ioredis user sends through `consistency: 'session'`, each finding as
+// the user met it, against the lab. Replica lag is a real broken replication link (lab), and the
+// health check is off where it would move the read side away from the lagging replica.
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import type { TwiceRedis, TwiceRedisConfig } from '../../src/index.js'
+import type { Lab } from '../../src/lab/index.js'
+import { labPerFile, withLab } from '../helpers/lab.js'
+
+/** Reject instead of hanging: a command that never settles fails the test with `what`. */
+function settles<T>(work: Promise<T>, what: string, ms = 5000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const hang = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not settle within ${ms} ms`)), ms)
+  })
+  return Promise.race([work, hang]).finally(() => clearTimeout(timer))
+}
+
+/** Every replica stops applying writes (its link is broken) until the returned function is called. */
+async function lagReplicas(lab: Lab): Promise<() => Promise<void>> {
+  for (const r of lab.replicas) await lab.breakReplicaLink(r, { wait: false })
+  return async () => {
+    for (const r of lab.replicas) await lab.restoreReplicaLink(r, { wait: false })
+    await lab.command(lab.master, 'WAIT', lab.replicas.length, 5000)
+  }
+}
+
+/** A session client whose read side stays on its replica however far behind it falls. */
+const lagging: Partial<TwiceRedisConfig> = {
+  consistency: 'session',
+  consistencyTimeoutMs: 50,
+  healthCheckIntervalMs: 0,
+}
+
+describe("consistency: 'session': every command an ioredis user sends", () => {
+  const fx = labPerFile()
+
+  it('1: pipelines, autopipelining and multi() on the read side right after a write settle with their own replies', async () => {
+    for (const redisOptions of [{}, { enableAutoPipelining: true }]) {
+      const tr = fx.open({ consistency: 'session', redisOptions })
+      for (let run = 0; run < 6; run++) {
+        await tr.master.mset('f1:a', `a${run}`, 'f1:b', `b${run}`, 'f1:c', `c${run}`)
+        const piped = await settles(tr.slave.pipeline().get('f1:a').get('f1:b').get('f1:c').exec(), 'pipeline')
+        assert.deepEqual(piped, [
+          [null, `a${run}`],
+          [null, `b${run}`],
+          [null, `c${run}`],
+        ])
+        await tr.master.set('f1:a', `A${run}`)
+        const tick = await settles(
+          Promise.all([tr.slave.get('f1:a'), tr.slave.get('f1:b'), tr.slave.get('f1:c')]),
+          'three reads in one tick',
+        )
+        assert.deepEqual(tick, [`A${run}`, `b${run}`, `c${run}`])
+        const [, multi] = await settles(
+          Promise.all([tr.master.set('f1:b', `B${run}`), tr.slave.multi().get('f1:a').get('f1:c').exec()]),
+          'multi beside a write',
+        )
+        assert.deepEqual(multi, [
+          [null, `A${run}`],
+          [null, `c${run}`],
+        ])
+        assert.equal(await settles(tr.slave.get('f1:c'), 'the next read'), `c${run}`)
+      }
+    }
+  })
+
+  it('2: SELECT, SUBSCRIBE and MULTI on the read side stay on the read connection while the replica lags', async () => {
+    for (const protocol of [2, 3] as const) {
+      const tr = fx.open({ ...lagging, redisOptions: { protocol } })
+      await tr.slave.get('warm-up')
+      const restore = await lagReplicas(fx.lab)
+      try {
+        await tr.master.set('f2:k', 'v')
+        await settles(tr.slave.select(5), 'select')
+        await tr.master.set('f2:after-select', 'x')
+        assert.equal(await fx.lab.command(fx.lab.master, 'EXISTS', 'f2:after-select'), 1, 'the write landed in db 0')
+        const queued = tr.slave.multi({ pipeline: false })
+        await settles(Promise.resolve(queued), 'multi')
+        assert.equal(await tr.master.set('f2:after-multi', 'x'), 'OK')
+        assert.equal(await fx.lab.command(fx.lab.master, 'GET', 'f2:after-multi'), 'x')
+        await settles(tr.slave.discard(), 'discard')
+        const reader = tr.slave.duplicate()
+        await reader.get('warm-up')
+        await tr.master.set('f2:k', 'w')
+        await settles(reader.subscribe('news'), 'subscribe')
+        assert.equal(tr.master.mode, 'normal')
+        assert.equal(await tr.master.set('f2:after-subscribe', 'x'), 'OK')
+        reader.disconnect()
+      } finally {
+        await restore()
+      }
+    }
+  })
+
+  it('3: replies after a write have the shapes of an ungated send, RESP2 and RESP3', async () => {
+    for (const protocol of [2, 3] as const) {
+      const plain = fx.open({ redisOptions: { protocol } })
+      const tr = fx.open({ consistency: 'session', redisOptions: { protocol } })
+      await tr.master.zadd('f3:z', 1, 'a', 2, 'b')
+      await tr.master.hset('f3:h', 'f', 'v')
+      await tr.master.del('f3:s')
+      await tr.master.xadd('f3:s', '1-1', 'f', 'v')
+      await fx.lab.command(fx.lab.master, 'WAIT', fx.lab.replicas.length, 5000)
+      const reads: [string, (c: TwiceRedis) => Promise<unknown>][] = [
+        ['zrange', (c) => c.slave.zrange('f3:z', 0, -1, 'WITHSCORES')],
+        ['xread', (c) => c.slave.xread('STREAMS', 'f3:s', '0')],
+        ['hrandfield', (c) => c.slave.hrandfield('f3:h', 1, 'WITHVALUES')],
+        ['hgetall', (c) => c.slave.hgetall('f3:h')],
+        ['zpopmin', (c) => c.slave.zpopmin('f3:z').catch((e: Error) => e.message.split(' ')[0])],
+      ]
+      for (const [name, read] of reads) {
+        const expected = await read(plain)
+        await tr.master.set('f3:touch', name)
+        assert.deepEqual(await settles(read(tr), name), expected, `${name} over RESP${protocol}`)
+      }
+    }
+  })
+
+  it('6: an open MULTI on a duplicate does not hide later writes; MULTI in any case is a transaction', async () => {
+    const tr = fx.open(lagging)
+    const other = tr.master.duplicate()
+    await tr.slave.get('warm-up')
+    const restore = await lagReplicas(fx.lab)
+    try {
+      await other.multi({ pipeline: false })
+      for (let i = 0; i < 5; i++) {
+        await tr.master.set('f6:k', `v${i}`)
+        assert.equal(await tr.slave.get('f6:k'), `v${i}`)
+      }
+    } finally {
+      other.disconnect()
+      await restore()
+    }
+    const upper = fx.open({ consistency: 'session' })
+    await upper.master.call('MULTI')
+    await upper.master.call('SET', 'f6:t', 'x')
+    assert.equal(await upper.slave.get('f6:k'), 'v4')
+    assert.deepEqual(await upper.master.call('EXEC'), ['OK'])
+  })
+
+  it('7: a read waits only for the writes before it (4 writers, a duplicate blocked in BLPOP): none goes to the master', async () => {
+    const tr = fx.open({ consistency: 'session' })
+    const toMaster: unknown[] = []
+    tr.on('read-from-master', (e) => toMaster.push(e))
+    const blocked = tr.master.duplicate()
+    void blocked.blpop('f7:nothing', 0).catch(() => {})
+    let running = true
+    const writers = Array.from({ length: 4 }, async (_, w) => {
+      for (let i = 0; running; i++) await tr.master.set(`f7:w${w}`, String(i))
+    })
+    try {
+      for (let i = 0; i < 200; i++) {
+        await tr.master.set('f7:mine', String(i))
+        assert.equal(await tr.slave.get('f7:mine'), String(i))
+      }
+    } finally {
+      running = false
+      await Promise.all(writers)
+      blocked.disconnect()
+    }
+    assert.deepEqual(toMaster, [])
+  })
+
+  it('8: readFallback: false rejects NO_HEALTHY_REPLICA, a write on the read side fails READONLY, no listener per read', async () => {
+    const tr = fx.open({ ...lagging, readFallback: false })
+    await tr.slave.get('warm-up')
+    const listeners = () => tr.slave.eventNames().reduce((n, e) => n + tr.slave.listenerCount(e), 0)
+    const before = listeners()
+    const restore = await lagReplicas(fx.lab)
+    try {
+      await tr.master.set('f8:k', 'v')
+      await assert.rejects(settles(tr.slave.get('f8:k'), 'read'), { code: 'NO_HEALTHY_REPLICA' })
+      await assert.rejects(settles(tr.slave.set('f8:k', 'w'), 'write'), /READONLY/)
+      for (let i = 0; i < 20; i++) {
+        await tr.master.set('f8:k', String(i))
+        await tr.slave.get('f8:k').catch(() => {})
+      }
+      assert.equal(listeners(), before)
+    } finally {
+      await restore()
+    }
+  })
+
+  it('also: a token beyond the master (lost writes, another history) costs one check, not every read', async () => {
+    const tr = fx.open({ consistency: 'session' })
+    const toMaster: unknown[] = []
+    tr.on('read-from-master', (e) => toMaster.push(e))
+    await tr.master.set('fa:k', 'v')
+    const [, offset] = (await tr.writeToken()).split(':')
+    tr.readAfter(`ryw1:${Number(offset) + 1_000_000}`)
+    for (let i = 0; i < 20; i++) assert.equal(await tr.slave.get('fa:k'), 'v')
+    assert.ok(toMaster.length <= 1, `${toMaster.length} reads went to the master`)
+    assert.equal(tr.slave.node?.role, 'replica')
+  })
+})
+
+describe("consistency: 'session': histories, permissions and outages", () => {
+  it('4: a replica that follows another master than the writes is not read, whatever its offset', () =>
+    withLab(async (lab, open) => {
+      const [b, c] = lab.replicas as [Lab['replicas'][0], Lab['replicas'][0]]
+      const tr = open({
+        consistency: 'session',
+        healthCheckIntervalMs: 0,
+        replicaSelection: (replicas) => replicas.find((r) => r.address === c.address) ?? replicas[0]!,
+      })
+      await tr.master.set('f4:k', 'old')
+      assert.equal(await tr.slave.get('f4:k'), 'old')
+      assert.equal(tr.slave.node?.address, c.address)
+      for (const s of lab.sentinels) lab.pause(s)
+      try {
+        // b becomes a master of its own with a larger offset, and c follows it: c's offset is
+        // beyond the floor of the writes on the real master, in another history.
+        await lab.command(b, 'REPLICAOF', 'NO', 'ONE')
+        await lab.command(c, 'REPLICAOF', b.host, b.port)
+        for (let i = 0; i < 200; i++) await lab.command(b, 'SET', `f4:filler${i}`, 'x'.repeat(100))
+        await lab.waitFor(5000, 'c to follow b', async () =>
+          (await lab.command(c, 'GET', 'f4:filler199')) === null ? undefined : true,
+        )
+        await tr.master.set('f4:k', 'new')
+        assert.equal(await tr.slave.get('f4:k'), 'new')
+      } finally {
+        for (const s of lab.sentinels) lab.resume(s)
+      }
+    }))
+
+  it('5: ROLE denied by ACL: one ROLE_DENIED error event, then offsets from INFO replication, no stale read', () =>
+    withLab(async (lab, open) => {
+      for (const node of [lab.master, ...lab.replicas]) {
+        await lab.command(node, 'ACL', 'SETUSER', 'app', 'on', '>app-pw', '~*', '&*', '+@all', '-@dangerous', '+info')
+      }
+      const tr = open({ ...lagging, username: 'app', password: 'app-pw' })
+      const errors: { code?: string }[] = []
+      tr.on('error', (e) => errors.push(e as { code?: string }))
+      await tr.master.set('f5:k', 'old')
+      assert.equal(await tr.slave.get('f5:k'), 'old')
+      const restore = await lagReplicas(lab)
+      try {
+        for (let i = 0; i < 5; i++) {
+          await tr.master.set('f5:k', `new${i}`)
+          assert.equal(await tr.slave.get('f5:k'), `new${i}`)
+        }
+        assert.match(await tr.writeToken(), /^ryw1:[1-9]\d*$/)
+      } finally {
+        await restore()
+      }
+      assert.deepEqual(
+        errors.map((e) => e.code),
+        ['ROLE_DENIED'],
+      )
+    }))
+
+  it('also: after a read-side reconnect during a master outage, reads are served by the replica', () =>
+    withLab(
+      async (lab, open) => {
+        const tr = open({ consistency: 'session', healthCheckIntervalMs: 0 })
+        const toMaster: unknown[] = []
+        tr.on('read-from-master', (e) => toMaster.push(e))
+        await tr.master.set('fo:k', 'v')
+        assert.equal(await tr.slave.get('fo:k'), 'v')
+        const replica = lab.node(tr.slave.node!.address)!
+        lab.pause(lab.master)
+        try {
+          await lab.command(replica, 'CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes')
+          assert.equal(await settles(tr.slave.get('fo:k'), 'read after the reconnect'), 'v')
+          assert.deepEqual(toMaster, [])
+        } finally {
+          lab.resume(lab.master)
+        }
+      },
+      { downAfterMs: 60_000 },
+    ))
+
+  it("also: ioredis' re-subscribe after a read-side reconnect stays on the read connection", () =>
+    withLab(async (lab, open) => {
+      const tr = open({ ...lagging, redisOptions: { protocol: 2 } })
+      const reader = tr.slave.duplicate()
+      await reader.subscribe('news')
+      const replica = lab.node(reader.node!.address)!
+      const restore = await lagReplicas(lab)
+      try {
+        await tr.master.set('fs:k', 'v')
+        const ready = new Promise((resolve) => reader.once('ready', resolve))
+        await lab.command(replica, 'CLIENT', 'KILL', 'TYPE', 'pubsub')
+        await settles(ready, 'reconnect')
+        await new Promise((r) => setTimeout(r, 200)) // past the bound of a held re-subscribe
+        assert.equal(tr.master.mode, 'normal')
+        assert.equal(await tr.master.set('fs:after', 'x'), 'OK')
+        assert.equal(reader.mode, 'subscriber')
+      } finally {
+        reader.disconnect()
+        await restore()
+      }
+    }))
+})
