@@ -210,11 +210,6 @@ export class TwiceRedisClient extends Redis {
     return true
   }
 
-  /** @internal Connect now if idle (the read gate waits for a connection before checking it). */
-  connectIfIdle(): void {
-    if (this.status === 'end' || this.status === 'wait') this.#connect()
-  }
-
   /**
    * Drop the connection now (pending replies may be lost; see ioredis). The next command
    * reconnects through a fresh discovery.
@@ -487,14 +482,15 @@ export class TwiceRedisClient extends Redis {
     this.#releaseWatch()
     this.#health.start()
     this.#idle.start()
-    if (this.side === 'master') this.#session.rebase(this)
+    if (this.side === 'master') this.#session.connected(this)
   }
 
   #onClose(): void {
     this.#stopTimers()
     // A MULTI open on the connection is gone with it (ioredis' behaviour: what follows runs alone).
     if (this.#transaction === 'open') this.#transaction = 'none'
-    this.#gate?.disconnected()
+    if (this.#gate) this.#gate.disconnected()
+    else this.#session.closed(this)
     // An outage (not a manual close): listen for the sentinels' switch while it lasts.
     if (inOutage(this.#life)) this.#holdWatch()
   }

@@ -1,35 +1,125 @@
+import { exists, hasFlag } from '@ioredis/commands'
 import { Command, type Redis } from 'ioredis'
-import { InvalidOptionError } from './errors.js'
+import { InvalidOptionError, NoHealthyReplicaError, RoleDeniedError } from './errors.js'
 import type { Emit, Target } from './events.js'
-import { rawReplyCopy, streamOf } from './ioredis-internals.js'
-import { text } from './topology.js'
+import { type CaughtReply, catchReply, rawReplyCopy } from './ioredis-internals.js'
+import { parseInfo, text } from './topology.js'
 
 /**
  * Read-your-writes through replication offsets.
  *
- * Every node counts the bytes of its replication stream: a master's `master_repl_offset` grows
- * with each write, a replica's offset says how much of that stream it has applied. A write is
- * visible on a replica once the replica's offset reaches the master's offset taken after it.
+ * Every node counts the bytes of its replication stream: a master's offset grows with each write,
+ * a replica's offset says how much of its master's stream it has applied. A write is visible on a
+ * replica that follows the same master once the replica's offset reaches the master's offset
+ * taken after the write (the floor).
  *
- * - After commands on the master side, one `ROLE` is sent on the same connection, right behind
- *   them (one per tick, never inside MULTI): its offset is the {@link Session.floor} that later
- *   reads must see. It rides with the writes, so it costs no round trip of its own.
- * - A read while the replica is not known to have reached the floor is sent speculatively,
- *   behind a `ROLE` probe of the replica, on the replica connection: one round trip, as usual.
- *   If the probe shows the replica had reached the floor, the read's reply is used; if not, it is
- *   discarded, and the read waits for the replica (probing it again) or, after
- *   `consistencyTimeoutMs`, goes to the master.
- * - Reads while the replica is known to be at the floor go straight through: after one write, a
- *   burst of reads pays for the check once.
+ * - The write side only marks a connection "written" (no command of ours: write-only traffic
+ *   pays nothing). A read that follows writes sends one `ROLE` on each such connection, ordered
+ *   behind its writes: the floor of that read is what those answer (and ROLEs already in flight),
+ *   never what later writes raise it to.
+ * - A plain read of the keyspace (ioredis' command table: readonly, not blocking, not pub/sub) is
+ *   sent at once on the read connection, behind a `ROLE` probe of the replica, its reply caught.
+ *   If the probe shows the replica at the floor of the same master, that reply is used (one round
+ *   trip, as usual); if not, it is dropped, and a copy of the read is tried again behind a new
+ *   probe, or after `consistencyTimeoutMs` sent to the master (the only command that ever moves).
+ * - Anything else (connection state, transactions, pub/sub, blocking commands, writes, reads
+ *   inside MULTI or in another db) waits, in order and with its pipeline whole, until a probe shows
+ *   the floor or the bound has passed, and then goes to the read connection, as sent.
+ * - Reads while the replica is known to be at the floor go straight through.
  */
 
-/** What a `ROLE` reply says the node's replication offset is. */
-export function roleOffset(reply: unknown): number | undefined {
+/** Where a node is: its replication offset, and the master (`host:port`) whose stream it counts. */
+export interface Position {
+  offset: number
+  /** `undefined` for a token from another process (it names no master). */
+  master: string | undefined
+}
+
+const START: Position = { offset: 0, master: undefined }
+
+/** The position a `ROLE` reply gives for a node at `self` (a master names no one else). */
+export function rolePosition(reply: unknown, self: string | undefined): Position | undefined {
   if (!Array.isArray(reply)) return undefined
-  const offset = Number(
-    text(reply[0] === 'master' ? reply[1] : reply[0] === 'slave' ? reply[4] : undefined) || Number.NaN,
-  )
-  return Number.isSafeInteger(offset) && offset >= 0 ? offset : undefined
+  if (reply[0] === 'master') return position(reply[1], self)
+  // A replica not connected to its master says -1: behind any floor.
+  if (reply[0] === 'slave') return position(reply[4], `${text(reply[1])}:${text(reply[2])}`, -1)
+  return undefined
+}
+
+/** The same from `INFO replication` (for a user who may not run ROLE). */
+export function infoPosition(info: Record<string, string>, self: string | undefined): Position | undefined {
+  if (info.role === 'master') return position(info.master_repl_offset, self)
+  if (info.role === 'slave') return position(info.slave_repl_offset, `${info.master_host}:${info.master_port}`)
+  return undefined
+}
+
+function position(offset: unknown, master: string | undefined, min = 0): Position | undefined {
+  const n = Number(text(offset) || Number.NaN)
+  return Number.isSafeInteger(n) && n >= min ? { offset: n, master } : undefined
+}
+
+/** The offset in a `ROLE` reply of a master or a replica (`undefined` for one not connected). */
+export function roleOffset(reply: unknown): number | undefined {
+  const offset = rolePosition(reply, undefined)?.offset
+  return offset === undefined || offset < 0 ? undefined : offset
+}
+
+/**
+ * The floor after a master answered `at`: the later offset in the same history; another master's
+ * answer replaces it (a failover: a new history), and so does any master's answer to a token's
+ * floor (the master has every acknowledged write, so a token beyond it is from lost writes or
+ * another history and would otherwise hold every read until the timeout).
+ */
+export function advance(floor: Position, at: Position): Position {
+  return floor.master === at.master && floor.offset >= at.offset ? floor : at
+}
+
+/**
+ * Whether a replica at `at` has every write below `floor`, and (monotonic reads) at least what the
+ * previous connection of the read side showed (`seen`), when it follows the same master.
+ */
+export function fresh(at: Position | undefined, floor: Position, seen?: Position): boolean {
+  if (seen && seen.offset > 0 && (!at || (seen.master === at.master && at.offset < seen.offset))) return false
+  if (floor.offset === 0) return true
+  if (!at || (floor.master !== undefined && at.master !== floor.master)) return false
+  return at.offset >= floor.offset
+}
+
+/** Cursor reads: their cursor only means something on the node that gave it. */
+const cursors = new Set(['scan', 'sscan', 'hscan', 'zscan'])
+
+/**
+ * A plain read of the keyspace, the only kind of command the gate may send to the master: ioredis'
+ * command table says readonly, and it is neither blocking nor pub/sub (nor a cursor).
+ */
+export function isPlainRead(name: string): boolean {
+  const n = name.toLowerCase()
+  return exists(n) && hasFlag(n, 'readonly') && !hasFlag(n, 'blocking') && !hasFlag(n, 'pubsub') && !cursors.has(n)
+}
+
+/** Commands that change no data: no ROLE is needed for a read after them. */
+const notWrites = new Set([
+  'ping',
+  'echo',
+  'select',
+  'client',
+  'info',
+  'role',
+  'time',
+  'auth',
+  'hello',
+  'multi',
+  'discard',
+  'watch',
+  'unwatch',
+  'quit',
+  'reset',
+])
+
+/** Whether a command on the master side may write (anything not known to be a read). */
+export function mayWrite(name: string): boolean {
+  const n = name.toLowerCase()
+  return !notWrites.has(n) && !(exists(n) && hasFlag(n, 'readonly'))
 }
 
 const TOKEN = /^ryw1:(\d{1,16})$/
@@ -46,167 +136,155 @@ export function parseToken(token: unknown): number {
   return Number(match[1])
 }
 
-/** Where a read may go now: straight to the replica, or through the check. */
-export function mayReadDirectly(s: { floor: number; pending: boolean; confirmed: number }): boolean {
-  return !s.pending && (s.floor === 0 || s.floor <= s.confirmed)
-}
-
-/** Commands that change the connection rather than read data: never sent speculatively. */
-const connectionCommands = new Set([
-  'auth',
-  'hello',
-  'select',
-  'client',
-  'quit',
-  'reset',
-  'monitor',
-  'subscribe',
-  'psubscribe',
-  'ssubscribe',
-  'unsubscribe',
-  'punsubscribe',
-  'sunsubscribe',
-  'readonly',
-  'readwrite',
-  'multi',
-  'exec',
-  'discard',
-  'watch',
-  'unwatch',
-])
-
 type Stream = Parameters<Redis['sendCommand']>[1]
-
-/** Hold the writes of `client` to its socket until the returned function is called: one write for several commands. */
-function cork(client: Redis): () => void {
-  const stream = client.status === 'ready' ? streamOf(client) : undefined
-  stream?.cork()
-  return () => stream?.uncork()
-}
-
-/** Resolves once `client` is ready. */
-function ready(client: Redis): Promise<void> {
-  return client.status === 'ready' ? Promise.resolve() : new Promise((resolve) => client.once('ready', () => resolve()))
-}
-
-/** A bound on serving one batch of reads: `race()` gives `undefined` once it has passed. */
-interface Deadline {
-  readonly started: number
-  race<T>(work: Promise<T>): Promise<T | undefined>
-  left(): number
-  clear(): void
-}
-
-function deadline(ms: number): Deadline {
-  const started = Date.now()
-  let timer: NodeJS.Timeout | undefined
-  const passed = new Promise<undefined>((resolve) => {
-    timer = setTimeout(resolve, ms, undefined)
-  })
-  return {
-    started,
-    race: (work) => Promise.race([work, passed]),
-    left: () => started + ms - Date.now(),
-    clear: () => clearTimeout(timer),
-  }
-}
 
 /** The side clients as the session sees them. */
 export interface SessionClient extends Redis {
   readonly node: Target | undefined
   /** Send past twiceredis' own hooks (ioredis' `sendCommand`). */
   sendDirect(command: Command, stream?: Stream): unknown
-  connectIfIdle(): void
 }
+
+/** What the session knows of one connection of the write side. */
+interface Writer {
+  inMulti: boolean
+  /** Blocking commands in flight: a ROLE behind them would wait as long. */
+  blocked: number
+  /** Reconnected: its next answer may lower the floor (writes lost in a failover). */
+  rebase: boolean
+}
+
+/** How replication offsets are read: `ROLE`, `INFO replication` when ROLE is refused, or not at all. */
+type Probing = 'role' | 'info' | 'none'
+
+export interface SessionOptions {
+  /** `consistency: 'session'`: writes raise the floor (otherwise only tokens do). */
+  tracksWrites: boolean
+  timeoutMs: number
+  readFallback: boolean
+  masterName: string
+}
+
+const usable = (client: Redis) => client.status !== 'end' && client.status !== 'wait' && client.mode === 'normal'
 
 /**
  * The read-your-writes state of one TwiceRedis, shared by its sides and their duplicates. With
  * `consistency: 'eventual'` it only serves tokens (`readAfter`); writes do not raise the floor.
  */
 export class Session {
-  /** The replication offset every read must see. */
-  floor = 0
-  /** `ROLE`s on the master in flight (the floor is about to rise), and who waits for them. */
-  #inflight = 0
-  #waiters: (() => void)[] = []
-  #roleScheduled = false
-  #inMulti = false
-  /** Commands of ours (probes, ROLEs) and reads sent to the master for freshness: not writes. */
-  readonly #own = new WeakSet<Command>()
+  /** Every write whose ROLE has answered is below this. */
+  floor: Position = START
+  probing: Probing = 'role'
   master: SessionClient | undefined
+  /** The db `master` is on, as the read side must be for a read to move there. */
+  masterDb = 0
+  readonly #writers = new WeakMap<SessionClient, Writer>()
+  /** Connections of the write side with writes no ROLE was sent behind yet. */
+  readonly #written = new Set<SessionClient>()
+  /** ROLEs in flight on the write side, and the floor they make for a read issued now. */
+  readonly #roles = new Set<Promise<Position | undefined>>()
+  #pending: Promise<Position> | undefined
+  /** Commands of ours (probes, ROLEs, copies): not the application's. */
+  readonly #own = new WeakSet<Command>()
+  /** Blocking commands counted (ioredis sends them again after a reconnect). */
+  readonly #blocking = new WeakSet<Command>()
+  #everWritten = false
+  #denial: Promise<void> | undefined
 
   constructor(
-    readonly tracksWrites: boolean,
-    readonly timeoutMs: number,
+    readonly options: SessionOptions,
     readonly emit: Emit,
   ) {}
 
-  get pending(): boolean {
-    return this.#inflight > 0
+  get timeoutMs(): number {
+    return this.options.timeoutMs
   }
 
   isOwn(command: Command): boolean {
     return this.#own.has(command)
   }
 
-  /** A command was sent on the master side (or a duplicate of it): it counts as a write. */
+  /** A command of the application was sent on the write side (or a duplicate of it). */
   sent(client: SessionClient, command: Command): void {
-    if (!this.tracksWrites || this.#own.has(command) || client.mode !== 'normal') return
-    if (command.name === 'multi') this.#inMulti = true
-    else if (command.name === 'exec' || command.name === 'discard') this.#inMulti = false
-    if (this.#roleScheduled) return
-    this.#roleScheduled = true
-    // One ROLE right behind the commands of this tick, on the same connection, in the same
-    // write to the socket (a write costs more than the few bytes of a ROLE).
-    const uncork = cork(client)
-    const done = new Promise<void>((resolve) =>
-      queueMicrotask(() => {
-        this.#roleScheduled = false
-        queueMicrotask(uncork)
-        if (this.#inMulti || client.mode !== 'normal') {
-          resolve() // after EXEC, the next command schedules it
-          return
-        }
-        this.#role(client).then(resolve, resolve)
-      }),
-    )
-    this.#track(done)
+    if (this.#own.has(command)) return
+    const name = command.name.toLowerCase()
+    const w = this.#writer(client)
+    if (name === 'multi') w.inMulti = true
+    else if (name === 'exec' || name === 'discard' || name === 'reset') w.inMulti = false
+    if (client === this.master && name === 'select') this.masterDb = Number(command.args[0])
+    if (!this.options.tracksWrites || client.mode !== 'normal' || !mayWrite(name)) return
+    if (exists(name) && hasFlag(name, 'blocking') && !this.#blocking.has(command)) {
+      this.#blocking.add(command)
+      w.blocked++
+      const done = () => {
+        w.blocked--
+      }
+      command.promise.then(done, done)
+    }
+    this.#written.add(client)
+    this.#everWritten = true
   }
 
-  /** Raise the floor to the master's offset now (a token, or a new read connection). */
-  catchUpWithMaster(): void {
-    const master = this.master
-    if (master) this.#track(this.#role(master))
+  /** A write-side connection closed: no MULTI is open on it any more (ioredis may send it again). */
+  closed(client: SessionClient): void {
+    this.#writer(client).inMulti = false
   }
 
   /**
-   * The write side reached a master over a new connection. If that master is behind the floor,
-   * writes were lost in a failover: no node will ever show them, so the floor comes down to what
-   * the new master has (reads would otherwise all go to the master, late).
+   * A write-side connection is ready (first connect or reconnect): if it reached a master behind
+   * the floor, writes were lost in a failover: its next answer lowers it.
    */
-  rebase(master: SessionClient): void {
-    if (!this.tracksWrites && this.floor === 0) return
-    this.#track(
-      this.offsetOf(master).then((offset) => {
-        if (offset !== undefined && offset < this.floor) this.floor = offset
-      }),
-    )
+  connected(client: SessionClient): void {
+    const w = this.#writer(client)
+    if (!this.options.tracksWrites && this.floor.offset === 0) return
+    w.rebase = true
+    this.#written.add(client)
   }
 
-  /** The floor at the end of every write sent so far, for another process: {@link formatToken}. */
-  async token(): Promise<string> {
-    const master = this.master
-    if (master) await this.#role(master)
-    return formatToken(this.floor)
+  /**
+   * The floor a read issued now must see. Sends a ROLE behind the writes of each written
+   * connection (the master's, when that connection is inside MULTI or blocked: every write
+   * acknowledged so far is on the master). A value when nothing is in flight, else a promise.
+   */
+  floorNow(): Position | Promise<Position> {
+    if (this.#written.size > 0) {
+      let anywhere = false
+      for (const client of this.#written) {
+        const w = this.#writer(client)
+        if (w.inMulti || w.blocked > 0 || !usable(client)) anywhere = true
+        else this.#ask(client, w.rebase)
+        w.rebase = false
+      }
+      this.#written.clear()
+      const master = this.master
+      if (anywhere && master && usable(master) && !this.#writer(master).inMulti && !this.#writer(master).blocked) {
+        this.#ask(master, false)
+      }
+    }
+    if (this.probing === 'none' && (this.#everWritten || this.floor.offset > 0)) return UNREACHABLE
+    if (this.#roles.size === 0) return this.floor
+    if (!this.#pending) {
+      const start = this.floor
+      this.#pending = Promise.all(this.#roles).then((answers) =>
+        answers.reduce<Position>((floor, at) => (at ? advance(floor, at) : floor), start),
+      )
+    }
+    return this.#pending
   }
 
+  /** A token's offset: reads see at least it; the next read asks the master where it is. */
   raise(offset: number): void {
-    this.floor = Math.max(this.floor, offset)
+    if (offset <= this.floor.offset) return
+    this.floor = { offset, master: undefined }
+    const master = this.master
+    if (master) this.#written.add(master)
   }
 
-  /** Resolves once no ROLE on the master is in flight. */
-  settled(): Promise<void> {
-    return this.#inflight === 0 ? Promise.resolve() : new Promise((resolve) => this.#waiters.push(resolve))
+  /** The floor after every write sent on the write side so far, for another process. */
+  async token(): Promise<string> {
+    if (this.master) this.#written.add(this.master)
+    const floor = await this.floorNow()
+    return formatToken(floor === UNREACHABLE ? 0 : floor.offset)
   }
 
   /** A command of ours, sent past the hooks. */
@@ -215,144 +293,329 @@ export class Session {
     return client.sendDirect(command, stream)
   }
 
-  /** A read that could not be served fresh by the replica goes to the master instead. */
-  toMaster(command: Command): void {
-    const master = this.master
-    if (!master) command.reject(new Error('Connection is closed.'))
-    else this.send(master, command)
+  /** Where `client`'s node is (`ROLE`, or `INFO replication`), or `undefined` if it does not say. */
+  async positionOf(client: SessionClient): Promise<Position | undefined> {
+    const self = client.node?.address
+    if (this.probing === 'none') return undefined
+    const probing = this.probing
+    const command =
+      probing === 'role'
+        ? new Command('role', [], { replyEncoding: 'utf8' })
+        : new Command('info', ['replication'], { replyEncoding: 'utf8' })
+    try {
+      const reply = await (this.send(client, command) as Promise<unknown>)
+      return probing === 'role' ? rolePosition(reply, self) : infoPosition(parseInfo(String(reply)), self)
+    } catch (error) {
+      if (!/NOPERM|unknown command/i.test((error as Error).message ?? '')) return undefined
+      this.#denial ??= this.#denied(client, error as Error, probing)
+      await this.#denial
+      return this.positionOf(client)
+    }
   }
 
-  /** The replication offset `client`'s node reports (`ROLE`), or `undefined` if it does not answer one. */
-  offsetOf(client: SessionClient): Promise<number | undefined> {
-    const command = new Command('role', [], { replyEncoding: 'utf8' })
-    return (this.send(client, command) as Promise<unknown>).then(roleOffset, () => undefined)
+  /** A node refused ROLE (or INFO): say so once, and use what is left. */
+  async #denied(client: SessionClient, error: Error, probing: Probing): Promise<void> {
+    if (probing === 'role') {
+      this.probing = 'info'
+      const info = await (this.send(client, new Command('info', ['replication'])) as Promise<unknown>).catch(
+        (e: Error) => e,
+      )
+      if (info instanceof Error && /NOPERM|unknown command/i.test(info.message)) this.probing = 'none'
+    } else {
+      this.probing = 'none'
+    }
+    const address = client.node?.address ?? 'a data node'
+    const fallback = this.probing === 'info' ? 'info' : 'master'
+    this.emit(
+      'error',
+      Object.assign(new RoleDeniedError(address, fallback, { cause: error }), { side: 'master' as const }),
+    )
   }
 
-  async #role(client: SessionClient): Promise<void> {
-    const offset = await this.offsetOf(client)
-    if (offset !== undefined) this.raise(offset)
-  }
-
-  #track(work: Promise<void>): void {
-    this.#inflight++
-    void work.then(() => {
-      if (--this.#inflight > 0) return
-      for (const resolve of this.#waiters.splice(0)) resolve()
+  #ask(client: SessionClient, rebase: boolean): void {
+    const answer = this.positionOf(client).then((at) => {
+      this.#roles.delete(answer)
+      this.#pending = undefined
+      if (!at) return undefined
+      const lower = rebase && at.master === this.floor.master && at.offset < this.floor.offset
+      this.floor = lower ? at : advance(this.floor, at)
+      return at
     })
+    this.#roles.add(answer)
+    this.#pending = undefined
+  }
+
+  #writer(client: SessionClient): Writer {
+    let w = this.#writers.get(client)
+    if (!w) {
+      w = { inMulti: false, blocked: 0, rebase: false }
+      this.#writers.set(client, w)
+    }
+    return w
   }
 }
 
+/** The floor when offsets cannot be read at all (no ROLE, no INFO): no replica reaches it. */
+const UNREACHABLE: Position = { offset: Number.MAX_SAFE_INTEGER, master: undefined }
+
+/** A command the gate took, until its fate is settled. */
+interface Entry {
+  command: Command
+  stream: Stream | undefined
+  floor: Position | Promise<Position>
+  /** May be served by the master (a plain read, in the db the master is on, outside MULTI). */
+  plain: boolean
+  deadline: number
+  /** Sent on the read connection with its reply caught (plain reads), or still held. */
+  caught?: CaughtReply
+}
+
+/** Resolves with `work`, or with `undefined` once `deadline` (a `Date.now()`) has passed. */
+function within<T>(work: Promise<T> | T, deadline: number): Promise<T | undefined> {
+  if (!(work instanceof Promise)) return Promise.resolve(work)
+  let timer: NodeJS.Timeout | undefined
+  const passed = new Promise<undefined>((resolve) => {
+    timer = setTimeout(resolve, Math.max(0, deadline - Date.now()), undefined)
+  })
+  return Promise.race([work, passed]).finally(() => clearTimeout(timer))
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
 /**
- * The gate in front of one read client: holds reads (in order) while the replica is not known to
- * have reached the session's floor, and serves them as the module comment says.
+ * The gate in front of one read client: it keeps the order of the commands it takes, never splits
+ * a pipeline, and moves nothing but a plain read; see the module comment.
  */
 export class ReadGate {
-  #held: [Command, Stream][] = []
-  #draining = false
-  /** The highest offset the replica of the current connection was seen at; -1 after a reconnect. */
-  #confirmed = -1
+  /** Taken and not yet settled, in order. */
+  #queue: Entry[] = []
+  #admitting = false
+  #pumping = false
+  /** What the last probe of the current connection answered. */
+  #confirmed: Position | undefined
+  /** What the previous connection was last seen at (monotonic reads across a reconnect). */
+  #seen: Position | undefined
+  /** A probe sent this event-loop turn: a read sent after it may use its answer. */
+  #probe: Promise<Position | undefined> | undefined
+  /** The state of the read connection as the commands taken so far leave it. */
+  #inMulti = false
+  #db: number
+  /** Plain reads sent with their reply caught, in case ioredis sends them again after a reconnect. */
+  readonly #caught = new WeakSet<Command>()
 
   constructor(
     private readonly session: Session,
     private readonly replica: SessionClient,
-  ) {}
+  ) {
+    this.#db = replica.options.db ?? 0
+  }
 
-  /**
-   * The read client lost its connection: whatever node it reaches next has not been checked, and
-   * (monotonic reads) must have at least what this one may have shown, which the master has.
-   */
+  /** The read client lost its connection: the node it reaches next has not been checked. */
   disconnected(): void {
-    this.#confirmed = -1
-    if (this.session.tracksWrites) this.session.catchUpWithMaster()
+    this.#seen = this.#confirmed ?? this.#seen
+    this.#confirmed = undefined
+    this.#probe = undefined
+    this.#inMulti = false
   }
 
   /** Whether the gate takes `command` (it will send it); `false`: send it as usual. */
   take(command: Command, stream: Stream): boolean {
-    const { floor, pending } = this.session
-    const fresh = mayReadDirectly({ floor, pending, confirmed: this.#confirmed })
-    if (this.#held.length === 0 && fresh) return false // nothing to wait for: no cost
-    if (this.session.isOwn(command) || command.name === 'quit') return false
-    // While ioredis connects it sends its own handshake (AUTH, SELECT, the ready check) and
-    // queues ours; it sends the queued ones through here again once ready.
-    const status = this.replica.status
-    if (status !== 'ready' && status !== 'wait' && status !== 'end') return false
-    if (this.#held.length === 0 && this.#nothingToCheck()) return false
-    this.#held.push([command, stream])
-    if (!this.#draining) void this.#drain()
+    const { session, replica } = this
+    // ioredis sends again what a lost connection left unanswered: its probe went first again.
+    if (session.isOwn(command) || this.#caught.has(command)) return false
+    const name = command.name.toLowerCase()
+    const plain = isPlainRead(name) && !this.#inMulti && this.#db === session.masterDb
+    this.#track(name, command)
+    // While ioredis connects it sends its own handshake and queues ours; it sends the queued ones
+    // through here again once ready.
+    if (replica.status !== 'ready') return false
+    if (this.#queue.length === 0) {
+      if (replica.mode !== 'normal' || replica.node?.role === 'master') return false // nothing to check
+      const floor = session.floorNow()
+      if (!(floor instanceof Promise) && fresh(this.#confirmed, floor, this.#seen)) return false
+    }
+    const floor = session.floorNow()
+    this.#queue.push({ command, stream, floor, plain, deadline: Date.now() + session.timeoutMs })
+    // A pipeline sends all its commands in one synchronous loop: decide once it has.
+    if (!this.#admitting) {
+      this.#admitting = true
+      queueMicrotask(() => {
+        this.#admitting = false
+        void this.#pump()
+      })
+    }
     return true
   }
 
-  /** A subscriber or monitor connection, or reads already on the master: there is nothing to check. */
-  #nothingToCheck(): boolean {
-    return this.replica.mode !== 'normal' || this.replica.node?.role === 'master'
+  /** What the commands sent so far leave the connection in. */
+  #track(name: string, command: Command): void {
+    if (name === 'multi') this.#inMulti = true
+    else if (name === 'exec' || name === 'discard') this.#inMulti = false
+    else if (name === 'select') this.#db = Number(command.args[0])
+    else if (name === 'reset') {
+      this.#inMulti = false
+      this.#db = 0
+    }
   }
 
-  async #drain(): Promise<void> {
-    this.#draining = true
+  /**
+   * Send what may go: plain reads at once (their replies caught), anything else once every command
+   * before it is settled and the replica is at its floor (or the bound has passed). A pipeline
+   * goes whole, in one synchronous loop (ioredis writes it once its last command is sent).
+   */
+  async #pump(): Promise<void> {
+    if (this.#pumping) return
+    this.#pumping = true
     try {
-      while (this.#held.length) {
-        const batch = this.#held.splice(0)
-        const bound = deadline(this.session.timeoutMs)
-        try {
-          await this.#serve(batch, bound)
-        } finally {
-          bound.clear()
+      for (let i = 0; i < this.#queue.length; ) {
+        const group = this.#group(i)
+        if (group.every((e) => e.caught)) {
+          i += group.length
+          continue
         }
+        if (group.every((e) => e.plain)) {
+          this.#sendGroup(group)
+          i += group.length
+          continue
+        }
+        if (i > 0) return // wait for every command before it (their settling pumps again)
+        await this.#waitFresh(group)
+        this.#sendGroup(group)
+        i = 0
       }
     } finally {
-      this.#draining = false
+      this.#pumping = false
     }
   }
 
-  async #serve(batch: [Command, Stream][], bound: Deadline): Promise<void> {
-    const { session, replica } = this
-    const direct = () => {
-      for (const [command, stream] of batch) session.send(replica, command, stream)
+  /** The entry at `i` and the ones after it of the same pipeline. */
+  #group(i: number): Entry[] {
+    const first = this.#queue[i]!
+    let end = i + 1
+    if (first.stream) while (this.#queue[end]?.stream === first.stream) end++
+    return this.#queue.slice(i, end)
+  }
+
+  /** Until the replica shows the floor of every entry of `group`, or the first bound passes. */
+  async #waitFresh(group: Entry[]): Promise<void> {
+    const deadline = Math.min(...group.map((e) => e.deadline))
+    if (this.session.probing === 'none') return
+    for (let attempt = 0; Date.now() < deadline; attempt++) {
+      const floors = await within(Promise.all(group.map((e) => e.floor)), deadline)
+      if (!floors) return
+      if (floors.every((f) => fresh(this.#confirmed, f, this.#seen))) return
+      const at = await within(this.#probeNow(), deadline)
+      if (floors.every((f) => fresh(at, f, this.#seen))) return
+      if (at === undefined) return
+      await sleep(pause(attempt))
     }
-    if (replica.status !== 'ready') {
-      replica.connectIfIdle()
-      await bound.race(ready(replica))
-      if ((replica.status as string) !== 'ready') return this.#toMaster(batch, bound, 'no connection')
-    }
-    if (replica.node?.role === 'master') return direct()
-    if (!session.pending && this.#confirmed >= session.floor) return direct()
-    // Each try carries the reads, speculatively, right behind a probe of the replica (the first
-    // one while the floor, a ROLE on the master, settles). A replica just behind is tried again
-    // at once (each try is a round trip), then with a growing pause, until the bound.
-    const speculative = batch.every(([c]) => !connectionCommands.has(c.name))
-    /** What the replica said last, to say why the read went elsewhere. */
-    let offset: number | undefined
-    for (let attempt = 0; ; attempt++) {
-      const clones = speculative ? batch.map(([c]) => rawReplyCopy(c)) : []
-      const uncork = cork(replica)
-      const probe = this.#probe()
-      for (const clone of clones) session.send(replica, clone.copy)
-      uncork()
-      if (session.pending) await bound.race(session.settled())
-      if (session.pending) return this.#toMaster(batch, bound, 'the master did not confirm the write')
-      const answer = await bound.race(probe)
-      offset = answer ?? offset
-      if (answer !== undefined && answer >= session.floor) {
-        this.#confirmed = Math.max(this.#confirmed, answer)
-        if (!speculative) return direct()
-        for (const [i, [command]] of batch.entries()) void clones[i]!.reply.then((deliver) => deliver(command))
-        return
+  }
+
+  /** Send `group` on the read connection as it was sent: plain reads behind a probe, replies caught. */
+  #sendGroup(group: Entry[]): void {
+    const { replica } = this
+    const probe = group.some((e) => e.plain) ? this.#probeNow() : undefined
+    for (const e of group) {
+      if (e.plain) {
+        e.caught = catchReply(e.command)
+        this.#caught.add(e.command)
+        replica.sendDirect(e.command, e.stream)
+        void this.#settle(e, probe!)
+      } else {
+        this.#remove(e)
+        replica.sendDirect(e.command, e.stream)
       }
-      const pauseMs = attempt < 3 ? 0 : Math.min(2 ** (attempt - 3), 20)
-      if (answer === undefined || bound.left() <= pauseMs) break
-      if (pauseMs > 0) await new Promise((r) => setTimeout(r, pauseMs))
     }
-    const reason = offset === undefined ? 'no answer' : `${session.floor - offset} bytes behind`
-    this.#toMaster(batch, bound, reason)
   }
 
-  #toMaster(batch: [Command, Stream][], bound: Deadline, reason: string): void {
+  /**
+   * A plain read went out behind `probe`: use its reply if the probe shows the floor; if not, try
+   * a copy behind a new probe, until the bound, then serve it from the master.
+   */
+  async #settle(e: Entry, probe: Promise<Position | undefined>): Promise<void> {
+    const caught = e.caught!
+    const [floor, at] = await Promise.all([within(e.floor, e.deadline), within(probe, e.deadline)])
+    if (floor && fresh(at, floor, this.#seen)) {
+      caught.deliver()
+      return this.#done(e)
+    }
+    let last = at
+    for (let attempt = 0; floor && last && Date.now() < e.deadline; attempt++) {
+      // Another history, or no link to its master: no wait helps.
+      if ((floor.master !== undefined && last.master !== floor.master) || last.offset < 0) break
+      await sleep(pause(attempt))
+      const { copy, reply } = rawReplyCopy(e.command)
+      const next = this.#probeNow()
+      this.session.send(this.replica, copy)
+      const answer = await within(next, e.deadline)
+      if (fresh(answer, floor, this.#seen)) {
+        caught.settle(await reply)
+        return this.#done(e)
+      }
+      last = answer ?? last
+      if (answer === undefined) break
+    }
+    this.#move(e, floor, last)
+  }
+
+  /** The replica could not show the floor: the read goes to the master (or fails, without readFallback). */
+  #move(e: Entry, floor: Position | undefined, at: Position | undefined): void {
+    const { session } = this
     const replica = this.replica.node?.address
-    this.session.emit('read-from-master', { replica, reason, waitedMs: Date.now() - bound.started })
-    for (const [command] of batch) this.session.toMaster(command)
+    const reason = !floor
+      ? 'the master did not confirm the writes'
+      : session.probing === 'none'
+        ? 'replication offsets cannot be read (ROLE_DENIED)'
+        : !at
+          ? 'no answer'
+          : floor.master !== undefined && at.master !== floor.master
+            ? `follows ${at.master}, the writes were on ${floor.master}`
+            : at.offset < 0
+              ? 'not connected to its master'
+              : `${floor.offset - at.offset} bytes behind`
+    const master = session.master
+    if (!session.options.readFallback) {
+      const error = new NoHealthyReplicaError(session.options.masterName, [
+        { address: replica ?? 'the read side', reason: `not at the session's floor: ${reason}` },
+      ])
+      e.caught!.settle({ ok: false, error })
+    } else if (master) {
+      session.emit('read-from-master', { replica, reason, waitedMs: Date.now() - (e.deadline - session.timeoutMs) })
+      const { copy, reply } = rawReplyCopy(e.command)
+      session.send(master, copy)
+      void reply.then((r) => e.caught!.settle(r))
+    } else {
+      e.caught!.settle({ ok: false, error: new Error('Connection is closed.') })
+    }
+    this.#done(e)
   }
 
-  #probe(): Promise<number | undefined> {
-    return this.session.offsetOf(this.replica)
+  #done(e: Entry): void {
+    this.#remove(e)
+    void this.#pump()
   }
+
+  #remove(e: Entry): void {
+    const i = this.#queue.indexOf(e)
+    if (i >= 0) this.#queue.splice(i, 1)
+  }
+
+  /** A probe of the replica, shared by every read sent after it in this event-loop turn. */
+  #probeNow(): Promise<Position | undefined> {
+    if (this.#probe) return this.#probe
+    const probe = this.session.positionOf(this.replica).then((at) => {
+      if (at) this.#confirmed = at
+      return at
+    })
+    this.#probe = probe
+    setImmediate(() => {
+      if (this.#probe === probe) this.#probe = undefined
+    })
+    return probe
+  }
+}
+
+/** Between tries of a replica just behind: none for the first three, then growing to 20 ms. */
+function pause(attempt: number): number {
+  return attempt < 3 ? 0 : Math.min(2 ** (attempt - 3), 20)
 }

@@ -156,6 +156,33 @@ export class ClientClosedError extends TwiceRedisError {
   }
 }
 
+/**
+ * `consistency: 'session'` (or a token) needs each node's replication offset, read with `ROLE`,
+ * and a data node refused it (an ACL without `+role`, or `rename-command`). Emitted once as an
+ * `error` event; `fallback` says what twiceredis does instead: read the offsets from
+ * `INFO replication` (`'info'`), or, when that is refused too, send reads that follow writes to
+ * the master (`'master'`). Never silently eventual.
+ */
+export class RoleDeniedError extends TwiceRedisError {
+  override name = 'RoleDeniedError'
+  constructor(
+    readonly address: string,
+    readonly fallback: 'info' | 'master',
+    options?: { cause?: unknown },
+  ) {
+    const instead =
+      fallback === 'info'
+        ? 'reading the offsets from INFO replication instead'
+        : 'INFO replication is refused too, so reads that follow writes go to the master'
+    super(
+      'ROLE_DENIED',
+      `${address} refused ROLE, which consistency: 'session' reads replication offsets with: ${instead}. ` +
+        'Allow it for this user (ACL: +role) to check replicas with it.',
+      options,
+    )
+  }
+}
+
 /** The lab could not find a `redis-server` binary. */
 export class RedisServerNotFoundError extends TwiceRedisError {
   override name = 'RedisServerNotFoundError'

@@ -117,22 +117,81 @@ export function clearManualClose(client: Redis): void {
   hidden(client).manuallyClosing = false
 }
 
+/** A reply as ioredis hands it to a command before converting it, with the protocol it came in. */
+export type RawReply = { ok: true; value: unknown; context: ReplyContext } | { ok: false; error: Error }
+type ReplyContext = { protocol: number; replyMapping: string } | undefined
+
 /**
- * A copy of `command` whose raw reply is caught instead of converted, so that it can be handed to
- * the original later (which converts it as ioredis would: encoding, reply transformers such as
- * HGETALL's) or dropped. Relies on ioredis calling `command.resolve` with the raw reply and doing
- * the conversion inside it. Used to read speculatively from a replica (consistency.ts).
+ * A copy of `command` whose raw reply is caught instead of converted, to settle the original with
+ * it ({@link CaughtReply.settle}, which converts it as ioredis would: encoding, reply transformers
+ * such as HGETALL's or ioredis 6's RESP3 ones). Relies on ioredis calling `command.resolve` with
+ * the raw reply and converting inside it, by the reply context (`setReplyContext`, ioredis 6) it
+ * gave the command when sending it.
  */
-export function rawReplyCopy(command: Command): { copy: Command; reply: Promise<(original: Command) => void> } {
+export function rawReplyCopy(command: Command): { copy: Command; reply: Promise<RawReply> } {
   const copy = new Command(command.name, command.args, { replyEncoding: null })
-  const reply = new Promise<(original: Command) => void>((resolve) => {
-    copy.resolve = (raw: unknown) => {
-      resolve((original) => original.resolve(raw))
+  const reply = new Promise<RawReply>((resolve) => {
+    copy.resolve = (value: unknown) => {
+      const { protocol, replyMapping } = copy as unknown as { protocol?: number; replyMapping?: string }
+      resolve({
+        ok: true,
+        value,
+        context: protocol === undefined ? undefined : { protocol, replyMapping: replyMapping ?? 'legacy' },
+      })
       return copy.promise
     }
-    copy.reject = (error: Error) => resolve((original) => original.reject(error))
+    copy.reject = (error: Error) => resolve({ ok: false, error })
   })
   return { copy, reply }
+}
+
+/** The reply of a command sent before it was known whether that reply may be used. */
+export interface CaughtReply {
+  /** Settle the command with its own reply, now or when it arrives (ioredis converts it). */
+  deliver(): void
+  /** Settle it with a copy's reply ({@link rawReplyCopy}); its own reply is dropped when it arrives. */
+  settle(reply: RawReply): void
+}
+
+/**
+ * Catch the reply of `command` (sent as usual, in its pipeline if any) until {@link CaughtReply}
+ * says what to do with it. Relies on ioredis settling a command by calling its `resolve(raw)` /
+ * `reject(error)` properties (set per command in `initPromise`), looked up at reply time.
+ */
+export function catchReply(command: Command): CaughtReply {
+  const own = { resolve: command.resolve, reject: command.reject }
+  let arrived: RawReply | undefined
+  let fate: 'deliver' | 'drop' | undefined
+  const release = () => {
+    if (!arrived || !fate) return
+    Object.assign(command, own)
+    if (fate === 'drop') return
+    if (arrived.ok) own.resolve(arrived.value)
+    else own.reject(arrived.error)
+  }
+  command.resolve = (value: unknown) => {
+    arrived = { ok: true, value, context: undefined }
+    release()
+    return command.promise
+  }
+  command.reject = (error: Error) => {
+    arrived = { ok: false, error }
+    release()
+  }
+  return {
+    deliver() {
+      fate = 'deliver'
+      release()
+    },
+    settle(reply) {
+      fate = 'drop'
+      release()
+      if (!reply.ok) return own.reject(reply.error)
+      const withContext = command as unknown as { setReplyContext?: (context: ReplyContext) => void }
+      if (reply.context) withContext.setReplyContext?.(reply.context)
+      own.resolve(reply.value)
+    },
+  }
 }
 
 /** The names of ioredis' options that have a default (`Redis.defaultOptions`, private in its types). */

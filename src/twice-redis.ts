@@ -122,10 +122,19 @@ export class TwiceRedis extends EventEmitter<TwiceRedisEvents> {
       (sentinel, outcome) => metrics.sentinel(sentinel, outcome),
     )
     this.#resolver = new Resolver(this.#options, this.#sentinels, emit)
-    this.#session = new Session(o.consistency === 'session', o.consistencyTimeoutMs, emit)
+    this.#session = new Session(
+      {
+        tracksWrites: o.consistency === 'session',
+        timeoutMs: o.consistencyTimeoutMs,
+        readFallback: o.readFallback,
+        masterName: o.name,
+      },
+      emit,
+    )
     this.master = new TwiceRedisClient('master', this.#clientOptions('master'), this.#resolver, emit, this.#session)
     this.slave = new TwiceRedisClient('replica', this.#clientOptions('replica'), this.#resolver, emit, this.#session)
     this.#session.master = this.master
+    this.#session.masterDb = this.master.options.db ?? 0
     for (const client of [this.master, this.slave]) {
       client.metrics = metrics
       metrics.attach(client)

@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test'
 import { AbstractConnector, Command, Redis, type RedisOptions } from 'ioredis'
 import {
   cancelReconnectTimer,
+  catchReply,
   clearManualClose,
   connectorOf,
   dropStream,
@@ -173,27 +174,46 @@ describe('ioredis internals twiceredis relies on', () => {
     assert.equal(await attempt(true), 'reconnecting', internal('manuallyClosing', 'clearing it no longer works'))
   })
 
-  it('`Command.resolve`: called with the raw reply, converting inside (a copy can carry it to the original)', async () => {
-    const client = open({ port: lab.master.port })
-    await client.hset('h', { a: '1', b: '2' })
-    const original = new Command('hgetall', ['h'], { replyEncoding: 'utf8' })
-    const { copy, reply } = rawReplyCopy(original)
-    client.sendCommand(copy)
-    ;(await reply)(original)
-    assert.deepEqual(
-      await original.promise,
-      { a: '1', b: '2' },
-      internal('Command.resolve', 'the reply was not converted once'),
-    )
-    const failing = new Command('incr', ['h'], { replyEncoding: 'utf8' })
-    const copied = rawReplyCopy(failing)
-    client.sendCommand(copied.copy)
-    ;(await copied.reply)(failing)
-    await assert.rejects(
-      failing.promise,
-      /WRONGTYPE/,
-      internal('Command.reject', 'the error did not reach the original'),
-    )
+  it('`Command.resolve`/`reject`: per reply, with the raw value, converting inside by the reply context (catchReply, rawReplyCopy)', async () => {
+    for (const protocol of [2, 3]) {
+      const client = open({ port: lab.master.port, protocol } as RedisOptions)
+      await client.del('z')
+      await client.zadd('z', 1, 'a', 2, 'b')
+      const expected = await client.zrange('z', '0', '-1', 'WITHSCORES')
+      const zrange = () => new Command('zrange', ['z', 0, -1, 'WITHSCORES'], { replyEncoding: 'utf8' })
+      const own = zrange()
+      const caught = catchReply(own)
+      client.sendCommand(own)
+      await client.ping()
+      caught.deliver()
+      assert.deepEqual(
+        await own.promise,
+        expected,
+        internal('Command.resolve', 'its own reply, caught, was not converted once'),
+      )
+      const original = zrange()
+      const held = catchReply(original)
+      client.sendCommand(original)
+      const { copy, reply } = rawReplyCopy(original)
+      client.sendCommand(copy)
+      held.settle(await reply)
+      assert.deepEqual(
+        await original.promise,
+        expected,
+        internal('Command.resolve', `a copy's reply over RESP${protocol} was not converted as its own`),
+      )
+      const failing = new Command('incr', ['z'], { replyEncoding: 'utf8' })
+      const heldFailing = catchReply(failing)
+      client.sendCommand(failing)
+      const copied = rawReplyCopy(failing)
+      client.sendCommand(copied.copy)
+      heldFailing.settle(await copied.reply)
+      await assert.rejects(
+        failing.promise,
+        /WRONGTYPE/,
+        internal('Command.reject', 'the error did not reach the original'),
+      )
+    }
   })
 
   it('`Redis.defaultOptions`: the names of ioredis options, to tell them from typos', () => {

@@ -1,6 +1,16 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { formatToken, mayReadDirectly, parseToken, roleOffset } from '../../src/consistency.js'
+import {
+  advance,
+  formatToken,
+  fresh,
+  infoPosition,
+  isPlainRead,
+  mayWrite,
+  parseToken,
+  roleOffset,
+  rolePosition,
+} from '../../src/consistency.js'
 
 describe('consistency', () => {
   it('reads the replication offset from a ROLE reply of a master or a replica', () => {
@@ -11,6 +21,18 @@ describe('consistency', () => {
     }
   })
 
+  it('a position names the history: a master is its own, a replica the master it follows (ROLE and INFO)', () => {
+    assert.deepEqual(rolePosition(['master', 50, []], 'm:1'), { offset: 50, master: 'm:1' })
+    assert.deepEqual(rolePosition(['slave', '10.0.0.1', 6379, 'connected', 40], 'r:2'), {
+      offset: 40,
+      master: '10.0.0.1:6379',
+    })
+    assert.deepEqual(infoPosition({ role: 'master', master_repl_offset: '7' }, 'm:1'), { offset: 7, master: 'm:1' })
+    const replica = { role: 'slave', master_host: 'h', master_port: '1', slave_repl_offset: '6' }
+    assert.deepEqual(infoPosition(replica, 'r:2'), { offset: 6, master: 'h:1' })
+    assert.equal(infoPosition({ role: 'slave' }, 'r:2'), undefined)
+  })
+
   it('tokens round-trip, and anything else is INVALID_OPTION', () => {
     assert.equal(parseToken(formatToken(42)), 42)
     for (const bad of ['', '42', 'ryw1:', 'ryw1:-1', 'ryw2:1', 'ryw1:12345678901234567', 42, null]) {
@@ -18,10 +40,62 @@ describe('consistency', () => {
     }
   })
 
-  it('a read goes straight to the replica only when it is known to have every write before it', () => {
-    assert.ok(mayReadDirectly({ floor: 0, pending: false, confirmed: -1 }))
-    assert.ok(mayReadDirectly({ floor: 10, pending: false, confirmed: 10 }))
-    assert.ok(!mayReadDirectly({ floor: 11, pending: false, confirmed: 10 }))
-    assert.ok(!mayReadDirectly({ floor: 10, pending: true, confirmed: 10 }), 'a write is being confirmed')
+  it('a replica is fresh at the floor of the same history only, and never behind what the read side showed', () => {
+    const floor = { offset: 10, master: 'a:1' }
+    assert.ok(fresh(undefined, { offset: 0, master: undefined }), 'no write: nothing to check')
+    assert.ok(fresh({ offset: 10, master: 'a:1' }, floor))
+    assert.ok(!fresh({ offset: 9, master: 'a:1' }, floor))
+    assert.ok(!fresh({ offset: 99, master: 'b:1' }, floor), 'another history, whatever its offset (finding 4)')
+    assert.ok(fresh({ offset: 10, master: 'b:1' }, { offset: 10, master: undefined }), 'a token names no history')
+    assert.ok(!fresh(undefined, floor))
+    const seen = { offset: 20, master: 'a:1' }
+    assert.ok(!fresh({ offset: 15, master: 'a:1' }, floor, seen), 'monotonic reads across a reconnect')
+    assert.ok(!fresh(undefined, { offset: 0, master: undefined }, seen), 'a new connection is checked once')
+    assert.ok(
+      fresh({ offset: 5, master: 'b:1' }, { offset: 0, master: undefined }, seen),
+      'another history: not comparable',
+    )
+  })
+
+  it("the floor follows the master's answers: the later in one history, a new history or a token's check replaces it", () => {
+    assert.deepEqual(advance({ offset: 10, master: 'a' }, { offset: 5, master: 'a' }), { offset: 10, master: 'a' })
+    assert.deepEqual(advance({ offset: 10, master: 'a' }, { offset: 12, master: 'a' }), { offset: 12, master: 'a' })
+    assert.deepEqual(advance({ offset: 10, master: 'a' }, { offset: 3, master: 'b' }), { offset: 3, master: 'b' })
+    assert.deepEqual(advance({ offset: 1e6, master: undefined }, { offset: 3, master: 'a' }), {
+      offset: 3,
+      master: 'a',
+    })
+  })
+
+  it("only plain keyspace reads may move (ioredis' command table), whatever the case of the name", () => {
+    for (const name of ['get', 'GET', 'Mget', 'zrange', 'hgetall', 'hrandfield', 'eval_ro', 'exists', 'lcs']) {
+      assert.ok(isPlainRead(name), name)
+    }
+    for (const name of [
+      'set',
+      'zpopmin',
+      'select',
+      'SELECT',
+      'subscribe',
+      'multi',
+      'exec',
+      'blpop',
+      'xread',
+      'xreadgroup',
+      'scan',
+      'client',
+      'role',
+      'eval',
+      'publish',
+      'quit',
+      'no-such-module-command',
+    ]) {
+      assert.ok(!isPlainRead(name), name)
+    }
+  })
+
+  it('writes are every command not known to read: reads, connection commands and MULTI need no ROLE', () => {
+    for (const name of ['set', 'EXEC', 'eval', 'incr', 'blpop', 'module.write']) assert.ok(mayWrite(name), name)
+    for (const name of ['get', 'PING', 'select', 'multi', 'client', 'zrange']) assert.ok(!mayWrite(name), name)
   })
 })
