@@ -1,8 +1,11 @@
 // Read after write: sequential write-then-read pairs (SET on the write side, then GET of the same
 // key on the read side), with reads from replicas as they are (`eventual`), with
 // `consistency: 'session'`, and with reads from the master; pairs per second, latency of a pair,
-// and how many reads missed the write just made. Then read-only traffic (GET, 50 in flight) with
-// and without `session`: what the check costs when nothing was written. Interleaved by round.
+// how many reads missed the write just made, and the share of reads a replica served. Then what
+// 'session' costs where it has nothing to check: read-only traffic (GET, 50 in flight) and
+// write-only traffic (SET, 50 in flight); and reads while 4 tasks write (median read latency,
+// share served by a replica). Interleaved by round. Figures are ratios side by side in one run
+// on one noisy 2-core machine (shared with other labs): compare rows, not runs.
 import { TwiceRedis, type TwiceRedisOptions } from 'twiceredis'
 import { type Lab, startLab } from 'twiceredis/lab'
 import { median, shuffled, table } from './peers.js'
@@ -11,6 +14,10 @@ interface Contender {
   name: string
   tr: TwiceRedis
   read: (key: string) => Promise<string | null>
+  /** Reads the gate sent to the master instead of the replica (`read-from-master`). */
+  moved: number
+  /** Reads that went to a replica at all (the master reads none). */
+  onReplica: boolean
 }
 
 function contenders(lab: Lab): Contender[] {
@@ -19,23 +26,33 @@ function contenders(lab: Lab): Contender[] {
   const eventual = open()
   const session = open({ consistency: 'session' })
   const master = open()
-  return [
-    { name: "consistency: 'eventual' (default)", tr: eventual, read: (k) => eventual.slave.get(k) },
-    { name: "consistency: 'session'", tr: session, read: (k) => session.slave.get(k) },
-    { name: 'reads from the master', tr: master, read: (k) => master.master.get(k) },
+  const all: Contender[] = [
+    {
+      name: "consistency: 'eventual' (default)",
+      tr: eventual,
+      read: (k) => eventual.slave.get(k),
+      moved: 0,
+      onReplica: true,
+    },
+    { name: "consistency: 'session'", tr: session, read: (k) => session.slave.get(k), moved: 0, onReplica: true },
+    { name: 'reads from the master', tr: master, read: (k) => master.master.get(k), moved: 0, onReplica: false },
   ]
+  for (const c of all) c.tr.on('read-from-master', () => c.moved++)
+  return all
 }
 
 interface Pairs {
   perSecond: number
   latencies: number[]
   stale: number
+  moved: number
 }
 
 async function pairs(c: Contender, ms: number): Promise<Pairs> {
   const key = `raw:${c.name}`
   const latencies: number[] = []
   let stale = 0
+  const moved = c.moved
   const end = performance.now() + ms
   for (let i = 0; performance.now() < end; i++) {
     const started = performance.now()
@@ -43,18 +60,16 @@ async function pairs(c: Contender, ms: number): Promise<Pairs> {
     if ((await c.read(key)) !== String(i)) stale++
     latencies.push(performance.now() - started)
   }
-  return { perSecond: (latencies.length / ms) * 1000, latencies, stale }
+  return { perSecond: (latencies.length / ms) * 1000, latencies, stale, moved: c.moved - moved }
 }
 
-/** GET on the read side with 50 in flight, after one write (so `session` has a floor to check). */
-async function readOnly(c: Contender, ms: number): Promise<number> {
-  await c.tr.master.set('raw:read-only', 'v')
-  await c.read('raw:read-only')
+/** `op` with 50 in flight for `ms`: operations per second. */
+async function flood(ms: number, op: () => Promise<unknown>): Promise<number> {
   const end = performance.now() + ms
   let done = 0
   const worker = async () => {
     while (performance.now() < end) {
-      await c.read('raw:read-only')
+      await op()
       done++
     }
   }
@@ -62,46 +77,118 @@ async function readOnly(c: Contender, ms: number): Promise<number> {
   return (done / ms) * 1000
 }
 
+/** GET on the read side with 50 in flight, after one write (so `session` has a floor to check). */
+async function readOnly(c: Contender, ms: number): Promise<number> {
+  await c.tr.master.set('raw:read-only', 'v')
+  await c.read('raw:read-only')
+  return flood(ms, () => c.read('raw:read-only'))
+}
+
+/** SET on the write side with 50 in flight, nothing read. */
+function writeOnly(c: Contender, ms: number): Promise<number> {
+  let i = 0
+  return flood(ms, () => c.tr.master.set(`raw:write-only:${i % 100}`, String(i++)))
+}
+
+interface UnderWrites {
+  latencies: number[]
+  moved: number
+}
+
+/** Sequential GETs on the read side while 4 tasks write (each SET awaited) on the write side. */
+async function readsUnderWrites(c: Contender, ms: number): Promise<UnderWrites> {
+  let running = true
+  const writers = Array.from({ length: 4 }, async (_, w) => {
+    for (let i = 0; running; i++) await c.tr.master.set(`raw:writer:${w}`, String(i))
+  })
+  const latencies: number[] = []
+  const moved = c.moved
+  const end = performance.now() + ms
+  while (performance.now() < end) {
+    const started = performance.now()
+    await c.read('raw:writer:0')
+    latencies.push(performance.now() - started)
+  }
+  running = false
+  await Promise.all(writers)
+  return { latencies, moved: c.moved - moved }
+}
+
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!
+const share = (c: Contender, moved: number, total: number) =>
+  c.onReplica ? `${(100 * (1 - moved / total)).toFixed(1)} %` : '0 %'
 
 export async function readAfterWriteBench(rounds = 3, ms = 1000): Promise<string> {
   const lab = await startLab()
   const all = contenders(lab)
+  const [eventual, session] = all as [Contender, Contender, Contender]
   try {
     const runs = new Map<string, Pairs[]>()
     const reads = new Map<string, number[]>()
+    const writes = new Map<string, number[]>()
+    const loaded = new Map<string, UnderWrites[]>()
+    const add = <T>(m: Map<string, T[]>, name: string, v: T) => m.set(name, [...(m.get(name) ?? []), v])
     for (let round = 1; round <= rounds; round++) {
       process.stderr.write(`read after write: round ${round}/${rounds}\n`)
-      for (const c of shuffled(all)) runs.set(c.name, [...(runs.get(c.name) ?? []), await pairs(c, ms)])
-      for (const c of shuffled(all.slice(0, 2)))
-        reads.set(c.name, [...(reads.get(c.name) ?? []), await readOnly(c, ms)])
+      for (const c of shuffled(all)) add(runs, c.name, await pairs(c, ms))
+      for (const c of shuffled([eventual, session])) add(reads, c.name, await readOnly(c, ms))
+      for (const c of shuffled([eventual, session])) add(writes, c.name, await writeOnly(c, ms))
+      for (const c of shuffled(all)) add(loaded, c.name, await readsUnderWrites(c, ms))
     }
     const rate = (name: string) => median(runs.get(name)!.map((r) => r.perSecond))
-    const eventual = all[0]!.name
-    const rows = all.map(({ name }) => {
+    const rows = all.map((c) => {
       const latencies = runs
-        .get(name)!
+        .get(c.name)!
         .flatMap((r) => r.latencies)
         .sort((a, b) => a - b)
-      const stale = runs.get(name)!.reduce((n, r) => n + r.stale, 0)
+      const stale = runs.get(c.name)!.reduce((n, r) => n + r.stale, 0)
+      const moved = runs.get(c.name)!.reduce((n, r) => n + r.moved, 0)
       const total = latencies.length
       return [
-        name,
-        `${Math.round(rate(name))}/s`,
-        (rate(name) / rate(eventual)).toFixed(2),
+        c.name,
+        `${Math.round(rate(c.name))}/s`,
+        (rate(c.name) / rate(eventual.name)).toFixed(2),
         `${percentile(latencies, 0.5).toFixed(3)} ms`,
         `${percentile(latencies, 0.99).toFixed(3)} ms`,
         `${stale} of ${total}`,
+        share(c, moved, total),
       ]
     })
-    const readRate = (name: string) => median(reads.get(name)!)
-    const session = all[1]!.name
-    return `${table(['reads', 'pairs/s (median)', 'ratio to eventual', 'pair p50', 'pair p99', 'stale reads'], rows)}
+    const flat = (m: Map<string, number[]>, name: string) => median(m.get(name)!)
+    const sideBySide = (m: Map<string, number[]>) =>
+      [eventual, session].map((c) => [
+        c.name,
+        `${Math.round(flat(m, c.name) / 1000)}k/s`,
+        (flat(m, c.name) / flat(m, eventual.name)).toFixed(2),
+      ])
+    const readP50 = (name: string) =>
+      percentile(
+        loaded
+          .get(name)!
+          .flatMap((r) => r.latencies)
+          .sort((a, b) => a - b),
+        0.5,
+      )
+    const loadedRows = all.map((c) => {
+      const total = loaded.get(c.name)!.reduce((n, r) => n + r.latencies.length, 0)
+      const moved = loaded.get(c.name)!.reduce((n, r) => n + r.moved, 0)
+      return [
+        c.name,
+        `${readP50(c.name).toFixed(3)} ms`,
+        (readP50(c.name) / readP50(eventual.name)).toFixed(2),
+        String(total),
+        share(c, moved, total),
+      ]
+    })
+    return `${table(['reads', 'pairs/s (median)', 'ratio to eventual', 'pair p50', 'pair p99', 'stale reads', 'served by a replica'], rows)}
 
-| read-only traffic (GET, 50 in flight) | reads/s (median) | ratio to eventual |
-| --- | --- | --- |
-| ${eventual} | ${Math.round(readRate(eventual) / 1000)}k/s | 1.00 |
-| ${session} | ${Math.round(readRate(session) / 1000)}k/s | ${(readRate(session) / readRate(eventual)).toFixed(2)} |`
+${table(['read-only traffic (GET, 50 in flight)', 'reads/s (median)', 'ratio to eventual'], sideBySide(reads))}
+
+${table(['write-only traffic (SET, 50 in flight)', 'writes/s (median)', 'ratio to eventual'], sideBySide(writes))}
+
+${table(['sequential reads while 4 tasks write', 'read p50', 'ratio to eventual', 'reads', 'served by a replica'], loadedRows)}
+
+Ratios side by side in one run on one noisy 2-core machine (other labs run beside it).`
   } finally {
     await Promise.all(all.map((c) => c.tr.quit()))
     await lab.stop()

@@ -165,6 +165,9 @@ export interface SessionOptions {
   masterName: string
 }
 
+/** How long after a read that followed writes the ROLE keeps riding with writes. */
+const EAGER_MS = 1000
+
 const usable = (client: Redis) => client.status !== 'end' && client.status !== 'wait' && client.mode === 'normal'
 
 /**
@@ -189,6 +192,9 @@ export class Session {
   /** Blocking commands counted (ioredis sends them again after a reconnect). */
   readonly #blocking = new WeakSet<Command>()
   #everWritten = false
+  /** Until when ROLEs ride with the writes (reads followed writes lately). */
+  #eagerUntil = 0
+  #riding = false
   #denial: Promise<void> | undefined
 
   constructor(
@@ -223,6 +229,20 @@ export class Session {
     }
     this.#written.add(client)
     this.#everWritten = true
+    if (!this.#riding && Date.now() < this.#eagerUntil) this.#ride()
+  }
+
+  /**
+   * While reads follow writes, the ROLE rides with the writes of this tick, right behind them: its
+   * answer arrives with theirs, so a read after them finds its floor known or on its way (no round
+   * trip of its own). Write-only traffic never gets here.
+   */
+  #ride(): void {
+    this.#riding = true
+    queueMicrotask(() => {
+      this.#riding = false
+      this.#askWritten()
+    })
   }
 
   /** A write-side connection closed: no MULTI is open on it any more (ioredis may send it again). */
@@ -248,6 +268,23 @@ export class Session {
    */
   floorNow(): Position | Promise<Position> {
     if (this.#written.size > 0) {
+      this.#eagerUntil = Date.now() + EAGER_MS
+      this.#askWritten()
+    }
+    if (this.probing === 'none' && (this.#everWritten || this.floor.offset > 0)) return UNREACHABLE
+    if (this.#roles.size === 0) return this.floor
+    if (!this.#pending) {
+      const start = this.floor
+      this.#pending = Promise.all(this.#roles).then((answers) =>
+        answers.reduce<Position>((floor, at) => (at ? advance(floor, at) : floor), start),
+      )
+    }
+    return this.#pending
+  }
+
+  /** One ROLE behind the writes of each written connection (see {@link floorNow}). */
+  #askWritten(): void {
+    if (this.#written.size > 0) {
       let anywhere = false
       for (const client of this.#written) {
         const w = this.#writer(client)
@@ -261,15 +298,6 @@ export class Session {
         this.#ask(master, false)
       }
     }
-    if (this.probing === 'none' && (this.#everWritten || this.floor.offset > 0)) return UNREACHABLE
-    if (this.#roles.size === 0) return this.floor
-    if (!this.#pending) {
-      const start = this.floor
-      this.#pending = Promise.all(this.#roles).then((answers) =>
-        answers.reduce<Position>((floor, at) => (at ? advance(floor, at) : floor), start),
-      )
-    }
-    return this.#pending
   }
 
   /** A token's offset: reads see at least it; the next read asks the master where it is. */
@@ -380,7 +408,8 @@ function within<T>(work: Promise<T> | T, deadline: number): Promise<T | undefine
   return Promise.race([work, passed]).finally(() => clearTimeout(timer))
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+/** A pause of `ms`; none at all for 0 (a timer would add a millisecond). */
+const sleep = (ms: number) => (ms > 0 ? new Promise((resolve) => setTimeout(resolve, ms)) : Promise.resolve())
 
 /**
  * The gate in front of one read client: it keeps the order of the commands it takes, never splits
