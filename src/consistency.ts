@@ -152,6 +152,13 @@ interface Writer {
   blocked: number
   /** Reconnected: its next answer may lower the floor (writes lost in a failover). */
   rebase: boolean
+  /** Whether the first write since its last ROLE is acknowledged yet (none: `undefined`). */
+  first: Ack | undefined
+}
+
+/** Set once a write is acknowledged (before the caller's own `await` resumes). */
+interface Ack {
+  acked: boolean
 }
 
 /** How replication offsets are read: `ROLE`, `INFO replication` when ROLE is refused, or not at all. */
@@ -184,9 +191,8 @@ export class Session {
   readonly #writers = new WeakMap<SessionClient, Writer>()
   /** Connections of the write side with writes no ROLE was sent behind yet. */
   readonly #written = new Set<SessionClient>()
-  /** ROLEs in flight on the write side, and the floor they make for a read issued now. */
-  readonly #roles = new Set<Promise<Position | undefined>>()
-  #pending: Promise<Position> | undefined
+  /** ROLEs in flight on the write side, with the first write each is behind. */
+  readonly #roles = new Map<Promise<Position | undefined>, Ack | undefined>()
   /** Commands of ours (probes, ROLEs, copies): not the application's. */
   readonly #own = new WeakSet<Command>()
   /** Blocking commands counted (ioredis sends them again after a reconnect). */
@@ -226,6 +232,15 @@ export class Session {
         w.blocked--
       }
       command.promise.then(done, done)
+    }
+    if (!w.first) {
+      // Registered before the caller's `await`: acknowledged writes are known as such when it reads.
+      const ack: Ack = { acked: false }
+      const done = () => {
+        ack.acked = true
+      }
+      command.promise.then(done, done)
+      w.first = ack
     }
     this.#written.add(client)
     this.#everWritten = true
@@ -269,34 +284,37 @@ export class Session {
   floorNow(): Position | Promise<Position> {
     if (this.#written.size > 0) {
       this.#eagerUntil = Date.now() + EAGER_MS
-      this.#askWritten()
+      this.#askWritten(true)
     }
     if (this.probing === 'none' && (this.#everWritten || this.floor.offset > 0)) return UNREACHABLE
-    if (this.#roles.size === 0) return this.floor
-    if (!this.#pending) {
-      const start = this.floor
-      this.#pending = Promise.all(this.#roles).then((answers) =>
-        answers.reduce<Position>((floor, at) => (at ? advance(floor, at) : floor), start),
-      )
-    }
-    return this.#pending
+    const needed: Promise<Position | undefined>[] = []
+    for (const [answer, ack] of this.#roles) if (!ack || ack.acked) needed.push(answer)
+    if (needed.length === 0) return this.floor
+    const start = this.floor
+    return Promise.all(needed).then((answers) =>
+      answers.reduce<Position>((floor, at) => (at ? advance(floor, at) : floor), start),
+    )
   }
 
-  /** One ROLE behind the writes of each written connection (see {@link floorNow}). */
-  #askWritten(): void {
-    if (this.#written.size > 0) {
-      let anywhere = false
-      for (const client of this.#written) {
-        const w = this.#writer(client)
-        if (w.inMulti || w.blocked > 0 || !usable(client)) anywhere = true
-        else this.#ask(client, w.rebase)
-        w.rebase = false
-      }
-      this.#written.clear()
-      const master = this.master
-      if (anywhere && master && usable(master) && !this.#writer(master).inMulti && !this.#writer(master).blocked) {
-        this.#ask(master, false)
-      }
+  /**
+   * One ROLE behind the writes of each written connection (the master's for one inside MULTI or
+   * blocked: every acknowledged write is on the master). For a read (`acknowledged`), only where
+   * a write is acknowledged: the others are no write the read must see, yet.
+   */
+  #askWritten(acknowledged = false): void {
+    let anywhere = false
+    for (const client of this.#written) {
+      const w = this.#writer(client)
+      if (acknowledged && w.first && !w.first.acked) continue
+      this.#written.delete(client)
+      if (w.inMulti || w.blocked > 0 || !usable(client)) anywhere = true
+      else this.#ask(client, w.rebase, w.first)
+      w.rebase = false
+      w.first = undefined
+    }
+    const master = this.master
+    if (anywhere && master && usable(master) && !this.#writer(master).inMulti && !this.#writer(master).blocked) {
+      this.#ask(master, false, undefined)
     }
   }
 
@@ -311,6 +329,7 @@ export class Session {
   /** The floor after every write sent on the write side so far, for another process. */
   async token(): Promise<string> {
     if (this.master) this.#written.add(this.master)
+    this.#askWritten()
     const floor = await this.floorNow()
     return formatToken(floor === UNREACHABLE ? 0 : floor.offset)
   }
@@ -360,23 +379,21 @@ export class Session {
     )
   }
 
-  #ask(client: SessionClient, rebase: boolean): void {
+  #ask(client: SessionClient, rebase: boolean, first: Ack | undefined): void {
     const answer = this.positionOf(client).then((at) => {
       this.#roles.delete(answer)
-      this.#pending = undefined
       if (!at) return undefined
       const lower = rebase && at.master === this.floor.master && at.offset < this.floor.offset
       this.floor = lower ? at : advance(this.floor, at)
       return at
     })
-    this.#roles.add(answer)
-    this.#pending = undefined
+    this.#roles.set(answer, first)
   }
 
   #writer(client: SessionClient): Writer {
     let w = this.#writers.get(client)
     if (!w) {
-      w = { inMulti: false, blocked: 0, rebase: false }
+      w = { inMulti: false, blocked: 0, rebase: false, first: undefined }
       this.#writers.set(client, w)
     }
     return w
