@@ -472,10 +472,10 @@ export class ReadGate {
     const name = command.name.toLowerCase()
     const plain = isPlainRead(name) && !this.#inMulti && this.#db === session.masterDb
     this.#track(name, command)
-    // While ioredis connects it sends its own handshake and queues ours; it sends the queued ones
-    // through here again once ready.
-    if (replica.status !== 'ready') return false
     if (this.#queue.length === 0) {
+      // While ioredis connects it sends its own handshake and queues ours; it sends the queued
+      // ones through here again once ready. (Behind commands held here, a command waits its turn.)
+      if (replica.status !== 'ready') return false
       if (replica.mode !== 'normal' || replica.node?.role === 'master') return false // nothing to check
       const floor = session.floorNow()
       if (!(floor instanceof Promise) && fresh(this.#confirmed, floor, this.#seen)) return false
