@@ -2,7 +2,7 @@ import { exists, hasFlag } from '@ioredis/commands'
 import { Command, type Redis } from 'ioredis'
 import { InvalidOptionError, NoHealthyReplicaError, RoleDeniedError } from './errors.js'
 import type { Emit, Target } from './events.js'
-import { type CaughtReply, catchReply, rawReplyCopy } from './ioredis-internals.js'
+import { type CaughtReply, catchReply, rawReplyCopy, streamOf } from './ioredis-internals.js'
 import { parseInfo, text } from './topology.js'
 
 /**
@@ -244,19 +244,22 @@ export class Session {
     }
     this.#written.add(client)
     this.#everWritten = true
-    if (!this.#riding && Date.now() < this.#eagerUntil) this.#ride()
+    if (!this.#riding && Date.now() < this.#eagerUntil) this.#ride(client)
   }
 
   /**
-   * While reads follow writes, the ROLE rides with the writes of this tick, right behind them: its
-   * answer arrives with theirs, so a read after them finds its floor known or on its way (no round
+   * While reads follow writes, the ROLE rides with the writes of this tick, in the same socket
+   * write (corked until it is sent): its answer arrives with theirs, so a read after them finds its floor known or on its way (no round
    * trip of its own). Write-only traffic never gets here.
    */
-  #ride(): void {
+  #ride(client: SessionClient): void {
     this.#riding = true
+    const stream = client.status === 'ready' ? streamOf(client) : undefined
+    stream?.cork()
     queueMicrotask(() => {
       this.#riding = false
       this.#askWritten()
+      if (stream) queueMicrotask(() => stream.uncork())
     })
   }
 
@@ -560,6 +563,9 @@ export class ReadGate {
   /** Send `group` on the read connection as it was sent: plain reads behind a probe, replies caught. */
   #sendGroup(group: Entry[]): void {
     const { replica } = this
+    // One socket write for the probe and the group: a write costs more than the bytes of a ROLE.
+    const stream = replica.status === 'ready' ? streamOf(replica) : undefined
+    stream?.cork()
     const probe = group.some((e) => e.plain) ? this.#probeNow() : undefined
     for (const e of group) {
       if (e.plain) {
@@ -572,6 +578,7 @@ export class ReadGate {
         replica.sendDirect(e.command, e.stream)
       }
     }
+    stream?.uncork()
   }
 
   /**
