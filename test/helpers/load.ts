@@ -75,3 +75,12 @@ export async function until(
     await new Promise((r) => setTimeout(r, 20))
   }
 }
+
+/** Reject instead of hanging: a command that never settles fails the test with `what`. */
+export function settles<T>(work: Promise<T>, what: string, ms = 5000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const hang = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not settle within ${ms} ms`)), ms)
+  })
+  return Promise.race([work, hang]).finally(() => clearTimeout(timer))
+}

@@ -6,15 +6,7 @@ import { describe, it } from 'node:test'
 import type { TwiceRedis, TwiceRedisConfig } from '../../src/index.js'
 import type { Lab } from '../../src/lab/index.js'
 import { labPerFile, withLab } from '../helpers/lab.js'
-
-/** Reject instead of hanging: a command that never settles fails the test with `what`. */
-function settles<T>(work: Promise<T>, what: string, ms = 5000): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const hang = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not settle within ${ms} ms`)), ms)
-  })
-  return Promise.race([work, hang]).finally(() => clearTimeout(timer))
-}
+import { settles } from '../helpers/load.js'
 
 /** Every replica stops applying writes (its link is broken) until the returned function is called. */
 async function lagReplicas(lab: Lab): Promise<() => Promise<void>> {

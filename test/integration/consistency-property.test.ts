@@ -12,14 +12,7 @@ import fc from 'fast-check'
 import { Redis } from 'ioredis'
 import type { TwiceRedis } from '../../src/index.js'
 import { labPerFile } from '../helpers/lab.js'
-
-function settles<T>(work: Promise<T>, what: string, ms = 5000): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const hang = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not settle within ${ms} ms`)), ms)
-  })
-  return Promise.race([work, hang]).finally(() => clearTimeout(timer))
-}
+import { settles } from '../helpers/load.js'
 
 /** `name` in a random mix of cases. */
 const anyCase = (name: string) =>
