@@ -8,6 +8,7 @@ export {
   NodeNotAllowedError,
   NoHealthyReplicaError,
   NoSentinelReachableError,
+  RoleDeniedError,
   TransactionAbortedError,
   TwiceRedisError,
 } from './errors.js'
