@@ -152,14 +152,19 @@ interface Writer {
   blocked: number
   /** Reconnected: its next answer may lower the floor (writes lost in a failover). */
   rebase: boolean
-  /** Whether the first write since its last ROLE is acknowledged yet (none: `undefined`). */
-  first: Ack | undefined
+  /** The first write since its last ROLE (`isResolved` once acknowledged), if any. */
+  first: Command | undefined
 }
 
-/** Set once a write is acknowledged (before the caller's own `await` resumes). */
-interface Ack {
-  acked: boolean
-}
+/** Writes that failed: settled, so no longer a reason to wait before asking behind them. */
+const failed = new WeakSet<Command>()
+
+/**
+ * Whether the ROLE behind `first` is one a read issued now must wait for: it covers a write that
+ * is acknowledged (or failed). ioredis sets `isResolved` as it resolves a command, before any
+ * `await` on it resumes, also for a command the write fence held and sent later.
+ */
+const needed = (first: Command | undefined) => !first || first.isResolved || failed.has(first)
 
 /** How replication offsets are read: `ROLE`, `INFO replication` when ROLE is refused, or not at all. */
 type Probing = 'role' | 'info' | 'none'
@@ -192,7 +197,7 @@ export class Session {
   /** Connections of the write side with writes no ROLE was sent behind yet. */
   readonly #written = new Set<SessionClient>()
   /** ROLEs in flight on the write side, with the first write each is behind. */
-  readonly #roles = new Map<Promise<Position | undefined>, Ack | undefined>()
+  readonly #roles = new Map<Promise<Position | undefined>, Command | undefined>()
   /** Commands of ours (probes, ROLEs, copies): not the application's. */
   readonly #own = new WeakSet<Command>()
   /** Blocking commands counted (ioredis sends them again after a reconnect). */
@@ -234,13 +239,8 @@ export class Session {
       command.promise.then(done, done)
     }
     if (!w.first) {
-      // Registered before the caller's `await`: acknowledged writes are known as such when it reads.
-      const ack: Ack = { acked: false }
-      const done = () => {
-        ack.acked = true
-      }
-      command.promise.then(done, done)
-      w.first = ack
+      w.first = command
+      command.promise.catch(() => failed.add(command))
     }
     this.#written.add(client)
     this.#everWritten = true
@@ -290,11 +290,11 @@ export class Session {
       this.#askWritten(true)
     }
     if (this.probing === 'none' && (this.#everWritten || this.floor.offset > 0)) return UNREACHABLE
-    const needed: Promise<Position | undefined>[] = []
-    for (const [answer, ack] of this.#roles) if (!ack || ack.acked) needed.push(answer)
-    if (needed.length === 0) return this.floor
+    const waits: Promise<Position | undefined>[] = []
+    for (const [answer, first] of this.#roles) if (needed(first)) waits.push(answer)
+    if (waits.length === 0) return this.floor
     const start = this.floor
-    return Promise.all(needed).then((answers) =>
+    return Promise.all(waits).then((answers) =>
       answers.reduce<Position>((floor, at) => (at ? advance(floor, at) : floor), start),
     )
   }
@@ -308,7 +308,7 @@ export class Session {
     let anywhere = false
     for (const client of this.#written) {
       const w = this.#writer(client)
-      if (acknowledged && w.first && !w.first.acked) continue
+      if (acknowledged && !needed(w.first)) continue
       this.#written.delete(client)
       if (w.inMulti || w.blocked > 0 || !usable(client)) anywhere = true
       else this.#ask(client, w.rebase, w.first)
@@ -382,7 +382,7 @@ export class Session {
     )
   }
 
-  #ask(client: SessionClient, rebase: boolean, first: Ack | undefined): void {
+  #ask(client: SessionClient, rebase: boolean, first: Command | undefined): void {
     const answer = this.positionOf(client).then((at) => {
       this.#roles.delete(answer)
       if (!at) return undefined
