@@ -14,9 +14,11 @@ import { parseInfo, text } from './topology.js'
  * taken after the write (the floor).
  *
  * - The write side only marks a connection "written" (no command of ours: write-only traffic
- *   pays nothing). A read that follows writes sends one `ROLE` on each such connection, ordered
- *   behind its writes: the floor of that read is what those answer (and ROLEs already in flight),
- *   never what later writes raise it to.
+ *   pays nothing). A read that follows acknowledged writes sends one `ROLE` on each such
+ *   connection, ordered behind its writes: the floor of that read is what those answer (and ROLEs
+ *   in flight behind acknowledged writes), never what writes still in flight or later raise it
+ *   to. While reads keep following writes (the last second), the ROLE rides with each tick's
+ *   writes instead, in the same socket write, so its answer is there when the read comes.
  * - A plain read of the keyspace (ioredis' command table: readonly, not blocking, not pub/sub) is
  *   sent at once on the read connection, behind a `ROLE` probe of the replica, its reply caught.
  *   If the probe shows the replica at the floor of the same master, that reply is used (one round
