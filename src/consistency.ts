@@ -124,6 +124,33 @@ export function mayWrite(name: string): boolean {
   return !notWrites.has(n) && !(exists(n) && hasFlag(n, 'readonly'))
 }
 
+/** What the write side needs to know of a command name, worked out once per name. */
+interface Kind {
+  name: string
+  write: boolean
+  blocking: boolean
+  /** MULTI, EXEC, DISCARD or RESET: opens or ends a transaction. */
+  transaction: boolean
+}
+
+const kinds = new Map<string, Kind>()
+
+function kindOf(name: string): Kind {
+  let kind = kinds.get(name)
+  if (!kind) {
+    const n = name.toLowerCase()
+    kind = {
+      name: n,
+      write: mayWrite(n),
+      blocking: exists(n) && hasFlag(n, 'blocking'),
+      transaction: n === 'multi' || n === 'exec' || n === 'discard' || n === 'reset',
+    }
+    // Names come from the application's code (call() may send any): a bound all the same.
+    if (kinds.size < 1000) kinds.set(name, kind)
+  }
+  return kind
+}
+
 const TOKEN = /^ryw1:(\d{1,16})$/
 
 /** A token for the state after a write, to carry to another process: `ryw1:<offset>`. */
@@ -226,13 +253,15 @@ export class Session {
   /** A command of the application was sent on the write side (or a duplicate of it). */
   sent(client: SessionClient, command: Command): void {
     if (this.#own.has(command)) return
-    const name = command.name.toLowerCase()
+    const kind = kindOf(command.name)
     const w = this.#writer(client)
-    if (name === 'multi') w.inMulti = true
-    else if (name === 'exec' || name === 'discard' || name === 'reset') w.inMulti = false
-    if (client === this.master && name === 'select') this.masterDb = Number(command.args[0])
-    if (!this.options.tracksWrites || client.mode !== 'normal' || !mayWrite(name)) return
-    if (exists(name) && hasFlag(name, 'blocking') && !this.#blocking.has(command)) {
+    if (kind.transaction) {
+      w.inMulti = kind.name === 'multi'
+      if (kind.name === 'multi') return
+    }
+    if (kind.name === 'select' && client === this.master) this.masterDb = Number(command.args[0])
+    if (!kind.write || !this.options.tracksWrites || client.mode !== 'normal') return
+    if (kind.blocking && !this.#blocking.has(command)) {
       this.#blocking.add(command)
       w.blocked++
       const done = () => {
@@ -246,13 +275,16 @@ export class Session {
     }
     this.#written.add(client)
     this.#everWritten = true
-    if (!this.#riding && Date.now() < this.#eagerUntil) this.#ride(client)
+    if (this.#eagerUntil > 0 && !this.#riding) {
+      if (Date.now() < this.#eagerUntil) this.#ride(client)
+      else this.#eagerUntil = 0
+    }
   }
 
   /**
    * While reads follow writes, the ROLE rides with the writes of this tick, in the same socket
-   * write (corked until it is sent): its answer arrives with theirs, so a read after them finds its floor known or on its way (no round
-   * trip of its own). Write-only traffic never gets here.
+   * write (corked until it is sent): its answer arrives with theirs, so a read after them finds
+   * its floor known or on its way (no round trip of its own). Write-only traffic never gets here.
    */
   #ride(client: SessionClient): void {
     this.#riding = true
