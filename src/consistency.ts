@@ -172,6 +172,8 @@ export interface SessionClient extends Redis {
   readonly node: Target | undefined
   /** Send past twiceredis' own hooks (ioredis' `sendCommand`). */
   sendDirect(command: Command, stream?: Stream): unknown
+  /** Metrics, told which client served a read that moved. */
+  metrics?: { written(command: Command, client: never): void } | undefined
 }
 
 /** What the session knows of one connection of the write side. */
@@ -670,6 +672,7 @@ export class ReadGate {
       session.emit('read-from-master', { replica, reason, waitedMs: Date.now() - (e.deadline - session.timeoutMs) })
       const { copy, reply } = rawReplyCopy(e.command)
       session.send(master, copy)
+      master.metrics?.written(e.command, master as never) // served by the master, for `twiceredis.reads`
       void reply.then((r) => e.caught!.settle(r))
     } else {
       e.caught!.settle({ ok: false, error: new Error('Connection is closed.') })
