@@ -12,6 +12,7 @@ import { readAfterWriteBench } from './read-after-write.js'
 import { sentinelLoadBench } from './sentinel-load.js'
 import { switchoverBench } from './switchover.js'
 import { throughputBench } from './throughput.js'
+import { zonesBench } from './zones.js'
 
 const version = (path: string) =>
   (JSON.parse(readFileSync(new URL(path, import.meta.url), 'utf8')) as { version: string }).version
@@ -26,6 +27,7 @@ const sections = [
   ['Read after write', () => readAfterWriteBench(5)],
   ['Fleet (processes x instances through a master SIGKILL, 2 runs)', () => fleetBench(2)],
   ['Metrics overhead (OpenTelemetry)', () => metricsBench(7)],
+  ['Zones and staleness', () => zonesBench(15)],
 ] as const
 
 // `npm run bench -- failover` reruns one section and keeps the others from the last full run.

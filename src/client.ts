@@ -99,7 +99,12 @@ export class TwiceRedisClient extends Redis {
     this.#session = session
     this.#gate = side === 'replica' ? new ReadGate(session, this) : undefined
     const o = resolver.options
-    this.#health = new HealthCheck(this, side, resolver, o.healthCheckIntervalMs, o.connectTimeoutMs, {
+    // A replica silent for longer than maxStalenessMs may be that stale when it answers again: leave it.
+    const silenceMs =
+      side === 'replica' && o.maxStalenessMs !== undefined
+        ? Math.min(o.connectTimeoutMs, o.maxStalenessMs)
+        : o.connectTimeoutMs
+    this.#health = new HealthCheck(this, side, resolver, o.healthCheckIntervalMs, silenceMs, {
       info: (target, info) => this.metrics?.health(target, info),
       silent: () => this.#holdWatch(),
       verdict: (verdict) => this.#onVerdict(verdict),
@@ -525,7 +530,9 @@ export class TwiceRedisClient extends Redis {
    * While it loads, ask again after `loading_eta_seconds` (at most 1 s), as ioredis does.
    */
   #readyCheck(callback: Parameters<ReadyCheck>[0]): void {
-    const sections = this.#infoSections ? ['replication', 'persistence'] : []
+    // `server` carries the zone a node announces (`availability_zone`, Valkey 8.1+).
+    const zones = this.#resolver.options.clientZone !== undefined && this.side === 'replica'
+    const sections = this.#infoSections ? ['replication', 'persistence', ...(zones ? ['server'] : [])] : []
     this.#handshake = 'check'
     const info = this.info(...sections)
     this.#handshake = 'checking'

@@ -238,6 +238,8 @@ export class Session {
   #eagerUntil = 0
   #riding = false
   #denial: Promise<void> | undefined
+  /** Told of every master offset a `ROLE` on the master returned (`maxStalenessMs` keeps a history). */
+  onMasterOffset: ((offset: number) => void) | undefined
 
   constructor(
     readonly options: SessionOptions,
@@ -422,6 +424,7 @@ export class Session {
     const answer = this.positionOf(client).then((at) => {
       this.#roles.delete(answer)
       if (!at) return undefined
+      this.onMasterOffset?.(at.offset)
       const lower = rebase && at.master === this.floor.master && at.offset < this.floor.offset
       this.floor = lower ? at : advance(this.floor, at)
       return at

@@ -15,8 +15,20 @@ export type Side = 'master' | 'replica'
 
 /** Events of a TwiceRedis. Payloads carry addresses, never secrets. */
 export interface TwiceRedisEvents {
-  /** A side resolved a node through a sentinel (every connect and reconnect). */
-  resolved: [{ side: Side; address: string; role: 'master' | 'replica'; sentinel: string }]
+  /**
+   * A side resolved a node through a sentinel (every connect and reconnect). `zone`: the node's
+   * zone when known; `zoneReason`: with `clientZone`, why the read side is outside it.
+   */
+  resolved: [
+    {
+      side: Side
+      address: string
+      role: 'master' | 'replica'
+      sentinel: string
+      zone?: string | undefined
+      zoneReason?: string | undefined
+    },
+  ]
   /** The write side now uses a master other than the one before. */
   'master-changed': [{ from: string | undefined; to: string }]
   /** The read side now uses another replica. */
@@ -32,8 +44,11 @@ export interface TwiceRedisEvents {
    * to the back of this instance's order; the others are asked first.
    */
   'sentinel-answer-refused': [{ sentinel: string; master: string; reason: string }]
-  /** A node was refused after connecting (wrong role, broken link) or failed to connect. */
-  'node-rejected': [{ side: Side; address: string; reason: string }]
+  /**
+   * A node was refused after connecting (wrong role, broken link) or failed to connect.
+   * `stalenessMs`: the estimate, when it was refused for `maxStalenessMs`.
+   */
+  'node-rejected': [{ side: Side; address: string; reason: string; stalenessMs?: number | undefined }]
   /**
    * With `consistency: 'session'` (or after `readAfter()`): reads the replica could not serve
    * fresh within `consistencyTimeoutMs` went to the master instead.

@@ -8,7 +8,7 @@ import { parseInfo } from './topology.js'
 export type Verdict =
   /** The node no longer fits its role (demoted master, replica link down, lag): leave it. */
   | { kind: 'unfit'; reason: string }
-  /** Reads fell back to the master and a healthy replica is back: reconnect to it. */
+  /** Reads fell back to the master (or left `clientZone`) and a healthy (closer) replica is back: reconnect to it. */
   | { kind: 'replica-back' }
   | { kind: 'error'; error: Error }
 
@@ -94,8 +94,9 @@ export class HealthCheck {
       const reason = await this.resolver.verify(target, info)
       if (!current()) return
       if (reason) this.on.verdict({ kind: 'unfit', reason })
-      else if (this.side === 'replica' && target.role === 'master') {
-        if ((await this.resolver.replicaAvailable()) && current()) this.on.verdict({ kind: 'replica-back' })
+      else if (this.side === 'replica') {
+        // On the master as a fallback, or outside `clientZone`: back to a (closer) replica once one is healthy.
+        if ((await this.resolver.replicaAvailable(target)) && current()) this.on.verdict({ kind: 'replica-back' })
       }
     } catch (error) {
       if (current()) this.on.verdict({ kind: 'error', error: error as Error })

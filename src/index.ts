@@ -24,3 +24,4 @@ export type {
 export type { SentinelReport } from './sentinels.js'
 export type { Freshness, ReplicaReport, ReplicaSelection, ReplicaState } from './topology.js'
 export { type Topology, TwiceRedis, type TwiceRedisEvents } from './twice-redis.js'
+export type { ZoneSource } from './zones.js'

@@ -4,6 +4,7 @@ import { parseAllowedNodes } from './allowed-nodes.js'
 import { InvalidOptionError } from './errors.js'
 import { ioredisOptionNames } from './ioredis-internals.js'
 import type { ReplicaSelection } from './topology.js'
+import { parseZones } from './zones.js'
 
 export type { NatMap }
 
@@ -54,11 +55,28 @@ interface OwnOptions {
   readFallback?: boolean | undefined
   /**
    * How the read side picks among eligible replicas: `'random'`, `'round-robin'`,
-   * `'lowest-latency'` (smoothed round trip measured on connect and by the health check), or a
-   * function that gets every replica with its full state and returns the one to use.
+   * `'lowest-latency'` (smoothed round trip measured on connect and by the health check),
+   * `'same-zone'` (at random among the replicas of `clientZone`, which it needs), or a function
+   * that gets every replica with its full state (and zone) and returns the one to use. With
+   * `clientZone`, every built-in policy picks among the client's zone first.
    * @default 'random'
    */
   replicaSelection?: ReplicaSelection | undefined
+  /**
+   * The availability zone this process runs in. Reads go to healthy replicas of this zone first,
+   * then to other zones, then to the master; the health check brings them back to the zone once
+   * one of its replicas is healthy again. A node's zone is what it announces
+   * (`availability_zone`, Valkey 8.1+, read from `INFO server` on connect), else what `zones` says.
+   * @default none (no zone preference)
+   */
+  clientZone?: string | undefined
+  /**
+   * Zone name -> where its nodes are, in the syntax of `allowedNodes` (CIDR blocks, addresses,
+   * host names, `*.domain`); the first zone that matches a node's host wins. A node's own
+   * `availability_zone` wins over this map.
+   * @default none
+   */
+  zones?: Readonly<Record<string, readonly string[]>> | undefined
   /**
    * A replica further behind the master than this many bytes is not eligible. Needs one more
    * sentinel command per discovery (`SENTINEL INFO-CACHE`); as fresh as the sentinels' last INFO.
@@ -71,6 +89,15 @@ interface OwnOptions {
    * @default the link must be up
    */
   maxLinkDownMs?: number | undefined
+  /**
+   * A replica estimated further behind the master than this many ms is not chosen, and one
+   * connected to is left (`node-rejected` with the estimate). Estimated from the master's
+   * replication offset over time (its health check, `ROLE` replies, the sentinels' cached INFO)
+   * against each replica's offset; a caught-up replica is 0 ms stale, also on an idle master.
+   * Resolution: one health-check interval, so at least 2 × `healthCheckIntervalMs`.
+   * @default no limit
+   */
+  maxStalenessMs?: number | undefined
   /**
    * Where data nodes may be: CIDR blocks (`10.0.0.0/8`, `fd00::/8`), addresses, and host names,
    * exact or `*.domain` (no DNS lookup). A master or replica the sentinels name elsewhere (checked
@@ -248,12 +275,15 @@ const table = {
   readFallback: withDefault(true, boolean),
   replicaSelection: withDefault<ReplicaSelection>(
     'random',
-    check("'random', 'round-robin', 'lowest-latency' or a function", (v) =>
-      typeof v === 'function' ? true : ['random', 'round-robin', 'lowest-latency'].includes(v as string),
+    check("'random', 'round-robin', 'lowest-latency', 'same-zone' or a function", (v) =>
+      typeof v === 'function' ? true : ['random', 'round-robin', 'lowest-latency', 'same-zone'].includes(v as string),
     ),
   ),
+  clientZone: optional(check<string>('a non-empty string', (v) => typeof v === 'string' && v.length > 0)),
+  zones: optional(parseZones),
   maxLagBytes: optional(count),
   maxLinkDownMs: optional(count),
+  maxStalenessMs: optional(positiveMs),
   allowedNodes: optional(parseAllowedNodes),
   idleTimeoutMs: withDefault(0, count),
   natMap: optional(
@@ -332,7 +362,25 @@ export function normalize(config: TwiceRedisConfig): ResolvedOptions {
   for (const [key, spec] of Object.entries(table)) out[key] = (spec as Spec<unknown>)(input[key], key)
   // ioredis options at the top level apply to both sides; `redisOptions` says the same, explicitly.
   out.redisOptions = { ...ioredis, ...(out.redisOptions as DataRedisOptions) }
+  checkTogether(out as ResolvedOptions)
   return out as ResolvedOptions
+}
+
+/** Options that only make sense with others. */
+function checkTogether(o: ResolvedOptions): void {
+  if (o.replicaSelection === 'same-zone' && o.clientZone === undefined) {
+    throw new InvalidOptionError('clientZone', "set with replicaSelection 'same-zone' (the zone this process runs in)")
+  }
+  const max = o.maxStalenessMs
+  if (max === undefined) return
+  if (o.healthCheckIntervalMs === 0) {
+    throw new InvalidOptionError('maxStalenessMs', 'used with the health check on (its samples are the estimate)')
+  }
+  // The estimate errs by up to one master sample, i.e. one health-check interval (staleness.ts).
+  const min = 2 * o.healthCheckIntervalMs
+  if (max < min) {
+    throw new InvalidOptionError('maxStalenessMs', `at least 2 × healthCheckIntervalMs (${min} ms), its resolution`)
+  }
 }
 
 /** The known name nearest to a misspelled one, if one is near enough to be what was meant. */

@@ -4,8 +4,22 @@ import type { Emit, Side, Target } from './events.js'
 import type { ResolvedOptions } from './options.js'
 import { watchFor } from './registry.js'
 import type { Observation, Sentinels } from './sentinels.js'
-import { type Freshness, type ReplicaState, replicaProblem, roleProblem, selectReplica } from './topology.js'
+import { OffsetHistory } from './staleness.js'
+import {
+  type Freshness,
+  formatAddress,
+  infoAgeMs,
+  type ReplicaState,
+  replicaProblem,
+  reportReplicas,
+  roleProblem,
+  selectReplica,
+  stalenessProblem,
+  type ZoneLookup,
+  zoneExitReason,
+} from './topology.js'
 import type { Watch } from './watch.js'
+import { zoneOf } from './zones.js'
 
 /** How long an address that failed a connect or a role check is passed over when another will do. */
 const AVOID_MS = 5000
@@ -28,22 +42,62 @@ export const FALLBACK_POLL_MS = 3000
  */
 export class Resolver {
   readonly #avoid = new Map<string, number>()
+  /** Avoided addresses whose only failure was a connection closed before ready (see `SelectionState`). */
+  readonly #secondChance = new Set<string>()
+  /** Addresses that failed since they last passed a check: a second failure gets no second chance. */
+  readonly #failing = new Set<string>()
   readonly #latencies = new Map<string, number>()
   readonly #current: Partial<Record<Side, string>> = {}
   /** The sentinel whose answer each side's last resolve took. */
   readonly #answeredBy: Partial<Record<Side, string>> = {}
   #turn = 0
+  /** Zones the nodes announced themselves (`availability_zone` in `INFO server`), by address. */
+  readonly #announced = new Map<string, string>()
+  /** With `maxStalenessMs`: the master's offset over time. */
+  readonly #history: OffsetHistory | undefined
+  /** The estimate behind the last staleness refusal of a connected node, for its `node-rejected`. */
+  readonly #stale = new Map<string, number>()
+  /** The latest answer the read side resolved from (for checks that must not wait for the sentinels). */
+  #seen: Observation | undefined
+  /** Where the read side is, by zone, and why it is not in the client's. */
+  #readZone: { zone: string | undefined; reason?: string | undefined } | undefined
 
   constructor(
     readonly options: ResolvedOptions,
     readonly sentinels: Sentinels,
     private readonly emit: Emit,
-  ) {}
+  ) {
+    // Long enough to date a replica twice the bound behind; a replica behind every sample is
+    // at least as stale as the oldest one.
+    const max = options.maxStalenessMs
+    this.#history = max === undefined ? undefined : new OffsetHistory(2 * max + 2 * options.healthCheckIntervalMs)
+  }
 
   get gates(): Freshness {
-    const { maxLagBytes, maxLinkDownMs, allowedNodes } = this.options
+    const { maxLagBytes, maxLinkDownMs, allowedNodes, maxStalenessMs } = this.options
     const allowed = allowedNodes && ((r: ReplicaState) => allowedNodes(this.#map(r.host, r.port, 'replica').host))
-    return { maxLagBytes, maxLinkDownMs, allowed }
+    const history = this.#history
+    // The sentinels read each replica's offset `info-refresh` ms ago.
+    const staleness = history && ((r: ReplicaState) => history.estimate(r.offset, Date.now() - infoAgeMs(r)))
+    return { maxLagBytes, maxLinkDownMs, allowed, maxStalenessMs, staleness }
+  }
+
+  /** Each node's zone: its own announcement, else the `zones` map (by announced host, then the `natMap` one). */
+  readonly zoneOf: ZoneLookup = (r) => this.#zone(r.address, [r.host, this.#map(r.host, r.port, 'replica').host])
+
+  /** The zone of the node a side connects to. */
+  zoneOfTarget(target: Target): string | undefined {
+    return this.#zone(target.address, [target.announcedHost, target.host])?.zone
+  }
+
+  /** Where the read side is by zone, and why it is not in `clientZone` (with `clientZone`). */
+  get readZone(): { zone: string | undefined; reason?: string | undefined } | undefined {
+    return this.#readZone
+  }
+
+  /** The master at `master` (the write side's, by default) reported replication offset `offset` now. */
+  masterOffset(offset: number, master = this.#current.master): void {
+    if (master !== undefined) this.#history?.add(master, offset, Date.now())
   }
 
   /** Smoothed round-trip times by replica address. */
@@ -54,6 +108,7 @@ export class Resolver {
   /** Where `side` should connect; `maxAgeMs` lets an automatic retry reuse a recent sentinel answer. */
   async resolve(side: Side, maxAgeMs = 0): Promise<Target> {
     const seen = await this.sentinels.observe(maxAgeMs)
+    this.#observed(seen)
     let target = this.#map(seen.master.host, seen.master.port, 'master')
     const allowed = this.options.allowedNodes
     if (side === 'replica') {
@@ -74,9 +129,25 @@ export class Resolver {
     return target
   }
 
-  /** Why the node a side reached must not serve its role, judged from its own `INFO` alone. */
+  /**
+   * Why the node a side reached must not serve its role, judged from its own `INFO` alone (role,
+   * master link, and with `maxStalenessMs` its offset against the master's history). On connect
+   * it also learns the zone the node announces; a replica announcing a zone other than the one
+   * it was chosen for, outside `clientZone`, is refused while one in the zone is eligible.
+   */
   verifyRole(target: Target, info: Record<string, string>): string | undefined {
-    return roleProblem(target.role, info, this.gates)
+    if (target.role === 'master' && info.role === 'master') {
+      this.masterOffset(Number(info.master_repl_offset), target.address)
+    }
+    const problem = roleProblem(target.role, info, this.gates)
+    if (problem || target.role !== 'replica') return problem
+    const zoneProblem = this.#learnZone(target, info.availability_zone)
+    const estimate = this.#history?.estimate(Number(info.slave_repl_offset), Date.now())
+    const stale = stalenessProblem(estimate, this.options.maxStalenessMs)
+    if (stale) this.#stale.set(target.address, estimate!)
+    const verdict = stale ?? zoneProblem
+    if (!verdict) this.#failing.delete(target.address) // it works: a later failure is a first one again
+    return verdict
   }
 
   /**
@@ -91,9 +162,20 @@ export class Resolver {
     return replica && replicaProblem(replica, this.gates, seen.masterOffset)
   }
 
-  /** Whether the sentinels now offer a replica this side would use (asked while reads fall back to the master). */
-  async replicaAvailable(): Promise<boolean> {
-    return this.#select(await this.sentinels.observe(this.#checkReuseMs), this.#turn) !== undefined
+  /**
+   * Whether the sentinels now offer a better replica than `current` (the health check asks): any
+   * while reads fall back to the master; one in `clientZone` while the read side is outside it.
+   */
+  async replicaAvailable(current?: Target): Promise<boolean> {
+    const zone = this.options.clientZone
+    const outside = current?.role === 'replica' && zone !== undefined && this.zoneOfTarget(current) !== zone
+    if (current?.role === 'replica' && !outside) return false
+    const seen = await this.sentinels.observe(this.#checkReuseMs)
+    this.#observed(seen)
+    // Only one the sentinels call healthy is worth leaving a working connection for (a zone
+    // replica they doubt for a moment is tried on a reconnect, not sought: no churn every 5 s).
+    const replica = this.#select(seen, this.#turn, false)
+    return replica !== undefined && (!outside || this.zoneOf(replica)?.zone === zone)
   }
 
   /**
@@ -117,9 +199,19 @@ export class Resolver {
    * answer that did not hold, and goes to the back of the order.
    */
   reject(side: Side, target: Target, reason: string, refuted = false, attempt = false): void {
+    if (!refuted && !this.#failing.has(target.address)) this.#secondChance.add(target.address)
+    else this.#secondChance.delete(target.address)
+    this.#failing.add(target.address)
     this.#avoid.set(target.address, Date.now() + AVOID_MS)
     if (refuted && target.role === 'master') this.sentinels.forget(target.address)
-    this.emit('node-rejected', { side, address: target.address, reason })
+    const stalenessMs = this.#stale.get(target.address)
+    this.#stale.delete(target.address)
+    this.emit('node-rejected', {
+      side,
+      address: target.address,
+      reason,
+      ...(stalenessMs !== undefined && reason.startsWith('staleness') && { stalenessMs }),
+    })
     const sentinel = this.#answeredBy[side]
     if (attempt && target.role === 'master' && sentinel) {
       this.sentinels.refuse({ sentinel, master: target.address, reason })
@@ -163,7 +255,30 @@ export class Resolver {
 
   #resolved(side: Side, target: Target, seen: Observation): void {
     this.#answeredBy[side] = seen.sentinel
-    this.emit('resolved', { side, address: target.address, role: target.role, sentinel: seen.sentinel })
+    const zone = this.zoneOfTarget(target)
+    const clientZone = this.options.clientZone
+    let zoneReason: string | undefined
+    if (side === 'replica' && clientZone !== undefined) {
+      if (zone !== clientZone) {
+        zoneReason =
+          target.role === 'master'
+            ? 'no replica is eligible: reads fell back to the master'
+            : zoneExitReason(
+                reportReplicas(seen.replicas, this.gates, seen.masterOffset, this.#latencies, this.zoneOf),
+                clientZone,
+                new Set(this.#avoid.keys()),
+              )
+      }
+      this.#readZone = { zone, reason: zoneReason }
+    }
+    this.emit('resolved', {
+      side,
+      address: target.address,
+      role: target.role,
+      sentinel: seen.sentinel,
+      ...(zone !== undefined && { zone }),
+      ...(zoneReason !== undefined && { zoneReason }),
+    })
     const before = this.#current[side]
     if (before !== target.address) {
       this.#current[side] = target.address
@@ -187,9 +302,13 @@ export class Resolver {
     }))
   }
 
-  #select(seen: Observation, turn: number) {
+  #select(seen: Observation, turn: number, tryDoubtful = true) {
     const now = Date.now()
-    for (const [address, until] of this.#avoid) if (until <= now) this.#avoid.delete(address)
+    for (const [address, until] of this.#avoid) {
+      if (until > now) continue
+      this.#avoid.delete(address)
+      this.#secondChance.delete(address)
+    }
     return selectReplica(seen.replicas, {
       selection: this.options.replicaSelection,
       gates: this.gates,
@@ -197,9 +316,42 @@ export class Resolver {
       avoid: new Set(this.#avoid.keys()),
       latencies: this.#latencies,
       turn,
+      clientZone: this.options.clientZone,
+      zoneOf: this.zoneOf,
+      tryDoubtful,
+      secondChance: this.#secondChance,
     })
   }
 
+  /** Take in a sentinel answer: the latest the read side knows, and the master's offset in the sentinels' cache. */
+  #observed(seen: Observation): void {
+    this.#seen = seen
+    if (this.#history && seen.masterOffset !== undefined && seen.masterOffsetAt !== undefined && !seen.announced) {
+      this.#history.add(seen.master.address, seen.masterOffset, seen.masterOffsetAt)
+    }
+  }
+
+  /**
+   * Remember the zone a replica announces. If that is news that takes it out of `clientZone`
+   * (it was chosen by the map, or by not being known) while a replica of the zone is eligible,
+   * refuse it: the next attempt picks one in the zone.
+   */
+  #learnZone(target: Target, announced: string | undefined): string | undefined {
+    if (!announced || this.#announced.get(target.address) === announced) return undefined
+    const before = this.zoneOfTarget(target)
+    this.#announced.set(target.address, announced)
+    const zone = this.options.clientZone
+    if (zone === undefined || announced === zone || before === announced || !this.#seen) return undefined
+    const local = this.#select(this.#seen, this.#turn, false)
+    if (!local || local.address === target.address || this.zoneOf(local)?.zone !== zone) return undefined
+    return `announces availability_zone ${announced}, not ${zone}, and a replica of ${zone} is eligible`
+  }
+
+  #zone(address: string, hosts: string[]) {
+    return zoneOf(this.#announced.get(address), hosts, this.options.zones)
+  }
+
+  /** Apply `natMap`: `address` stays the announced one; `host`/`port` are where to connect. */
   #map(host: string, port: number, role: Target['role']): Target {
     return natTarget(this.options.natMap, host, port, role)
   }

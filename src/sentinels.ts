@@ -15,7 +15,7 @@ import type { ResolvedOptions, SentinelAddress } from './options.js'
 import {
   formatAddress,
   type KnownSentinel,
-  masterOffsetFromCache,
+  masterSampleFromCache,
   parseMasterAddress,
   parseReplicas,
   parseSentinels,
@@ -73,8 +73,10 @@ export interface Observation {
   sentinel: string
   master: { host: string; port: number; address: string }
   replicas: ReplicaState[]
-  /** The master's `master_repl_offset` as of the sentinel's last INFO (asked only for `maxLagBytes`). */
+  /** The master's `master_repl_offset` as of the sentinel's last INFO (asked only for `maxLagBytes` or `maxStalenessMs`). */
   masterOffset?: number | undefined
+  /** When (ms since epoch) the sentinel read that offset. */
+  masterOffsetAt?: number | undefined
   /** Why `SENTINEL REPLICAS` failed, when it did (then `replicas` is empty). */
   replicasError?: string | undefined
   /** The other sentinels the answering one knows (`SENTINEL SENTINELS`). */
@@ -333,6 +335,7 @@ export class Sentinels {
   async #ask(sentinel: SentinelAddress): Promise<Observation | undefined> {
     const o = this.#o
     const address = formatAddress(sentinel.host, sentinel.port)
+    const wantsCache = o.maxLagBytes !== undefined || o.maxStalenessMs !== undefined
     const client = connectSentinel(o, sentinel, { lazyConnect: true })
     // ioredis rejects queued commands with a bare "Connection is closed."; keep the real cause.
     let socketError: Error | undefined
@@ -356,7 +359,7 @@ export class Sentinels {
           .call('SENTINEL', 'REPLICAS', o.name)
           .call('SENTINEL', 'SENTINELS', o.name)
           .call('SENTINEL', 'MASTER', o.name)
-        if (o.maxLagBytes !== undefined) pipeline.call('SENTINEL', 'INFO-CACHE', o.name)
+        if (wantsCache) pipeline.call('SENTINEL', 'INFO-CACHE', o.name)
         return pipeline.exec()
       })
       const results = await Promise.race([query, timeout]).catch((err: unknown) => {
@@ -372,11 +375,13 @@ export class Sentinels {
       if (parsed === null) return undefined
       if (!parsed) throw new Error(`sentinel ${address} answered GET-MASTER-ADDR-BY-NAME with no usable address`)
       const { host, port } = parsed
+      const sample = wantsCache ? masterSampleFromCache(cache, port) : undefined
       return {
         sentinel: address,
         master: { host, port, address: formatAddress(host, port) },
         replicas: replicasErr ? [] : parseReplicas(replicas),
-        masterOffset: o.maxLagBytes === undefined ? undefined : masterOffsetFromCache(cache, port),
+        masterOffset: sample?.offset,
+        masterOffsetAt: sample && Date.now() - sample.ageMs,
         replicasError: replicasErr ? `SENTINEL REPLICAS failed on ${address}: ${replicasErr.message}` : undefined,
         sentinels: parseSentinels(others),
         epoch: configEpoch(state),

@@ -1,4 +1,5 @@
 /** Pure functions over what sentinels and nodes report: parse, judge, pick. No I/O. */
+import type { ZoneSource } from './zones.js'
 
 /** `host:port`, with an IPv6 host in brackets (`[::1]:6379`): the one spelling of an address everywhere. */
 export function formatAddress(host: string, port: number): string {
@@ -134,11 +135,21 @@ export function parseMasterAddress(reply: unknown): { host: string; port: number
 
 /** The master's offset in a `SENTINEL INFO-CACHE` reply (`[name, [[age-ms, info], ...]]`), if it is there. */
 export function masterOffsetFromCache(reply: unknown, masterPort: number): number | undefined {
+  return masterSampleFromCache(reply, masterPort)?.offset
+}
+
+/** The master's offset in a `SENTINEL INFO-CACHE` reply and how old (ms) the INFO it comes from is. */
+export function masterSampleFromCache(
+  reply: unknown,
+  masterPort: number,
+): { offset: number; ageMs: number } | undefined {
   const entries = Array.isArray(reply) && Array.isArray(reply[1]) ? (reply[1] as unknown[]) : []
   for (const entry of entries) {
     const info = parseInfo(typeof (entry as unknown[])?.[1] === 'string' ? (entry as string[])[1]! : '')
     const offset = Number(info.master_repl_offset)
-    if (info.role === 'master' && Number(info.tcp_port) === masterPort && Number.isSafeInteger(offset)) return offset
+    if (info.role === 'master' && Number(info.tcp_port) === masterPort && Number.isSafeInteger(offset)) {
+      return { offset, ageMs: count(text((entry as unknown[])[0])) }
+    }
   }
   return undefined
 }
@@ -167,6 +178,10 @@ export interface Freshness {
   maxLinkDownMs?: number | undefined
   /** Whether the replica is somewhere data nodes may be (`allowedNodes`); `undefined`: anywhere. */
   allowed?: ((replica: ReplicaState) => boolean) | undefined
+  /** Most ms a replica may be behind the master (`undefined`: no limit); needs `staleness`. */
+  maxStalenessMs?: number | undefined
+  /** The estimate of how stale a replica is, in ms (see staleness.ts); `undefined`: unknown. */
+  staleness?: ((replica: ReplicaState) => number | undefined) | undefined
 }
 
 /**
@@ -193,7 +208,18 @@ export function replicaProblem(
     const lag = masterOffset - replica.offset
     if (lag > gates.maxLagBytes) return `lag ${lag} bytes > maxLagBytes`
   }
-  return undefined
+  return stalenessProblem(gates.staleness?.(replica), gates.maxStalenessMs)
+}
+
+/** Why a replica estimated `estimate` ms stale must not serve reads under `maxStalenessMs`, if it must not. */
+export function stalenessProblem(estimate: number | undefined, max: number | undefined): string | undefined {
+  if (max === undefined || estimate === undefined || estimate <= max) return undefined
+  return `staleness ~${estimate} ms > maxStalenessMs ${max}`
+}
+
+/** `info-refresh` of a replica in `SENTINEL REPLICAS`: how long ago (ms) the sentinel read its INFO (and offset). */
+export function infoAgeMs(replica: ReplicaState): number {
+  return count(replica.raw['info-refresh'])
 }
 
 /** A replica as `topology()` and selection functions see it: the sentinel's view, the verdict, and its lag. */
@@ -205,7 +231,18 @@ export interface ReplicaReport extends ReplicaState {
   lagBytes?: number | undefined
   /** Round-trip time this process measured to it (ms, smoothed), if it connected to it. */
   latencyMs?: number | undefined
+  /** Its availability zone, when it announces one or `zones` maps it. */
+  zone?: string | undefined
+  /** Where {@link zone} came from: the node's own `availability_zone` or the `zones` map. */
+  zoneSource?: ZoneSource | undefined
+  /** How far behind the master it is, in ms, estimated from offsets (with `maxStalenessMs`). */
+  stalenessMs?: number | undefined
 }
+
+/** A node's zone and where it came from, as selection sees it. */
+export type ZoneLookup = (
+  node: Pick<ReplicaState, 'address' | 'host' | 'port'>,
+) => { zone: string; source: ZoneSource } | undefined
 
 /** Judge every replica. */
 export function reportReplicas(
@@ -213,28 +250,35 @@ export function reportReplicas(
   gates: Freshness = {},
   masterOffset?: number,
   latencies: ReadonlyMap<string, number> = new Map(),
+  zoneOf?: ZoneLookup,
 ): ReplicaReport[] {
   return replicas.map((r) => {
     const reason = replicaProblem(r, gates, masterOffset)
+    const zone = zoneOf?.(r)
     return {
       ...r,
       eligible: reason === undefined,
       reason,
       lagBytes: masterOffset === undefined ? undefined : Math.max(0, masterOffset - r.offset),
       latencyMs: latencies.get(r.address),
+      ...(zone && { zone: zone.zone, zoneSource: zone.source }),
+      ...(gates.maxStalenessMs !== undefined && { stalenessMs: gates.staleness?.(r) }),
     }
   })
 }
 
 /**
  * How the read side picks among eligible replicas: at random (the default), in turn, the one with
- * the lowest measured round trip, or your function, which gets every replica (eligible or not,
- * with its full state) and returns the one to use, or `undefined` for none.
+ * the lowest measured round trip, at random within the client's zone (`same-zone`, which needs
+ * `clientZone`), or your function, which gets every replica (eligible or not, with its full
+ * state) and returns the one to use, or `undefined` for none. With `clientZone`, every built-in
+ * policy picks among the replicas of that zone first.
  */
 export type ReplicaSelection =
   | 'random'
   | 'round-robin'
   | 'lowest-latency'
+  | 'same-zone'
   | ((replicas: readonly ReplicaReport[]) => ReplicaReport | undefined)
 
 export interface SelectionState {
@@ -248,19 +292,48 @@ export interface SelectionState {
   /** How many picks this client made so far, for `round-robin`. */
   turn?: number | undefined
   random?: (() => number) | undefined
+  /** The client's zone: built-in policies pick among its replicas first. */
+  clientZone?: string | undefined
+  /** Each replica's zone (its announcement, else the `zones` map). */
+  zoneOf?: ZoneLookup | undefined
+  /**
+   * Whether a zone replica the sentinels doubt for a moment may be tried before leaving the zone
+   * (on a connect, yes; when a health check looks for a better node than a working one, no).
+   */
+  tryDoubtful?: boolean | undefined
+  /**
+   * Avoided addresses whose one failure was a connection closed before ready (not the node
+   * refuting its role): a zone replica among them gets a second try before the zone is left
+   * (sentinels kill every client of a replica they reconfigure, a connect just made included).
+   */
+  secondChance?: ReadonlySet<string> | undefined
 }
 
 /** Pick the replica to read from, or `undefined` when none will do. */
 export function selectReplica(replicas: readonly ReplicaState[], state: SelectionState = {}): ReplicaState | undefined {
   const { selection = 'random', avoid = new Set(), latencies = new Map(), random = Math.random } = state
-  const reports = reportReplicas(replicas, state.gates, state.masterOffset, latencies)
+  const reports = reportReplicas(replicas, state.gates, state.masterOffset, latencies, state.zoneOf)
   if (typeof selection === 'function') {
     const chosen = selection(reports)
     return chosen && replicas.find((r) => r.address === chosen.address)
   }
   const eligible = reports.filter((r) => r.eligible)
   const fresh = eligible.filter((r) => !avoid.has(r.address))
-  const pool = fresh.length ? fresh : eligible
+  const healthy = fresh.length ? fresh : eligible
+  // Same zone first, then the others: a replica that just failed in the zone is passed over for
+  // a healthy one elsewhere (and taken back by the health check once it is healthy again).
+  const local = state.clientZone === undefined ? [] : healthy.filter((r) => r.zone === state.clientZone)
+  // Before leaving the zone, one the sentinels doubt only for a moment is tried: flagged
+  // `disconnected` (their own link to it is down, as after every reconfiguration, when they kill
+  // its clients, theirs too) or its master link down (as while it resyncs after a failover; their
+  // INFO of it is up to a period old). Its own INFO on connect decides; if it fails, it is avoided.
+  const zoneOnly = local.length === 0 && state.clientZone !== undefined && state.tryDoubtful !== false
+  const inZone = (r: ReplicaReport) => r.zone === state.clientZone
+  const doubtful = zoneOnly ? reports.filter((r) => inZone(r) && !avoid.has(r.address) && momentary(r.reason)) : []
+  const again = zoneOnly
+    ? reports.filter((r) => inZone(r) && state.secondChance?.has(r.address) && (r.eligible || momentary(r.reason)))
+    : []
+  const pool = local.length ? local : doubtful.length ? doubtful : again.length ? again : healthy
   if (pool.length === 0) return undefined
   let chosen: ReplicaReport | undefined
   if (selection === 'round-robin') {
@@ -276,6 +349,27 @@ export function selectReplica(replicas: readonly ReplicaState[], state: Selectio
     chosen = pool[Math.floor(random() * pool.length)]
   }
   return chosen && replicas.find((r) => r.address === chosen.address)
+}
+
+/**
+ * Why the read side is not in `clientZone`: each replica of the zone with the reason it was
+ * passed over, or that the zone has none (no node announces it and `zones` maps none there).
+ */
+export function zoneExitReason(
+  reports: readonly ReplicaReport[],
+  clientZone: string,
+  avoid: ReadonlySet<string> = new Set(),
+): string {
+  const local = reports.filter((r) => r.zone === clientZone)
+  if (local.length === 0) return `no replica is in zone ${clientZone}`
+  const why = (r: ReplicaReport) =>
+    r.reason ?? (avoid.has(r.address) ? 'failed a connect or a check in the last 5 s' : 'not chosen')
+  return `no healthy replica in zone ${clientZone}: ${local.map((r) => `${r.address} ${why(r)}`).join('; ')}`
+}
+
+/** A sentinel's doubt about a replica that the replica's own INFO may lift: its link to it, or its master link. */
+function momentary(reason: string | undefined): boolean {
+  return reason === 'flagged disconnected' || (reason?.startsWith('master link ') ?? false)
 }
 
 /**

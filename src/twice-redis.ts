@@ -44,14 +44,19 @@ const channels = {
 /** What {@link TwiceRedis.topology} returns. */
 export interface Topology {
   name: string
-  /** The master as the first answering sentinel reports it; `undefined` if none answered. */
-  master: { address: string } | undefined
+  /** The master as the first answering sentinel reports it (and its zone, when known); `undefined` if none answered. */
+  master: { address: string; zone?: string | undefined } | undefined
   replicas: ReplicaReport[]
   /** Why the sentinel could not list the replicas, when it could not (then `replicas` is empty). */
   replicasError?: string | undefined
   sentinels: SentinelReport[]
   /** The node each side uses now (`undefined` while disconnected). */
   connected: { master: Target | undefined; replica: Target | undefined }
+  /**
+   * With `clientZone`: the client's zone, the zone of the node reads use now, and why that is
+   * not the client's zone when it is not.
+   */
+  zones?: { client: string; read: string | undefined; reason?: string | undefined } | undefined
 }
 
 /**
@@ -139,6 +144,7 @@ export class TwiceRedis extends EventEmitter<TwiceRedisEvents> {
       client.metrics = metrics
       metrics.attach(client)
     }
+    if (o.maxStalenessMs !== undefined) this.#session.onMasterOffset = (offset) => this.#resolver.masterOffset(offset)
   }
 
   /** Alias of {@link master}. */
@@ -177,20 +183,36 @@ export class TwiceRedis extends EventEmitter<TwiceRedisEvents> {
     let masterOffset: number | undefined
     if (this.master.status === 'ready' && this.master.node?.role === 'master') {
       masterOffset = Number(parseInfo(String(await this.master.info('replication'))).master_repl_offset)
+      this.#resolver.masterOffset(masterOffset, this.master.node.address)
     }
+    const masterZone = (m: { host: string; port: number; address: string }) => {
+      const zone = this.#resolver.zoneOf(m)?.zone
+      return zone === undefined ? {} : { zone }
+    }
+    const clientZone = this.#options.clientZone
+    const replica = this.slave.node
+    const read = this.#resolver.readZone
     return {
       name: this.name,
-      master: seen ? { address: seen.master.address } : undefined,
+      master: seen ? { address: seen.master.address, ...masterZone(seen.master) } : undefined,
       replicas: reportReplicas(
         // Right after a failover a sentinel may still list the promoted node as a replica.
         (seen?.replicas ?? []).filter((r) => r.address !== seen?.master.address),
         this.#resolver.gates,
         masterOffset ?? seen?.masterOffset,
         this.#resolver.latencies,
+        this.#resolver.zoneOf,
       ),
       replicasError: seen?.replicasError,
       sentinels: probes.map(({ observation: _, ...probe }) => probe),
-      connected: { master: this.master.node, replica: this.slave.node },
+      connected: { master: this.master.node, replica },
+      ...(clientZone !== undefined && {
+        zones: {
+          client: clientZone,
+          read: replica && this.#resolver.zoneOfTarget(replica),
+          reason: replica && read?.reason,
+        },
+      }),
     }
   }
 

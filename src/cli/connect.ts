@@ -54,6 +54,9 @@ export async function connect(
     options: {
       sentinels: { type: 'string' },
       'allowed-nodes': { type: 'string' },
+      'client-zone': { type: 'string' },
+      zones: { type: 'string' },
+      'max-staleness-ms': { type: 'string' },
       name: { type: 'string' },
       json: { type: 'boolean' },
       'ask-password': { type: 'boolean' },
@@ -74,8 +77,27 @@ export async function connect(
     username: env.TWICEREDIS_USERNAME || undefined,
     sentinelPassword: env.TWICEREDIS_SENTINEL_PASSWORD || undefined,
     allowedNodes: (values['allowed-nodes'] ?? env.TWICEREDIS_ALLOWED_NODES)?.split(',').filter(Boolean),
+    clientZone: values['client-zone'] ?? (env.TWICEREDIS_CLIENT_ZONE || undefined),
+    zones: parseZonesFlag(values.zones ?? (env.TWICEREDIS_ZONES || undefined)),
+    maxStalenessMs: numberFlag(values['max-staleness-ms'] ?? (env.TWICEREDIS_MAX_STALENESS_MS || undefined)) as number,
     // One-shot commands: fail fast rather than retry.
     redisOptions: { maxRetriesPerRequest: 2 },
   }
   return { tr: new TwiceRedis(config), options: normalize(config), rest: positionals, json: values.json ?? false }
+}
+
+/** `a=10.0.1.0/24,10.0.1.9;b=10.0.2.0/24` -> `{ a: [...], b: [...] }` (checked by the `zones` option itself). */
+function parseZonesFlag(text: string | undefined): Record<string, string[]> | undefined {
+  if (text === undefined) return undefined
+  const zones: Record<string, string[]> = {}
+  for (const part of text.split(';').filter(Boolean)) {
+    const [zone = '', nodes = ''] = part.split('=', 2)
+    zones[zone.trim()] = nodes.split(',').filter(Boolean)
+  }
+  return zones
+}
+
+/** A number flag as a number (anything else is left for the option's own check to refuse). */
+function numberFlag(text: string | undefined): number | string | undefined {
+  return text === undefined || text.trim() === '' || Number.isNaN(Number(text)) ? text : Number(text)
 }

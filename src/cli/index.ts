@@ -25,6 +25,9 @@ Where to connect (status, read, write, watch):
   --name NAME                 or TWICEREDIS_MASTER_NAME (default: the running lab's, else mymaster)
   --allowed-nodes CIDR,...    or TWICEREDIS_ALLOWED_NODES: where data nodes may be (10.0.0.0/8,
                               *.redis.svc.cluster.local); nothing else is connected to
+  --client-zone ZONE          or TWICEREDIS_CLIENT_ZONE: read from this zone's replicas first
+  --zones ZONE=CIDR,...;...   or TWICEREDIS_ZONES: where each zone's nodes are (a=10.0.1.0/24;b=10.0.2.0/24)
+  --max-staleness-ms MS       or TWICEREDIS_MAX_STALENESS_MS: skip replicas estimated further behind
   passwords never from arguments: TWICEREDIS_PASSWORD (or --ask-password: prompt without
   echo, or the first line of standard input), TWICEREDIS_USERNAME, TWICEREDIS_SENTINEL_PASSWORD
 

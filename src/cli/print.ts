@@ -18,23 +18,41 @@ export function printTopology(
   use: { read?: string; write?: string },
 ): void {
   console.log(`master name  ${t.name}`)
-  console.log(`master       ${t.master?.address ?? '(unknown)'}`)
+  const zone = t.master?.zone === undefined ? '' : `  (zone ${t.master.zone})`
+  console.log(`master       ${t.master?.address ?? '(unknown)'}${zone}`)
   console.log('\nreplicas')
   if (t.replicas.length === 0) console.log('  (none)')
-  else
+  else {
+    // Zone and staleness columns only where the options make them mean something.
+    const zones = t.replicas.some((r) => r.zone !== undefined) || t.zones !== undefined
+    const staleness = t.replicas.some((r) => 'stalenessMs' in r)
     console.log(
       columns([
-        ['ADDRESS', 'FLAGS', 'LINK', 'LAG', 'ELIGIBLE', 'REASON'],
+        [
+          'ADDRESS',
+          'FLAGS',
+          'LINK',
+          'LAG',
+          ...(zones ? ['ZONE'] : []),
+          ...(staleness ? ['STALENESS'] : []),
+          'ELIGIBLE',
+          'REASON',
+        ],
         ...t.replicas.map((r) => [
           r.address,
           r.flags.join(','),
           r.linkStatus,
           formatLag(r.lagBytes, r.lag),
+          ...(zones
+            ? [r.zone === undefined ? '?' : `${r.zone}${r.zoneSource === 'announced' ? ' (announced)' : ''}`]
+            : []),
+          ...(staleness ? [r.stalenessMs === undefined ? '?' : `~${r.stalenessMs} ms`] : []),
           r.eligible ? 'yes' : 'no',
           r.reason ?? '',
         ]),
       ]),
     )
+  }
   console.log('\nsentinels')
   console.log(
     columns([
@@ -48,6 +66,10 @@ export function printTopology(
     ]),
   )
   console.log(`\na read would use   ${use.read ?? '(none)'}`)
+  if (t.zones) {
+    const where = t.zones.read === undefined ? 'an unknown zone' : `zone ${t.zones.read}`
+    console.log(`  in ${where}, client zone ${t.zones.client}${t.zones.reason ? `: ${t.zones.reason}` : ''}`)
+  }
   console.log(`a write would use  ${use.write ?? '(none)'}`)
 }
 

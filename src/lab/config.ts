@@ -5,8 +5,20 @@ import type { LabCertificates } from './tls.js'
  * What every lab process shares: loopback only, in the foreground, files in the lab dir. With TLS
  * it listens on `tls-port` only and talks TLS to its master (and sentinels to everyone).
  */
-function common(c: { port: number; dir: string; name: string; tls?: LabCertificates | undefined }): string[] {
-  const base = ['bind 127.0.0.1', 'protected-mode no', 'daemonize no', `dir ${c.dir}`, `logfile ${c.name}.log`]
+function common(c: {
+  port: number
+  dir: string
+  name: string
+  tls?: LabCertificates | undefined
+  host?: string | undefined
+}): string[] {
+  const base = [
+    `bind ${c.host ?? '127.0.0.1'}`,
+    'protected-mode no',
+    'daemonize no',
+    `dir ${c.dir}`,
+    `logfile ${c.name}.log`,
+  ]
   const tls = c.tls
   if (!tls) return [`port ${c.port}`, ...base]
   return [
@@ -42,6 +54,10 @@ export interface DataNodeConfig {
   tcpBacklog?: number | undefined
   /** A user for the sentinels alone. */
   sentinelUser?: SentinelUser | undefined
+  /** The loopback address this node listens on and is announced by, when not 127.0.0.1. */
+  host?: string | undefined
+  /** The address of the master it replicates at start, when not 127.0.0.1. */
+  masterHost?: string | undefined
 }
 
 export function dataNodeConfig(c: DataNodeConfig): string {
@@ -61,7 +77,9 @@ export function dataNodeConfig(c: DataNodeConfig): string {
     c.sentinelUser !== undefined &&
       `user ${c.sentinelUser.name} on ${quote(`>${c.sentinelUser.password}`)} ~* &* +@all`,
     c.hostname !== undefined && `replica-announce-ip ${c.hostname}`,
-    c.replicaOf !== undefined && `replicaof ${c.hostname ?? '127.0.0.1'} ${c.replicaOf}`,
+    // A replica's own address, not the source address of its link (127.0.0.1 on loopback).
+    c.host !== undefined && `replica-announce-ip ${c.host}`,
+    c.replicaOf !== undefined && `replicaof ${c.hostname ?? c.masterHost ?? '127.0.0.1'} ${c.replicaOf}`,
   ])
 }
 
@@ -83,6 +101,8 @@ export interface SentinelConfig {
   hostname?: string | undefined
   /** Authenticate to the data nodes as this user (instead of the default user with `password`). */
   sentinelUser?: SentinelUser | undefined
+  /** The master's address, when not 127.0.0.1. */
+  masterHost?: string | undefined
 }
 
 export function sentinelConfig(c: SentinelConfig): string {
@@ -93,7 +113,7 @@ export function sentinelConfig(c: SentinelConfig): string {
     c.hostname !== undefined && 'sentinel resolve-hostnames yes',
     c.hostname !== undefined && 'sentinel announce-hostnames yes',
     c.hostname !== undefined && `sentinel announce-ip ${c.hostname}`,
-    `sentinel monitor ${m} ${c.hostname ?? '127.0.0.1'} ${c.masterPort} ${c.quorum}`,
+    `sentinel monitor ${m} ${c.hostname ?? c.masterHost ?? '127.0.0.1'} ${c.masterPort} ${c.quorum}`,
     `sentinel down-after-milliseconds ${m} ${c.downAfterMs}`,
     `sentinel failover-timeout ${m} ${c.failoverTimeoutMs}`,
     c.sentinelUser !== undefined && `sentinel auth-user ${m} ${c.sentinelUser.name}`,

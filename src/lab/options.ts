@@ -46,6 +46,14 @@ export interface LabOptions {
    * @default false
    */
   hostnames?: boolean | undefined
+  /**
+   * Give each data node its own loopback address, so that tests can tell nodes (and zones) apart
+   * by address: the master listens on 127.0.0.11, `replica-i` on 127.0.0.(11+i); sentinels stay on
+   * 127.0.0.1. Linux routes all of 127.0.0.0/8 to loopback; elsewhere (macOS) the addresses need
+   * aliases first (`ifconfig lo0 alias 127.0.0.12`). Not with `hostnames` or `tls`.
+   * @default false
+   */
+  distinctAddresses?: boolean | undefined
   /** Bound on start-up, including sentinels agreeing on the topology. @default 20000 */
   startTimeoutMs?: number | undefined
 }
@@ -69,6 +77,7 @@ export type Resolved = typeof defaults & {
   tls?: boolean | undefined
   hostnames?: boolean | undefined
   tcpBacklog?: number | undefined
+  distinctAddresses?: boolean | undefined
 }
 
 /** @internal Validate and fill in defaults. */
@@ -89,6 +98,11 @@ export function resolve(options: LabOptions): Resolved {
   if (o.tcpBacklog !== undefined && (!Number.isInteger(o.tcpBacklog) || o.tcpBacklog < 1)) {
     throw new LabError('Expected `tcpBacklog` to be an integer >= 1.')
   }
+  if (o.distinctAddresses && (o.hostnames || o.tls)) {
+    throw new LabError('Expected `distinctAddresses` without `hostnames` and `tls`.')
+  }
+  if (o.distinctAddresses && o.replicas > 200)
+    throw new LabError('Expected at most 200 `replicas` with `distinctAddresses`.')
   o.quorum = options.quorum ?? Math.min(2, o.sentinels)
   if (!Number.isInteger(o.quorum) || o.quorum < 1 || o.quorum > o.sentinels) {
     throw new LabError(`Expected \`quorum\` to be an integer from 1 to \`sentinels\` (${o.sentinels}).`)
@@ -102,4 +116,9 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
 
 export function range(n: number): number[] {
   return Array.from({ length: n }, (_, i) => i + 1)
+}
+
+/** @internal The address data node `i` (0: the master) listens on with `distinctAddresses`. */
+export function dataNodeHost(i: number): string {
+  return `127.0.0.${11 + i}`
 }

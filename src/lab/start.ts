@@ -7,7 +7,7 @@ import { LabError } from '../errors.js'
 import { pairs, parseInfo, parseReplicas } from '../topology.js'
 import { dataNodeConfig, type SentinelUser, sentinelConfig } from './config.js'
 import { Lab, SENTINEL_USER } from './lab.js'
-import { type LabOptions, range, resolve } from './options.js'
+import { dataNodeHost, type LabOptions, range, resolve } from './options.js'
 import { findRedisServer, freePort, liveDirs, ServerProcess } from './server.js'
 import { makeCertificates } from './tls.js'
 
@@ -34,37 +34,53 @@ async function start(options: LabOptions = {}): Promise<Lab> {
     kind: 'data' | 'sentinel',
     password: string | undefined,
     config: (port: number) => string,
-  ) => spawnNode({ name, kind, host: hostname ?? '127.0.0.1', dir, password, tls }, config, o.startTimeoutMs)
+    host = hostname ?? '127.0.0.1',
+  ) => spawnNode({ name, kind, host, dir, password, tls }, config, o.startTimeoutMs)
+  // With `distinctAddresses`, data node i (0: the master) on its own loopback address.
+  const dataHost = (i: number) => (o.distinctAddresses ? dataNodeHost(i) : undefined)
   try {
-    const master = await spawn('master', 'data', o.password, (port) =>
-      dataNodeConfig({
-        port,
-        dir,
-        name: 'master',
-        password: o.password,
-        replTimeoutSec: o.replTimeoutSec,
-        tls: certificates,
-        hostname,
-        tcpBacklog: o.tcpBacklog,
-        sentinelUser,
-      }),
+    const master = await spawn(
+      'master',
+      'data',
+      o.password,
+      (port) =>
+        dataNodeConfig({
+          port,
+          dir,
+          name: 'master',
+          password: o.password,
+          replTimeoutSec: o.replTimeoutSec,
+          tls: certificates,
+          hostname,
+          tcpBacklog: o.tcpBacklog,
+          sentinelUser,
+          host: dataHost(0),
+        }),
+      dataHost(0),
     )
     data.push(master)
     const replicas = await Promise.all([
       ...range(o.replicas).map((i) =>
-        spawn(`replica-${i}`, 'data', o.password, (port) =>
-          dataNodeConfig({
-            port,
-            dir,
-            name: `replica-${i}`,
-            password: o.password,
-            replicaOf: master.port,
-            replTimeoutSec: o.replTimeoutSec,
-            tls: certificates,
-            hostname,
-            tcpBacklog: o.tcpBacklog,
-            sentinelUser,
-          }),
+        spawn(
+          `replica-${i}`,
+          'data',
+          o.password,
+          (port) =>
+            dataNodeConfig({
+              port,
+              dir,
+              name: `replica-${i}`,
+              password: o.password,
+              replicaOf: master.port,
+              replTimeoutSec: o.replTimeoutSec,
+              tls: certificates,
+              hostname,
+              tcpBacklog: o.tcpBacklog,
+              sentinelUser,
+              host: dataHost(i),
+              masterHost: dataHost(0),
+            }),
+          dataHost(i),
         ),
       ),
     ])
@@ -86,6 +102,7 @@ async function start(options: LabOptions = {}): Promise<Lab> {
             tls: certificates,
             hostname,
             sentinelUser,
+            masterHost: dataHost(0),
           }),
         ),
       ),

@@ -51,6 +51,14 @@ describe('twiceredis status, read, write and watch against a lab', () => {
     assert.doesNotMatch(stdout, new RegExp(password))
   })
 
+  it("status with zones and a staleness bound shows each replica's zone and estimate, and the reads' zone", async () => {
+    const args = ['--client-zone', 'a', '--zones', 'a=127.0.0.1/32;b=10.0.0.0/8', '--max-staleness-ms', '2000']
+    const { code, stdout } = await run('status', ...args)
+    assert.equal(code, 0)
+    for (const r of lab.replicas) assert.match(stdout, new RegExp(`${r.address} +slave +ok +\\d+ B +a +~\\d+ ms +yes`))
+    assert.match(stdout, /^ {2}in zone a, client zone a$/m)
+  })
+
   it('status --json is plain data, and reports a broken replica with its reason', async () => {
     const broken = lab.replicas[0]!
     await lab.breakReplicaLink(broken)

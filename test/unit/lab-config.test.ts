@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { dataNodeConfig, sentinelConfig } from '../../src/lab/config.js'
-import { resolve } from '../../src/lab/options.js'
+import { dataNodeHost, resolve } from '../../src/lab/options.js'
 
 const sentinel = {
   port: 26379,
@@ -50,6 +50,23 @@ describe('lab config files', () => {
     assert.match(dataNodeConfig({ ...node, tcpBacklog: 4096 }), /^tcp-backlog 4096$/m)
     assert.equal(resolve({ tcpBacklog: 4096 }).tcpBacklog, 4096)
     for (const tcpBacklog of [0, 1.5, -1]) assert.throws(() => resolve({ tcpBacklog }), { code: 'LAB_FAILED' })
+  })
+
+  it('with distinctAddresses, a node listens on, is announced by and replicates from its own address', () => {
+    const node = { port: 6380, dir: '/tmp/lab', name: 'replica-2', replTimeoutSec: 5, replicaOf: 6379 }
+    const text = dataNodeConfig({ ...node, host: dataNodeHost(2), masterHost: dataNodeHost(0) })
+    assert.match(text, /^bind 127\.0\.0\.13$/m)
+    assert.match(text, /^replica-announce-ip 127\.0\.0\.13$/m)
+    assert.match(text, /^replicaof 127\.0\.0\.11 6379$/m)
+    assert.match(
+      sentinelConfig({ ...sentinel, masterHost: '127.0.0.11' }),
+      /^sentinel monitor mymaster 127\.0\.0\.11 /m,
+    )
+    assert.match(dataNodeConfig(node), /^bind 127\.0\.0\.1$/m)
+    assert.doesNotMatch(dataNodeConfig(node), /replica-announce-ip/)
+    for (const other of [{ hostnames: true }, { tls: true }, { replicas: 201 }]) {
+      assert.throws(() => resolve({ distinctAddresses: true, ...other }), { code: 'LAB_FAILED' })
+    }
   })
 
   it('quote passwords so that no config line can be injected', () => {

@@ -1,0 +1,94 @@
+/**
+ * `maxStalenessMs`: how far behind the master a replica is, in time, from replication offsets.
+ *
+ * A replica's offset says how much of the master's replication stream it has applied. The client
+ * keeps a short history of the master's offset (samples from the master side's health check,
+ * `ROLE` replies under `consistency: 'session'`, and the sentinels' cached INFO), so that for a
+ * replica seen at offset `o` at time `r` it can tell the last moment the master was known to be
+ * at or below `o`: the replica has everything up to then. The estimate is `r` minus that moment,
+ * or 0 when no sample up to `r` shows the master past `o` (caught up; an idle master, whose offset
+ * moves only by its pings, does not make a replica look stale).
+ *
+ * The estimate errs on the stale side by at most the time between two master samples (one
+ * health-check interval): the replica fell behind somewhere between the last sample at or below
+ * its offset and the first one above it, and the earlier moment is taken. Hence the minimum of
+ * `maxStalenessMs` (2 × `healthCheckIntervalMs`): a tighter bound would reject replicas that are
+ * only one sample behind.
+ */
+
+/** Samples closer together than this replace each other (ROLE replies may come every tick). */
+const MIN_GAP_MS = 10
+
+interface Sample {
+  offset: number
+  at: number
+}
+
+/** The master's replication offset over the last `keepMs`, per master address. */
+export class OffsetHistory {
+  #master: string | undefined
+  #samples: Sample[] = []
+
+  constructor(readonly keepMs: number) {}
+
+  /** The master at `master` reported `offset` at time `at` (ms). A new master starts a new history. */
+  add(master: string, offset: number, at: number): void {
+    if (!Number.isSafeInteger(offset) || offset < 0) return
+    if (master !== this.#master) {
+      this.#master = master
+      this.#samples = []
+    }
+    const samples = this.#samples
+    // Keep time order: a sample from the past (the sentinels' cache) goes where it belongs.
+    let i = samples.length
+    while (i > 0 && samples[i - 1]!.at > at) i--
+    const before = samples[i - 1]
+    const beforeThat = samples[i - 2]
+    if (before && i === samples.length) {
+      // An idle master: of a run of equal offsets only the first and the last sample matter.
+      if (before.offset === offset && beforeThat?.offset === offset) {
+        before.at = at
+        return
+      }
+      if (at - before.at < MIN_GAP_MS && beforeThat) {
+        before.offset = Math.max(before.offset, offset)
+        before.at = at
+        return
+      }
+    }
+    samples.splice(i, 0, { offset, at })
+    while (samples.length > 1 && samples[0]!.at < at - this.keepMs) samples.shift()
+  }
+
+  /** Forget everything (the master changed, or the client stopped tracking). */
+  clear(): void {
+    this.#master = undefined
+    this.#samples = []
+  }
+
+  /** The samples, oldest first (for tests and reports). */
+  get samples(): readonly Readonly<Sample>[] {
+    return this.#samples
+  }
+
+  /**
+   * How stale (ms) a replica seen at `offset` at time `at` is; `undefined` when there is no
+   * sample to compare with.
+   */
+  estimate(offset: number, at: number): number | undefined {
+    return stalenessMs(this.#samples, offset, at)
+  }
+}
+
+/**
+ * The estimate over `samples` (time order): `at` minus the last time the master was seen at or
+ * below `offset` before it was first seen past it; 0 when no sample up to `at` is past it; when
+ * every sample is past it, `at` minus the oldest (it is at least that stale).
+ */
+export function stalenessMs(samples: readonly Sample[], offset: number, at: number): number | undefined {
+  if (samples.length === 0 || !Number.isFinite(offset)) return undefined
+  const ahead = samples.findIndex((s) => s.offset > offset && s.at <= at)
+  if (ahead === -1) return 0
+  const caughtUp = samples[ahead - 1]
+  return Math.max(0, Math.round(at - (caughtUp ?? samples[0]!).at))
+}

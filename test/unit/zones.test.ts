@@ -1,0 +1,237 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { InvalidOptionError } from '../../src/index.js'
+import { normalize } from '../../src/options.js'
+import { OffsetHistory, stalenessMs } from '../../src/staleness.js'
+import {
+  parseReplicas,
+  type ReplicaState,
+  replicaProblem,
+  reportReplicas,
+  selectReplica,
+  stalenessProblem,
+  zoneExitReason,
+} from '../../src/topology.js'
+import { parseZones, zoneOf } from '../../src/zones.js'
+
+const base = { name: 'mymaster', sentinels: ['127.0.0.1:26379'] }
+
+function rejects(config: Record<string, unknown>, option: string, message?: RegExp) {
+  assert.throws(
+    () => normalize({ ...base, ...config } as never),
+    (err: unknown) =>
+      err instanceof InvalidOptionError && err.option === option && (!message || message.test(err.message)),
+  )
+}
+
+describe('zones', () => {
+  const map = parseZones({
+    a: ['10.0.1.0/24', '*.a.example'],
+    b: ['10.0.2.0/24', '10.0.1.99', 'redis-7.example'],
+  })
+
+  it('map addresses, CIDR blocks and host names (the allowedNodes syntax) to zones', () => {
+    assert.equal(map('10.0.1.5'), 'a')
+    assert.equal(map('10.0.2.5'), 'b')
+    assert.equal(map('redis-0.a.example'), 'a')
+    assert.equal(map('REDIS-7.example'), 'b')
+    assert.equal(map('10.0.3.1'), undefined)
+  })
+
+  it('the first zone that matches wins (object order)', () => assert.equal(map('10.0.1.99'), 'a'))
+
+  it("a node's own announcement wins over the map; the map is asked by each host in turn", () => {
+    assert.deepEqual(zoneOf('c', ['10.0.1.5'], map), { zone: 'c', source: 'announced' })
+    assert.deepEqual(zoneOf(undefined, ['10.0.1.5'], map), { zone: 'a', source: 'map' })
+    assert.deepEqual(zoneOf('', ['10.9.9.9', '10.0.2.1'], map), { zone: 'b', source: 'map' })
+    assert.equal(zoneOf(undefined, ['10.9.9.9'], map), undefined)
+    assert.equal(zoneOf(undefined, ['10.0.1.5'], undefined), undefined)
+  })
+
+  it('options: zones, clientZone and same-zone are checked, naming the bad entry', () => {
+    rejects({ zones: ['10.0.0.0/8'] }, 'zones')
+    rejects({ zones: {} }, 'zones')
+    rejects({ zones: { a: [] } }, 'zones.a')
+    rejects({ zones: { a: ['10.0.0.0/33'] } }, 'zones.a[0]')
+    rejects({ clientZone: '' }, 'clientZone')
+    rejects({ replicaSelection: 'same-zone' }, 'clientZone', /same-zone/)
+    rejects({ replicaSelection: 'nearest' }, 'replicaSelection', /same-zone/)
+    const o = normalize({ ...base, clientZone: 'a', replicaSelection: 'same-zone', zones: { a: ['10.0.0.0/8'] } })
+    assert.equal(o.clientZone, 'a')
+    assert.equal(o.zones?.('10.1.1.1'), 'a')
+  })
+})
+
+describe('zone-aware selection', () => {
+  const replicas = (...entries: [number, string, Record<string, string>?][]) =>
+    parseReplicas(
+      entries.map(([last, , fields]) =>
+        Object.entries({
+          ip: `10.0.0.${last}`,
+          port: '6379',
+          flags: 'slave',
+          'master-link-status': 'ok',
+          ...fields,
+        }).flat(),
+      ),
+    )
+  // 10.0.0.1-2 in zone a, 10.0.0.3-4 in zone b.
+  const zones = parseZones({ a: ['10.0.0.1', '10.0.0.2'], b: ['10.0.0.3', '10.0.0.4'] })
+  const lookup = (r: { host: string }) => zoneOf(undefined, [r.host], zones)
+  const all = replicas([1, 'a'], [2, 'a'], [3, 'b'], [4, 'b'])
+  const pick = (list: ReplicaState[], extra: Parameters<typeof selectReplica>[1] = {}, random = Math.random) =>
+    selectReplica(list, { clientZone: 'a', zoneOf: lookup, random, ...extra })?.host
+
+  it('only same-zone replicas while one is eligible, for every built-in policy', () => {
+    for (const selection of ['same-zone', 'random', 'round-robin', 'lowest-latency'] as const) {
+      for (let turn = 0; turn < 50; turn++) {
+        const host = pick(all, { selection, turn })
+        assert.ok(host === '10.0.0.1' || host === '10.0.0.2', `${selection} picked ${host}`)
+      }
+    }
+  })
+
+  it('another zone when none of the zone is eligible, and a zone replica that just failed only when nothing else will do', () => {
+    const broken = replicas([1, 'a', { 'master-link-status': 'err' }], [2, 'a', { flags: 'slave,s_down' }], [3, 'b'])
+    assert.equal(pick(broken, { avoid: new Set(['10.0.0.1:6379']) }), '10.0.0.3')
+    assert.equal(
+      pick(all, { avoid: new Set(['10.0.0.1:6379', '10.0.0.2:6379']) }, () => 0),
+      '10.0.0.3',
+    )
+    const onlyAvoided = all.slice(0, 2)
+    assert.equal(
+      pick(onlyAvoided, { avoid: new Set(['10.0.0.1:6379', '10.0.0.2:6379']) }, () => 0),
+      '10.0.0.1',
+    )
+  })
+
+  it("before leaving the zone, one the sentinels doubt only for a moment is tried ('disconnected', its master link)", () => {
+    const list = replicas([1, 'a', { flags: 'slave,disconnected' }], [2, 'a', { flags: 'slave,s_down' }], [3, 'b'])
+    assert.equal(pick(list), '10.0.0.1')
+    const resyncing = replicas([1, 'a', { 'master-link-status': 'err' }], [2, 'a', { flags: 'slave,o_down' }], [3, 'b'])
+    assert.equal(pick(resyncing), '10.0.0.1')
+    assert.equal(pick(resyncing, { tryDoubtful: false }), '10.0.0.3', 'a health check looks for healthy ones only')
+    assert.equal(pick(list, { avoid: new Set(['10.0.0.1:6379']) }), '10.0.0.3', 'it failed: leave the zone')
+    assert.equal(selectReplica(list, { zoneOf: lookup })?.host, '10.0.0.3', 'without clientZone it is not eligible')
+  })
+
+  it('a zone replica whose one failure was a closed connection gets a second try before the zone is left', () => {
+    const avoid = new Set(['10.0.0.1:6379', '10.0.0.2:6379'])
+    assert.equal(pick(all, { avoid, secondChance: new Set(['10.0.0.2:6379']) }), '10.0.0.2')
+    assert.notEqual(pick(all, { avoid, secondChance: new Set() }), '10.0.0.2')
+    assert.notEqual(pick(all, { avoid, secondChance: new Set(['10.0.0.2:6379']), tryDoubtful: false }), '10.0.0.2')
+  })
+
+  it('without clientZone, no preference', () => {
+    const hosts = new Set(Array.from({ length: 200 }, () => selectReplica(all, { zoneOf: lookup })?.host))
+    assert.equal(hosts.size, 4)
+  })
+
+  it("reports carry each replica's zone, and why the read side left the zone", () => {
+    const list = replicas([1, 'a', { 'master-link-status': 'err' }], [2, 'a'], [3, 'b'])
+    const reports = reportReplicas(list, {}, undefined, new Map(), lookup)
+    assert.deepEqual(
+      reports.map((r) => [r.zone, r.zoneSource]),
+      [
+        ['a', 'map'],
+        ['a', 'map'],
+        ['b', 'map'],
+      ],
+    )
+    assert.equal(
+      zoneExitReason(reports, 'a', new Set(['10.0.0.2:6379'])),
+      'no healthy replica in zone a: 10.0.0.1:6379 master link err; 10.0.0.2:6379 failed a connect or a check in the last 5 s',
+    )
+    assert.equal(zoneExitReason(reports, 'c'), 'no replica is in zone c')
+  })
+})
+
+describe('staleness estimate', () => {
+  const at = (offset: number, t: number) => ({ offset, at: t })
+
+  it('a replica at or past every sample up to its reading is 0 ms stale', () => {
+    const samples = [at(100, 0), at(200, 1000), at(300, 2000)]
+    assert.equal(stalenessMs(samples, 300, 2500), 0)
+    // The master moved past it only after the replica was read: caught up when read.
+    assert.equal(stalenessMs(samples, 200, 1500), 0)
+  })
+
+  it('behind: the time since the master was last seen at or below its offset (the stale side of the interval)', () => {
+    const samples = [at(100, 0), at(200, 1000), at(300, 2000)]
+    assert.equal(stalenessMs(samples, 150, 2500), 2500)
+    assert.equal(stalenessMs(samples, 200, 2500), 1500)
+    assert.equal(stalenessMs(samples, 250, 3000), 2000)
+  })
+
+  it('behind every sample: at least as stale as the oldest', () => {
+    assert.equal(stalenessMs([at(100, 500), at(200, 1000)], 50, 1500), 1000)
+  })
+
+  it('nothing to compare with: unknown', () => assert.equal(stalenessMs([], 5, 10), undefined))
+
+  it('an idle master (its offset moved only by pings the replica has) never makes a caught-up replica stale', () => {
+    const h = new OffsetHistory(10_000)
+    let offset = 1000
+    // 30 s of 100 ms samples; a 14-byte ping every second, which the replica has within a ms.
+    for (let t = 0; t <= 30_000; t += 100) {
+      if (t % 1000 === 0) offset += 14
+      h.add('m:1', offset, t)
+      assert.equal(h.estimate(offset, t + 1), 0)
+    }
+    // Runs of equal offsets keep their first and last sample only.
+    assert.ok(h.samples.length <= 2 * 11 + 2, `${h.samples.length} samples`)
+  })
+
+  it('a replica stuck at an offset grows stale with the time the master has been past it', () => {
+    const h = new OffsetHistory(10_000)
+    for (let t = 0; t <= 5000; t += 100) h.add('m:1', 1000 + t, t) // a write every 100 ms
+    assert.equal(h.estimate(2000, 5000), 4000)
+    assert.equal(h.estimate(6000, 5000), 0)
+  })
+
+  it('a new master starts a new history; old samples are dropped after keepMs; near samples merge', () => {
+    const h = new OffsetHistory(1000)
+    h.add('m:1', 500, 0)
+    h.add('m:1', 600, 100)
+    h.add('m:2', 10, 200)
+    assert.deepEqual(h.samples, [at(10, 200)])
+    for (let t = 300; t <= 3000; t += 100) h.add('m:2', t, t)
+    assert.ok(h.samples[0]!.at >= 2000)
+    h.add('m:2', 3005, 3003)
+    assert.deepEqual(h.samples.at(-1), at(3005, 3003))
+    assert.equal(h.samples.at(-2)!.at, 2900)
+  })
+
+  it('a sample from the past (the sentinels cache) goes where it belongs', () => {
+    const h = new OffsetHistory(10_000)
+    h.add('m:1', 100, 1000)
+    h.add('m:1', 300, 3000)
+    h.add('m:1', 200, 2000)
+    assert.deepEqual(
+      h.samples.map((s) => s.at),
+      [1000, 2000, 3000],
+    )
+  })
+
+  it('gates: a replica past maxStalenessMs is not eligible, with the estimate in the reason', () => {
+    const [r] = parseReplicas([
+      Object.entries({ ip: '10.0.0.1', port: '1', flags: 'slave', 'master-link-status': 'ok' }).flat(),
+    ])
+    assert.equal(
+      replicaProblem(r!, { maxStalenessMs: 2000, staleness: () => 2500 }),
+      'staleness ~2500 ms > maxStalenessMs 2000',
+    )
+    assert.equal(replicaProblem(r!, { maxStalenessMs: 2000, staleness: () => 2000 }), undefined)
+    assert.equal(replicaProblem(r!, { maxStalenessMs: 2000, staleness: () => undefined }), undefined)
+    assert.equal(stalenessProblem(10, undefined), undefined)
+    const [report] = reportReplicas([r!], { maxStalenessMs: 2000, staleness: () => 2500 })
+    assert.equal(report!.stalenessMs, 2500)
+  })
+
+  it('options: at least 2 × healthCheckIntervalMs, and only with the health check on', () => {
+    rejects({ maxStalenessMs: 1500 }, 'maxStalenessMs', /2000 ms/)
+    rejects({ maxStalenessMs: 1000, healthCheckIntervalMs: 0 }, 'maxStalenessMs', /health check/)
+    rejects({ maxStalenessMs: -1 }, 'maxStalenessMs')
+    assert.equal(normalize({ ...base, maxStalenessMs: 200, healthCheckIntervalMs: 100 }).maxStalenessMs, 200)
+  })
+})
