@@ -7,7 +7,6 @@ import type { Observation, Sentinels } from './sentinels.js'
 import { OffsetHistory } from './staleness.js'
 import {
   type Freshness,
-  formatAddress,
   infoAgeMs,
   type ReplicaState,
   replicaProblem,
