@@ -1,6 +1,6 @@
 import { exists, hasFlag } from '@ioredis/commands'
 import { Command, type Redis } from 'ioredis'
-import { InvalidOptionError, NoHealthyReplicaError, RoleDeniedError } from './errors.js'
+import { InvalidOptionError, NoHealthyReplicaError, ReplicaBehindError, RoleDeniedError } from './errors.js'
 import type { Emit, Target } from './events.js'
 import { type CaughtReply, catchReply, rawReplyCopy, streamOf } from './ioredis-internals.js'
 import { parseInfo, text } from './topology.js'
@@ -26,7 +26,10 @@ import { parseInfo, text } from './topology.js'
  *   probe, or after `consistencyTimeoutMs` sent to the master (the only command that ever moves).
  * - Anything else (connection state, transactions, pub/sub, blocking commands, writes, reads
  *   inside MULTI or in another db) waits, in order and with its pipeline whole, until a probe shows
- *   the floor or the bound has passed, and then goes to the read connection, as sent.
+ *   the floor, and then goes to the read connection, as sent. Past the bound, what reads no data
+ *   (connection state, pub/sub, writes, commands queued inside MULTI) goes all the same; what reads
+ *   data there (EXEC, reads in another db, blocking reads, cursors, scripts) keeps waiting up to
+ *   `holdMs`, and then rejects `REPLICA_BEHIND`: it never reads below its floor.
  * - Reads while the replica is known to be at the floor go straight through.
  */
 
@@ -97,6 +100,19 @@ const cursors = new Set(['scan', 'sscan', 'hscan', 'zscan'])
 export function isPlainRead(name: string): boolean {
   const n = name.toLowerCase()
   return exists(n) && hasFlag(n, 'readonly') && !hasFlag(n, 'blocking') && !hasFlag(n, 'pubsub') && !cursors.has(n)
+}
+
+/** Commands not flagged read-only that read data all the same (on a replica, a script may only read). */
+const readsToo = new Set(['exec', 'eval', 'evalsha', 'fcall', 'sort'])
+
+/**
+ * Whether a command on the read side reads data: it must not run on a replica below its floor.
+ * Connection state, pub/sub and writes (a replica refuses them) read none; unknown names may.
+ */
+export function readsData(name: string): boolean {
+  const n = name.toLowerCase()
+  if (!exists(n)) return true
+  return (hasFlag(n, 'readonly') && !hasFlag(n, 'pubsub')) || readsToo.has(n)
 }
 
 /** Commands that change no data: no ROLE is needed for a read after them. */
@@ -204,6 +220,8 @@ export interface SessionOptions {
   /** `consistency: 'session'`: writes raise the floor (otherwise only tokens do). */
   tracksWrites: boolean
   timeoutMs: number
+  /** How long a command that reads data but cannot move waits for the replica (`connectTimeoutMs`). */
+  holdMs: number
   readFallback: boolean
   masterName: string
 }
@@ -452,9 +470,35 @@ interface Entry {
   floor: Position | Promise<Position>
   /** May be served by the master (a plain read, in the db the master is on, outside MULTI). */
   plain: boolean
+  /** Reads data (not only queued inside MULTI): never sent below its floor. */
+  reads: boolean
   deadline: number
+  /** Until when a command that reads data waits past `deadline` before it rejects. */
+  holdUntil: number
   /** Sent on the read connection with its reply caught (plain reads), or still held. */
   caught?: CaughtReply
+}
+
+/** Where a replica that could not show a floor was. */
+interface Behind {
+  floor: Position | undefined
+  at: Position | undefined
+  waitedMs: number
+}
+
+/** Why a replica at `at` does not show `floor`, for an event or an error. */
+function behindReason(session: Session, floor: Position | undefined, at: Position | undefined): string {
+  return !floor
+    ? 'the master did not confirm the writes'
+    : session.probing === 'none'
+      ? 'replication offsets cannot be read (ROLE_DENIED)'
+      : !at
+        ? 'no answer'
+        : floor.master !== undefined && at.master !== floor.master
+          ? `follows ${at.master}, the writes were on ${floor.master}`
+          : at.offset < 0
+            ? 'not connected to its master'
+            : `${floor.offset - at.offset} bytes behind`
 }
 
 /** Resolves with `work`, or with `undefined` once `deadline` (a `Date.now()`) has passed. */
@@ -513,6 +557,7 @@ export class ReadGate {
     if (session.isOwn(command) || this.#caught.has(command)) return false
     const name = command.name.toLowerCase()
     const plain = isPlainRead(name) && !this.#inMulti && this.#db === session.masterDb
+    const reads = readsData(name) && (!this.#inMulti || name === 'exec')
     this.#track(name, command)
     if (this.#queue.length === 0) {
       // While ioredis connects it sends its own handshake and queues ours; it sends the queued
@@ -523,7 +568,9 @@ export class ReadGate {
       if (!(floor instanceof Promise) && fresh(this.#confirmed, floor, this.#seen)) return false
     }
     const floor = session.floorNow()
-    this.#queue.push({ command, stream, floor, plain, deadline: Date.now() + session.timeoutMs })
+    const now = Date.now()
+    const deadline = now + session.timeoutMs
+    this.#queue.push({ command, stream, floor, plain, reads, deadline, holdUntil: now + session.options.holdMs })
     // A pipeline sends all its commands in one synchronous loop: decide once it has.
     if (!this.#admitting) {
       this.#admitting = true
@@ -567,8 +614,9 @@ export class ReadGate {
           continue
         }
         if (i > 0) return // wait for every command before it (their settling pumps again)
-        await this.#waitFresh(group)
-        this.#sendGroup(group)
+        const behind = await this.#waitFresh(group)
+        if (behind) this.#reject(group, behind)
+        else this.#sendGroup(group)
         i = 0
       }
     } finally {
@@ -584,18 +632,51 @@ export class ReadGate {
     return this.#queue.slice(i, end)
   }
 
-  /** Until the replica shows the floor of every entry of `group`, or the first bound passes. */
-  async #waitFresh(group: Entry[]): Promise<void> {
-    const deadline = Math.min(...group.map((e) => e.deadline))
-    if (this.session.probing === 'none') return
-    for (let attempt = 0; Date.now() < deadline; attempt++) {
-      const floors = await within(Promise.all(group.map((e) => e.floor)), deadline)
-      if (!floors) return
-      if (floors.every((f) => fresh(this.#confirmed, f, this.#seen))) return
-      const at = await within(this.#probeNow(), deadline)
-      if (floors.every((f) => fresh(at, f, this.#seen))) return
-      if (at === undefined) return
+  /**
+   * Until the replica shows the floor of every entry of `group` (`undefined`: send it). Past the
+   * first bound, a group that reads no data goes all the same; one that does keeps waiting up to
+   * its `holdUntil`, and then says where the replica was.
+   */
+  async #waitFresh(group: Entry[]): Promise<Behind | undefined> {
+    const first = Math.min(...group.map((e) => e.deadline))
+    const reads = group.some((e) => e.reads)
+    const last = reads ? Math.min(...group.map((e) => e.holdUntil)) : first
+    if (this.session.probing === 'none') return undefined
+    let floors: Position[] | undefined
+    let at = this.#confirmed
+    for (let attempt = 0; Date.now() < last; attempt++) {
+      floors = await within(Promise.all(group.map((e) => e.floor)), last)
+      if (!floors) break
+      if (floors.every((f) => fresh(this.#confirmed, f, this.#seen))) return undefined
+      // A client closed for good: ioredis rejects what is sent on it.
+      if (this.replica.status === 'end') return undefined
+      const answer = await within(this.#probeNow(), last)
+      if (floors.every((f) => fresh(answer, f, this.#seen))) return undefined
+      if (!reads && (answer === undefined || Date.now() >= first)) return undefined
+      at = answer ?? at
       await sleep(pause(attempt))
+    }
+    if (!reads) return undefined
+    const floor = floors?.reduce((a, b) => (b.offset > a.offset ? b : a))
+    return { floor, at, waitedMs: Date.now() - (first - this.session.timeoutMs) }
+  }
+
+  /**
+   * The replica did not show the floor of `group` (which reads data and cannot move) in time: it
+   * is not sent; its commands reject. An EXEC whose MULTI went before is answered by a DISCARD of
+   * ours, so the connection leaves the transaction.
+   */
+  #reject(group: Entry[], { floor, at, waitedMs }: Behind): void {
+    const address = this.replica.node?.address ?? 'the read side'
+    const reason = behindReason(this.session, floor, at)
+    for (const e of group) {
+      this.#remove(e)
+      e.command.reject(new ReplicaBehindError(address, reason, waitedMs))
+    }
+    const names = group.map((e) => e.command.name.toLowerCase())
+    if (names.includes('exec') && !names.includes('multi')) {
+      const discard = new Command('discard')
+      ;(this.session.send(this.replica, discard) as Promise<unknown>).catch(() => {})
     }
   }
 
@@ -654,17 +735,7 @@ export class ReadGate {
   #move(e: Entry, floor: Position | undefined, at: Position | undefined): void {
     const { session } = this
     const replica = this.replica.node?.address
-    const reason = !floor
-      ? 'the master did not confirm the writes'
-      : session.probing === 'none'
-        ? 'replication offsets cannot be read (ROLE_DENIED)'
-        : !at
-          ? 'no answer'
-          : floor.master !== undefined && at.master !== floor.master
-            ? `follows ${at.master}, the writes were on ${floor.master}`
-            : at.offset < 0
-              ? 'not connected to its master'
-              : `${floor.offset - at.offset} bytes behind`
+    const reason = behindReason(session, floor, at)
     const master = session.master
     if (!session.options.readFallback) {
       const error = new NoHealthyReplicaError(session.options.masterName, [

@@ -183,6 +183,28 @@ export class RoleDeniedError extends TwiceRedisError {
   }
 }
 
+/**
+ * With `consistency: 'session'`, a command that cannot go to the master (MULTI/EXEC, a read in
+ * another db, a blocking read, a cursor, a script) waited `waitedMs` (up to `connectTimeoutMs`)
+ * on its own connection and the replica never showed the session's writes: it was not sent,
+ * rather than read an older state than the writes acknowledged before it.
+ */
+export class ReplicaBehindError extends TwiceRedisError {
+  override name = 'ReplicaBehindError'
+  constructor(
+    readonly address: string,
+    readonly reason: string,
+    readonly waitedMs: number,
+  ) {
+    super(
+      'REPLICA_BEHIND',
+      `${address} did not show this session's writes within ${waitedMs} ms (${reason}), and this command ` +
+        'cannot move to the master (MULTI/EXEC, another db, blocking, cursor or script): it was not sent. ' +
+        'Retry once replication recovers (the health check moves reads to a healthy replica), or send it on tr.master.',
+    )
+  }
+}
+
 /** The lab could not find a `redis-server` binary. */
 export class RedisServerNotFoundError extends TwiceRedisError {
   override name = 'RedisServerNotFoundError'

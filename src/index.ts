@@ -8,6 +8,7 @@ export {
   NodeNotAllowedError,
   NoHealthyReplicaError,
   NoSentinelReachableError,
+  ReplicaBehindError,
   RoleDeniedError,
   TransactionAbortedError,
   TwiceRedisError,

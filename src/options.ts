@@ -169,7 +169,9 @@ interface OwnOptions {
    * With `consistency: 'session'`, how long a read waits for the replica to catch up before it
    * goes to the master instead. A healthy replica applies a write within a millisecond, so this
    * is only reached by a replica that is really behind, paused or gone; it is also what such a
-   * replica may add to one read before the health check moves reads elsewhere.
+   * replica may add to one read before the health check moves reads elsewhere. A command that
+   * reads data but cannot move (MULTI/EXEC, another db, blocking, cursor, script) keeps waiting up
+   * to `connectTimeoutMs`, then rejects `REPLICA_BEHIND`.
    * @default 100
    */
   consistencyTimeoutMs?: number | undefined

@@ -131,6 +131,7 @@ export class TwiceRedis extends EventEmitter<TwiceRedisEvents> {
       {
         tracksWrites: o.consistency === 'session',
         timeoutMs: o.consistencyTimeoutMs,
+        holdMs: Math.max(o.connectTimeoutMs, o.consistencyTimeoutMs),
         readFallback: o.readFallback,
         masterName: o.name,
       },

@@ -99,6 +99,49 @@ describe("consistency: 'session': every command an ioredis user sends", () => {
     }
   })
 
+  it('9: a MULTI on the read side never reads below its floor: it waits past the bound, and rejects REPLICA_BEHIND after connectTimeoutMs', async () => {
+    // The property test's counterexample: a replica really behind (here a broken link; there the
+    // first second after a diskless full sync, before its first REPLCONF ACK starts the stream)
+    // for longer than consistencyTimeoutMs got the MULTI, and EXEC read the old value.
+    for (const protocol of [2, 3] as const) {
+      const tr = fx.open({ ...lagging, connectTimeoutMs: 10_000, redisOptions: { protocol } })
+      await tr.slave.get('warm-up')
+      const restore = await lagReplicas(fx.lab)
+      let restored: Promise<void> | undefined
+      try {
+        await tr.master.multi().set('f9:k', `v${protocol}`).exec()
+        const read = tr.slave.multi().get('f9:k').exec()
+        await new Promise((r) => setTimeout(r, 150)) // well past consistencyTimeoutMs
+        restored = restore()
+        assert.deepEqual(await settles(read, 'multi on a replica catching up', 15_000), [[null, `v${protocol}`]])
+      } finally {
+        await (restored ?? restore())
+      }
+      const short = fx.open({ ...lagging, connectTimeoutMs: 300, redisOptions: { protocol } })
+      await short.slave.get('warm-up')
+      const again = await lagReplicas(fx.lab)
+      try {
+        await short.master.set('f9:k', 'behind')
+        await assert.rejects(settles(short.slave.multi().get('f9:k').exec(), 'multi on a replica behind'), {
+          code: 'REPLICA_BEHIND',
+        })
+        await settles(short.slave.multi({ pipeline: false }), 'multi goes after the bound')
+        assert.equal(await settles(short.slave.get('f9:k'), 'queued'), 'QUEUED')
+        await assert.rejects(settles(short.slave.exec(), 'exec'), { code: 'REPLICA_BEHIND' })
+        assert.equal(short.slave.mode, 'normal')
+        assert.equal(await settles(short.slave.select(2), 'select'), 'OK', 'connection state goes after the bound')
+        await settles(short.slave.select(0), 'select 0')
+      } finally {
+        await again()
+      }
+      // A DISCARD of ours closed the transaction whose EXEC was rejected.
+      await assert.rejects(settles(short.slave.exec(), 'exec once caught up'), /EXEC without MULTI/)
+      assert.deepEqual(await settles(short.slave.multi().get('f9:k').exec(), 'multi once caught up'), [
+        [null, 'behind'],
+      ])
+    }
+  })
+
   it('3: replies after a write have the shapes of an ungated send, RESP2 and RESP3', async () => {
     for (const protocol of [2, 3] as const) {
       const plain = fx.open({ redisOptions: { protocol } })

@@ -8,6 +8,7 @@ import {
   isPlainRead,
   mayWrite,
   parseToken,
+  readsData,
   roleOffset,
   rolePosition,
 } from '../../src/consistency.js'
@@ -97,5 +98,14 @@ describe('consistency', () => {
   it('writes are every command not known to read: reads, connection commands and MULTI need no ROLE', () => {
     for (const name of ['set', 'EXEC', 'eval', 'incr', 'blpop', 'module.write']) assert.ok(mayWrite(name), name)
     for (const name of ['get', 'PING', 'select', 'multi', 'client', 'zrange']) assert.ok(!mayWrite(name), name)
+  })
+
+  it('what reads data on a replica (never sent below its floor): reads, EXEC, scripts, unknown names; not state, pub/sub or writes', () => {
+    for (const name of ['get', 'EXEC', 'eval', 'fcall', 'sort', 'xread', 'scan', 'module.read']) {
+      assert.ok(readsData(name), name)
+    }
+    for (const name of ['select', 'MULTI', 'discard', 'ping', 'client', 'subscribe', 'ssubscribe', 'set', 'blpop']) {
+      assert.ok(!readsData(name), name)
+    }
   })
 })
