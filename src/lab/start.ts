@@ -124,6 +124,14 @@ async function converged(lab: Lab): Promise<true | undefined> {
     const info = parseInfo(String(await lab.command(r, 'INFO', 'replication')))
     if (info.master_link_status !== 'up') return undefined
   }
+  // A replica fresh from a diskless full sync says its link is up, but Redis 7.0 streams it writes only
+  // after its first REPLCONF ACK (sent once a second): until then, writes acknowledged by the master
+  // are on no replica. WAIT asks for that ACK (REPLCONF GETACK) and returns once every replica has
+  // acknowledged the master's offset: the replicas really follow it.
+  if (lab.replicas.length > 0) {
+    const acked = Number(await lab.command(lab.master, 'WAIT', lab.replicas.length, 200))
+    if (acked < lab.replicas.length) return undefined
+  }
   for (const s of lab.sentinels) {
     const m = pairs(await lab.command(s, 'SENTINEL', 'MASTER', lab.masterName))
     if (m.flags !== 'master') return undefined
