@@ -38,52 +38,33 @@ async function start(options: LabOptions = {}): Promise<Lab> {
   ) => spawnNode({ name, kind, host, dir, password, tls }, config, o.startTimeoutMs)
   // With `distinctAddresses`, data node i (0: the master) on its own loopback address.
   const dataHost = (i: number) => (o.distinctAddresses ? dataNodeHost(i) : undefined)
-  try {
-    const master = await spawn(
-      'master',
+  /** Data node `i` (0: the master; a replica of it otherwise), named `name`. */
+  const spawnData = (i: number, name: string, replicaOf?: number) =>
+    spawn(
+      name,
       'data',
       o.password,
       (port) =>
         dataNodeConfig({
           port,
           dir,
-          name: 'master',
+          name,
           password: o.password,
+          replicaOf,
           replTimeoutSec: o.replTimeoutSec,
           tls: certificates,
           hostname,
           tcpBacklog: o.tcpBacklog,
           sentinelUser,
-          host: dataHost(0),
+          host: dataHost(i),
+          masterHost: replicaOf === undefined ? undefined : dataHost(0),
         }),
-      dataHost(0),
+      dataHost(i),
     )
+  try {
+    const master = await spawnData(0, 'master')
     data.push(master)
-    const replicas = await Promise.all([
-      ...range(o.replicas).map((i) =>
-        spawn(
-          `replica-${i}`,
-          'data',
-          o.password,
-          (port) =>
-            dataNodeConfig({
-              port,
-              dir,
-              name: `replica-${i}`,
-              password: o.password,
-              replicaOf: master.port,
-              replTimeoutSec: o.replTimeoutSec,
-              tls: certificates,
-              hostname,
-              tcpBacklog: o.tcpBacklog,
-              sentinelUser,
-              host: dataHost(i),
-              masterHost: dataHost(0),
-            }),
-          dataHost(i),
-        ),
-      ),
-    ])
+    const replicas = await Promise.all(range(o.replicas).map((i) => spawnData(i, `replica-${i}`, master.port)))
     data.push(...replicas)
     const started = await Promise.all(
       range(o.sentinels).map((i) =>
