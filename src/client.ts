@@ -169,6 +169,9 @@ export class TwiceRedisClient extends Redis {
       this.#hold(command, stream)
       return command.promise
     }
+    // ioredis' handshake and our ready check go before anything the gate holds (they make the
+    // connection the held commands wait for).
+    if (this.status === 'connect' && this.#ownBeforeReady(command)) return queueUntraced(this, command, stream)
     if (this.#gate?.take(command, stream)) return command.promise
     if (this.side === 'master') {
       if (!this.#inTransaction(command)) return command.promise

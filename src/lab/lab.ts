@@ -153,6 +153,19 @@ export class Lab {
     })
   }
 
+  /**
+   * Wait until every replica of the master has everything the master had written when this was
+   * called. (`WAIT` alone, on a connection of its own, would not do: it waits for that
+   * connection's own writes only, and returns at once.)
+   */
+  async waitForReplication(timeoutMs = 5_000): Promise<void> {
+    const { replicas } = replication(String(await this.command(this.master, 'INFO', 'replication')))
+    const acked = await replicated(proc(this.master), replicas.length, timeoutMs)
+    if (acked < replicas.length) {
+      throw new LabError(`${replicas.length - acked} replica(s) did not acknowledge within ${timeoutMs} ms`)
+    }
+  }
+
   /** Wait until the sentinels agree on a master other than the current {@link master}. */
   async waitForNewMaster(timeoutMs = 15_000): Promise<LabNode> {
     const old = this.master.address
@@ -269,4 +282,29 @@ export function proc(node: LabNode): ServerProcess {
   if (!(node instanceof ServerProcess))
     throw new LabError(`${String((node as LabNode)?.name)} is not a node of this lab`)
   return node
+}
+
+/**
+ * A master's replication offset and, per replica, the offset it last acknowledged (`offset=` of
+ * `slaveN`: 0 until its first `REPLCONF ACK`).
+ */
+/**
+ * @internal How many replicas (waiting for `replicas` at most) have everything `master` had written: a write of its own (a PUBLISH,
+ * which replicates), then `WAIT` for it on the same connection (WAIT asks the replicas at once).
+ */
+export async function replicated(master: ServerProcess, replicas: number, timeoutMs: number): Promise<number> {
+  const wait = ['WAIT', replicas, timeoutMs]
+  return Number(await master.commands([['PUBLISH', '__lab__:replicated', ''], wait], timeoutMs + 1_000))
+}
+
+/** @internal */
+export function replication(info: string): { offset: number; replicas: { state: string; offset: number }[] } {
+  const fields = parseInfo(info)
+  const replicas = Object.entries(fields)
+    .filter(([key]) => /^slave\d+$/.test(key))
+    .map(([, value]) => {
+      const entry = Object.fromEntries(value.split(',').map((kv) => kv.split('=') as [string, string]))
+      return { state: String(entry.state), offset: Number(entry.offset) }
+    })
+  return { offset: Number(fields.master_repl_offset), replicas }
 }

@@ -119,7 +119,12 @@ export class ServerProcess implements LabNode {
   }
 
   /** Run one command on this node over a short-lived connection. */
-  async command(args: (string | number)[], timeoutMs = 2000): Promise<unknown> {
+  command(args: (string | number)[], timeoutMs = 2000): Promise<unknown> {
+    return this.commands([args], timeoutMs)
+  }
+
+  /** Run commands one after another on this node over one short-lived connection: the last one's reply. */
+  async commands(list: (string | number)[][], timeoutMs = 2000): Promise<unknown> {
     if (!this.#child) throw new LabError(`${this.name} (${this.address}) is not running (killed? restart() it first)`)
     const client = new Redis({
       host: this.host,
@@ -136,8 +141,9 @@ export class ServerProcess implements LabNode {
     })
     client.on('error', () => {})
     try {
-      const [name, ...rest] = args
-      return await client.call(String(name), ...rest)
+      let reply: unknown
+      for (const [name, ...rest] of list) reply = await client.call(String(name), ...rest)
+      return reply
     } finally {
       client.disconnect()
     }

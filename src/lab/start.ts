@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { LabError } from '../errors.js'
 import { pairs, parseInfo, parseReplicas } from '../topology.js'
 import { dataNodeConfig, type SentinelUser, sentinelConfig } from './config.js'
-import { Lab, SENTINEL_USER } from './lab.js'
+import { Lab, proc, replicated, SENTINEL_USER } from './lab.js'
 import { dataNodeHost, type LabOptions, range, resolve } from './options.js'
 import { findRedisServer, freePort, liveDirs, ServerProcess } from './server.js'
 import { makeCertificates } from './tls.js'
@@ -107,10 +107,9 @@ async function converged(lab: Lab): Promise<true | undefined> {
   }
   // A replica fresh from a diskless full sync says its link is up, but Redis 7.0 streams it writes only
   // after its first REPLCONF ACK (sent once a second): until then, writes acknowledged by the master
-  // are on no replica. WAIT asks for that ACK (REPLCONF GETACK) and returns once every replica has
-  // acknowledged the master's offset: the replicas really follow it.
+  // are on no replica. Every replica must have a write made now.
   if (lab.replicas.length > 0) {
-    const acked = Number(await lab.command(lab.master, 'WAIT', lab.replicas.length, 200))
+    const acked = await replicated(proc(lab.master), lab.replicas.length, 200)
     if (acked < lab.replicas.length) return undefined
   }
   for (const s of lab.sentinels) {

@@ -36,7 +36,7 @@ describe('twiceredis status, read, write and watch against a lab', () => {
     // a write they have not seen the replicas take must not show as lag.
     for (const s of lab.sentinels) await lab.command(s, 'SENTINEL', 'DEBUG', 'INFO-PERIOD', 60_000)
     await lab.command(lab.master, 'SET', 'cli:pad', 'x'.repeat(2000))
-    await lab.command(lab.master, 'WAIT', lab.replicas.length, 2000)
+    await lab.waitForReplication()
     const { code, stdout } = await run('status').finally(() =>
       Promise.all(lab.sentinels.map((s) => lab.command(s, 'SENTINEL', 'DEBUG', 'INFO-PERIOD', 1000))),
     )
@@ -78,7 +78,7 @@ describe('twiceredis status, read, write and watch against a lab', () => {
 
   it('write and read run one command on each side', async () => {
     assert.equal((await run('write', 'SET', 'cli:key', 'hello')).stdout.trim(), 'OK')
-    await lab.command(lab.master, 'WAIT', 2, 2000)
+    await lab.waitForReplication()
     assert.equal((await run('read', 'GET', 'cli:key')).stdout.trim(), 'hello')
     assert.equal((await run('read', 'GET', 'cli:missing')).stdout.trim(), '(nil)')
     const err = await run('write', 'INCR', 'cli:key')

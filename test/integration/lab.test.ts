@@ -37,6 +37,20 @@ describe('the lab', () => {
     }
   })
 
+  it('starts with every replica streaming (it has acknowledged), and waitForReplication waits for them', async () => {
+    // Redis 7.0 streams a replica fresh from a diskless sync nothing until its first REPLCONF ACK.
+    const info = String(await lab.command(lab.master, 'INFO', 'replication'))
+    const acked = [...info.matchAll(/^slave\d+:.*,offset=(\d+),/gm)].map((m) => Number(m[1]))
+    assert.equal(acked.length, 2)
+    assert.ok(
+      acked.every((offset) => offset > 0),
+      info,
+    )
+    await lab.command(lab.master, 'SET', 'lab:replicated', 'yes')
+    await lab.waitForReplication()
+    for (const r of lab.replicas) assert.equal(await lab.command(r, 'GET', 'lab:replicated'), 'yes')
+  })
+
   it('breakReplicaLink: sentinels see the link down while the replica still answers; restore heals it', async () => {
     const replica = lab.replicas[0]!
     await lab.breakReplicaLink(replica)
