@@ -4,8 +4,11 @@
 // how many reads missed the write just made, and the share of reads a replica served. Then what
 // 'session' costs where it has nothing to check: read-only traffic (GET, 50 in flight) and
 // write-only traffic (SET, 50 in flight); and reads while 4 tasks write (median read latency,
-// share served by a replica). Interleaved by round. Figures are ratios side by side in one run
+// share served by a replica). Beside the pairs, the floor of any offset check: plain ioredis
+// pairs to the same two nodes with one command more on each side (PING, or the ROLE a check
+// needs), against plain SET then GET. Interleaved by round. Figures are ratios side by side in one run
 // on one noisy 2-core machine (shared with other labs): compare rows, not runs.
+import { Redis } from 'ioredis'
 import { TwiceRedis, type TwiceRedisOptions } from 'twiceredis'
 import { type Lab, startLab } from 'twiceredis/lab'
 import { median, shuffled, table } from './peers.js'
@@ -61,6 +64,41 @@ async function pairs(c: Contender, ms: number): Promise<Pairs> {
     latencies.push(performance.now() - started)
   }
   return { perSecond: (latencies.length / ms) * 1000, latencies, stale, moved: c.moved - moved }
+}
+
+/** Plain ioredis pairs on the master and one replica: what one command more on each side costs. */
+function floors(master: Redis, replica: Redis): [string, (i: number) => Promise<unknown>][] {
+  return [
+    [
+      'ioredis: SET, then GET',
+      async (i) => {
+        await master.set('raw:floor', String(i))
+        await replica.get('raw:floor')
+      },
+    ],
+    [
+      'ioredis: SET + PING, then PING + GET (one command more a side)',
+      async (i) => {
+        await master.pipeline().set('raw:floor', String(i)).ping().exec()
+        await replica.pipeline().ping().get('raw:floor').exec()
+      },
+    ],
+    [
+      'ioredis: SET + ROLE, then ROLE + GET (the offsets a check reads)',
+      async (i) => {
+        await master.pipeline().set('raw:floor', String(i)).role().exec()
+        await replica.pipeline().role().get('raw:floor').exec()
+      },
+    ],
+  ]
+}
+
+/** Sequential `pair`s for `ms`: pairs per second. */
+async function pairsOf(pair: (i: number) => Promise<unknown>, ms: number): Promise<number> {
+  const end = performance.now() + ms
+  let i = 0
+  while (performance.now() < end) await pair(i++)
+  return (i / ms) * 1000
 }
 
 /** `op` with 50 in flight for `ms`: operations per second. */
@@ -122,7 +160,18 @@ export async function readAfterWriteBench(rounds = 3, ms = 1000): Promise<string
   const lab = await startLab()
   const all = contenders(lab)
   const [eventual, session] = all as [Contender, Contender, Contender]
+  await session.read('raw:connect')
+  const node = (address: string) => {
+    const [host, port] = [
+      address.slice(0, address.lastIndexOf(':')),
+      Number(address.slice(address.lastIndexOf(':') + 1)),
+    ]
+    return new Redis({ host, port })
+  }
+  const plain = [node(lab.master.address), node(session.tr.slave.node!.address)] as const
+  const floorPairs = floors(...plain)
   try {
+    const floorRuns = new Map<string, number[]>()
     const runs = new Map<string, Pairs[]>()
     const reads = new Map<string, number[]>()
     const writes = new Map<string, number[]>()
@@ -131,6 +180,7 @@ export async function readAfterWriteBench(rounds = 3, ms = 1000): Promise<string
     for (let round = 1; round <= rounds; round++) {
       process.stderr.write(`read after write: round ${round}/${rounds}\n`)
       for (const c of shuffled(all)) add(runs, c.name, await pairs(c, ms))
+      for (const [name, pair] of shuffled(floorPairs)) add(floorRuns, name, await pairsOf(pair, ms))
       for (const c of shuffled([eventual, session])) add(reads, c.name, await readOnly(c, ms))
       for (const c of shuffled([eventual, session])) add(writes, c.name, await writeOnly(c, ms))
       for (const c of shuffled(all)) add(loaded, c.name, await readsUnderWrites(c, ms))
@@ -155,6 +205,12 @@ export async function readAfterWriteBench(rounds = 3, ms = 1000): Promise<string
       ]
     })
     const flat = (m: Map<string, number[]>, name: string) => median(m.get(name)!)
+    const base = flat(floorRuns, floorPairs[0]![0])
+    const floorRows = floorPairs.map(([name]) => [
+      name,
+      `${Math.round(flat(floorRuns, name))}/s`,
+      (flat(floorRuns, name) / base).toFixed(2),
+    ])
     const sideBySide = (m: Map<string, number[]>) =>
       [eventual, session].map((c) => [
         c.name,
@@ -182,6 +238,8 @@ export async function readAfterWriteBench(rounds = 3, ms = 1000): Promise<string
     })
     return `${table(['reads', 'pairs/s (median)', 'ratio to eventual', 'pair p50', 'pair p99', 'stale reads', 'served by a replica'], rows)}
 
+${table(['the floor: plain ioredis pairs, same nodes', 'pairs/s (median)', 'ratio to SET, then GET'], floorRows)}
+
 ${table(['read-only traffic (GET, 50 in flight)', 'reads/s (median)', 'ratio to eventual'], sideBySide(reads))}
 
 ${table(['write-only traffic (SET, 50 in flight)', 'writes/s (median)', 'ratio to eventual'], sideBySide(writes))}
@@ -191,6 +249,7 @@ ${table(['sequential reads while 4 tasks write', 'read p50', 'ratio to eventual'
 Ratios side by side in one run on one noisy 2-core machine (other labs run beside it).`
   } finally {
     await Promise.all(all.map((c) => c.tr.quit()))
+    for (const client of plain) client.disconnect()
     await lab.stop()
   }
 }
