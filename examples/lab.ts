@@ -7,6 +7,7 @@ const lab = await startLab({ replicas: 2, sentinels: 3, password: 'pw' })
 try {
   const tr = new TwiceRedis(lab.masterName, lab.sentinelAddresses, 'pw')
   await tr.master.set('k', 'v')
+  await lab.waitForReplication() // every replica has what the master had written (WAIT)
   await lab.breakReplicaLink(lab.replicas[0]!) // replica up, its master link down
   await lab.restoreReplicaLink(lab.replicas[0]!)
   await lab.kill(lab.master) // or pause()/resume() (SIGSTOP/SIGCONT), restart()
