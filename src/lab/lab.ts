@@ -188,10 +188,19 @@ export class Lab {
     if (wait) await this.#waitForLink(replica, false)
   }
 
-  /** Undo {@link breakReplicaLink}; with `wait`, until every sentinel reports the link ok again. */
+  /**
+   * Undo {@link breakReplicaLink}; with `wait`, until the replica's link is up and every sentinel
+   * reports it ok. (A sentinel's INFO may still be from before the link broke: only once the link
+   * is up again is its `ok` current.)
+   */
   async restoreReplicaLink(replica: LabNode, { wait = true } = {}): Promise<void> {
     await this.command(replica, 'CONFIG', 'SET', 'masterauth', this.#options.password ?? '')
-    if (wait) await this.#waitForLink(replica, true)
+    if (!wait) return
+    await this.waitFor(15_000, `${replica.address} to reconnect to its master`, async () => {
+      const info = parseInfo(String(await this.command(replica, 'INFO', 'replication')))
+      return info.master_link_status === 'up' || undefined
+    })
+    await this.#waitForLink(replica, true)
   }
 
   /** What each sentinel reports about each replica (`SENTINEL REPLICAS`), by sentinel address. */

@@ -63,6 +63,21 @@ describe('the lab', () => {
     assert.equal(info.master_link_status, 'up')
   })
 
+  it('restoreReplicaLink right after a break returns only once the link is back: the sentinels report it ok after', async () => {
+    // The sentinels' INFO may be from before the break: their `ok` then was not yet about the restored link.
+    const replica = lab.replicas[1]!
+    await lab.breakReplicaLink(replica, { wait: false })
+    await lab.restoreReplicaLink(replica)
+    const until = Date.now() + 1500 // past the lab sentinels' INFO period (1 s)
+    while (Date.now() < until) {
+      for (const [sentinel, replicas] of await lab.sentinelReplicas()) {
+        const status = replicas.find((r) => r.address === replica.address)?.linkStatus
+        assert.equal(status, 'ok', `${sentinel} reports the link ${status} after the restore`)
+      }
+      await new Promise((r) => setTimeout(r, 50))
+    }
+  })
+
   it('counts the client connections a sentinel holds, other sentinels aside', async () => {
     const sentinel = lab.sentinels[0]!
     assert.equal(await lab.clientConnections(sentinel), 0)
