@@ -109,7 +109,7 @@ export class TwiceRedisClient extends Redis {
       silent: () => this.#holdWatch(),
       verdict: (verdict) => this.#onVerdict(verdict),
       done: () => {
-        if (this.status === 'ready') this.#releaseWatch()
+        if (this.status === 'ready') this.#watchWhileReady()
       },
     })
     this.#idle = new IdleTimer(
@@ -487,7 +487,7 @@ export class TwiceRedisClient extends Redis {
   #onReady(): void {
     this.#clearReadyTimer()
     this.#transition('ready')
-    this.#releaseWatch()
+    this.#watchWhileReady()
     this.#health.start()
     this.#idle.start()
     if (this.side === 'master') this.#session.connected(this)
@@ -576,6 +576,15 @@ export class TwiceRedisClient extends Redis {
     if (this.#watch || this.#life.state === 'closed') return
     this.#watch = this.#resolver.watch()
     this.#watch?.hold(this)
+  }
+
+  /**
+   * Ready: stop listening, except a read side on the master (no healthy replica), which listens for
+   * a switch: the master it reads from may be replaced while it is still up.
+   */
+  #watchWhileReady(): void {
+    if (this.side === 'replica' && this.node?.role === 'master') this.#holdWatch()
+    else this.#releaseWatch()
   }
 
   #releaseWatch(): void {

@@ -563,7 +563,10 @@ export class ReadGate {
       // While ioredis connects it sends its own handshake and queues ours; it sends the queued
       // ones through here again once ready. (Behind commands held here, a command waits its turn.)
       if (replica.status !== 'ready') return false
-      if (replica.mode !== 'normal' || replica.node?.role === 'master') return false // nothing to check
+      if (replica.mode !== 'normal') return false
+      // On the node the write side is on: nothing to check. (On another master, e.g. the one a
+      // failover replaced, still up: checked like a replica, and its history is not the writes'.)
+      if (replica.node?.role === 'master' && replica.node.address === session.master?.node?.address) return false
       const floor = session.floorNow()
       if (!(floor instanceof Promise) && fresh(this.#confirmed, floor, this.#seen)) return false
     }

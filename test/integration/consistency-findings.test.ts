@@ -342,6 +342,28 @@ describe("consistency: 'session': histories, permissions and outages", () => {
       { downAfterMs: 60_000 },
     ))
 
+  it('red team: a read side on a master the sentinels replaced while it is still up does not serve reads', () =>
+    withLab(async (lab, open) => {
+      // No replica chosen: reads fall back to the master. SENTINEL FAILOVER leaves the old master
+      // up (and still master until the sentinels reconfigure it): the read side stayed there and
+      // answered with values frozen at the switch (thousands of stale reads in every run).
+      const tr = open({ consistency: 'session', replicaSelection: () => undefined, healthCheckIntervalMs: 0 })
+      await tr.master.set('fr:k', '0')
+      assert.equal(await tr.slave.get('fr:k'), '0')
+      const old = lab.master.address
+      assert.equal(tr.slave.node?.address, old)
+      await lab.failover()
+      await lab.waitForNewMaster()
+      const stale: string[] = []
+      for (let i = 1; i <= 300; i++) {
+        await tr.master.set('fr:k', String(i))
+        const read = await settles(tr.slave.get('fr:k'), 'read')
+        if (read !== String(i)) stale.push(`read ${read} after ${i}, read side on ${tr.slave.node?.address}`)
+      }
+      assert.notEqual(tr.master.node?.address, old)
+      assert.deepEqual(stale.slice(0, 3), [], `${stale.length} stale reads of 300`)
+    }))
+
   it("also: ioredis' re-subscribe after a read-side reconnect stays on the read connection", () =>
     withLab(async (lab, open) => {
       const tr = open({ ...lagging, redisOptions: { protocol: 2 } })
