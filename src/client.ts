@@ -1,11 +1,12 @@
 import { inspect } from 'node:util'
-import { type Callback, type Command, Redis, type RedisOptions } from 'ioredis'
+import { type Callback, Command, Redis, type RedisOptions } from 'ioredis'
 import type { TwiceRedisConnector } from './connector.js'
 import { ReadGate, type Session } from './consistency.js'
 import {
   AuthenticationError,
   ClientClosedError,
   FailoverInProgressError,
+  RoleCheckDeniedError,
   redact,
   TransactionAbortedError,
   TwiceRedisError,
@@ -24,13 +25,14 @@ import {
   queueUntraced,
   type ReadyCheck,
   replaceReadyCheck,
+  sendInHandshake,
 } from './ioredis-internals.js'
 import { initial, inOutage, type Lifecycle, type LifecycleEvent, next, retryDelay } from './lifecycle.js'
 import type { Metrics } from './metrics.js'
 import { awaitPromotion } from './promotion.js'
 import type { Resolver } from './resolver.js'
 import { isAuthError } from './sentinels.js'
-import { type EventNode, parseInfo } from './topology.js'
+import { type EventNode, infoFromRole, parseInfo } from './topology.js'
 import type { Member, Release, Watch } from './watch.js'
 
 type Stream = Parameters<Redis['sendCommand']>[1]
@@ -293,6 +295,12 @@ export class TwiceRedisClient extends Redis {
     err: Error,
     options: Parameters<Redis['recoverFromFatalError']>[2],
   ): void {
+    if (err instanceof RoleCheckDeniedError) {
+      // As a refused password: retrying only adds load. Fail what is queued, stop.
+      super.recoverFromFatalError(err, err, options)
+      this.disconnect()
+      return
+    }
     if (!isAuthError(err)) {
       super.recoverFromFatalError(commandError, err, options)
       return
@@ -551,10 +559,24 @@ export class TwiceRedisClient extends Redis {
           this.#infoSections = false
           this.#readyCheck(callback)
         } else if (/NOPERM/.test(error.message)) {
-          callback(null, {}) // the role check then says why it cannot tell
+          this.#roleCheck(callback)
         } else {
           callback(error)
         }
+      },
+    )
+  }
+
+  /** The role check from `ROLE`, for a user refused `INFO`; refused both, no check is possible. */
+  #roleCheck(callback: Parameters<ReadyCheck>[0]): void {
+    const role = new Command('role', [], { replyEncoding: 'utf8' })
+    sendInHandshake(this, role)
+    this.#handshake = 'checking'
+    role.promise.then(
+      (reply) => callback(null, infoFromRole(reply)),
+      (error: Error) => {
+        const address = this.node?.address ?? 'a data node'
+        callback(/NOPERM/.test(error.message) ? new RoleCheckDeniedError(address, { cause: redact(error) }) : error)
       },
     )
   }

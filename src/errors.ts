@@ -184,6 +184,26 @@ export class RoleDeniedError extends TwiceRedisError {
 }
 
 /**
+ * A data node refused both `INFO` and `ROLE` to this user: twiceredis checks the role of every
+ * node it connects to (the Redis Sentinel client guidelines), and cannot. The commands waiting
+ * for that connection reject with this; the next command tries again.
+ */
+export class RoleCheckDeniedError extends TwiceRedisError {
+  override name = 'RoleCheckDeniedError'
+  constructor(
+    readonly address: string,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      'ROLE_CHECK_DENIED',
+      `${address} refused INFO and ROLE to this user: twiceredis checks each node's role on connect with one of them. ` +
+        'Allow one for this user (ACL: +info or +role; `-@dangerous` removes both).',
+      options,
+    )
+  }
+}
+
+/**
  * With `consistency: 'session'`, a command that cannot go to the master (MULTI/EXEC, a read in
  * another db, a blocking read, a cursor, a script) waited `waitedMs` (up to `connectTimeoutMs`)
  * on its own connection and the replica never showed the session's writes: it was not sent,

@@ -9,6 +9,7 @@ export {
   NoHealthyReplicaError,
   NoSentinelReachableError,
   ReplicaBehindError,
+  RoleCheckDeniedError,
   RoleDeniedError,
   TransactionAbortedError,
   TwiceRedisError,

@@ -267,3 +267,21 @@ export function onSettled(command: Command, settled: (error?: Error) => void): v
 export function offlineQueueLength(client: Redis): number {
   return (client as unknown as { offlineQueue?: { length: number } }).offlineQueue?.length ?? 0
 }
+
+/**
+ * Write `command` now, during ioredis' handshake (status `connect`, before ready), though it is no
+ * handshake command of ioredis': the role check's `ROLE` for a user refused `INFO`. ioredis 6 lets
+ * only its handshake commands through while `condition.handshake` is set, and ioredis 5 and 6 let
+ * loading-safe commands (ROLE is) through once it is not: for this one call it is not. (Checked by
+ * the ACL tests of test/integration/security.test.ts.)
+ */
+export function sendInHandshake(client: Redis, command: Command): void {
+  const condition = (client as unknown as { condition?: { handshake?: boolean } }).condition
+  const was = condition?.handshake
+  if (condition) condition.handshake = false
+  try {
+    void queueUntraced(client, command)
+  } finally {
+    if (condition) condition.handshake = was
+  }
+}

@@ -373,6 +373,26 @@ function momentary(reason: string | undefined): boolean {
 }
 
 /**
+ * The `INFO replication` fields the role check reads, from a `ROLE` reply (for a user refused INFO).
+ * @internal
+ */
+export function infoFromRole(reply: unknown): Record<string, string> {
+  if (!Array.isArray(reply)) return {}
+  const [role, ...rest] = reply.map((v) => (Array.isArray(v) ? v : text(v)))
+  if (role === 'master') return { role: 'master', master_repl_offset: String(rest[0]) }
+  if (role !== 'slave') return { role: String(role) }
+  const [host, port, state, offset] = rest as string[]
+  return {
+    role: 'slave',
+    master_host: String(host),
+    master_port: String(port),
+    master_link_status: state === 'connected' ? 'up' : 'down',
+    slave_repl_offset: String(offset),
+    loading: '0',
+  }
+}
+
+/**
  * Why a node we connected to must not be used for `role`, judged from its `INFO` fields, or
  * `undefined` if it fits. Sentinels can be seconds behind: a "master" may already be demoted and
  * a "replica" may have lost its link since their last look.

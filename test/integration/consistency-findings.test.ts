@@ -295,6 +295,36 @@ describe("consistency: 'session': histories, permissions and outages", () => {
       )
     }))
 
+  it('red team: a user refused INFO is checked with ROLE; refused both, ROLE_CHECK_DENIED at once, no retry loop', () =>
+    withLab(async (lab, open) => {
+      const user = async (name: string, ...rules: string[]) => {
+        for (const node of lab.dataNodes) {
+          await lab.command(node, 'ACL', 'SETUSER', name, 'on', `>${name}-pw`, '~*', '&*', '+@all', ...rules)
+        }
+      }
+      await user('noinfo', '-info')
+      await user('neither', '-@dangerous') // INFO and ROLE are both @dangerous
+      const tr = open({ consistency: 'session', username: 'noinfo', password: 'noinfo-pw' })
+      const errors: unknown[] = []
+      tr.on('error', (e) => errors.push(e))
+      for (let i = 0; i < 20; i++) {
+        await tr.master.set('fi:k', String(i))
+        assert.equal(await tr.slave.get('fi:k'), String(i))
+      }
+      assert.equal(tr.slave.node?.role, 'replica')
+      assert.deepEqual(errors, [])
+      const denied = open({ username: 'neither', password: 'neither-pw' })
+      const codes: string[] = []
+      denied.on('error', (e) => codes.push(String((e as { code?: string }).code)))
+      await assert.rejects(settles(denied.master.set('fi:k', 'x'), 'write'), (e: Error & { code?: string }) => {
+        assert.equal(e.code, 'ROLE_CHECK_DENIED')
+        assert.match(e.message, /\+info or \+role/)
+        return true
+      })
+      await assert.rejects(settles(denied.slave.get('fi:k'), 'read'), { code: 'ROLE_CHECK_DENIED' })
+      assert.ok(codes.length <= 2, `${codes.length} errors: retried in a loop`)
+    }))
+
   it('also: after a read-side reconnect during a master outage, reads are served by the replica', () =>
     withLab(
       async (lab, open) => {
