@@ -201,6 +201,8 @@ interface Writer {
   rebase: boolean
   /** The first write since its last ROLE (`isResolved` once acknowledged), if any. */
   first: Command | undefined
+  /** A SELECT queued inside the open MULTI (it takes effect with EXEC). */
+  pendingDb?: number | undefined
 }
 
 /** Writes that failed: settled, so no longer a reason to wait before asking behind them. */
@@ -278,10 +280,20 @@ export class Session {
     const kind = kindOf(command.name)
     const w = this.#writer(client)
     if (kind.transaction) {
+      if (client === this.master) this.#transactionDb(w, kind.name, command)
       w.inMulti = kind.name === 'multi'
       if (kind.name === 'multi') return
     }
-    if (kind.name === 'select' && client === this.master) this.masterDb = Number(command.args[0])
+    if (kind.name === 'select' && client === this.master) {
+      // The db the master side is on once the SELECT has run: on its reply, or on its EXEC.
+      const db = Number(command.args[0])
+      if (w.inMulti) w.pendingDb = db
+      else
+        command.promise.then(
+          () => this.#selected(client, db),
+          () => {},
+        )
+    }
     if (!kind.write || !this.options.tracksWrites || client.mode !== 'normal') return
     if (kind.blocking && !this.#blocking.has(command)) {
       this.#blocking.add(command)
@@ -319,9 +331,28 @@ export class Session {
     })
   }
 
+  #selected(client: SessionClient, db: number): void {
+    if (client === this.master) this.masterDb = db
+  }
+
+  /** A SELECT queued inside MULTI takes effect with its EXEC, and not with a DISCARD. */
+  #transactionDb(w: Writer, name: string, command: Command): void {
+    const db = w.pendingDb
+    w.pendingDb = undefined
+    if (name !== 'exec' || db === undefined) return
+    const client = this.master
+    command.promise.then(
+      (results) => {
+        if (client && Array.isArray(results)) this.#selected(client, db)
+      },
+      () => {},
+    )
+  }
+
   /** A write-side connection closed: no MULTI is open on it any more (ioredis may send it again). */
   closed(client: SessionClient): void {
     this.#writer(client).inMulti = false
+    this.#writer(client).pendingDb = undefined
   }
 
   /**
@@ -746,11 +777,19 @@ export class ReadGate {
       ])
       e.caught!.settle({ ok: false, error })
     } else if (master) {
-      session.emit('read-from-master', { replica, reason, waitedMs: Date.now() - (e.deadline - session.timeoutMs) })
+      const waited = Date.now() - (e.deadline - session.timeoutMs)
+      session.emit('read-from-master', { replica, reason, waitedMs: waited })
       const { copy, reply } = rawReplyCopy(e.command)
       session.send(master, copy)
       master.metrics?.written(e.command, master as never) // served by the master, for `twiceredis.reads`
-      void reply.then((r) => e.caught!.settle(r))
+      void reply.then((r) => {
+        // quit() closed the master side meanwhile: the read came before it, and is not a command
+        // after quit(); the replica could not show the floor, which is what it reports.
+        const closed = !r.ok && (r.error as { code?: string }).code === 'CLIENT_CLOSED'
+        const error = () =>
+          new ReplicaBehindError(replica ?? 'the read side', `${reason}; the master side was closed`, waited)
+        e.caught!.settle(closed ? { ok: false, error: error() } : r)
+      })
     } else {
       e.caught!.settle({ ok: false, error: new Error('Connection is closed.') })
     }

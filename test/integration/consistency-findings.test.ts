@@ -219,6 +219,47 @@ describe("consistency: 'session': every command an ioredis user sends", () => {
     assert.deepEqual(toMaster, [])
   })
 
+  it('red team: a SELECT inside a discarded MULTI on the write side does not count as its db', async () => {
+    const tr = fx.open({ ...lagging, connectTimeoutMs: 300 })
+    await tr.master.select(3)
+    await tr.master.set('fd:k', 'db3')
+    await tr.master.select(0)
+    await tr.master.set('fd:k', 'db0')
+    await fx.lab.waitForReplication()
+    await tr.master.call('MULTI')
+    await tr.master.call('SELECT', '3')
+    await tr.master.call('DISCARD') // the master connection stays on db 0
+    await tr.slave.select(3)
+    assert.equal(await tr.slave.get('fd:k'), 'db3')
+    const restore = await lagReplicas(fx.lab)
+    try {
+      await tr.master.set('fd:other', 'x') // a floor the lagging replica cannot show
+      // A read in db 3 cannot move to a master on db 0: it waits, then REPLICA_BEHIND (it answered db0).
+      await assert.rejects(settles(tr.slave.get('fd:k'), 'read in db 3'), { code: 'REPLICA_BEHIND' })
+    } finally {
+      await restore()
+      await tr.slave.select(0)
+    }
+  })
+
+  it('red team: a read held when quit() comes is not rejected as a command after quit()', async () => {
+    const tr = fx.open({ consistency: 'session', consistencyTimeoutMs: 100, healthCheckIntervalMs: 0 })
+    await tr.slave.get('warm-up')
+    const replica = fx.lab.node(tr.slave.node!.address)!
+    await tr.master.set('fq:k', 'v')
+    fx.lab.pause(replica)
+    try {
+      const read = tr.slave.get('fq:k')
+      const quit = tr.quit()
+      // The read came before quit(): the replica could not show the floor, the master side closed.
+      await assert.rejects(settles(read, 'read'), { code: 'REPLICA_BEHIND' })
+      fx.lab.resume(replica)
+      await settles(quit, 'quit')
+    } finally {
+      fx.lab.resume(replica)
+    }
+  })
+
   it('8: readFallback: false rejects NO_HEALTHY_REPLICA, a write on the read side fails READONLY, no listener per read', async () => {
     const tr = fx.open({ ...lagging, readFallback: false })
     await tr.slave.get('warm-up')
