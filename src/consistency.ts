@@ -115,6 +115,26 @@ export function readsData(name: string): boolean {
   return (hasFlag(n, 'readonly') && !hasFlag(n, 'pubsub')) || readsToo.has(n)
 }
 
+/** What the read gate needs to know of a command name, worked out once per name. */
+interface ReadKind {
+  name: string
+  plainRead: boolean
+  readsData: boolean
+}
+
+const readKinds = new Map<string, ReadKind>()
+
+function readKindOf(name: string): ReadKind {
+  let kind = readKinds.get(name)
+  if (!kind) {
+    const n = name.toLowerCase()
+    kind = { name: n, plainRead: isPlainRead(n), readsData: readsData(n) }
+    // Names come from the application's code (call() may send any): a bound all the same.
+    if (readKinds.size < 1000) readKinds.set(name, kind)
+  }
+  return kind
+}
+
 /** Commands that change no data: no ROLE is needed for a read after them. */
 const notWrites = new Set([
   'ping',
@@ -586,9 +606,9 @@ export class ReadGate {
     const { session, replica } = this
     // ioredis sends again what a lost connection left unanswered: its probe went first again.
     if (session.isOwn(command) || this.#caught.has(command)) return false
-    const name = command.name.toLowerCase()
-    const plain = isPlainRead(name) && !this.#inMulti && this.#db === session.masterDb
-    const reads = readsData(name) && (!this.#inMulti || name === 'exec')
+    const { name, plainRead, readsData } = readKindOf(command.name)
+    const plain = plainRead && !this.#inMulti && this.#db === session.masterDb
+    const reads = readsData && (!this.#inMulti || name === 'exec')
     this.#track(name, command)
     if (this.#queue.length === 0) {
       // While ioredis connects it sends its own handshake and queues ours; it sends the queued
