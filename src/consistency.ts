@@ -187,7 +187,7 @@ function kindOf(name: string): Kind {
   return kind
 }
 
-const TOKEN = /^ryw1:(\d{1,16})$/
+const TOKEN = /^ryw1:(0|[1-9]\d{0,15})$/
 
 /** A token for the state after a write, to carry to another process: `ryw1:<offset>`. */
 export function formatToken(offset: number): string {
@@ -197,7 +197,7 @@ export function formatToken(offset: number): string {
 /** The offset in a token from {@link formatToken}; `INVALID_OPTION` for anything else. */
 export function parseToken(token: unknown): number {
   const match = typeof token === 'string' ? TOKEN.exec(token) : null
-  if (!match) throw new InvalidOptionError('token', 'a token from `await tr.writeToken()` ("ryw1:<offset>")')
+  if (!match || !Number.isSafeInteger(Number(match[1]))) throw new InvalidOptionError('token', 'a token from `await tr.writeToken()` ("ryw1:<offset>")')
   return Number(match[1])
 }
 

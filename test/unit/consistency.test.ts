@@ -36,7 +36,11 @@ describe('consistency', () => {
 
   it('tokens round-trip, and anything else is INVALID_OPTION', () => {
     assert.equal(parseToken(formatToken(42)), 42)
-    for (const bad of ['', '42', 'ryw1:', 'ryw1:-1', 'ryw2:1', 'ryw1:12345678901234567', 42, null]) {
+    assert.equal(parseToken(formatToken(0)), 0)
+    assert.equal(parseToken(formatToken(Number.MAX_SAFE_INTEGER)), Number.MAX_SAFE_INTEGER)
+    // Not what formatToken makes: a leading zero, an offset past 2^53 (it would lose precision).
+    const unsafe = ['ryw1:05', 'ryw1:9007199254740993']
+    for (const bad of ['', '42', 'ryw1:', 'ryw1:-1', 'ryw2:1', 'ryw1:12345678901234567', ...unsafe, 42, null]) {
       assert.throws(() => parseToken(bad), { code: 'INVALID_OPTION', option: 'token' })
     }
   })
