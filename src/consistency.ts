@@ -197,8 +197,11 @@ export function formatToken(offset: number): string {
 /** The offset in a token from {@link formatToken}; `INVALID_OPTION` for anything else. */
 export function parseToken(token: unknown): number {
   const match = typeof token === 'string' ? TOKEN.exec(token) : null
-  if (!match || !Number.isSafeInteger(Number(match[1]))) throw new InvalidOptionError('token', 'a token from `await tr.writeToken()` ("ryw1:<offset>")')
-  return Number(match[1])
+  const offset = Number(match?.[1] ?? Number.NaN)
+  if (!Number.isSafeInteger(offset)) {
+    throw new InvalidOptionError('token', 'a token from `await tr.writeToken()` ("ryw1:<offset>")')
+  }
+  return offset
 }
 
 type Stream = Parameters<Redis['sendCommand']>[1]
