@@ -115,26 +115,6 @@ export function readsData(name: string): boolean {
   return (hasFlag(n, 'readonly') && !hasFlag(n, 'pubsub')) || readsToo.has(n)
 }
 
-/** What the read gate needs to know of a command name, worked out once per name. */
-interface ReadKind {
-  name: string
-  plainRead: boolean
-  readsData: boolean
-}
-
-const readKinds = new Map<string, ReadKind>()
-
-function readKindOf(name: string): ReadKind {
-  let kind = readKinds.get(name)
-  if (!kind) {
-    const n = name.toLowerCase()
-    kind = { name: n, plainRead: isPlainRead(n), readsData: readsData(n) }
-    // Names come from the application's code (call() may send any): a bound all the same.
-    if (readKinds.size < 1000) readKinds.set(name, kind)
-  }
-  return kind
-}
-
 /** Commands that change no data: no ROLE is needed for a read after them. */
 const notWrites = new Set([
   'ping',
@@ -160,13 +140,17 @@ export function mayWrite(name: string): boolean {
   return !notWrites.has(n) && !(exists(n) && hasFlag(n, 'readonly'))
 }
 
-/** What the write side needs to know of a command name, worked out once per name. */
+/** What the write side and the read gate need to know of a command name, worked out once per name. */
 interface Kind {
   name: string
   write: boolean
   blocking: boolean
   /** MULTI, EXEC, DISCARD or RESET: opens or ends a transaction. */
   transaction: boolean
+  /** See {@link isPlainRead}. */
+  plainRead: boolean
+  /** See {@link readsData}. */
+  readsData: boolean
 }
 
 const kinds = new Map<string, Kind>()
@@ -180,6 +164,8 @@ function kindOf(name: string): Kind {
       write: mayWrite(n),
       blocking: exists(n) && hasFlag(n, 'blocking'),
       transaction: n === 'multi' || n === 'exec' || n === 'discard' || n === 'reset',
+      plainRead: isPlainRead(n),
+      readsData: readsData(n),
     }
     // Names come from the application's code (call() may send any): a bound all the same.
     if (kinds.size < 1000) kinds.set(name, kind)
@@ -609,7 +595,7 @@ export class ReadGate {
     const { session, replica } = this
     // ioredis sends again what a lost connection left unanswered: its probe went first again.
     if (session.isOwn(command) || this.#caught.has(command)) return false
-    const { name, plainRead, readsData } = readKindOf(command.name)
+    const { name, plainRead, readsData } = kindOf(command.name)
     const plain = plainRead && !this.#inMulti && this.#db === session.masterDb
     const reads = readsData && (!this.#inMulti || name === 'exec')
     this.#track(name, command)
@@ -808,10 +794,15 @@ export class ReadGate {
       void reply.then((r) => {
         // quit() closed the master side meanwhile: the read came before it, and is not a command
         // after quit(); the replica could not show the floor, which is what it reports.
-        const closed = !r.ok && (r.error as { code?: string }).code === 'CLIENT_CLOSED'
-        const error = () =>
-          new ReplicaBehindError(replica ?? 'the read side', `${reason}; the master side was closed`, waited)
-        e.caught!.settle(closed ? { ok: false, error: error() } : r)
+        if (!r.ok && (r.error as { code?: string }).code === 'CLIENT_CLOSED') {
+          const error = new ReplicaBehindError(
+            replica ?? 'the read side',
+            `${reason}; the master side was closed`,
+            waited,
+          )
+          return e.caught!.settle({ ok: false, error })
+        }
+        e.caught!.settle(r)
       })
     } else {
       e.caught!.settle({ ok: false, error: new Error('Connection is closed.') })

@@ -273,7 +273,7 @@ export function offlineQueueLength(client: Redis): number {
  * handshake command of ioredis': the role check's `ROLE` for a user refused `INFO`. ioredis 6 lets
  * only its handshake commands through while `condition.handshake` is set, and ioredis 5 and 6 let
  * loading-safe commands (ROLE is) through once it is not: for this one call it is not. (Checked by
- * the ACL tests of test/integration/security.test.ts.)
+ * the "refused INFO" test of test/integration/consistency-findings.test.ts.)
  */
 export function sendInHandshake(client: Redis, command: Command): void {
   const condition = (client as unknown as { condition?: { handshake?: boolean } }).condition

@@ -388,7 +388,6 @@ export function infoFromRole(reply: unknown): Record<string, string> {
     master_port: String(port),
     master_link_status: state === 'connected' ? 'up' : 'down',
     slave_repl_offset: String(offset),
-    loading: '0',
   }
 }
 

@@ -159,11 +159,11 @@ export class Lab {
    * connection's own writes only, and returns at once.)
    */
   async waitForReplication(timeoutMs = 5_000): Promise<void> {
-    const { replicas } = replication(String(await this.command(this.master, 'INFO', 'replication')))
-    const acked = await replicated(proc(this.master), replicas.length, timeoutMs)
-    if (acked < replicas.length) {
-      throw new LabError(`${replicas.length - acked} replica(s) did not acknowledge within ${timeoutMs} ms`)
-    }
+    const info = parseInfo(String(await this.command(this.master, 'INFO', 'replication')))
+    const replicas = Number(info.connected_slaves ?? 0)
+    const acked = await replicated(proc(this.master), replicas, timeoutMs)
+    if (acked < replicas)
+      throw new LabError(`${replicas - acked} replica(s) did not acknowledge within ${timeoutMs} ms`)
   }
 
   /** Wait until the sentinels agree on a master other than the current {@link master}. */
@@ -294,26 +294,11 @@ export function proc(node: LabNode): ServerProcess {
 }
 
 /**
- * A master's replication offset and, per replica, the offset it last acknowledged (`offset=` of
- * `slaveN`: 0 until its first `REPLCONF ACK`).
- */
-/**
- * @internal How many replicas (waiting for `replicas` at most) have everything `master` had written: a write of its own (a PUBLISH,
- * which replicates), then `WAIT` for it on the same connection (WAIT asks the replicas at once).
+ * @internal How many replicas (waiting for `replicas` at most) have everything `master` had
+ * written: a write of its own (a PUBLISH, which replicates), then `WAIT` for it on the same
+ * connection (WAIT asks the replicas at once).
  */
 export async function replicated(master: ServerProcess, replicas: number, timeoutMs: number): Promise<number> {
   const wait = ['WAIT', replicas, timeoutMs]
   return Number(await master.commands([['PUBLISH', '__lab__:replicated', ''], wait], timeoutMs + 1_000))
-}
-
-/** @internal */
-export function replication(info: string): { offset: number; replicas: { state: string; offset: number }[] } {
-  const fields = parseInfo(info)
-  const replicas = Object.entries(fields)
-    .filter(([key]) => /^slave\d+$/.test(key))
-    .map(([, value]) => {
-      const entry = Object.fromEntries(value.split(',').map((kv) => kv.split('=') as [string, string]))
-      return { state: String(entry.state), offset: Number(entry.offset) }
-    })
-  return { offset: Number(fields.master_repl_offset), replicas }
 }
