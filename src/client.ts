@@ -113,6 +113,7 @@ export class TwiceRedisClient extends Redis {
       done: () => {
         if (this.status === 'ready') this.#watchWhileReady()
       },
+      inTransaction: () => this.#transaction === 'open' || this.#gate?.inMulti === true,
     })
     this.#idle = new IdleTimer(
       o.idleTimeoutMs,

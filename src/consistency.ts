@@ -590,6 +590,11 @@ export class ReadGate {
     this.#inMulti = false
   }
 
+  /** Whether a `MULTI` taken here is still open (its `EXEC` or `DISCARD` not taken yet). */
+  get inMulti(): boolean {
+    return this.#inMulti
+  }
+
   /** Whether the gate takes `command` (it will send it); `false`: send it as usual. */
   take(command: Command, stream: Stream): boolean {
     const { session, replica } = this

@@ -19,7 +19,8 @@ type Checked = Redis & { readonly node: Target | undefined }
  * Cheap periodic check of the connected node (`INFO replication`, or `PING` on a RESP2
  * subscriber connection, which accepts nothing else): a node that stops answering (SIGSTOP, a
  * dead network) is dropped after `timeoutMs` of silence, and the verdict on what it answered goes
- * to the client. Skipped while a blocking command or a monitor holds the connection.
+ * to the client. Skipped while a blocking command, a monitor or an open transaction holds the
+ * connection.
  *
  * One check per connection at a time. A check's reply is judged only on the connection it was
  * sent on: ioredis resends unanswered commands after a reconnect, and an `INFO` from the next
@@ -47,6 +48,11 @@ export class HealthCheck {
       verdict(verdict: Verdict): void
       /** A check finished on the current connection. */
       done(): void
+      /**
+       * A transaction is open on the connection (`MULTI` sent, `EXEC` not yet): a check would be
+       * queued in it (and run by the application's `EXEC`), so none is sent.
+       */
+      inTransaction(): boolean
     },
   ) {}
 
@@ -78,6 +84,7 @@ export class HealthCheck {
     const client = this.client
     const target = client.node
     if (client.status !== 'ready' || this.#pending || !target || client.mode === 'monitor') return
+    if (this.on.inTransaction()) return
     if (client.commandQueue.toArray().some((item) => Command.checkFlag('BLOCKING_COMMANDS', item.command.name))) return
     const connection = this.#connection
     const current = () => connection === this.#connection

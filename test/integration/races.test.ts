@@ -55,6 +55,31 @@ describe('races in the client lifecycle', () => {
       { replicas: 1, downAfterMs: 60_000, replTimeoutSec: 60 },
     ))
 
+  it('a health check never lands inside a transaction sent command by command, on either side', () =>
+    withLab(async (lab, open) => {
+      const tr = open({ healthCheckIntervalMs: 20 })
+      const rejected: Rejection[] = []
+      tr.on('node-rejected', (r) => rejected.push(r))
+      await tr.master.set('k', 'v')
+      await lab.waitForReplication()
+      for (const client of [tr.master, tr.slave]) {
+        const write = client === tr.master
+        assert.equal(await client.multi({ pipeline: false }), 'OK')
+        assert.equal(await (write ? client.incr('n') : client.get('k')), 'QUEUED')
+        await sleep(100) // five health-check periods with the transaction open
+        assert.equal(await client.call('ECHO', 'last'), 'QUEUED')
+        assert.deepEqual(
+          await client.exec(),
+          [
+            [null, write ? 1 : 'v'],
+            [null, 'last'],
+          ],
+          `${client.side} side`,
+        )
+      }
+      assert.deepEqual(rejected, [])
+    }))
+
   it('disconnect() cancels the background retry of a client whose sentinels are gone', () =>
     withLab(async (lab, open) => {
       const tr = open({ maxRetryDelayMs: 100 })
