@@ -79,6 +79,8 @@ export class TwiceRedisClient extends Redis {
    * the connection it was open on (`orphaned`: the rest of that transaction is refused).
    */
   #transaction: 'none' | 'open' | 'orphaned' = 'none'
+  /** A `WATCH` of the application's is open on this connection (lost with it: EXEC would run unguarded). */
+  #watching = false
   /** The server answers `INFO` with two sections (Redis >= 7); older ones get the full `INFO`. */
   #infoSections = true
   /** This connection's handshake as ioredis writes it before the role check (see {@link #ownBeforeReady}). */
@@ -113,11 +115,11 @@ export class TwiceRedisClient extends Redis {
       done: () => {
         if (this.status === 'ready') this.#watchWhileReady()
       },
-      inTransaction: () => this.#transaction === 'open' || this.#gate?.inMulti === true,
+      inTransaction: () => this.#inMulti,
     })
     this.#idle = new IdleTimer(
       o.idleTimeoutMs,
-      () => this.status === 'ready' && this.mode === 'normal' && this.commandQueue.length === 0,
+      () => this.status === 'ready' && this.mode === 'normal' && this.commandQueue.length === 0 && !this.#holdsState,
       () => this.disconnect(),
     )
     replaceReadyCheck(this, (callback) => this.#readyCheck(callback))
@@ -167,6 +169,7 @@ export class TwiceRedisClient extends Redis {
     if (this.#health.isOwn(command)) return this.sendDirect(command, stream)
     this.metrics?.sent(command, this)
     this.#idle.touch()
+    this.#watchState(command.name)
     // ioredis' own handshake (status `connect`) belongs to the connection being made; the rest waits.
     if (this.status !== 'connect' && this.#member?.holds(this.#masterAddress)) {
       this.#hold(command, stream)
@@ -420,6 +423,23 @@ export class TwiceRedisClient extends Redis {
     return true
   }
 
+  /** A `MULTI` of the application's is open on this connection. */
+  get #inMulti(): boolean {
+    return this.#transaction === 'open' || this.#gate?.inMulti === true
+  }
+
+  /** A transaction or a `WATCH` is open: dropping the connection (when idle) would lose it. */
+  get #holdsState(): boolean {
+    return this.#watching || this.#inMulti
+  }
+
+  #watchState(name: string): void {
+    if (name.length > 7) return
+    const n = name.toLowerCase()
+    if (n === 'watch') this.#watching = true
+    else if (n === 'unwatch' || n === 'exec' || n === 'discard' || n === 'reset') this.#watching = false
+  }
+
   /** The master this side writes to now (`undefined` while not connected to one). */
   get #masterAddress(): string | undefined {
     const node = this.node
@@ -506,6 +526,7 @@ export class TwiceRedisClient extends Redis {
     this.#stopTimers()
     // A MULTI open on the connection is gone with it (ioredis' behaviour: what follows runs alone).
     if (this.#transaction === 'open') this.#transaction = 'none'
+    this.#watching = false
     if (this.#gate) this.#gate.disconnected()
     else this.#session.closed(this)
     // An outage (not a manual close): listen for the sentinels' switch while it lasts.

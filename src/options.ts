@@ -106,7 +106,7 @@ interface OwnOptions {
    * @default anywhere
    */
   allowedNodes?: readonly string[] | undefined
-  /** Disconnect a side after this long without a command; the next command reconnects. `0`: never. @default 0 */
+  /** Disconnect a side after this long without a command (never while a `MULTI` or `WATCH` is open on it); the next command reconnects. `0`: never. @default 0 */
   idleTimeoutMs?: number | undefined
   /** Addresses the sentinels announce that this process must reach elsewhere (Docker, Kubernetes). @default none */
   natMap?: NatMap | undefined

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { TwiceRedis, type TwiceRedisOptions } from '../../src/index.js'
 import { startLab } from '../../src/lab/index.js'
 import { forwarder } from '../helpers/forwarder.js'
@@ -116,6 +117,23 @@ describe('read routing, freshness and connection economy', () => {
     await until(() => tr.master.status === 'end', 'the idle master connection to close', 5_000)
     assert.equal(await tr.master.get('idle'), '1')
     assert.equal(tr.master.status, 'ready')
+  })
+
+  it('idleTimeoutMs never drops a connection with a transaction or a WATCH open on it', async () => {
+    const tr = open({ idleTimeoutMs: 50 })
+    // A WATCH lost with its connection would let EXEC run unguarded on the next one.
+    await tr.master.set('idle:w', '1')
+    assert.equal(await tr.master.watch('idle:w'), 'OK')
+    await sleep(200) // four idle periods
+    await open().master.set('idle:w', '2') // another client changes the watched key
+    assert.deepEqual(await tr.master.multi().set('idle:w', '3').exec(), null, 'the WATCH still guards the EXEC')
+    for (const client of [tr.master, tr.slave]) {
+      assert.equal(await client.multi({ pipeline: false }), 'OK')
+      assert.equal(await client.call('ECHO', 'queued'), 'QUEUED')
+      await sleep(200)
+      assert.deepEqual(await client.exec(), [[null, 'queued']], `${client.side} side`)
+    }
+    await until(() => tr.master.status === 'end' && tr.slave.status === 'end', 'both sides idle again', 5_000)
   })
 
   it('natMap routes through an address only the map knows', async () => {
