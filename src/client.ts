@@ -609,6 +609,8 @@ export class TwiceRedisClient extends Redis {
       return
     }
     if (verdict.kind === 'unfit') this.#connector.reject(verdict.reason, true)
+    // A move for the better waits for the application's WATCH or MULTI (they would be lost with it).
+    else if (this.#holdsState) return
     this.disconnect(true)
   }
 

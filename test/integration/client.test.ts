@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { inspect } from 'node:util'
 import { Redis } from 'ioredis'
 import { NoHealthyReplicaError, type TwiceRedisOptions } from '../../src/index.js'
 import { labPerFile, roleOf, sentinelConnectionsReceived } from '../helpers/lab.js'
+import { until } from '../helpers/load.js'
 
 const password = 'tötes_passowrd'
 
@@ -135,6 +137,24 @@ describe('TwiceRedis against a real Sentinel lab', () => {
     } finally {
       await Promise.all(fx.lab.replicas.map((r) => fx.lab.restoreReplicaLink(r)))
     }
+  })
+
+  it('a read side on the master as a fallback stays there while a WATCH is open on it', async () => {
+    await Promise.all(fx.lab.replicas.map((r) => fx.lab.breakReplicaLink(r)))
+    const watching = open({ healthCheckIntervalMs: 50 })
+    const control = open({ healthCheckIntervalMs: 50 })
+    try {
+      for (const tr of [watching, control]) await tr.slave.ping()
+      assert.equal(watching.slave.node?.address, fx.lab.master.address)
+      assert.equal(await watching.slave.watch('fb:w'), 'OK')
+    } finally {
+      await Promise.all(fx.lab.replicas.map((r) => fx.lab.restoreReplicaLink(r)))
+    }
+    await until(() => control.slave.node?.role === 'replica', 'the control back on a replica')
+    await sleep(200) // four more health checks
+    assert.equal(watching.slave.node?.address, fx.lab.master.address, 'moving would lose the WATCH')
+    assert.equal(await watching.slave.unwatch(), 'OK')
+    await until(() => watching.slave.node?.role === 'replica', 'back on a replica once the WATCH is over')
   })
 
   it('keeps secrets out of inspect() and events', async () => {
