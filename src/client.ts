@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks'
 import { inspect } from 'node:util'
 import { type Callback, Command, Redis, type RedisOptions } from 'ioredis'
 import type { TwiceRedisConnector } from './connector.js'
@@ -34,12 +35,24 @@ import type { Resolver } from './resolver.js'
 import { isAuthError } from './sentinels.js'
 import { type EventNode, infoFromRole, parseInfo } from './topology.js'
 import type { Member, Release, Watch } from './watch.js'
+import { WatchGuard } from './watch-guard.js'
 
 type Stream = Parameters<Redis['sendCommand']>[1]
 type RetryStrategy = NonNullable<RedisOptions['retryStrategy']>
 
 /** What ioredis writes as its handshake, before the ready check (ioredis' `HANDSHAKE_COMMANDS` but INFO). */
 const handshakeCommands = new Set(['auth', 'hello', 'select', 'client', 'readonly'])
+
+/**
+ * The async context (an OpenTelemetry request's active span, any `AsyncLocalStorage`) a command
+ * was sent in, kept while it waits to be written: ioredis sends a waiting command again from
+ * wherever the connection became ready, which is another request's context, or none.
+ */
+const parkedIn = new WeakMap<Command, <R>(send: () => R) => R>()
+
+function park(command: Command): void {
+  parkedIn.set(command, AsyncLocalStorage.snapshot())
+}
 
 /**
  * One side of a TwiceRedis: a real ioredis `Redis` (every command, pipeline, MULTI and pub/sub,
@@ -79,8 +92,8 @@ export class TwiceRedisClient extends Redis {
    * the connection it was open on (`orphaned`: the rest of that transaction is refused).
    */
   #transaction: 'none' | 'open' | 'orphaned' = 'none'
-  /** A `WATCH` of the application's is open on this connection (lost with it: EXEC would run unguarded). */
-  #watching = false
+  /** The application's `WATCH`: a transaction it guarded on a connection since lost is aborted. */
+  readonly #watchGuard = new WatchGuard()
   /** The server answers `INFO` with two sections (Redis >= 7); older ones get the full `INFO`. */
   #infoSections = true
   /** This connection's handshake as ioredis writes it before the role check (see {@link #ownBeforeReady}). */
@@ -153,6 +166,12 @@ export class TwiceRedisClient extends Redis {
   }
 
   override sendCommand(command: Command, stream?: Stream): unknown {
+    // A command that waited (for a connection, the fence, a close) goes on in its caller's context.
+    const resume = parkedIn.get(command)
+    if (resume) {
+      parkedIn.delete(command)
+      return resume(() => this.sendCommand(command, stream))
+    }
     const state = this.#life.state
     // (A socket that still completes its connect after quit() runs ioredis' handshake: ioredis'.)
     if (state === 'closed' && this.status !== 'connect') {
@@ -163,13 +182,20 @@ export class TwiceRedisClient extends Redis {
       // disconnect() was called and the socket is still closing: hold the command until it has,
       // then send it over a fresh connection instead of failing it with "Connection is closed".
       // (During the handshake ioredis sends its own commands, which belong to the closing one.)
+      park(command)
       this.#deferred.push([command, stream])
       return command.promise
     }
     if (this.#health.isOwn(command)) return this.sendDirect(command, stream)
+    const watch = this.#watchGuard.next(command.name)
+    if (watch === 'abort') return this.#abortExec(command, stream)
+    if (watch === 'watch')
+      command.promise.then(
+        () => this.#watchGuard.answered(),
+        () => {},
+      )
     this.metrics?.sent(command, this)
     this.#idle.touch()
-    this.#watchState(command.name)
     // ioredis' own handshake (status `connect`) belongs to the connection being made; the rest waits.
     if (this.status !== 'connect' && this.#member?.holds(this.#masterAddress)) {
       this.#hold(command, stream)
@@ -197,8 +223,14 @@ export class TwiceRedisClient extends Redis {
     // Not ready: a command waits in ioredis' offline queue and comes back here once ready (and
     // ioredis' own handshake is no command of the application's): no span until it is written.
     // With the socket open, only ioredis' handshake and our ready check go before the role check.
-    if (this.status === 'connect' && !this.#ownBeforeReady(command)) return queueOffline(this, command, stream)
-    if (this.status !== 'ready') return queueUntraced(this, command, stream)
+    if (this.status === 'connect' && !this.#ownBeforeReady(command)) {
+      park(command)
+      return queueOffline(this, command, stream)
+    }
+    if (this.status !== 'ready') {
+      park(command)
+      return queueUntraced(this, command, stream)
+    }
     return super.sendCommand(command, stream)
   }
 
@@ -430,14 +462,24 @@ export class TwiceRedisClient extends Redis {
 
   /** A transaction or a `WATCH` is open: dropping the connection (when idle) would lose it. */
   get #holdsState(): boolean {
-    return this.#watching || this.#inMulti
+    return this.#watchGuard.open || this.#inMulti
   }
 
-  #watchState(name: string): void {
-    if (name.length > 7) return
-    const n = name.toLowerCase()
-    if (n === 'watch') this.#watching = true
-    else if (n === 'unwatch' || n === 'exec' || n === 'discard' || n === 'reset') this.#watching = false
+  /**
+   * The `WATCH` guarding this `EXEC` went with its connection: the transaction is discarded and
+   * the `EXEC` answers `null`, as Redis answers when a watched key changed (see {@link WatchGuard}).
+   */
+  #abortExec(exec: Command, stream?: Stream): unknown {
+    const discard = new Command('discard')
+    // In a pipeline it takes the EXEC's place (ioredis aborts a pipeline cut by a reconnect by these).
+    discard.pipelineIndex = exec.pipelineIndex
+    discard.inTransaction = exec.inTransaction
+    discard.promise.then(
+      () => exec.resolve(null),
+      (error: Error) => exec.reject(error),
+    )
+    this.sendCommand(discard, stream)
+    return exec.promise
   }
 
   /** The master this side writes to now (`undefined` while not connected to one). */
@@ -460,6 +502,7 @@ export class TwiceRedisClient extends Redis {
       settled = true
     }
     command.promise.then(done, done)
+    park(command)
     this.#held.push([command, stream, () => settled])
   }
 
@@ -526,7 +569,7 @@ export class TwiceRedisClient extends Redis {
     this.#stopTimers()
     // A MULTI open on the connection is gone with it (ioredis' behaviour: what follows runs alone).
     if (this.#transaction === 'open') this.#transaction = 'none'
-    this.#watching = false
+    this.#watchGuard.closed()
     if (this.#gate) this.#gate.disconnected()
     else this.#session.closed(this)
     // An outage (not a manual close): listen for the sentinels' switch while it lasts.

@@ -9,7 +9,7 @@ import { inspect } from 'node:util'
 import { withLab } from '../helpers/lab.js'
 
 interface Phase {
-  spans: { name: string; address: string }[]
+  spans: { name: string; address: string; inRequest: boolean }[]
   channel: { command: string; address: string }[]
   batches: string[]
   nodes: { master: string; replica: string }
@@ -44,11 +44,20 @@ describe('tracing', () => {
           { name: 'set', address: p.nodes.master },
           { name: 'get', address: p.nodes.replica },
         ]
-        const data = p.spans.filter((s) => s.name === 'set' || s.name === 'get')
-        assert.deepEqual(data, expected, `${what}: one span per command, on the node that served it`)
+        // By name: a GET sent first may finish first.
+        const data = p.spans
+          .filter((s) => s.name === 'set' || s.name === 'get')
+          .sort((a, b) => b.name.localeCompare(a.name))
+        assert.deepEqual(
+          data.map(({ name, address }) => ({ name, address })),
+          expected,
+          `${what}: one span per command, on the node that served it`,
+        )
+        for (const span of data) assert.ok(span.inRequest, `${what}: ${span.name} in the request's trace`)
         const transaction = ['multi', 'incr', 'exec']
         for (const span of p.spans.filter((s) => transaction.includes(s.name))) {
           assert.equal(span.address, p.nodes.master, `${what}: MULTI on the master`)
+          assert.ok(span.inRequest, `${what}: ${span.name} in the request's trace`)
         }
         // Sentinel traffic: spans of their own, named for the sentinel command, on a sentinel. (The
         // failover watch's subscription and polls run outside any request: no span.)
@@ -57,7 +66,9 @@ describe('tracing', () => {
         }
         assert.deepEqual(p.batches, [p.nodes.master], `${what}: ioredis:batch`)
         assert.deepEqual(
-          p.channel.filter((c) => c.command === 'set' || c.command === 'get'),
+          p.channel
+            .filter((c) => c.command === 'set' || c.command === 'get')
+            .sort((a, b) => b.command.localeCompare(a.command)),
           expected.map(({ name, address }) => ({ command: name, address })),
           `${what}: ioredis:command`,
         )
@@ -79,6 +90,11 @@ describe('tracing', () => {
         const moved = await phase('reconnect')
         check(moved, 'after a reconnect')
         assert.notEqual(moved.nodes.replica, first.nodes.replica, 'round-robin moves to the other replica')
+
+        const queued = await phase('queued')
+        check(queued, 'a command queued while the side connects')
+        const closing = await phase('closing')
+        check(closing, 'a command held while the side closes')
 
         await lab.kill(lab.master)
         const newMaster = await lab.waitForNewMaster()

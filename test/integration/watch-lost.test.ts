@@ -1,0 +1,96 @@
+// A WATCH lost with its connection (a reconnect, a failover) must not let the transaction it
+// guards run unguarded: it is aborted as Redis aborts one whose watched key changed.
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { Redis } from 'ioredis'
+import type { TwiceRedis } from '../../src/index.js'
+import { labPerFile, withLab } from '../helpers/lab.js'
+
+/** Close the connection `tr.master` holds, from the server's side (a network blip). */
+async function cut(tr: TwiceRedis): Promise<void> {
+  const id = await tr.master.client('ID')
+  const node = tr.master.node!
+  const admin = new Redis(node.port, node.host)
+  try {
+    await admin.client('KILL', 'ID', String(id))
+  } finally {
+    admin.disconnect()
+  }
+}
+
+describe('a WATCH lost with its connection', () => {
+  const fx = labPerFile()
+
+  it('aborts the transaction it guards (EXEC answers null, nothing applied), however it is sent', async () => {
+    const tr = fx.open()
+    const other = fx.open()
+    const sends: [string, (key: string) => Promise<unknown>][] = [
+      ['multi()', (key) => tr.master.multi().set(key, 'mine').exec()],
+      [
+        'command by command',
+        async (key) => {
+          assert.equal(await tr.master.multi({ pipeline: false }), 'OK')
+          assert.equal(await tr.master.set(key, 'mine'), 'QUEUED')
+          return tr.master.exec()
+        },
+      ],
+      [
+        'call() in a pipeline',
+        async (key) => {
+          const replies = await tr.master.pipeline().call('MULTI').set(key, 'mine').call('EXEC').get(key).exec()
+          assert.deepEqual(replies?.slice(0, 2), [
+            [null, 'OK'],
+            [null, 'QUEUED'],
+          ])
+          assert.deepEqual(replies?.[3], [null, 'theirs'])
+          return replies?.[2]?.[1]
+        },
+      ],
+    ]
+    for (const [how, send] of sends) {
+      const key = `wl:${how}`
+      await tr.master.set(key, 'before')
+      assert.equal(await tr.master.watch(key), 'OK')
+      await cut(tr)
+      assert.equal(await tr.master.get(key), 'before', 'the next command reconnects')
+      await other.master.set(key, 'theirs') // the lost WATCH would have caught this
+      assert.equal(await send(key), null, how)
+      assert.equal(await other.master.get(key), 'theirs', `${how}: the concurrent update is kept`)
+      // The next transaction is guarded (and run) as usual.
+      assert.equal(await tr.master.watch(key), 'OK')
+      assert.deepEqual(await tr.master.multi().set(key, 'mine').exec(), [[null, 'OK']], how)
+    }
+  })
+
+  it('UNWATCH, DISCARD or RESET end it; a WATCH sent again after the loss does not bring it back', async () => {
+    const tr = fx.open()
+    for (const end of ['unwatch', 'discard', 'reset'] as const) {
+      await tr.master.watch('wl:end')
+      await cut(tr)
+      if (end === 'discard') {
+        await tr.master.multi({ pipeline: false })
+        await tr.master.discard()
+      } else await tr.master.call(end.toUpperCase())
+      assert.deepEqual(await tr.master.multi().set('wl:end', end).exec(), [[null, 'OK']], end)
+    }
+    await tr.master.watch('wl:a')
+    await cut(tr)
+    await tr.master.watch('wl:b') // on the new connection; wl:a is not watched there
+    assert.equal(await tr.master.multi().set('wl:a', 'x').exec(), null)
+  })
+
+  it('a failover that moves the write side aborts the transaction a WATCH on the old master guarded', () =>
+    withLab(async (lab, open) => {
+      const tr = open()
+      await tr.master.set('wl:f', 'before')
+      assert.equal(await tr.master.watch('wl:f'), 'OK')
+      const old = lab.master
+      await lab.failover()
+      const master = await lab.waitForNewMaster()
+      assert.notEqual(master.address, old.address)
+      await open().master.set('wl:f', 'theirs')
+      assert.equal(await tr.master.multi().set('wl:f', 'mine').exec(), null)
+      assert.equal(tr.master.node?.address, master.address)
+      assert.equal(await tr.master.get('wl:f'), 'theirs')
+    }))
+})
