@@ -89,6 +89,8 @@ describe("consistency: 'session' property", () => {
       }
     }
     const paused = new Set<ReturnType<typeof lab.node>>()
+    /** Resumes still to come: cleared at the end, so none fires on a lab already stopped. */
+    const resumes = new Set<NodeJS.Timeout>()
     const run = async (s: Setup, steps: Step[]) => {
       const { tr, reference, model, k } = s
       const same = async (what: string, gated: Promise<unknown>, direct: () => Promise<unknown>) => {
@@ -179,10 +181,12 @@ describe("consistency: 'session' property", () => {
             if (!node || node.address === lab.master.address) break
             lab.pause(node)
             paused.add(node)
-            setTimeout(() => {
+            const resume = setTimeout(() => {
+              resumes.delete(resume)
               lab.resume(node)
               paused.delete(node)
             }, st.ms)
+            resumes.add(resume)
             break
           }
         }
@@ -203,6 +207,7 @@ describe("consistency: 'session' property", () => {
       )
       assert.ok(moved > 0, 'no read was held back by lag')
     } finally {
+      for (const resume of resumes) clearTimeout(resume)
       for (const node of paused) lab.resume(node!)
       for (const s of setups) {
         s.writer.disconnect()
