@@ -159,9 +159,15 @@ export class Lab {
    * connection's own writes only, and returns at once.)
    */
   async waitForReplication(timeoutMs = 5_000): Promise<void> {
-    const info = parseInfo(String(await this.command(this.master, 'INFO', 'replication')))
+    const master = this.master
+    const info = parseInfo(String(await this.command(master, 'INFO', 'replication')))
+    if (info.role !== 'master') {
+      throw new LabError(
+        `${master.name} (${master.address}) is no longer the master: after a failover, call waitForNewMaster() first`,
+      )
+    }
     const replicas = Number(info.connected_slaves ?? 0)
-    const acked = await replicated(proc(this.master), replicas, timeoutMs)
+    const acked = await replicated(proc(master), replicas, timeoutMs)
     if (acked < replicas)
       throw new LabError(`${replicas - acked} replica(s) did not acknowledge within ${timeoutMs} ms`)
   }

@@ -88,6 +88,22 @@ describe('the lab', () => {
     await until(async () => (await lab.clientConnections(sentinel)) === 0)
   })
 
+  it('waitForReplication() right after failover() says to wait for the new master first', async () => {
+    const old = lab.master
+    await lab.failover()
+    // The leader demotes the old master a second or two after the promotion.
+    const demoted = Date.now() + 15_000
+    // (It also closes the clients of the old master: a ROLE may fail once.)
+    const role = () => lab.command(old, 'ROLE').then((r) => (r as string[])[0], String)
+    while ((await role()) !== 'slave') {
+      assert.ok(Date.now() < demoted, 'the old master was not demoted')
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    await assert.rejects(lab.waitForReplication(), { code: 'LAB_FAILED', message: /waitForNewMaster\(\) first/ })
+    assert.notEqual((await lab.waitForNewMaster()).address, old.address)
+    await lab.waitForReplication()
+  })
+
   it('kill(master) leads to a new master elected by the sentinels', async () => {
     const old = lab.master
     await lab.kill(old)
