@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util'
 import { TwiceRedis } from '../index.js'
 import { normalize, type ResolvedOptions } from '../options.js'
-import { readState } from './lab.js'
+import { readState } from './lab-state.js'
 
 /** Bad usage: exit code 2 with the usage text. */
 export class UsageError extends Error {}

@@ -1,33 +1,10 @@
-import { readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { rmSync, writeFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { startLab } from '../lab/index.js'
 import { normalize, parseSentinel } from '../options.js'
 import { connectSentinel } from '../sentinels.js'
 import { UsageError } from './connect.js'
-
-/** Where `lab up` tells the other commands about itself. */
-const stateFile =
-  process.env.TWICEREDIS_LAB_STATE ?? join(tmpdir(), `twiceredis-lab-${process.getuid?.() ?? 'user'}.json`)
-
-interface LabState {
-  pid: number
-  masterName: string
-  sentinels: string[]
-  master: string
-  replicas: string[]
-}
-
-export function readState(): LabState | undefined {
-  try {
-    const state = JSON.parse(readFileSync(stateFile, 'utf8')) as LabState
-    process.kill(state.pid, 0)
-    return state
-  } catch {
-    return undefined
-  }
-}
+import { type LabState, readState, stateFile } from './lab-state.js'
 
 function printState(state: LabState): void {
   console.log(`master name: ${state.masterName}`)
