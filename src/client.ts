@@ -54,6 +54,19 @@ function park(command: Command): void {
   parkedIn.set(command, AsyncLocalStorage.snapshot())
 }
 
+/** Call `answered` when `command` is answered, before anything that awaits it runs. */
+function onAnswer(command: Command, answered: (ok: boolean) => void): void {
+  const { resolve, reject } = command
+  command.resolve = (value) => {
+    answered(true)
+    resolve(value)
+  }
+  command.reject = (error) => {
+    answered(false)
+    reject(error)
+  }
+}
+
 /**
  * One side of a TwiceRedis: a real ioredis `Redis` (every command, pipeline, MULTI and pub/sub,
  * with ioredis' types) whose connection is found through the sentinels on every (re)connect.
@@ -187,13 +200,6 @@ export class TwiceRedisClient extends Redis {
       return command.promise
     }
     if (this.#health.isOwn(command)) return this.sendDirect(command, stream)
-    const watch = this.#watchGuard.next(command.name)
-    if (watch === 'abort') return this.#abortExec(command, stream)
-    if (watch === 'watch')
-      command.promise.then(
-        () => this.#watchGuard.answered(),
-        () => {},
-      )
     this.metrics?.sent(command, this)
     this.#idle.touch()
     // ioredis' own handshake (status `connect`) belongs to the connection being made; the rest waits.
@@ -231,6 +237,9 @@ export class TwiceRedisClient extends Redis {
       park(command)
       return queueUntraced(this, command, stream)
     }
+    const watch = this.#watchGuard.written(command.name)
+    if (watch.abort) return this.#abortExec(command, stream)
+    if (watch.reply) onAnswer(command, watch.reply)
     return super.sendCommand(command, stream)
   }
 
@@ -478,7 +487,7 @@ export class TwiceRedisClient extends Redis {
       () => exec.resolve(null),
       (error: Error) => exec.reject(error),
     )
-    this.sendCommand(discard, stream)
+    this.sendDirect(discard, stream)
     return exec.promise
   }
 

@@ -1,9 +1,11 @@
 // A WATCH lost with its connection (a reconnect, a failover) must not let the transaction it
 // guards run unguarded: it is aborted as Redis aborts one whose watched key changed.
 import assert from 'node:assert/strict'
+import { once } from 'node:events'
 import { describe, it } from 'node:test'
 import { Redis } from 'ioredis'
 import type { TwiceRedis } from '../../src/index.js'
+import { dropStream } from '../../src/ioredis-internals.js'
 import { labPerFile, withLab } from '../helpers/lab.js'
 
 /** Close the connection `tr.master` holds, from the server's side (a network blip). */
@@ -79,6 +81,28 @@ describe('a WATCH lost with its connection', () => {
     assert.equal(await tr.master.multi().set('wl:a', 'x').exec(), null)
   })
 
+  it('a transaction that ioredis writes again after its connection closed unanswered is aborted', async () => {
+    const tr = fx.open({ healthCheckIntervalMs: 0 })
+    const other = fx.open()
+    await tr.master.set('wl:r', 'before')
+    assert.equal(await tr.master.watch('wl:r'), 'OK')
+    await other.master.set('wl:r', 'theirs') // the WATCH is now dirty: this EXEC must not apply
+    const master = fx.lab.master
+    fx.lab.pause(master)
+    let resumed = false
+    try {
+      const exec = tr.master.multi().set('wl:r', 'mine').exec()
+      await new Promise((r) => setImmediate(r)) // written, unanswered
+      dropStream(tr.master) // the connection is lost; ioredis writes the transaction again on the next
+      fx.lab.resume(master)
+      resumed = true
+      assert.equal(await exec, null)
+    } finally {
+      if (!resumed) fx.lab.resume(master)
+    }
+    assert.equal(await other.master.get('wl:r'), 'theirs')
+  })
+
   it('a failover that moves the write side aborts the transaction a WATCH on the old master guarded', () =>
     withLab(async (lab, open) => {
       const tr = open()
@@ -92,5 +116,20 @@ describe('a WATCH lost with its connection', () => {
       assert.equal(await tr.master.multi().set('wl:f', 'mine').exec(), null)
       assert.equal(tr.master.node?.address, master.address)
       assert.equal(await tr.master.get('wl:f'), 'theirs')
+    }))
+
+  it('a transaction the write fence held, guarded by a WATCH on the master it replaced, is aborted', () =>
+    withLab(async (lab, open) => {
+      const tr = open()
+      await tr.master.set('wl:h', 'before')
+      assert.equal(await tr.master.watch('wl:h'), 'OK')
+      const fenced = once(tr, 'write-fence')
+      await lab.failover()
+      await fenced
+      const exec = tr.master.multi().set('wl:h', 'mine').exec() // held, then sent to the new master
+      assert.equal(await exec, null)
+      const master = await lab.waitForNewMaster()
+      assert.equal(tr.master.node?.address, master.address)
+      assert.equal(await tr.master.get('wl:h'), 'before')
     }))
 })

@@ -2,66 +2,69 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { WatchGuard } from '../../src/watch-guard.js'
 
-/** Send `names` through `guard`; `answered` WATCHes get their reply at once. */
+/**
+ * Write the commands of `script` through `guard`: `name` is answered at once, `name~` later (by
+ * an `answer` step, oldest first) or never; `close` closes the connection. Says, for each command
+ * written, whether it is sent or aborted.
+ */
 function run(guard: WatchGuard, script: string): string[] {
-  return script.split(' ').map((step) => {
-    if (step === 'close') {
-      guard.closed()
-      return step
+  const pending: (((ok: boolean) => void) | undefined)[] = []
+  const out: string[] = []
+  for (const step of script.split(' ')) {
+    if (step === 'close') guard.closed()
+    else if (step === 'answer') pending.shift()?.(true)
+    else {
+      const written = guard.written(step.replace('~', ''))
+      out.push(written.abort ? 'abort' : 'send')
+      if (step.endsWith('~')) pending.push(written.reply)
+      else written.reply?.(true)
     }
-    const what = guard.next(step)
-    if (what !== 'watch') return what
-    guard.answered()
-    return 'send'
-  })
+  }
+  return out
 }
 
 describe('WatchGuard', () => {
-  it('a transaction whose WATCH was answered on a closed connection is aborted at its EXEC', () => {
+  it('a MULTI written on another connection than the one that answered the WATCH: its EXEC is aborted', () => {
     const guard = new WatchGuard()
-    assert.deepEqual(run(guard, 'watch get close multi set exec'), ['send', 'send', 'close', 'send', 'send', 'abort'])
+    assert.deepEqual(run(guard, 'watch get close multi set exec'), ['send', 'send', 'send', 'send', 'abort'])
     assert.equal(guard.open, false)
     assert.deepEqual(run(guard, 'watch multi set exec'), ['send', 'send', 'send', 'send'], 'the next one runs')
   })
 
   it('any case; a WATCH after the loss does not bring back the keys watched before it', () => {
-    const guard = new WatchGuard()
-    assert.deepEqual(run(guard, 'WATCH close Watch MULTI EXEC'), ['send', 'close', 'send', 'send', 'abort'])
+    assert.deepEqual(run(new WatchGuard(), 'WATCH close Watch MULTI EXEC'), ['send', 'send', 'send', 'abort'])
   })
 
-  it('UNWATCH, DISCARD and RESET end the lost WATCH; nothing is aborted without a WATCH', () => {
-    for (const end of ['unwatch', 'discard', 'reset']) {
-      const guard = new WatchGuard()
-      assert.deepEqual(run(guard, `watch close ${end} multi exec`).at(-1), 'send', end)
-    }
-    assert.deepEqual(run(new WatchGuard(), 'multi close set exec close multi exec'), [
-      'send',
-      'close',
+  it('a transaction written again after its connection closed unanswered is aborted (ioredis resends it)', () => {
+    const guard = new WatchGuard()
+    assert.deepEqual(run(guard, 'watch multi~ set~ exec~ close multi set exec'), [
       'send',
       'send',
-      'close',
       'send',
       'send',
+      'send',
+      'send',
+      'abort',
     ])
   })
 
-  it('a MULTI sent before the loss is not aborted here (its EXEC fails on its own); a WATCH not yet answered is not lost', () => {
-    const guard = new WatchGuard()
-    assert.deepEqual(run(guard, 'watch multi close exec'), ['send', 'send', 'close', 'send'])
-    const unanswered = new WatchGuard()
-    unanswered.next('watch')
-    unanswered.closed() // ioredis sends it again on the next connection, where it is answered
-    unanswered.answered()
-    assert.deepEqual(run(unanswered, 'multi exec'), ['send', 'send'])
+  it('UNWATCH, DISCARD and RESET end the lost WATCH once answered; nothing is aborted without a WATCH', () => {
+    for (const end of ['unwatch', 'discard', 'reset']) {
+      assert.deepEqual(run(new WatchGuard(), `watch close ${end} multi exec`).at(-1), 'send', end)
+    }
+    assert.deepEqual(run(new WatchGuard(), 'multi close set exec close multi exec'), Array(5).fill('send'))
+  })
+
+  it('a WATCH sent again on the next connection holds there; an end answered after a later WATCH ends nothing', () => {
+    assert.deepEqual(run(new WatchGuard(), 'watch~ close watch multi exec'), Array(4).fill('send'))
+    assert.deepEqual(run(new WatchGuard(), 'watch multi exec~ watch~ answer answer close multi exec').at(-1), 'abort')
   })
 
   it('open while a WATCH is, for the idle timeout', () => {
     const guard = new WatchGuard()
-    guard.next('watch')
+    run(guard, 'watch get')
     assert.equal(guard.open, true)
-    guard.next('get')
-    assert.equal(guard.open, true)
-    guard.next('exec')
+    run(guard, 'exec')
     assert.equal(guard.open, false)
   })
 })
