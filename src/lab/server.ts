@@ -142,7 +142,14 @@ export class ServerProcess implements LabNode {
     client.on('error', () => {})
     try {
       let reply: unknown
-      for (const [name, ...rest] of list) reply = await client.call(String(name), ...rest)
+      for (const [name, ...rest] of list) {
+        reply = await client.call(String(name), ...rest).catch((error: Error) => {
+          if (error.message !== 'Command timed out') throw error
+          throw new LabError(`${this.name} (${this.address}) did not answer ${name} within ${timeoutMs} ms`, {
+            cause: error,
+          })
+        })
+      }
       return reply
     } finally {
       client.disconnect()

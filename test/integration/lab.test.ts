@@ -114,6 +114,19 @@ describe('the lab', () => {
     // The old master comes back as a replica of the new one.
     await lab.waitForMaster(elected.address)
   })
+
+  it('a command a node does not answer fails LAB_FAILED, naming the node and the command', async () => {
+    const replica = lab.replicas[0]!
+    lab.pause(replica)
+    try {
+      await assert.rejects(lab.command(replica, 'PING'), {
+        code: 'LAB_FAILED',
+        message: `${replica.name} (${replica.address}) did not answer PING within 2000 ms`,
+      })
+    } finally {
+      lab.resume(replica)
+    }
+  })
 })
 
 describe('lab lifecycle', () => {
