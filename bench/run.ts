@@ -8,6 +8,7 @@ import { coldStartBench } from './cold-start.js'
 import { failoverBench } from './failover.js'
 import { fleetBench } from './fleet.js'
 import { metricsBench } from './metrics.js'
+import { optimisticLockBench } from './optimistic-lock.js'
 import { readAfterWriteBench } from './read-after-write.js'
 import { sentinelLoadBench } from './sentinel-load.js'
 import { switchoverBench } from './switchover.js'
@@ -23,6 +24,7 @@ const sections = [
   ['Sentinel load', () => sentinelLoadBench(200)],
   ['Failover recovery (master SIGKILL, 5 runs)', () => failoverBench(5)],
   ['Master replaced while still up (5 runs)', () => switchoverBench(5)],
+  ['Optimistic locking through connection drops', () => optimisticLockBench(8)],
   ['Cold start and reconnect', () => coldStartBench(20)],
   ['Read after write', () => readAfterWriteBench(5)],
   ['Fleet (processes x instances through a master SIGKILL, 2 runs)', () => fleetBench(2)],
