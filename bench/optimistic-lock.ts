@@ -21,7 +21,6 @@ interface Worker {
 interface Client {
   name: string
   workers: Worker[]
-  get(): Promise<string | null>
   close(): Promise<void>
 }
 
@@ -47,7 +46,6 @@ const twice: Factory = async (lab) => {
   return {
     name: 'twiceredis',
     workers: clients.map((tr) => ioredisWorker(tr.master)),
-    get: () => clients[0]!.master.get(KEY),
     close: async () => void (await Promise.all(clients.map((tr) => tr.quit()))),
   }
 }
@@ -61,8 +59,9 @@ const ioredis: Factory = async (lab) => {
   return {
     name: 'ioredis (sentinel)',
     workers: clients.map(ioredisWorker),
-    get: () => clients[0]!.get(KEY),
-    close: async () => clients.forEach((c) => c.disconnect()),
+    close: async () => {
+      for (const c of clients) c.disconnect()
+    },
   }
 }
 
@@ -97,7 +96,6 @@ const nodeRedis: Factory = async (lab) => {
   return {
     name: 'node-redis 6 (sentinel)',
     workers: Array.from({ length: WORKERS }, () => worker),
-    get: () => sentinel.get(KEY),
     close: async () => sentinel.destroy(),
   }
 }
