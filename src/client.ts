@@ -27,6 +27,7 @@ import {
   type ReadyCheck,
   replaceReadyCheck,
   sendInHandshake,
+  streamOf,
 } from './ioredis-internals.js'
 import { initial, inOutage, type Lifecycle, type LifecycleEvent, next, retryDelay } from './lifecycle.js'
 import type { Metrics } from './metrics.js'
@@ -35,7 +36,7 @@ import type { Resolver } from './resolver.js'
 import { isAuthError } from './sentinels.js'
 import { type EventNode, infoFromRole, parseInfo } from './topology.js'
 import type { Member, Release, Watch } from './watch.js'
-import { WatchGuard } from './watch-guard.js'
+import { TransactionGuard, WatchGuard } from './watch-guard.js'
 
 type Stream = Parameters<Redis['sendCommand']>[1]
 type RetryStrategy = NonNullable<RedisOptions['retryStrategy']>
@@ -100,11 +101,8 @@ export class TwiceRedisClient extends Redis {
   #held: [Command, Stream, () => boolean][] = []
   /** When this client was told of the fence standing now. */
   #fencedAt: number | undefined
-  /**
-   * A `MULTI` went out on this connection and no `EXEC`/`DISCARD` yet (`open`), or the fence left
-   * the connection it was open on (`orphaned`: the rest of that transaction is refused).
-   */
-  #transaction: 'none' | 'open' | 'orphaned' = 'none'
+  /** The application's `MULTI` sent command by command: refused whole across a reconnect. */
+  readonly #transaction = new TransactionGuard()
   /** The application's `WATCH`: a transaction it guarded on a connection since lost is aborted. */
   readonly #watchGuard = new WatchGuard()
   /** The server answers `INFO` with two sections (Redis >= 7); older ones get the full `INFO`. */
@@ -211,10 +209,7 @@ export class TwiceRedisClient extends Redis {
     // connection the held commands wait for).
     if (this.status === 'connect' && this.#ownBeforeReady(command)) return queueUntraced(this, command, stream)
     if (this.#gate?.take(command, stream)) return command.promise
-    if (this.side === 'master') {
-      if (!this.#inTransaction(command)) return command.promise
-      this.#session.sent(this, command)
-    }
+    if (this.side === 'master') this.#session.sent(this, command)
     return this.sendDirect(command, stream)
   }
 
@@ -233,10 +228,17 @@ export class TwiceRedisClient extends Redis {
       park(command)
       return queueOffline(this, command, stream)
     }
-    if (this.status !== 'ready') {
+    // Ready with its socket already destroyed (a drop in progress): ioredis queues it for the next
+    // connection, and aborts a queued EXEC when the close comes; a transaction's rest is refused here.
+    const dropping = this.status === 'ready' && !streamOf(this)?.writable
+    if (dropping && this.#transaction.written(command.name, true).refuse) return this.#refuse(command, stream)
+    if (this.status !== 'ready' || dropping) {
       park(command)
       return queueUntraced(this, command, stream)
     }
+    const transaction = this.#transaction.written(command.name)
+    if (transaction.refuse) return this.#refuse(command, stream)
+    if (transaction.reply) onAnswer(command, transaction.reply)
     const watch = this.#watchGuard.written(command.name)
     if (watch.abort) return this.#abortExec(command, stream)
     if (watch.reply) onAnswer(command, watch.reply)
@@ -414,10 +416,8 @@ export class TwiceRedisClient extends Redis {
    * send what was held, in order (over the new connection once it is ready).
    */
   unfence(release: Release): void {
-    if (release.to && release.to !== this.#masterAddress && this.#transaction === 'open') {
-      // The MULTI went to the master being left: it is discarded with that connection.
-      this.#transaction = 'orphaned'
-    }
+    // (A MULTI open on the master being left is discarded with its connection: the rest of that
+    // transaction is refused as it is written on the next one, see TransactionGuard.)
     if (release.to) this.kick(release.to, release.sentinel ?? '')
     const held = this.#held.splice(0)
     const since = this.#fencedAt
@@ -446,32 +446,27 @@ export class TwiceRedisClient extends Redis {
     return { master: seen.master, sentinel: seen.sentinel }
   }
 
-  /**
-   * Follow `MULTI`/`EXEC`/`DISCARD` as they go out (any case; a `multi()` pipeline goes out in one
-   * tick and is never split). `false`: the command belongs to a transaction whose `MULTI` went to a
-   * master the fence left, and was refused.
-   */
-  #inTransaction(command: Command): boolean {
-    const name = command.name.toLowerCase()
-    const ends = name === 'exec' || name === 'discard'
-    if (this.#transaction === 'orphaned') {
-      if (ends) this.#transaction = 'none'
-      command.reject(new TransactionAbortedError(this.#resolver.options.name))
-      return false
-    }
-    if (name === 'multi') this.#transaction = 'open'
-    else if (ends) this.#transaction = 'none'
-    return true
-  }
-
   /** A `MULTI` of the application's is open on this connection. */
   get #inMulti(): boolean {
-    return this.#transaction === 'open' || this.#gate?.inMulti === true
+    return this.#transaction.open || this.#gate?.inMulti === true
   }
 
   /** A transaction or a `WATCH` is open: dropping the connection (when idle) would lose it. */
   get #holdsState(): boolean {
     return this.#watchGuard.open || this.#inMulti
+  }
+
+  /**
+   * A command of a transaction whose `MULTI` went with an earlier connection: refused, not run
+   * outside the transaction (see {@link TransactionGuard}); a `WATCH` that guarded it ends with it.
+   */
+  #refuse(command: Command, stream?: Stream): unknown {
+    const name = command.name.toLowerCase()
+    if (name === 'exec' || name === 'discard') this.#watchGuard.clear()
+    command.reject(new TransactionAbortedError(this.#resolver.options.name))
+    // In a pipeline, ioredis writes the batch once every command of it was written or refused.
+    if (stream && 'isPipeline' in stream && stream.isPipeline) stream.write('')
+    return command.promise
   }
 
   /**
@@ -576,8 +571,7 @@ export class TwiceRedisClient extends Redis {
 
   #onClose(): void {
     this.#stopTimers()
-    // A MULTI open on the connection is gone with it (ioredis' behaviour: what follows runs alone).
-    if (this.#transaction === 'open') this.#transaction = 'none'
+    this.#transaction.closed()
     this.#watchGuard.closed()
     if (this.#gate) this.#gate.disconnected()
     else this.#session.closed(this)

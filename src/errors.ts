@@ -33,17 +33,18 @@ export class FailoverInProgressError extends TwiceRedisError {
 
 /**
  * A command of a transaction sent command by command (`multi({ pipeline: false })`, `call('MULTI')`)
- * whose `MULTI` went to a master the write fence then left: the transaction was discarded with the
- * old connection, none of it applied, and its remaining commands up to `EXEC`/`DISCARD` are refused
- * rather than run outside a transaction.
+ * whose `MULTI` went with an earlier connection (a reconnect, or the write fence leaving a replaced
+ * master): Redis discarded the transaction with it, and its remaining commands up to `EXEC`/`DISCARD`
+ * are refused rather than run outside a transaction.
  */
 export class TransactionAbortedError extends TwiceRedisError {
   override name = 'TransactionAbortedError'
   constructor(readonly masterName: string) {
     super(
       'TRANSACTION_ABORTED',
-      `The master of "${masterName}" was replaced in the middle of a MULTI sent command by command; ` +
-        'nothing of that transaction was applied. Run it again (a `multi()` pipeline is written at once and never straddles a failover).',
+      `The connection to "${masterName}" was lost (a reconnect, or a failover) in the middle of a MULTI sent command by command; ` +
+        'Redis discarded the transaction with it, and its remaining commands were refused rather than run outside it. ' +
+        'Run it again (a `multi()` pipeline is written at once and never straddles a reconnect).',
     )
   }
 }

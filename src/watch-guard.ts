@@ -81,9 +81,73 @@ export class WatchGuard {
     return SEND
   }
 
+  /** A transaction was refused whole (see {@link TransactionGuard}): its `WATCH` ends with it. */
+  clear(): void {
+    this.#clear()
+  }
+
   #clear(): void {
     this.#open = false
     this.#watchedOn = undefined
     this.#abort = false
+  }
+}
+
+/**
+ * The application's `MULTI` sent command by command, followed as its commands are written.
+ *
+ * Redis discards a transaction with the connection it was opened on. ioredis then writes what
+ * follows on the next connection, where it runs alone, outside any transaction, and the `EXEC`
+ * fails: half a transaction applied. Here every command written on another connection than the
+ * open `MULTI`'s is refused instead (`TRANSACTION_ABORTED`), up to and including its `EXEC` or
+ * `DISCARD` (a `RESET` ends it and goes). A `MULTI` written again (ioredis resends one left
+ * unanswered) opens it afresh there.
+ * The transaction ends when its `EXEC`, `DISCARD` or `RESET` is answered: one written on a
+ * connection that closed before answering it is written again.
+ */
+export class TransactionGuard {
+  /** The connection the open `MULTI` was written on. */
+  #multiOn: number | undefined
+  #connection = 0
+  /** Counts `MULTI`s written: an end answered after a later `MULTI` ends nothing. */
+  #multis = 0
+
+  /** A `MULTI` was written and its end not answered yet. */
+  get open(): boolean {
+    return this.#multiOn !== undefined
+  }
+
+  closed(): void {
+    this.#connection++
+  }
+
+  /**
+   * A command of the application's is about to be written: `refuse` it, or send it. `dropping`:
+   * the connection is closing (its socket destroyed, its close not yet seen), so the command can
+   * only go on the next one.
+   */
+  written(name: string, dropping = false): { refuse: boolean; reply?: (() => void) | undefined } {
+    if (name.length > 7 && this.#multiOn === undefined) return { refuse: false }
+    const n = name.toLowerCase()
+    const connection = dropping ? this.#connection + 1 : this.#connection
+    if (n === 'multi') {
+      this.#multiOn = connection
+      this.#multis++
+      return { refuse: false }
+    }
+    const ends = n === 'exec' || n === 'discard' || n === 'reset'
+    if (this.#multiOn !== undefined && this.#multiOn !== connection) {
+      if (ends) this.#multiOn = undefined
+      // RESET leaves no transaction open on any connection: it goes.
+      return { refuse: n !== 'reset' }
+    }
+    if (!ends || this.#multiOn === undefined) return { refuse: false }
+    const multis = this.#multis
+    return {
+      refuse: false,
+      reply: () => {
+        if (this.#multis === multis) this.#multiOn = undefined
+      },
+    }
   }
 }

@@ -1,5 +1,6 @@
 // A WATCH lost with its connection (a reconnect, a failover) must not let the transaction it
-// guards run unguarded: it is aborted as Redis aborts one whose watched key changed.
+// guards run unguarded: it is aborted as Redis aborts one whose watched key changed. A MULTI lost
+// with its connection must not let the rest of its transaction run outside it.
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
 import { describe, it } from 'node:test'
@@ -9,8 +10,8 @@ import { dropStream } from '../../src/ioredis-internals.js'
 import { labPerFile, withLab } from '../helpers/lab.js'
 
 /** Close the connection `tr.master` holds, from the server's side (a network blip). */
-async function cut(tr: TwiceRedis): Promise<void> {
-  const id = await tr.master.client('ID')
+async function cut(tr: TwiceRedis, id?: number): Promise<void> {
+  id ??= await tr.master.client('ID')
   const node = tr.master.node!
   const admin = new Redis(node.port, node.host)
   try {
@@ -79,6 +80,24 @@ describe('a WATCH lost with its connection', () => {
     await cut(tr)
     await tr.master.watch('wl:b') // on the new connection; wl:a is not watched there
     assert.equal(await tr.master.multi().set('wl:a', 'x').exec(), null)
+  })
+
+  it('a MULTI sent command by command across a reconnect is refused whole (TRANSACTION_ABORTED), never half applied', async () => {
+    const tr = fx.open()
+    await tr.master.del('wl:tx')
+    const id = await tr.master.client('ID')
+    assert.equal(await tr.master.multi({ pipeline: false }), 'OK')
+    assert.equal(await tr.master.rpush('wl:tx', 'a'), 'QUEUED')
+    await cut(tr, id)
+    const rest = [tr.master.rpush('wl:tx', 'b'), tr.master.exec()].map((p) =>
+      p.then(
+        () => 'sent',
+        (e: { code?: string }) => e.code,
+      ),
+    )
+    assert.deepEqual(await Promise.all(rest), ['TRANSACTION_ABORTED', 'TRANSACTION_ABORTED'])
+    assert.deepEqual(await tr.master.lrange('wl:tx', 0, -1), [], 'nothing of it applied')
+    assert.deepEqual(await tr.master.multi().rpush('wl:tx', 'z').exec(), [[null, 1]], 'the next one runs')
   })
 
   it('a transaction that ioredis writes again after its connection closed unanswered is aborted', async () => {

@@ -1,13 +1,18 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { WatchGuard } from '../../src/watch-guard.js'
+import { TransactionGuard, WatchGuard } from '../../src/watch-guard.js'
+
+interface Guard {
+  closed(): void
+  written(name: string): { abort?: boolean; refuse?: boolean; reply?: ((ok: boolean) => void) | undefined }
+}
 
 /**
  * Write the commands of `script` through `guard`: `name` is answered at once, `name~` later (by
  * an `answer` step, oldest first) or never; `close` closes the connection. Says, for each command
- * written, whether it is sent or aborted.
+ * written, whether it is sent, aborted or refused.
  */
-function run(guard: WatchGuard, script: string): string[] {
+function run(guard: Guard, script: string): string[] {
   const pending: (((ok: boolean) => void) | undefined)[] = []
   const out: string[] = []
   for (const step of script.split(' ')) {
@@ -15,7 +20,7 @@ function run(guard: WatchGuard, script: string): string[] {
     else if (step === 'answer') pending.shift()?.(true)
     else {
       const written = guard.written(step.replace('~', ''))
-      out.push(written.abort ? 'abort' : 'send')
+      out.push(written.abort ? 'abort' : written.refuse ? 'refuse' : 'send')
       if (step.endsWith('~')) pending.push(written.reply)
       else written.reply?.(true)
     }
@@ -66,5 +71,51 @@ describe('WatchGuard', () => {
     assert.equal(guard.open, true)
     run(guard, 'exec')
     assert.equal(guard.open, false)
+  })
+})
+
+describe('TransactionGuard', () => {
+  it('what follows a MULTI on a closed connection is refused up to its EXEC or DISCARD, then all goes', () => {
+    const guard = new TransactionGuard()
+    assert.deepEqual(run(guard, 'multi set close set exec get'), ['send', 'send', 'refuse', 'refuse', 'send'])
+    assert.equal(guard.open, false)
+    assert.deepEqual(run(guard, 'MULTI close Set Discard multi set exec'), [
+      'send',
+      'refuse',
+      'refuse',
+      'send',
+      'send',
+      'send',
+    ])
+  })
+
+  it('a MULTI written again opens it on the new connection; RESET ends it and goes', () => {
+    assert.deepEqual(run(new TransactionGuard(), 'multi~ set~ close multi set exec'), Array(5).fill('send'))
+    assert.deepEqual(run(new TransactionGuard(), 'multi close reset set'), Array(3).fill('send'))
+  })
+
+  it('an EXEC written on a connection that closed before answering is refused where ioredis writes it again; what follows it goes', () => {
+    const guard = new TransactionGuard()
+    assert.deepEqual(run(guard, 'multi set exec~ get~ close exec get'), [
+      'send',
+      'send',
+      'send',
+      'send',
+      'refuse',
+      'send',
+    ])
+  })
+
+  it('while the connection drops (its close not seen yet), the rest of its transaction is refused at once', () => {
+    const guard = new TransactionGuard()
+    run(guard, 'multi set')
+    assert.equal(guard.written('set', true).refuse, true)
+    assert.equal(guard.written('exec', true).refuse, true)
+    assert.equal(guard.open, false)
+    assert.equal(guard.written('get', true).refuse, false)
+  })
+
+  it('no MULTI, nothing refused', () => {
+    assert.deepEqual(run(new TransactionGuard(), 'set close exec get close discard'), Array(4).fill('send'))
   })
 })
