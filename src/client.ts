@@ -35,8 +35,8 @@ import { awaitPromotion } from './promotion.js'
 import type { Resolver } from './resolver.js'
 import { isAuthError } from './sentinels.js'
 import { type EventNode, infoFromRole, parseInfo } from './topology.js'
+import { TransactionGuard, WatchGuard } from './transactions.js'
 import type { Member, Release, Watch } from './watch.js'
-import { TransactionGuard, WatchGuard } from './watch-guard.js'
 
 type Stream = Parameters<Redis['sendCommand']>[1]
 type RetryStrategy = NonNullable<RedisOptions['retryStrategy']>

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { TransactionGuard, WatchGuard } from '../../src/watch-guard.js'
+import { TransactionGuard, WatchGuard } from '../../src/transactions.js'
 
 interface Guard {
   closed(): void
