@@ -177,24 +177,25 @@ export class Watch {
 
   #subscribe(sentinel: ResolvedOptions['sentinels'][number]): Redis {
     const address = formatAddress(sentinel.host, sentinel.port)
-    // ioredis reconnects a lost sentinel (or one not reached yet) and subscribes again by itself.
+    // ioredis reconnects a lost sentinel (or one not reached yet); we subscribe on every connect.
+    // (ioredis' own re-subscribe leaves its promise unhandled: on ioredis 5 a refused AUTH rejects
+    // it, an unhandled rejection in the application.)
     const subscriber = connectSentinel(this.options, sentinel, {
       retryStrategy: () => RESUBSCRIBE_MS,
       maxRetriesPerRequest: null,
+      autoResubscribe: false,
     })
     subscriber.on('error', () => {})
     subscriber.on('pmessage', (_pattern: string, channel: string, message: string) => {
       const event = parseSentinelEvent(channel, message, this.options.name)
       if (event) this.#heard(address, channel, event)
     })
-    let subscribed = false
-    subscriber.psubscribe(...PATTERNS).then(
-      () => {
-        subscribed = true
-        this.#listening(subscriber, true)
-      },
-      () => {},
-    )
+    const subscribe = () => {
+      subscriber.psubscribe(...PATTERNS).then(
+        () => this.#listening(subscriber, true),
+        () => {},
+      )
+    }
     // The subscriptions alone never keep the process alive (a client at rest holds them for good).
     // A sentinel answering what ioredis' subscriber mode cannot take drops this connection, not the process.
     subscriber.on('connect', () => {
@@ -202,8 +203,7 @@ export class Watch {
       subscriber.stream?.unref?.()
     })
     subscriber.on('reconnecting', () => unrefReconnectTimer(subscriber))
-    // On each reconnect ioredis subscribes again, then reports ready.
-    subscriber.on('ready', () => subscribed && this.#listening(subscriber, true))
+    subscriber.on('ready', subscribe)
     subscriber.on('close', () => this.#listening(subscriber, false))
     return subscriber
   }
