@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { TwiceRedisOptions } from '../../src/index.js'
 import { labPerFile } from '../helpers/lab.js'
 
@@ -81,6 +82,22 @@ describe('discovery as the Sentinel client guidelines ask', () => {
     assert.equal(await fx.lab.command(fx.lab.master, 'EXISTS', 'in-db-3'), 0)
     await tr.master.wait(2, 2000)
     assert.equal(await tr.slave.get('in-db-3'), 'yes')
+  })
+
+  it('a client refused by the sentinels leaves no unhandled rejection behind (ioredis 5 re-subscribes)', async () => {
+    const seen: unknown[] = []
+    const listener = (error: unknown) => seen.push(error)
+    process.on('unhandledRejection', listener)
+    try {
+      const wrong = open({ sentinelUsername: 'watcher', sentinelPassword: 'not-it' })
+      await assert.rejects(wrong.master.ping(), { code: 'AUTH_FAILED', target: 'sentinel' })
+      await sleep(2000) // the failover watch's subscriptions retry every 500 ms meanwhile
+      await wrong.quit()
+      await sleep(100)
+    } finally {
+      process.off('unhandledRejection', listener)
+    }
+    assert.deepEqual(seen, [])
   })
 
   it('says why, when a sentinel answers for the master but cannot list the replicas', async () => {
