@@ -92,7 +92,19 @@ describe('TwiceRedis against a real Sentinel lab', () => {
     const clients = Array.from({ length: 10 }, () => open())
     await Promise.all(clients.map((tr) => tr.master.set('idle', '1')))
     await Promise.all(clients.map((tr) => tr.slave.get('idle')))
-    for (const s of fx.lab.sentinels) assert.equal(await fx.lab.clientConnections(s), 1, `connections on ${s.address}`)
+    // A query connection is closed once answered, but leaves a sentinel's list only when the
+    // sentinel has read its close, which may come after our next query there (seen on Bun).
+    for (const s of fx.lab.sentinels) {
+      let connections = 0
+      await until(
+        () => connections === 1,
+        `only the subscription on ${s.address}`,
+        2000,
+        async () => {
+          connections = await fx.lab.clientConnections(s)
+        },
+      )
+    }
   })
 
   it('asks the sentinels once for a crowd of clients connecting at once (no thundering herd)', async () => {

@@ -126,7 +126,7 @@ describe('same-zone reads (1 master, 4 replicas, 2 zones)', () => {
     tr: TwiceRedis,
     counted: 'all' | 'settled',
     zoneA: readonly LabNode[],
-  ): Promise<Map<string, number>> {
+  ): Promise<{ counts: Map<string, number>; story: string }> {
     for (const node of fx.lab.replicas) {
       await fx.lab.command(node, 'CONFIG', 'SET', 'replica-priority', node === to ? '1' : '100')
     }
@@ -140,43 +140,59 @@ describe('same-zone reads (1 master, 4 replicas, 2 zones)', () => {
         seen = all.every((rs) => rs.every((r) => r.priority === (r.address === to.address ? 1 : 100)))
       },
     )
+    // What the read side did, for the failure messages.
+    const started = Date.now()
+    const story: string[] = []
+    const tell = (what: string) => story.push(`${Date.now() - started} ms ${what}`)
+    tr.on('resolved', (e) => e.side === 'replica' && tell(`read side on ${e.address} (${e.role}, ${e.zone})`))
+    tr.on('node-rejected', (e) => tell(`${e.side} side rejected ${e.address}: ${e.reason}`))
+    tr.on('replica-changed', (e) => tell(`read side moved ${e.from} -> ${e.to}`))
+    const told = () => `\n${story.join('\n')}`
     const load = startLoad(tr)
     try {
       await until(() => load.progress('replica') > 10, 'reads before the failover')
       await resetStats(fx.lab)
+      tell('failover')
       await fx.lab.failover()
-      assert.equal((await fx.lab.waitForNewMaster()).address, to.address)
+      assert.equal((await fx.lab.waitForNewMaster()).address, to.address, told())
+      tell(`new master ${to.address}`)
       let settled = false
       await until(
         () => settled,
         'reads on a replica of zone a that follows the new master',
         15_000,
         async () => {
-          const node = tr.slave.node
-          const info =
-            node && parseInfo(String(await fx.lab.command(fx.lab.node(node.address)!, 'INFO', 'replication')))
-          settled =
-            tr.slave.status === 'ready' &&
-            node?.role === 'replica' &&
-            zoneA.some((n) => n.address === node.address) &&
-            info?.master_port === String(to.port) &&
-            info.master_link_status === 'up'
+          settled = false
+          const { node, stream, status } = tr.slave
+          if (status !== 'ready' || node?.role !== 'replica' || !zoneA.some((n) => n.address === node.address)) return
+          const replica = fx.lab.node(node.address)!
+          const info = parseInfo(String(await fx.lab.command(replica, 'INFO', 'replication')))
+          if (info.master_port !== String(to.port) || info.master_link_status !== 'up') return
+          // The sentinels' REPLICAOF closes the replica's client connections: the read side's
+          // must be one the replica still lists after that, not one whose close is on its way.
+          const clients = String(await fx.lab.command(replica, 'CLIENT', 'LIST', 'TYPE', 'normal'))
+          settled = clients.includes(` addr=${stream.localAddress}:${stream.localPort} `)
         },
       )
+      tell(`settled on ${tr.slave.node?.address}`)
       if (counted === 'settled') await resetStats(fx.lab)
       const after = load.progress('replica')
       await until(() => load.progress('replica') >= after + 50, '50 reads after the failover')
-      return await gets(fx.lab)
+      const counts = await gets(fx.lab)
+      tell(`reads per node: ${[...counts]}`)
+      return { counts, story: told() }
+    } catch (err) {
+      throw new Error(`${(err as Error).message}${told()}`, { cause: err })
     } finally {
       const report = await load.stop()
-      assert.deepEqual(report.failed, {})
+      assert.deepEqual(report.failed, {}, `failed: ${JSON.stringify(report.failed)}${told()}`)
     }
   }
 
   it('reads come back to the zone after a failover that promotes a same-zone replica, and stay', async () => {
     const { a1, zoneA, zoneB } = nodes()
-    const counts = await failoverTo(a1, open(), 'settled', zoneA)
-    assert.equal(sum(counts, zoneB), 0, `reads per node: ${[...counts]}`)
+    const { counts, story } = await failoverTo(a1, open(), 'settled', zoneA)
+    assert.equal(sum(counts, zoneB), 0, story)
   })
 
   it('with maxLinkDownMs, no read leaves the zone during such a failover (its replicas resync meanwhile)', async () => {
@@ -187,8 +203,8 @@ describe('same-zone reads (1 master, 4 replicas, 2 zones)', () => {
       zones: { a: [a2.host, b1.host], b: [master.host, a1.host, b2.host] },
       maxLinkDownMs: 2000,
     })
-    const counts = await failoverTo(a2, tr, 'all', [a2, b1])
-    assert.equal(sum(counts, [master, a1, b2]), 0, `reads per node: ${[...counts]}`)
+    const { counts, story } = await failoverTo(a2, tr, 'all', [a2, b1])
+    assert.equal(sum(counts, [master, a1, b2]), 0, story)
   })
 })
 
