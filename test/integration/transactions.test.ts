@@ -8,6 +8,7 @@ import { Redis } from 'ioredis'
 import type { TwiceRedis } from '../../src/index.js'
 import { dropStream } from '../../src/ioredis-internals.js'
 import { labPerFile, withLab } from '../helpers/lab.js'
+import { settles } from '../helpers/load.js'
 
 /** Close the connection `tr.master` holds, from the server's side (a network blip). */
 async function cut(tr: TwiceRedis, id?: number): Promise<void> {
@@ -98,6 +99,20 @@ describe('a WATCH lost with its connection', () => {
     assert.deepEqual(await Promise.all(rest), ['TRANSACTION_ABORTED', 'TRANSACTION_ABORTED'])
     assert.deepEqual(await tr.master.lrange('wl:tx', 0, -1), [], 'nothing of it applied')
     assert.deepEqual(await tr.master.multi().rpush('wl:tx', 'z').exec(), [[null, 1]], 'the next one runs')
+
+    // Its rest in a pipeline: refused, and what follows its EXEC there is sent and answered.
+    const next = await tr.master.client('ID')
+    await tr.master.multi({ pipeline: false })
+    await tr.master.rpush('wl:tx', 'c')
+    await cut(tr, next)
+    const replies = await settles(
+      tr.master.pipeline().rpush('wl:tx', 'd').call('EXEC').lrange('wl:tx', 0, -1).exec(),
+      'a pipeline with the rest of a lost transaction',
+    )
+    assert.deepEqual(
+      replies?.map(([error, reply]) => (error ? (error as { code?: string }).code : reply)),
+      ['TRANSACTION_ABORTED', 'TRANSACTION_ABORTED', ['z']],
+    )
   })
 
   it('a transaction that ioredis writes again after its connection closed unanswered is aborted', async () => {
