@@ -135,6 +135,8 @@ export class TwiceRedisClient extends Redis {
     this.#health = new HealthCheck(this, side, resolver, o.healthCheckIntervalMs, silenceMs, {
       info: (target, info) => this.metrics?.health(target, info),
       silent: () => this.#holdWatch(),
+      // The read side avoids it for a while: chosen again, it would hold reads for connectTimeoutMs.
+      unresponsive: (reason) => this.side === 'replica' && this.#connector.reject(reason),
       verdict: (verdict) => this.#onVerdict(verdict),
       done: () => {
         if (this.status === 'ready') this.#watchWhileReady()

@@ -45,6 +45,8 @@ export class HealthCheck {
       info?(target: Target, info: Record<string, string>): void
       /** The node has been silent for a while during a check: an outage may be starting. */
       silent(): void
+      /** The node stayed silent for `timeoutMs` during a check: its connection is dropped now. */
+      unresponsive(reason: string): void
       verdict(verdict: Verdict): void
       /** A check finished on the current connection. */
       done(): void
@@ -132,8 +134,9 @@ export class HealthCheck {
       if (!this.#pending || !current() || this.client.status !== 'ready') return
       const silent = Date.now() - this.#lastData
       if (silent >= timeoutMs) {
-        const address = this.client.node?.address ?? 'node'
-        dropStream(this.client, new Error(`${address} did not answer a health check within ${timeoutMs} ms`))
+        const reason = `did not answer a health check within ${timeoutMs} ms`
+        this.on.unresponsive(reason)
+        dropStream(this.client, new Error(`${this.client.node?.address ?? 'node'} ${reason}`))
         return
       }
       if (silent >= early) this.on.silent()
