@@ -243,7 +243,9 @@ export class TwiceRedis extends EventEmitter<TwiceRedisEvents> {
 
   /** Close both clients gracefully, for good: nothing is left to keep the process alive. */
   async quit(): Promise<void> {
-    await Promise.all([this.master.quit(), this.slave.quit()])
+    // The read side first: a read it holds for a write of the session may still go to the master.
+    await this.slave.quit()
+    await this.master.quit()
     this.#metrics.close()
   }
 
