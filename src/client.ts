@@ -19,6 +19,7 @@ import { IdleTimer } from './idle-timer.js'
 import {
   cancelReconnectTimer,
   clearManualClose,
+  closingManually,
   connectorOf,
   dropStream,
   endWhileReconnecting,
@@ -109,8 +110,6 @@ export class TwiceRedisClient extends Redis {
   #infoSections = true
   /** This connection's handshake as ioredis writes it before the role check (see {@link #ownBeforeReady}). */
   #handshake: 'none' | 'tick' | 'sent' | 'again' | 'check' | 'checking' = 'none'
-  /** quit()'s QUIT is written: nothing may follow it on this connection. */
-  #quitWritten = false
 
   /** @internal created by TwiceRedis */
   constructor(side: Side, options: RedisOptions, resolver: Resolver, emit: Emit, session: Session) {
@@ -220,7 +219,7 @@ export class TwiceRedisClient extends Redis {
   /** @internal Send as ioredis would (connecting first if idle), past twiceredis' hooks. */
   sendDirect(command: Command, stream?: Stream): unknown {
     // After quit(), what the read gate took before it (and its probes) still goes: QUIT waits behind them.
-    const beforeQuit = this.status === 'ready' && !this.#quitWritten
+    const beforeQuit = this.status === 'ready' && !closingManually(this)
     if (this.#life.state === 'closed' && command.name !== 'quit' && this.status !== 'connect' && !beforeQuit) {
       command.reject(new ClientClosedError(this.side))
       return command.promise
@@ -248,7 +247,6 @@ export class TwiceRedisClient extends Redis {
     const watch = this.#watchGuard.written(command.name)
     if (watch.abort) return this.#abortExec(command, stream)
     if (watch.reply) onAnswer(command, watch.reply)
-    if (command.name === 'quit') this.#quitWritten = true
     return super.sendCommand(command, stream)
   }
 

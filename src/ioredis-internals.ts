@@ -28,6 +28,11 @@ export function connectorOf<C extends AbstractConnector>(client: Redis): C {
   return hidden(client).connector as C
 }
 
+/** A `QUIT` was written on the connection (or `disconnect()` called): nothing may follow it there. */
+export function closingManually(client: Redis): boolean {
+  return hidden(client).manuallyClosing
+}
+
 /** The current socket, to watch its traffic (health check) or destroy it. */
 export function streamOf(client: Redis): Socket | undefined {
   return hidden(client).stream
