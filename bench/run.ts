@@ -5,6 +5,7 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { cpus, totalmem } from 'node:os'
 import { renderFailoverChart } from './chart.js'
 import { coldStartBench } from './cold-start.js'
+import { cpuBench } from './cpu.js'
 import { failoverBench } from './failover.js'
 import { fleetBench } from './fleet.js'
 import { metricsBench } from './metrics.js'
@@ -21,6 +22,7 @@ const redis = execFileSync('redis-server', ['--version'], { encoding: 'utf8' }).
 
 const sections = [
   ['Throughput', () => throughputBench(3)],
+  ['CPU per command against plain ioredis', () => cpuBench(20)],
   ['Sentinel load', () => sentinelLoadBench(200)],
   ['Failover recovery (master SIGKILL, 5 runs)', () => failoverBench(5)],
   ['Master replaced while still up (5 runs)', () => switchoverBench(5)],
