@@ -19,15 +19,20 @@ type Send = () => Promise<unknown>
 interface Case {
   side: 'write' | 'read'
   depth: number
-  /** Commands per measurement: about 0.1-0.4 s each on this machine. */
+  /** Commands per measurement: about 0.1-0.2 s each on this machine. */
   n: number
+  /**
+   * Measurements of each contender per round, alternating in order: one command in flight is the
+   * noisiest (a wake-up per command), so it gets more, shorter ones, each beside its reference.
+   */
+  reps: number
 }
 
 const cases: Case[] = [
-  { side: 'write', depth: 1, n: 4000 },
-  { side: 'write', depth: 50, n: 16000 },
-  { side: 'read', depth: 1, n: 4000 },
-  { side: 'read', depth: 50, n: 16000 },
+  { side: 'write', depth: 1, n: 1000, reps: 4 },
+  { side: 'write', depth: 50, n: 8000, reps: 2 },
+  { side: 'read', depth: 1, n: 1000, reps: 4 },
+  { side: 'read', depth: 50, n: 8000, reps: 2 },
 ]
 
 const contenders = ['ioredis (plain, same node)', "twiceredis 'eventual'", "twiceredis 'session'"] as const
@@ -57,13 +62,14 @@ function quantile(values: number[], p: number): number {
 function commit(): string {
   try {
     const git = (...args: string[]) => execFileSync('git', args, { encoding: 'utf8' }).trim()
-    return `${git('rev-parse', '--short', 'HEAD')}${git('status', '--porcelain', 'src') ? ' with uncommitted changes in src/' : ''}`
+    const changed = git('status', '--porcelain', 'src') ? ', with uncommitted changes in src/' : ''
+    return `src/ as of ${git('log', '-1', '--format=%h', '--', 'src')} (HEAD ${git('rev-parse', '--short', 'HEAD')}${changed})`
   } catch {
     return 'unknown'
   }
 }
 
-export async function cpuBench(rounds = 20, warmup = 3): Promise<string> {
+export async function cpuBench(rounds = 16, warmup = 3): Promise<string> {
   const startLoad = loadavg()[0]!.toFixed(1)
   const lab = await startLab()
   const closers: (() => Promise<unknown> | undefined)[] = []
@@ -115,16 +121,18 @@ export async function cpuBench(rounds = 20, warmup = 3): Promise<string> {
     const got = (name: string, c: Case) => samples.get(`${name}\u0000${c.side}\u0000${c.depth}`)!
     for (let round = 1 - warmup; round <= rounds; round++) {
       if (round === 1 - warmup) process.stderr.write(`cpu: ${warmup} warm-up rounds\n`)
-      else if (round === 1 || round % 5 === 0) process.stderr.write(`cpu: round ${round}/${rounds}\n`)
+      else if (round === 1 || (round > 0 && round % 5 === 0)) process.stderr.write(`cpu: round ${round}/${rounds}\n`)
       for (const c of cases) {
-        const order = round % 2 ? [...contenders] : [...contenders].reverse()
-        for (const contender of order) {
-          const [tr, ownPlain] = send(contender, c.side)
-          const used = await cpuPerCommand(tr, c.n, c.depth)
-          if (round > 0) record(contender, c, used)
-          if (ownPlain) {
-            const plainUsed = await cpuPerCommand(ownPlain, c.n, c.depth)
-            if (round > 0) record(`${contender} plain`, c, plainUsed)
+        for (let rep = 0; rep < c.reps; rep++) {
+          const order = (round + rep) % 2 ? [...contenders] : [...contenders].reverse()
+          for (const contender of order) {
+            const [tr, ownPlain] = send(contender, c.side)
+            const used = await cpuPerCommand(tr, c.n, c.depth)
+            if (round > 0) record(contender, c, used)
+            if (ownPlain) {
+              const plainUsed = await cpuPerCommand(ownPlain, c.n, c.depth)
+              if (round > 0) record(`${contender} plain`, c, plainUsed)
+            }
           }
         }
       }
@@ -145,6 +153,7 @@ export async function cpuBench(rounds = 20, warmup = 3): Promise<string> {
       return [
         `${c.side === 'write' ? 'SET' : 'GET'} (${c.side} side)`,
         c.depth,
+        rounds * c.reps,
         `${median(plain).toFixed(1)} µs`,
         ...cells,
       ]
@@ -153,6 +162,7 @@ export async function cpuBench(rounds = 20, warmup = 3): Promise<string> {
       [
         'command',
         'in flight',
+        'pairs',
         contenders[0],
         contenders[1],
         'ratio (P25-P75)',
@@ -163,12 +173,13 @@ export async function cpuBench(rounds = 20, warmup = 3): Promise<string> {
     )}
 
 CPU per command: this process' user + system CPU time over ${cases.map((c) => c.n).join('/')} commands,
-divided by their number (the servers are other processes). Medians of ${rounds} interleaved rounds after
-${warmup} of warm-up; ratio: the median of per-round ratios to plain ioredis measured in the same round,
-with their 25th-75th percentiles. One lab (1 master, 2 replicas, 3 sentinels), one process, twiceredis
-with default options (\`'session'\`: \`consistency: 'session'\`, its own row, not part of the 1.03x target).
-Commit measured: ${commit()}. Machine: 2 cores, noisy (other engineers' tests and labs running beside it);
-load average ${startLoad} at the start, ${endLoad} at the end.`
+divided by their number (the servers are other processes). ${rounds} interleaved rounds after ${warmup} of
+warm-up, every case in each; in a round each contender is measured ${cases.map((c) => c.reps).join('/')} times,
+in alternating order ("pairs"). Medians of all measurements; ratio: the median of the ratios of each
+measurement to the plain ioredis one beside it, with their 25th-75th percentiles. One lab (1 master,
+2 replicas, 3 sentinels), one process, twiceredis with default options (\`'session'\`: \`consistency:
+'session'\`, not part of the 1.03x target). Commit measured: ${commit()}. Machine: 2 cores, noisy
+(other engineers' tests and labs running beside it); load average ${startLoad} at the start, ${endLoad} at the end.`
   } finally {
     for (const close of closers.reverse()) await close()?.catch(() => {})
     await lab.stop()
@@ -176,5 +187,5 @@ load average ${startLoad} at the start, ${endLoad} at the end.`
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  console.log(await cpuBench(Number(process.argv[2] ?? 20)))
+  console.log(await cpuBench(Number(process.argv[2] ?? 16)))
 }

@@ -22,7 +22,7 @@ const redis = execFileSync('redis-server', ['--version'], { encoding: 'utf8' }).
 
 const sections = [
   ['Throughput', () => throughputBench(3)],
-  ['CPU per command against plain ioredis', () => cpuBench(20)],
+  ['CPU per command against plain ioredis', () => cpuBench(16)],
   ['Sentinel load', () => sentinelLoadBench(200)],
   ['Failover recovery (master SIGKILL, 5 runs)', () => failoverBench(5)],
   ['Master replaced while still up (5 runs)', () => switchoverBench(5)],
