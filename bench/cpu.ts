@@ -3,9 +3,10 @@
 // 'session', reported apart) against plain ioredis clients to the same master and the same replica.
 // Throughput on this shared 2-core machine swings with the neighbours' load; the CPU this process
 // spends per command (process.cpuUsage, user + system) is what twiceredis' command path adds to, and
-// is steadier. Rounds are interleaved (every contender once per round, the order reversed every
-// other round, every case in every round) after warm-up rounds; medians over rounds, and the ratio
-// to plain ioredis as the median of per-round ratios with their 25th-75th percentiles.
+// is steadier. Rounds are interleaved (every case in every round, each contender measured `reps`
+// times per round, the order reversed each time) after warm-up rounds; medians of all measurements,
+// and the ratio to plain ioredis as the median of the ratios of each measurement to the plain one
+// beside it, with their 25th-75th percentiles.
 // Alone: `npx tsx bench/cpu.ts [rounds]` (after `npm run build`: it runs dist/ through 'twiceredis').
 import { execFileSync } from 'node:child_process'
 import { loadavg } from 'node:os'
