@@ -2,7 +2,14 @@ import { exists, hasFlag } from '@ioredis/commands'
 import { Command, type Redis } from 'ioredis'
 import { InvalidOptionError, NoHealthyReplicaError, ReplicaBehindError, RoleDeniedError } from './errors.js'
 import type { Emit, Target } from './events.js'
-import { type CaughtReply, catchReply, rawReplyCopy, streamOf } from './ioredis-internals.js'
+import {
+  type CaughtReply,
+  catchReply,
+  closingManually,
+  onSettled,
+  rawReplyCopy,
+  streamOf,
+} from './ioredis-internals.js'
 import { parseInfo, text } from './topology.js'
 
 /**
@@ -214,6 +221,18 @@ interface Writer {
   pendingDb?: number | undefined
 }
 
+/**
+ * Call `replied` with the raw reply of `command` as ioredis resolves it (see `onSettled`: no
+ * then() on the application's promise, whose unhandled rejections must stay unhandled).
+ */
+function onReply(command: Command, replied: (value: unknown) => void): void {
+  const { resolve } = command
+  command.resolve = (value: unknown) => {
+    replied(value)
+    return resolve(value)
+  }
+}
+
 /** Writes that failed: settled, so no longer a reason to wait before asking behind them. */
 const failed = new WeakSet<Command>()
 
@@ -239,6 +258,9 @@ export interface SessionOptions {
 
 /** How long after a read that followed writes the ROLE keeps riding with writes. */
 const EAGER_MS = 1000
+
+/** How long the session's own line to the master stays open after its last use. */
+const LINE_MS = 1000
 
 const usable = (client: Redis) => client.status !== 'end' && client.status !== 'wait' && client.mode === 'normal'
 
@@ -267,6 +289,10 @@ export class Session {
   #eagerUntil = 0
   #riding = false
   #denial: Promise<void> | undefined
+  /** A duplicate of `master` for commands of ours while `master` cannot carry them. */
+  #line: SessionClient | undefined
+  #lineTimer: NodeJS.Timeout | undefined
+  readonly #lines = new WeakSet<SessionClient>()
   /** Told of every master offset a `ROLE` on the master returned (`maxStalenessMs` keeps a history). */
   onMasterOffset: ((offset: number) => void) | undefined
 
@@ -297,24 +323,21 @@ export class Session {
       // The db the master side is on once the SELECT has run: on its reply, or on its EXEC.
       const db = Number(command.args[0])
       if (w.inMulti) w.pendingDb = db
-      else
-        command.promise.then(
-          () => this.#selected(client, db),
-          () => {},
-        )
+      else onSettled(command, (error) => error || this.#selected(client, db))
     }
-    if (!kind.write || !this.options.tracksWrites || client.mode !== 'normal') return
+    // A ROLE behind a blocking command (a write or not: XREAD BLOCK) would wait as long.
+    // (onSettled, never a then() on the application's promise: its rejections stay its own.)
     if (kind.blocking && !this.#blocking.has(command)) {
       this.#blocking.add(command)
       w.blocked++
-      const done = () => {
+      onSettled(command, () => {
         w.blocked--
-      }
-      command.promise.then(done, done)
+      })
     }
+    if (!kind.write || !this.options.tracksWrites || client.mode !== 'normal') return
     if (!w.first) {
       w.first = command
-      command.promise.catch(() => failed.add(command))
+      onSettled(command, (error) => error && failed.add(command))
     }
     this.#written.add(client)
     this.#everWritten = true
@@ -350,12 +373,9 @@ export class Session {
     w.pendingDb = undefined
     if (name !== 'exec' || db === undefined) return
     const client = this.master
-    command.promise.then(
-      (results) => {
-        if (client && Array.isArray(results)) this.#selected(client, db)
-      },
-      () => {},
-    )
+    onReply(command, (results) => {
+      if (client && Array.isArray(results)) this.#selected(client, db)
+    })
   }
 
   /** A write-side connection closed: no MULTI is open on it any more (ioredis may send it again). */
@@ -369,6 +389,7 @@ export class Session {
    * the floor, writes were lost in a failover: its next answer lowers it.
    */
   connected(client: SessionClient): void {
+    if (this.#lines.has(client)) return
     const w = this.#writer(client)
     if (!this.options.tracksWrites && this.floor.offset === 0) return
     w.rebase = true
@@ -380,14 +401,14 @@ export class Session {
    * connection (the master's, when that connection is inside MULTI or blocked: every write
    * acknowledged so far is on the master). A value when nothing is in flight, else a promise.
    */
-  floorNow(): Position | Promise<Position> {
-    if (this.#written.size > 0) {
+  floorNow(all = false): Position | Promise<Position> {
+    if (this.#written.size > 0 && !all) {
       this.#eagerUntil = Date.now() + EAGER_MS
       this.#askWritten(true)
     }
     if (this.probing === 'none' && (this.#everWritten || this.floor.offset > 0)) return UNREACHABLE
     const waits: Promise<Position | undefined>[] = []
-    for (const [answer, first] of this.#roles) if (needed(first)) waits.push(answer)
+    for (const [answer, first] of this.#roles) if (all || needed(first)) waits.push(answer)
     if (waits.length === 0) return this.floor
     const start = this.floor
     return Promise.all(waits).then((answers) =>
@@ -402,19 +423,58 @@ export class Session {
    */
   #askWritten(acknowledged = false): void {
     let anywhere = false
+    let rebase = false
     for (const client of this.#written) {
       const w = this.#writer(client)
       if (acknowledged && !needed(w.first)) continue
       this.#written.delete(client)
-      if (w.inMulti || w.blocked > 0 || !usable(client)) anywhere = true
-      else this.#ask(client, w.rebase, w.first)
+      if (this.#carries(client) && usable(client)) this.#ask(client, w.rebase, w.first)
+      else {
+        anywhere = true
+        rebase ||= w.rebase
+      }
       w.rebase = false
       w.first = undefined
     }
+    // An acknowledged write is below what the master answers on any connection after its ack.
+    const line = anywhere ? this.masterLine() : undefined
+    if (line) this.#ask(line, rebase, undefined)
+  }
+
+  /** Whether a ROLE on `client` would be answered now (no MULTI open, not blocked, not subscribed). */
+  #carries(client: SessionClient): boolean {
+    const w = this.#writer(client)
+    return !w.inMulti && w.blocked === 0 && client.mode === 'normal'
+  }
+
+  /**
+   * A connection to the master that takes a command of ours now: `master` (reconnecting it after
+   * `disconnect()` or an idle timeout, as any command would), or while it is inside a MULTI,
+   * blocked or subscribed, a duplicate of it the session opens and closes after `LINE_MS` unused
+   * (never a command inside the application's MULTI or behind its BLPOP).
+   */
+  masterLine(): SessionClient | undefined {
     const master = this.master
-    if (anywhere && master && usable(master) && !this.#writer(master).inMulti && !this.#writer(master).blocked) {
-      this.#ask(master, false, undefined)
+    if (!master || this.#carries(master)) return master
+    let line = this.#line
+    if (line && (line.status === 'end' || (line.options.db ?? 0) !== this.masterDb)) {
+      this.#close(line)
+      line = undefined
     }
+    if (!line) {
+      line = master.duplicate({ db: this.masterDb }) as SessionClient
+      this.#lines.add(line)
+      this.#line = line
+    }
+    clearTimeout(this.#lineTimer)
+    const used = line
+    this.#lineTimer = setTimeout(() => this.#close(used), LINE_MS).unref()
+    return line
+  }
+
+  #close(line: SessionClient): void {
+    if (this.#line === line) this.#line = undefined
+    line.quit().catch(() => line.disconnect())
   }
 
   /** A token's offset: reads see at least it; the next read asks the master where it is. */
@@ -429,18 +489,22 @@ export class Session {
   async token(): Promise<string> {
     if (this.master) this.#written.add(this.master)
     this.#askWritten()
-    const floor = await this.floorNow()
+    // Every ROLE in flight, also behind writes not acknowledged yet: the token covers them.
+    const floor = await this.floorNow(true)
     return formatToken(floor === UNREACHABLE ? 0 : floor.offset)
   }
 
   /** A command of ours, sent past the hooks. */
   send(client: SessionClient, command: Command, stream?: Stream): unknown {
     this.#own.add(command)
+    // disconnect() called, the socket still closing: the client's own path holds the command and
+    // sends it over the next connection (written on the closing one, it would fail).
+    if (client.status !== 'end' && closingManually(client)) return client.sendCommand(command, stream)
     return client.sendDirect(command, stream)
   }
 
   /** Where `client`'s node is (`ROLE`, or `INFO replication`), or `undefined` if it does not say. */
-  async positionOf(client: SessionClient): Promise<Position | undefined> {
+  async positionOf(client: SessionClient, retry = true): Promise<Position | undefined> {
     const self = client.node?.address
     if (this.probing === 'none') return undefined
     const probing = this.probing
@@ -455,7 +519,8 @@ export class Session {
       if (!/NOPERM|unknown command/i.test((error as Error).message ?? '')) return undefined
       this.#denial ??= this.#denied(client, error as Error, probing)
       await this.#denial
-      return this.positionOf(client)
+      // Once: a node with other ACLs than the one that settled the fallback may refuse it too.
+      return retry ? this.positionOf(client, false) : undefined
     }
   }
 
@@ -784,7 +849,8 @@ export class ReadGate {
     const { session } = this
     const replica = this.replica.node?.address
     const reason = behindReason(session, floor, at)
-    const master = session.master
+    // Never inside the application's MULTI on tr.master (it would answer QUEUED) nor behind its BLPOP.
+    const master = session.masterLine()
     if (!session.options.readFallback) {
       const error = new NoHealthyReplicaError(session.options.masterName, [
         { address: replica ?? 'the read side', reason: `not at the session's floor: ${reason}` },

@@ -1,0 +1,137 @@
+// Issue 27: where the session meets the rest of a connection's life (MULTI, blocking commands,
+// disconnect(), idle timeouts, reads served by the master, tokens, the application's own
+// rejections), against the lab. A replica is held back with `CLIENT PAUSE WRITE` on it: it stays
+// connected and answers ROLE, but applies none of its master's stream until unpaused.
+import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
+import { describe, it } from 'node:test'
+import { promisify } from 'node:util'
+import type { TwiceRedisConfig } from '../../src/index.js'
+import type { Lab, LabNode } from '../../src/lab/index.js'
+import { labPerFile } from '../helpers/lab.js'
+import { settles } from '../helpers/load.js'
+
+/** `nodes` apply none of their master's writes until the returned function is called. */
+async function holdBack(lab: Lab, nodes: LabNode[] = lab.replicas): Promise<() => Promise<void>> {
+  for (const r of nodes) await lab.command(r, 'CLIENT', 'PAUSE', 30_000, 'WRITE')
+  return async () => {
+    for (const r of nodes) await lab.command(r, 'CLIENT', 'UNPAUSE')
+  }
+}
+
+/** The read side stays on its replica however far behind it is. */
+const session: Partial<TwiceRedisConfig> = {
+  consistency: 'session',
+  consistencyTimeoutMs: 100,
+  healthCheckIntervalMs: 0,
+}
+
+describe("consistency: 'session' at the seams", () => {
+  const fx = labPerFile()
+
+  /** `old` everywhere, then the replicas held back: what the session writes next they lack. */
+  async function stale(key: string): Promise<() => Promise<void>> {
+    await fx.lab.command(fx.lab.master, 'SET', key, 'old')
+    await fx.lab.waitForReplication()
+    return holdBack(fx.lab)
+  }
+
+  it('2: an acknowledged write is read after a MULTI opened on tr.master (and the read does not go into it)', async () => {
+    const tr = fx.open(session)
+    await tr.slave.get('warm-up')
+    const release = await stale('s2:multi')
+    try {
+      await tr.master.set('s2:multi', 'new')
+      await tr.master.multi({ pipeline: false })
+      assert.equal(await settles(tr.slave.get('s2:multi'), 'read'), 'new')
+      assert.deepEqual(await tr.master.discard(), 'OK')
+    } finally {
+      await release()
+    }
+  })
+
+  it('2: an acknowledged write is read while a BLPOP blocks tr.master (and the read does not wait behind it)', async () => {
+    const tr = fx.open(session)
+    await tr.slave.get('warm-up')
+    const release = await stale('s2:blpop')
+    try {
+      await tr.master.set('s2:blpop', 'new')
+      const order: string[] = []
+      const blocked = tr.master.blpop('s2:empty-list', 5).then(() => order.push('blpop'))
+      const read = await settles(tr.slave.get('s2:blpop'), 'read', 10_000)
+      order.push('read')
+      assert.equal(read, 'new')
+      await blocked
+      assert.deepEqual(order, ['read', 'blpop'])
+    } finally {
+      await release()
+    }
+  })
+
+  it('2: an acknowledged write is read after tr.disconnect()', async () => {
+    const tr = fx.open(session)
+    await tr.slave.get('warm-up')
+    const release = await stale('s2:disconnect')
+    try {
+      await tr.master.set('s2:disconnect', 'new')
+      tr.disconnect()
+      assert.equal(await settles(tr.slave.get('s2:disconnect'), 'read'), 'new')
+    } finally {
+      await release()
+    }
+  })
+
+  it('2: an acknowledged write is read after the write side went idle', async () => {
+    const tr = fx.open({ ...session, idleTimeoutMs: 100 })
+    await tr.slave.get('warm-up')
+    const release = await stale('s2:idle')
+    try {
+      await tr.master.set('s2:idle', 'new')
+      while (tr.master.status !== 'end') await new Promise((r) => setTimeout(r, 20))
+      assert.equal(await settles(tr.slave.get('s2:idle'), 'read'), 'new')
+    } finally {
+      await release()
+    }
+  })
+
+  it('10: writeToken() covers a write still in flight', async () => {
+    const tr = fx.open(session)
+    const reader = fx.open(session)
+    await reader.slave.get('warm-up')
+    const release = await stale('s10:k')
+    try {
+      const write = tr.master.set('s10:k', 'new')
+      const token = await tr.writeToken()
+      await write
+      reader.readAfter(token)
+      assert.equal(await settles(reader.slave.get('s10:k'), 'read'), 'new')
+    } finally {
+      await release()
+    }
+  })
+
+  it("11: the application's unhandled rejection of a session-tracked write stays unhandled", async () => {
+    const script = `
+      import { TwiceRedis } from './src/index.ts'
+      const [name, sentinels] = JSON.parse(process.env.LAB)
+      const tr = new TwiceRedis({ name, sentinels, consistency: 'session' })
+      const seen = []
+      process.on('unhandledRejection', (e) => seen.push(e.message))
+      await tr.master.set('s11:k', 'v')
+      await tr.slave.get('s11:k') // the floor asked: the next write is the first since
+      tr.master.call('s11-no-such-command')
+      tr.master.blpop('s11:k', 1)
+      await new Promise((r) => setTimeout(r, 300))
+      await tr.quit()
+      console.log(JSON.stringify(seen))
+    `
+    const env = { ...process.env, LAB: JSON.stringify([fx.lab.masterName, fx.lab.sentinelAddresses]) }
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      ['--import', 'tsx', '--input-type=module', '-e', script],
+      { env, timeout: 30_000 },
+    )
+    const seen = JSON.parse(stdout.trim().split('\n').pop() ?? '[]') as string[]
+    assert.equal(seen.length, 2, `unhandled rejections seen: ${JSON.stringify(seen)}`)
+  })
+})
