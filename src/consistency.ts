@@ -630,8 +630,15 @@ export class ReadGate {
   #pumping = false
   /** What the last probe of the current connection answered. */
   #confirmed: Position | undefined
-  /** What the previous connection was last seen at (monotonic reads across a reconnect). */
+  /**
+   * The latest state a read of this side returned, as far as known: what the previous connection
+   * was last seen at, or the master's position after a read it served (monotonic reads).
+   */
   #seen: Position | undefined
+  /** The master's position asked after reads it served while the read side was on it. */
+  #seenAsk: Promise<void> | undefined
+  /** Reads went straight to the master (the read side is on it) since the last disconnect. */
+  #onMaster = false
   /** A probe sent this event-loop turn: a read sent after it may use its answer. */
   #probe: Promise<Position | undefined> | undefined
   /** The state of the read connection as the commands taken so far leave it. */
@@ -649,7 +656,19 @@ export class ReadGate {
 
   /** The read client lost its connection: the node it reaches next has not been checked. */
   disconnected(): void {
-    this.#seen = this.#confirmed ?? this.#seen
+    this.#seen = later(this.#seen, this.#confirmed)
+    if (this.#onMaster) {
+      // Reads the master served: the next node must show at least what the master answers now.
+      this.#onMaster = false
+      const line = this.session.masterLine()
+      const ask: Promise<void> | undefined = line
+        ? this.session.positionOf(line).then((at) => {
+            this.#saw(at)
+            if (this.#seenAsk === ask) this.#seenAsk = undefined
+          })
+        : undefined
+      this.#seenAsk = ask
+    }
     this.#confirmed = undefined
     this.#probe = undefined
     this.#inMulti = false
@@ -676,9 +695,12 @@ export class ReadGate {
       if (replica.mode !== 'normal') return false
       // On the node the write side is on: nothing to check. (On another master, e.g. the one a
       // failover replaced, still up: checked like a replica, and its history is not the writes'.)
-      if (replica.node?.role === 'master' && replica.node.address === session.master?.node?.address) return false
+      if (replica.node?.role === 'master' && replica.node.address === session.master?.node?.address) {
+        this.#onMaster = true
+        return false
+      }
       const floor = session.floorNow()
-      if (!(floor instanceof Promise) && fresh(this.#confirmed, floor, this.#seen)) return false
+      if (!(floor instanceof Promise) && !this.#seenAsk && fresh(this.#confirmed, floor, this.#seen)) return false
     }
     const floor = session.floorNow()
     const now = Date.now()
@@ -755,6 +777,7 @@ export class ReadGate {
     const reads = group.some((e) => e.reads)
     const last = reads ? Math.min(...group.map((e) => e.holdUntil)) : first
     if (this.session.probing === 'none') return undefined
+    if (this.#seenAsk) await within(this.#seenAsk, last)
     let floors: Position[] | undefined
     let at = this.#confirmed
     for (let attempt = 0; Date.now() < last; attempt++) {
@@ -820,6 +843,7 @@ export class ReadGate {
    */
   async #settle(e: Entry, probe: Promise<Position | undefined>): Promise<void> {
     const caught = e.caught!
+    if (this.#seenAsk) await within(this.#seenAsk, e.deadline)
     const [floor, at] = await Promise.all([within(e.floor, e.deadline), within(probe, e.deadline)])
     if (floor && fresh(at, floor, this.#seen)) {
       caught.deliver()
@@ -861,8 +885,11 @@ export class ReadGate {
       session.emit('read-from-master', { replica, reason, waitedMs: waited })
       const { copy, reply } = rawReplyCopy(e.command)
       session.send(master, copy)
+      // Monotonic reads: the master's answer right behind the read is at least the state it read.
+      const after = within(session.positionOf(master), Date.now() + session.options.holdMs)
       master.metrics?.written(e.command, master as never) // served by the master, for `twiceredis.reads`
-      void reply.then((r) => {
+      void Promise.all([reply, after]).then(([r, at]) => {
+        this.#saw(at)
         // quit() closed the master side meanwhile: the read came before it, and is not a command
         // after quit(); the replica could not show the floor, which is what it reports.
         if (!r.ok && (r.error as { code?: string }).code === 'CLIENT_CLOSED') {
@@ -879,6 +906,11 @@ export class ReadGate {
       e.caught!.settle({ ok: false, error: new Error('Connection is closed.') })
     }
     this.#done(e)
+  }
+
+  /** A read returned the state at `at` (or later): no later read may show less. */
+  #saw(at: Position | undefined): void {
+    this.#seen = later(this.#seen, at)
   }
 
   #done(e: Entry): void {
@@ -904,6 +936,12 @@ export class ReadGate {
     })
     return probe
   }
+}
+
+/** The later of two positions: the higher offset of one history, else the one seen last (`b`). */
+function later(a: Position | undefined, b: Position | undefined): Position | undefined {
+  if (!a || !b) return b ?? a
+  return a.master === b.master && a.offset > b.offset ? a : b
 }
 
 /** Between tries of a replica just behind: none for the first three, then growing to 20 ms. */

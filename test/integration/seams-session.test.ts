@@ -94,6 +94,35 @@ describe("consistency: 'session' at the seams", () => {
     }
   })
 
+  it('3: after a read served by the master, a later read never shows an older state', async () => {
+    const [r1, r2] = fx.lab.replicas as [LabNode, LabNode]
+    let use = r1.address
+    const tr = fx.open({ ...session, replicaSelection: (replicas) => replicas.find((r) => r.address === use) })
+    await fx.lab.command(fx.lab.master, 'SET', 's3:k', 'v1')
+    await fx.lab.waitForReplication()
+    await tr.slave.get('warm-up')
+    assert.equal(tr.slave.node?.address, r1.address)
+    const releaseR1 = await holdBack(fx.lab, [r1])
+    let releaseR2: (() => Promise<void>) | undefined
+    try {
+      await tr.master.set('s3:mine', 'x') // r1 lacks it: the next read moves to the master
+      await tr.writeToken() // the session's floor, settled before the write below
+      await fx.lab.waitFor(5000, 'r2 to apply the write', async () => {
+        return (await fx.lab.command(r2, 'GET', 's3:mine')) === 'x' || undefined
+      })
+      releaseR2 = await holdBack(fx.lab, [r2])
+      await fx.lab.command(fx.lab.master, 'SET', 's3:k', 'v2') // someone else's write
+      assert.equal(await settles(tr.slave.get('s3:k'), 'read 1'), 'v2')
+      use = r2.address // at the session's floor, without v2
+      tr.slave.disconnect()
+      assert.equal(await settles(tr.slave.get('s3:k'), 'read 2'), 'v2')
+      assert.equal(tr.slave.node?.address, r2.address)
+    } finally {
+      await releaseR2?.()
+      await releaseR1()
+    }
+  })
+
   it('10: writeToken() covers a write still in flight', async () => {
     const tr = fx.open(session)
     const reader = fx.open(session)
