@@ -577,11 +577,26 @@ interface Entry {
   plain: boolean
   /** Reads data (not only queued inside MULTI): never sent below its floor. */
   reads: boolean
+  /** When it was taken (for `waitedMs`). */
+  taken: number
+  /** Until when it waits for the replica before it goes all the same or (reading data) holds on. */
   deadline: number
   /** Until when a command that reads data waits past `deadline` before it rejects. */
   holdUntil: number
   /** Sent on the read connection with its reply caught (plain reads), or still held. */
   caught?: CaughtReply
+  /** Settled, sent as it was, or rejected: no longer in the way of what follows. */
+  done?: boolean
+  /** Its own reply was let through (its probe showed the floor on the connection it went on). */
+  delivered?: boolean
+}
+
+/** Plain reads sent together behind one probe, on one connection (`epoch`). */
+interface Run {
+  entries: Entry[]
+  floor: Position | Promise<Position>
+  epoch: number
+  deadline: number
 }
 
 /** Where a replica that could not show a floor was. */
@@ -619,15 +634,34 @@ function within<T>(work: Promise<T> | T, deadline: number): Promise<T | undefine
 /** A pause of `ms`; none at all for 0 (a timer would add a millisecond). */
 const sleep = (ms: number) => (ms > 0 ? new Promise((resolve) => setTimeout(resolve, ms)) : Promise.resolve())
 
+/** The smallest of `values` (a loop: a spread of a large pipeline overflows the stack). */
+function least(entries: Entry[], value: (e: Entry) => number): number {
+  let min = Number.POSITIVE_INFINITY
+  for (const e of entries) min = Math.min(min, value(e))
+  return min
+}
+
 /**
  * The gate in front of one read client: it keeps the order of the commands it takes, never splits
- * a pipeline, and moves nothing but a plain read; see the module comment.
+ * a pipeline, and moves nothing but a plain read; see the module comment. Each command taken is
+ * looked at a bounded number of times (O(n) for a pipeline of n): the queue is walked by a cursor,
+ * and plain reads sent together are settled together.
  */
 export class ReadGate {
-  /** Taken and not yet settled, in order. */
+  /** Taken in order; entries before `#head` are done, entries from `#next` on are not sent yet. */
   #queue: Entry[] = []
+  #head = 0
+  #next = 0
+  /** Entries taken and not done. */
+  #open = 0
+  /** Plain reads sent with their reply caught, not settled yet. */
+  #inFlight = 0
   #admitting = false
+  /** The floor of the commands taken in this turn (one `floorNow()` per batch, not per command). */
+  #batchFloor: Position | Promise<Position> | undefined
   #pumping = false
+  /** The command at the cursor waits for the plain reads in flight before it (nothing to pump till then). */
+  #blocked = false
   /** What the last probe of the current connection answered. */
   #confirmed: Position | undefined
   /**
@@ -641,11 +675,13 @@ export class ReadGate {
   #onMaster = false
   /** A probe sent this event-loop turn: a read sent after it may use its answer. */
   #probe: Promise<Position | undefined> | undefined
+  /** Counts the connections of the read client: a probe vouches only for replies on its own. */
+  #epoch = 0
   /** The state of the read connection as the commands taken so far leave it. */
   #inMulti = false
   #db: number
   /** Plain reads sent with their reply caught, in case ioredis sends them again after a reconnect. */
-  readonly #caught = new WeakSet<Command>()
+  readonly #caught = new WeakMap<Command, Entry>()
 
   constructor(
     private readonly session: Session,
@@ -656,6 +692,7 @@ export class ReadGate {
 
   /** The read client lost its connection: the node it reaches next has not been checked. */
   disconnected(): void {
+    this.#epoch++
     this.#seen = later(this.#seen, this.#confirmed)
     if (this.#onMaster) {
       // Reads the master served: the next node must show at least what the master answers now.
@@ -682,13 +719,15 @@ export class ReadGate {
   /** Whether the gate takes `command` (it will send it); `false`: send it as usual. */
   take(command: Command, stream: Stream): boolean {
     const { session, replica } = this
-    // ioredis sends again what a lost connection left unanswered: its probe went first again.
-    if (session.isOwn(command) || this.#caught.has(command)) return false
+    if (session.isOwn(command)) return false
+    // ioredis sends again what a lost connection left unanswered, to a node no probe checked.
+    const resent = this.#caught.get(command)
+    if (resent) return this.#resent(resent)
     const { name, plainRead, readsData } = kindOf(command.name)
     const plain = plainRead && !this.#inMulti && this.#db === session.masterDb
     const reads = readsData && (!this.#inMulti || name === 'exec')
     this.#track(name, command)
-    if (this.#queue.length === 0) {
+    if (this.#open === 0) {
       // While ioredis connects it sends its own handshake and queues ours; it sends the queued
       // ones through here again once ready. (Behind commands held here, a command waits its turn.)
       if (replica.status !== 'ready') return false
@@ -701,18 +740,41 @@ export class ReadGate {
       }
       const floor = session.floorNow()
       if (!(floor instanceof Promise) && !this.#seenAsk && fresh(this.#confirmed, floor, this.#seen)) return false
+      this.#batchFloor = floor
     }
-    const floor = session.floorNow()
+    // Every command of a batch (a pipeline, an autopipelined tick) was issued after the same writes.
+    this.#batchFloor ??= session.floorNow()
     const now = Date.now()
     const deadline = now + session.timeoutMs
-    this.#queue.push({ command, stream, floor, plain, reads, deadline, holdUntil: now + session.options.holdMs })
+    const holdUntil = now + session.options.holdMs
+    this.#queue.push({ command, stream, floor: this.#batchFloor, plain, reads, taken: now, deadline, holdUntil })
+    this.#open++
     // A pipeline sends all its commands in one synchronous loop: decide once it has.
     if (!this.#admitting) {
       this.#admitting = true
       queueMicrotask(() => {
         this.#admitting = false
+        this.#batchFloor = undefined
         void this.#pump()
       })
+    }
+    return true
+  }
+
+  /**
+   * A plain read ioredis sends again after a reconnect. Its probe vouched for the connection it
+   * went on, not this one: not sent as it is; a copy is checked on this connection (or the read
+   * moves), unless its fate is settled already (then its reply is dropped: send it as usual).
+   */
+  #resent(e: Entry): boolean {
+    if (e.done && !e.delivered) return false
+    if (e.delivered) {
+      e.delivered = false
+      e.done = false
+      this.#open++
+      this.#inFlight++
+      const deadline = Date.now() + this.session.timeoutMs
+      void this.#retry({ entries: [e], floor: e.floor, epoch: this.#epoch, deadline }, undefined)
     }
     return true
   }
@@ -737,50 +799,74 @@ export class ReadGate {
     if (this.#pumping) return
     this.#pumping = true
     try {
-      for (let i = 0; i < this.#queue.length; ) {
-        const group = this.#group(i)
-        if (group.every((e) => e.caught)) {
-          i += group.length
+      while (this.#next < this.#queue.length) {
+        this.#compact()
+        // Plain groups in a row go behind one probe.
+        let end = this.#next
+        for (let g = this.#groupEnd(end); end < this.#queue.length && this.#allPlain(end, g); g = this.#groupEnd(g)) {
+          end = g
+        }
+        if (end > this.#next) {
+          this.#sendPlain(this.#queue.slice(this.#next, end))
+          this.#next = end
           continue
         }
-        if (group.every((e) => e.plain)) {
-          this.#sendGroup(group)
-          i += group.length
-          continue
-        }
-        if (i > 0) return // wait for every command before it (their settling pumps again)
+        // Wait for every command before it (the last of them to settle pumps again).
+        this.#blocked = this.#inFlight > 0
+        if (this.#blocked) return
+        const group = this.#queue.slice(this.#next, this.#groupEnd(this.#next))
         const behind = await this.#waitFresh(group)
+        this.#next += group.length
         if (behind) this.#reject(group, behind)
-        else this.#sendGroup(group)
-        i = 0
+        else this.#sendHeld(group)
       }
     } finally {
       this.#pumping = false
     }
   }
 
-  /** The entry at `i` and the ones after it of the same pipeline. */
-  #group(i: number): Entry[] {
-    const first = this.#queue[i]!
+  /** Drop the done entries at the front, once they are many (indices move only here). */
+  #compact(): void {
+    while (this.#head < this.#next && this.#queue[this.#head]!.done) this.#head++
+    if (this.#head < 1024 || this.#head * 2 < this.#queue.length) return
+    this.#queue = this.#queue.slice(this.#head)
+    this.#next -= this.#head
+    this.#head = 0
+  }
+
+  /** The end of the pipeline the entry at `i` is in. */
+  #groupEnd(i: number): number {
+    const first = this.#queue[i]
     let end = i + 1
-    if (first.stream) while (this.#queue[end]?.stream === first.stream) end++
-    return this.#queue.slice(i, end)
+    if (first?.stream) while (this.#queue[end]?.stream === first.stream) end++
+    return end
+  }
+
+  #allPlain(from: number, to: number): boolean {
+    for (let i = from; i < to; i++) if (!this.#queue[i]!.plain) return false
+    return true
   }
 
   /**
    * Until the replica shows the floor of every entry of `group` (`undefined`: send it). Past the
    * first bound, a group that reads no data goes all the same; one that does keeps waiting up to
-   * its `holdUntil`, and then says where the replica was.
+   * its `holdUntil`, and then says where the replica was. With offsets unreadable (ROLE and INFO
+   * refused), one that reads data rejects at once: nothing can show it is not below its floor.
    */
   async #waitFresh(group: Entry[]): Promise<Behind | undefined> {
-    const first = Math.min(...group.map((e) => e.deadline))
+    const first = least(group, (e) => e.deadline)
     const reads = group.some((e) => e.reads)
-    const last = reads ? Math.min(...group.map((e) => e.holdUntil)) : first
-    if (this.session.probing === 'none') return undefined
+    const last = reads ? least(group, (e) => e.holdUntil) : first
+    const taken = least(group, (e) => e.taken)
     if (this.#seenAsk) await within(this.#seenAsk, last)
     let floors: Position[] | undefined
     let at = this.#confirmed
-    for (let attempt = 0; Date.now() < last; attempt++) {
+    if (this.session.probing === 'none') {
+      if (!reads) return undefined
+      floors = await within(Promise.all(group.map((e) => e.floor)), last)
+      if (floors?.every((f) => fresh(undefined, f, this.#seen))) return undefined
+    }
+    for (let attempt = 0; this.session.probing !== 'none' && Date.now() < last; attempt++) {
       floors = await within(Promise.all(group.map((e) => e.floor)), last)
       if (!floors) break
       if (floors.every((f) => fresh(this.#confirmed, f, this.#seen))) return undefined
@@ -794,7 +880,7 @@ export class ReadGate {
     }
     if (!reads) return undefined
     const floor = floors?.reduce((a, b) => (b.offset > a.offset ? b : a))
-    return { floor, at, waitedMs: Date.now() - (first - this.session.timeoutMs) }
+    return { floor, at, waitedMs: Date.now() - taken }
   }
 
   /**
@@ -816,96 +902,139 @@ export class ReadGate {
     }
   }
 
-  /** Send `group` on the read connection as it was sent: plain reads behind a probe, replies caught. */
-  #sendGroup(group: Entry[]): void {
-    const { replica } = this
-    // One socket write for the probe and the group: a write costs more than the bytes of a ROLE.
-    const stream = replica.status === 'ready' ? streamOf(replica) : undefined
+  /** Send a held group on the read connection as it was sent (plain reads in it too, unchecked: it showed the floor). */
+  #sendHeld(group: Entry[]): void {
+    const stream = this.replica.status === 'ready' ? streamOf(this.replica) : undefined
     stream?.cork()
-    const probe = group.some((e) => e.plain) ? this.#probeNow() : undefined
     for (const e of group) {
-      if (e.plain) {
-        e.caught = catchReply(e.command)
-        this.#caught.add(e.command)
-        replica.sendDirect(e.command, e.stream)
-        void this.#settle(e, probe!)
-      } else {
-        this.#remove(e)
-        replica.sendDirect(e.command, e.stream)
-      }
+      this.#remove(e)
+      this.replica.sendDirect(e.command, e.stream)
     }
     stream?.uncork()
   }
 
   /**
-   * A plain read went out behind `probe`: use its reply if the probe shows the floor; if not, try
-   * a copy behind a new probe, until the bound, then serve it from the master.
+   * Send plain reads on the read connection as they were sent, behind one probe, their replies
+   * caught; their bound starts now (queuing a large pipeline must not use it up). Reads sharing a
+   * floor are settled together.
    */
-  async #settle(e: Entry, probe: Promise<Position | undefined>): Promise<void> {
-    const caught = e.caught!
-    if (this.#seenAsk) await within(this.#seenAsk, e.deadline)
-    const [floor, at] = await Promise.all([within(e.floor, e.deadline), within(probe, e.deadline)])
-    if (floor && fresh(at, floor, this.#seen)) {
-      caught.deliver()
-      return this.#done(e)
+  #sendPlain(entries: Entry[]): void {
+    const { replica } = this
+    // One socket write for the probe and the reads: a write costs more than the bytes of a ROLE.
+    const stream = replica.status === 'ready' ? streamOf(replica) : undefined
+    stream?.cork()
+    const probe = this.#probeNow()
+    const deadline = Date.now() + this.session.timeoutMs
+    const runs = new Map<Entry['floor'], Run>()
+    for (const e of entries) {
+      e.caught = catchReply(e.command)
+      this.#caught.set(e.command, e)
+      this.#inFlight++
+      replica.sendDirect(e.command, e.stream)
+      const run = runs.get(e.floor)
+      if (run) run.entries.push(e)
+      else runs.set(e.floor, { entries: [e], floor: e.floor, epoch: this.#epoch, deadline })
     }
-    let last = at
-    for (let attempt = 0; floor && last && Date.now() < e.deadline; attempt++) {
-      // Another history, or no link to its master: no wait helps.
-      if ((floor.master !== undefined && last.master !== floor.master) || last.offset < 0) break
-      await sleep(pause(attempt))
-      const { copy, reply } = rawReplyCopy(e.command)
-      const next = this.#probeNow()
-      this.session.send(this.replica, copy)
-      const answer = await within(next, e.deadline)
-      if (fresh(answer, floor, this.#seen)) {
-        caught.settle(await reply)
-        return this.#done(e)
-      }
-      last = answer ?? last
-      if (answer === undefined) break
-    }
-    this.#move(e, floor, last)
+    stream?.uncork()
+    for (const run of runs.values()) void this.#settle(run, probe)
   }
 
-  /** The replica could not show the floor: the read goes to the master (or fails, without readFallback). */
-  #move(e: Entry, floor: Position | undefined, at: Position | undefined): void {
+  /**
+   * Plain reads went out behind `probe`: use their replies if the probe shows the floor on the
+   * connection they went on; if not, try copies behind a new probe, until the bound, then serve
+   * them from the master.
+   */
+  async #settle(run: Run, probe: Promise<Position | undefined>): Promise<void> {
+    if (this.#seenAsk) await within(this.#seenAsk, run.deadline)
+    const [floor, at] = await Promise.all([within(run.floor, run.deadline), within(probe, run.deadline)])
+    if (floor && fresh(at, floor, this.#seen) && run.epoch === this.#epoch) {
+      for (const e of run.entries) {
+        e.delivered = true
+        e.caught!.deliver()
+        this.#done(e)
+      }
+      return
+    }
+    await this.#retry(run, at)
+  }
+
+  /** Copies of the reads of `run` behind a new probe each try, until the bound; then the master. */
+  async #retry(run: Run, at: Position | undefined): Promise<void> {
+    const floor = await within(run.floor, run.deadline)
+    let last = at
+    for (let attempt = 0; floor && Date.now() < run.deadline; attempt++) {
+      // Another history, or no link to its master: no wait helps.
+      if (last && ((floor.master !== undefined && last.master !== floor.master) || last.offset < 0)) break
+      await sleep(pause(attempt))
+      const epoch = this.#epoch
+      const next = this.#probeNow()
+      const replies = run.entries.map((e) => {
+        const { copy, reply } = rawReplyCopy(e.command)
+        this.session.send(this.replica, copy)
+        return reply
+      })
+      const answer = await within(next, run.deadline)
+      if (fresh(answer, floor, this.#seen)) {
+        const settled = await Promise.all(replies)
+        // Probe and copies answered on one connection: the copies' replies are checked.
+        if (this.#epoch === epoch) {
+          run.entries.forEach((e, i) => {
+            e.caught!.settle(settled[i]!)
+            this.#done(e)
+          })
+          return
+        }
+      }
+      last = answer ?? last
+      if (answer === undefined && this.#epoch === epoch) break
+    }
+    this.#move(run, floor, last)
+  }
+
+  /** The replica could not show the floor: the reads go to the master (or fail, without readFallback). */
+  #move(run: Run, floor: Position | undefined, at: Position | undefined): void {
     const { session } = this
     const replica = this.replica.node?.address
     const reason = behindReason(session, floor, at)
+    const { entries } = run
     // Never inside the application's MULTI on tr.master (it would answer QUEUED) nor behind its BLPOP.
     const master = session.masterLine()
     if (!session.options.readFallback) {
       const error = new NoHealthyReplicaError(session.options.masterName, [
         { address: replica ?? 'the read side', reason: `not at the session's floor: ${reason}` },
       ])
-      e.caught!.settle({ ok: false, error })
+      for (const e of entries) e.caught!.settle({ ok: false, error })
     } else if (master) {
-      const waited = Date.now() - (e.deadline - session.timeoutMs)
+      const waited = Date.now() - least(entries, (e) => e.taken)
       session.emit('read-from-master', { replica, reason, waitedMs: waited })
-      const { copy, reply } = rawReplyCopy(e.command)
-      session.send(master, copy)
-      // Monotonic reads: the master's answer right behind the read is at least the state it read.
+      const replies = entries.map((e) => {
+        const { copy, reply } = rawReplyCopy(e.command)
+        session.send(master, copy)
+        master.metrics?.written(e.command, master as never) // served by the master, for `twiceredis.reads`
+        return reply
+      })
+      // Monotonic reads: the master's answer right behind the reads is at least the state they read.
       const after = within(session.positionOf(master), Date.now() + session.options.holdMs)
-      master.metrics?.written(e.command, master as never) // served by the master, for `twiceredis.reads`
-      void Promise.all([reply, after]).then(([r, at]) => {
-        this.#saw(at)
-        // quit() closed the master side meanwhile: the read came before it, and is not a command
-        // after quit(); the replica could not show the floor, which is what it reports.
-        if (!r.ok && (r.error as { code?: string }).code === 'CLIENT_CLOSED') {
-          const error = new ReplicaBehindError(
-            replica ?? 'the read side',
-            `${reason}; the master side was closed`,
-            waited,
-          )
-          return e.caught!.settle({ ok: false, error })
+      void Promise.all([Promise.all(replies), after]).then(([settled, position]) => {
+        this.#saw(position)
+        for (const [i, e] of entries.entries()) {
+          const r = settled[i]!
+          // quit() closed the master side meanwhile: the read came before it, and is not a command
+          // after quit(); the replica could not show the floor, which is what it reports.
+          if (!r.ok && (r.error as { code?: string }).code === 'CLIENT_CLOSED') {
+            const error = new ReplicaBehindError(
+              replica ?? 'the read side',
+              `${reason}; the master side was closed`,
+              waited,
+            )
+            e.caught!.settle({ ok: false, error })
+          } else e.caught!.settle(r)
         }
-        e.caught!.settle(r)
       })
     } else {
-      e.caught!.settle({ ok: false, error: new Error('Connection is closed.') })
+      for (const e of entries) e.caught!.settle({ ok: false, error: new Error('Connection is closed.') })
     }
-    this.#done(e)
+    for (const e of entries) this.#done(e)
   }
 
   /** A read returned the state at `at` (or later): no later read may show less. */
@@ -913,14 +1042,17 @@ export class ReadGate {
     this.#seen = later(this.#seen, at)
   }
 
+  /** A plain read's fate is settled: what waited for it may go. */
   #done(e: Entry): void {
     this.#remove(e)
-    void this.#pump()
+    if (!this.#blocked || this.#inFlight === 0) void this.#pump()
   }
 
   #remove(e: Entry): void {
-    const i = this.#queue.indexOf(e)
-    if (i >= 0) this.#queue.splice(i, 1)
+    if (e.done) return
+    e.done = true
+    this.#open--
+    if (e.caught) this.#inFlight--
   }
 
   /** A probe of the replica, shared by every read sent after it in this event-loop turn. */

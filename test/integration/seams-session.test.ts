@@ -6,7 +6,9 @@ import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import { describe, it } from 'node:test'
 import { promisify } from 'node:util'
+import type { Command } from 'ioredis'
 import type { TwiceRedisConfig } from '../../src/index.js'
+import { dropStream, onSettled } from '../../src/ioredis-internals.js'
 import type { Lab, LabNode } from '../../src/lab/index.js'
 import { labPerFile } from '../helpers/lab.js'
 import { settles } from '../helpers/load.js'
@@ -120,6 +122,73 @@ describe("consistency: 'session' at the seams", () => {
     } finally {
       await releaseR2?.()
       await releaseR1()
+    }
+  })
+
+  it('4: 20,000 GETs in one read pipeline after a write are served by the replica; 150,000 (also behind an ECHO) answer', async () => {
+    const tr = fx.open({ consistency: 'session', healthCheckIntervalMs: 0 })
+    await tr.slave.get('warm-up')
+    let moved = 0
+    tr.on('read-from-master', () => moved++)
+    const rejections: unknown[] = []
+    const onRejection = (e: unknown) => rejections.push(e)
+    process.on('unhandledRejection', onRejection)
+    try {
+      await tr.master.set('s4:k', 'v1')
+      const p = tr.slave.pipeline()
+      for (let i = 0; i < 20_000; i++) p.get('s4:k')
+      const results = await settles(p.exec(), '20,000 GETs', 60_000)
+      assert.equal(results?.length, 20_000)
+      assert.ok(results?.every(([e, v]) => e === null && v === 'v1'))
+      assert.ok(moved < 2000, `${moved} of 20,000 reads went to the master`)
+      for (const echo of [false, true]) {
+        await tr.master.set('s4:k', `v2${echo}`)
+        const big = tr.slave.pipeline()
+        if (echo) big.echo('first')
+        for (let i = 0; i < 150_000; i++) big.get('s4:k')
+        const all = await settles(big.exec(), `150,000 GETs${echo ? ' behind an ECHO' : ''}`, 90_000)
+        assert.equal(all?.length, 150_000 + (echo ? 1 : 0))
+        assert.equal(all?.at(-1)?.[1], `v2${echo}`)
+      }
+      assert.deepEqual(rejections, [])
+    } finally {
+      process.off('unhandledRejection', onRejection)
+    }
+  })
+
+  it('7: a read whose reply was lost to a reconnect is checked again on the node ioredis resends it to', async () => {
+    const [r1, r2] = fx.lab.replicas as [LabNode, LabNode]
+    let use = r1.address
+    const tr = fx.open({ ...session, replicaSelection: (replicas) => replicas.find((r) => r.address === use) })
+    const pad = 'x'.repeat(8 << 20) // a reply of many socket reads: the probe's answer comes first
+    await fx.lab.command(fx.lab.master, 'SET', 's7:k', `old${pad}`)
+    await fx.lab.waitForReplication()
+    await tr.slave.get('warm-up')
+    assert.equal(tr.slave.node?.address, r1.address)
+    const release = await holdBack(fx.lab, [r2])
+    try {
+      await tr.master.set('s7:k', `new${pad}`)
+      await fx.lab.waitFor(5000, 'r1 to apply the write', async () => {
+        return (await fx.lab.command(r1, 'STRLEN', 's7:k')) === pad.length + 3 || undefined
+      })
+      // The connection drops as the probe's answer arrives, before the read's: ioredis resends the
+      // read alone to the next node, r2, which lacks the write.
+      const slave = tr.slave as unknown as { sendDirect(c: Command, s?: unknown): unknown }
+      const send = slave.sendDirect.bind(tr.slave)
+      slave.sendDirect = (command, stream) => {
+        if (command.name === 'role') {
+          slave.sendDirect = send
+          onSettled(command, () => {
+            use = r2.address
+            dropStream(tr.slave)
+          })
+        }
+        return send(command, stream)
+      }
+      const read = await settles(tr.slave.get('s7:k'), 'read', 10_000)
+      assert.equal(read?.slice(0, 3), 'new')
+    } finally {
+      await release()
     }
   })
 
