@@ -192,6 +192,64 @@ describe("consistency: 'session' at the seams", () => {
     }
   })
 
+  /** An ACL user `name` (password `pw`) on every data node, with `rules` per node; removed by the returned function. */
+  async function aclUser(name: string, rules: (node: LabNode) => string[]): Promise<() => Promise<void>> {
+    const nodes = [fx.lab.master, ...fx.lab.replicas]
+    for (const n of nodes)
+      await fx.lab.command(n, 'ACL', 'SETUSER', name, 'on', '>pw', '~*', '&*', '+@all', ...rules(n))
+    return async () => {
+      for (const n of nodes) await fx.lab.command(n, 'ACL', 'DELUSER', name)
+    }
+  }
+
+  /** Calls of INFO the node refused so far. */
+  async function refusedInfo(node: LabNode): Promise<number> {
+    const stats = String(await fx.lab.command(node, 'INFO', 'commandstats'))
+    return Number(/cmdstat_info:.*rejected_calls=(\d+)/.exec(stats)?.[1] ?? 0)
+  }
+
+  it('6: a node refusing the offset fallback another node allowed is asked once, not again and again', async () => {
+    // The master refuses ROLE (the session falls back to INFO), the replicas refuse INFO.
+    const drop = await aclUser('s6app', (n) => (n === fx.lab.master ? ['-role'] : ['-info']))
+    try {
+      const tr = fx.open({ ...session, username: 's6app', password: 'pw' })
+      const denied: unknown[] = []
+      tr.on('error', (e) => denied.push(e))
+      await tr.slave.get('warm-up')
+      for (const v of ['v1', 'v2']) {
+        await tr.master.set('s6:k', v)
+        assert.equal(await settles(tr.slave.get('s6:k'), 'read'), v)
+      }
+      const replica = fx.lab.node(tr.slave.node?.address ?? '')
+      assert.ok(replica)
+      const before = await refusedInfo(replica)
+      await new Promise((r) => setTimeout(r, 200))
+      const retries = (await refusedInfo(replica)) - before
+      assert.ok(retries <= 2, `INFO refused ${retries} more times after the read`)
+      await tr.quit()
+    } finally {
+      await drop()
+    }
+  })
+
+  it('12d: with ROLE and INFO both refused, a MULTI/EXEC on the read side after a write rejects REPLICA_BEHIND', async () => {
+    const drop = await aclUser('s12app', () => [])
+    try {
+      const tr = fx.open({ ...session, username: 's12app', password: 'pw' })
+      tr.on('error', () => {})
+      await tr.slave.get('warm-up')
+      await tr.master.ping()
+      for (const n of [fx.lab.master, ...fx.lab.replicas])
+        await fx.lab.command(n, 'ACL', 'SETUSER', 's12app', '-role', '-info')
+      await tr.master.set('s12:k', 'v')
+      assert.equal(await settles(tr.slave.get('s12:k'), 'a plain read moves'), 'v')
+      await assert.rejects(settles(tr.slave.multi().get('s12:k').exec(), 'multi'), { code: 'REPLICA_BEHIND' })
+      await tr.quit()
+    } finally {
+      await drop()
+    }
+  })
+
   it('10: writeToken() covers a write still in flight', async () => {
     const tr = fx.open(session)
     const reader = fx.open(session)
