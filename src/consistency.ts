@@ -1,5 +1,5 @@
-import { exists, hasFlag } from '@ioredis/commands'
 import { Command, type Redis } from 'ioredis'
+import { kindOf } from './command-kinds.js'
 import { InvalidOptionError, NoHealthyReplicaError, ReplicaBehindError, RoleDeniedError } from './errors.js'
 import type { Emit, Target } from './events.js'
 import {
@@ -95,89 +95,6 @@ export function fresh(at: Position | undefined, floor: Position, seen?: Position
   if (floor.offset === 0) return true
   if (!at || (floor.master !== undefined && at.master !== floor.master)) return false
   return at.offset >= floor.offset
-}
-
-/** Cursor reads: their cursor only means something on the node that gave it. */
-const cursors = new Set(['scan', 'sscan', 'hscan', 'zscan'])
-
-/**
- * A plain read of the keyspace, the only kind of command the gate may send to the master: ioredis'
- * command table says readonly, and it is neither blocking nor pub/sub (nor a cursor).
- */
-export function isPlainRead(name: string): boolean {
-  const n = name.toLowerCase()
-  return exists(n) && hasFlag(n, 'readonly') && !hasFlag(n, 'blocking') && !hasFlag(n, 'pubsub') && !cursors.has(n)
-}
-
-/** Commands not flagged read-only that read data all the same (on a replica, a script may only read). */
-const readsToo = new Set(['exec', 'eval', 'evalsha', 'fcall', 'sort'])
-
-/**
- * Whether a command on the read side reads data: it must not run on a replica below its floor.
- * Connection state, pub/sub and writes (a replica refuses them) read none; unknown names may.
- */
-export function readsData(name: string): boolean {
-  const n = name.toLowerCase()
-  if (!exists(n)) return true
-  return (hasFlag(n, 'readonly') && !hasFlag(n, 'pubsub')) || readsToo.has(n)
-}
-
-/** Commands that change no data: no ROLE is needed for a read after them. */
-const notWrites = new Set([
-  'ping',
-  'echo',
-  'select',
-  'client',
-  'info',
-  'role',
-  'time',
-  'auth',
-  'hello',
-  'multi',
-  'discard',
-  'watch',
-  'unwatch',
-  'quit',
-  'reset',
-])
-
-/** Whether a command on the master side may write (anything not known to be a read). */
-export function mayWrite(name: string): boolean {
-  const n = name.toLowerCase()
-  return !notWrites.has(n) && !(exists(n) && hasFlag(n, 'readonly'))
-}
-
-/** What the write side and the read gate need to know of a command name, worked out once per name. */
-interface Kind {
-  name: string
-  write: boolean
-  blocking: boolean
-  /** MULTI, EXEC, DISCARD or RESET: opens or ends a transaction. */
-  transaction: boolean
-  /** See {@link isPlainRead}. */
-  plainRead: boolean
-  /** See {@link readsData}. */
-  readsData: boolean
-}
-
-const kinds = new Map<string, Kind>()
-
-function kindOf(name: string): Kind {
-  let kind = kinds.get(name)
-  if (!kind) {
-    const n = name.toLowerCase()
-    kind = {
-      name: n,
-      write: mayWrite(n),
-      blocking: exists(n) && hasFlag(n, 'blocking'),
-      transaction: n === 'multi' || n === 'exec' || n === 'discard' || n === 'reset',
-      plainRead: isPlainRead(n),
-      readsData: readsData(n),
-    }
-    // Names come from the application's code (call() may send any): a bound all the same.
-    if (kinds.size < 1000) kinds.set(name, kind)
-  }
-  return kind
 }
 
 const TOKEN = /^ryw1:(0|[1-9]\d{0,15})$/
@@ -334,7 +251,7 @@ export class Session {
         w.blocked--
       })
     }
-    if (!kind.write || !this.options.tracksWrites || client.mode !== 'normal') return
+    if (!kind.mayWrite || !this.options.tracksWrites || client.mode !== 'normal') return
     if (!w.first) {
       w.first = command
       onSettled(command, (error) => error && failed.add(command))

@@ -5,10 +5,7 @@ import {
   formatToken,
   fresh,
   infoPosition,
-  isPlainRead,
-  mayWrite,
   parseToken,
-  readsData,
   roleOffset,
   rolePosition,
 } from '../../src/consistency.js'
@@ -70,46 +67,5 @@ describe('consistency', () => {
       offset: 3,
       master: 'a',
     })
-  })
-
-  it("only plain keyspace reads may move (ioredis' command table), whatever the case of the name", () => {
-    for (const name of ['get', 'GET', 'Mget', 'zrange', 'hgetall', 'hrandfield', 'eval_ro', 'exists', 'lcs']) {
-      assert.ok(isPlainRead(name), name)
-    }
-    for (const name of [
-      'set',
-      'zpopmin',
-      'select',
-      'SELECT',
-      'subscribe',
-      'multi',
-      'exec',
-      'blpop',
-      'xread',
-      'xreadgroup',
-      'scan',
-      'client',
-      'role',
-      'eval',
-      'publish',
-      'quit',
-      'no-such-module-command',
-    ]) {
-      assert.ok(!isPlainRead(name), name)
-    }
-  })
-
-  it('writes are every command not known to read: reads, connection commands and MULTI need no ROLE', () => {
-    for (const name of ['set', 'EXEC', 'eval', 'incr', 'blpop', 'module.write']) assert.ok(mayWrite(name), name)
-    for (const name of ['get', 'PING', 'select', 'multi', 'client', 'zrange']) assert.ok(!mayWrite(name), name)
-  })
-
-  it('what reads data on a replica (never sent below its floor): reads, EXEC, scripts, unknown names; not state, pub/sub or writes', () => {
-    for (const name of ['get', 'EXEC', 'eval', 'fcall', 'sort', 'xread', 'scan', 'module.read']) {
-      assert.ok(readsData(name), name)
-    }
-    for (const name of ['select', 'MULTI', 'discard', 'ping', 'client', 'subscribe', 'ssubscribe', 'set', 'blpop']) {
-      assert.ok(!readsData(name), name)
-    }
   })
 })
