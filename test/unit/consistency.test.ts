@@ -8,7 +8,7 @@ import {
   parseToken,
   roleOffset,
   rolePosition,
-} from '../../src/consistency.js'
+} from '../../src/consistency/position.js'
 
 describe('consistency', () => {
   it('reads the replication offset from a ROLE reply of a master or a replica', () => {
