@@ -205,6 +205,7 @@ export class Session {
   #askWritten(acknowledged = false): void {
     let anywhere = false
     let rebase = false
+    let wrote = false
     for (const client of this.#written) {
       const w = this.#writer(client)
       if (acknowledged && !needed(w.first)) continue
@@ -213,13 +214,15 @@ export class Session {
       else {
         anywhere = true
         rebase ||= w.rebase
+        wrote ||= w.first !== undefined || w.rebase
       }
       w.rebase = false
       w.first = undefined
     }
     // An acknowledged write is below what the master answers on any connection after its ack.
+    // (A master side never connected is not connected for a token alone: the token's floor holds.)
     const line = anywhere ? this.masterLine() : undefined
-    if (line) this.#ask(line, rebase, undefined)
+    if (line && (wrote || line.status !== 'wait')) this.#ask(line, rebase, undefined)
   }
 
   /** Whether a ROLE on `client` would be answered now (no MULTI open, not blocked, not subscribed). */
