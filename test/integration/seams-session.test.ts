@@ -125,6 +125,29 @@ describe("consistency: 'session' at the seams", () => {
     }
   })
 
+  it('3: after reads the master served with the read side on it, the next replica shows at least as much', async () => {
+    const [r1, r2] = fx.lab.replicas as [LabNode, LabNode]
+    let use: string | undefined // none: the read side falls back to the master
+    const tr = fx.open({ ...session, replicaSelection: (replicas) => replicas.find((r) => r.address === use) })
+    await fx.lab.command(fx.lab.master, 'SET', 's3b:k', 'v1')
+    await tr.master.set('s3b:mine', 'x')
+    await tr.writeToken() // the session's floor, settled before the write below
+    await fx.lab.waitForReplication()
+    assert.equal(await tr.slave.get('s3b:k'), 'v1')
+    assert.equal(tr.slave.node?.role, 'master')
+    const release = await holdBack(fx.lab, [r1, r2])
+    try {
+      await fx.lab.command(fx.lab.master, 'SET', 's3b:k', 'v2') // someone else's write
+      assert.equal(await settles(tr.slave.get('s3b:k'), 'read 1, on the master'), 'v2')
+      use = r2.address // at the session's floor, without v2
+      tr.slave.disconnect()
+      assert.equal(await settles(tr.slave.get('s3b:k'), 'read 2'), 'v2')
+      assert.equal(tr.slave.node?.address, r2.address)
+    } finally {
+      await release()
+    }
+  })
+
   it('4: 20,000 GETs in one read pipeline after a write are served by the replica; 150,000 (also behind an ECHO) answer', async () => {
     const tr = fx.open({ consistency: 'session', healthCheckIntervalMs: 0 })
     await tr.slave.get('warm-up')
