@@ -8,12 +8,15 @@ const LINE_MS = 1000
  * replica) while `tr.master` cannot take them: inside the application's MULTI (they would be
  * queued, answer QUEUED), behind its blocking command (they would wait as long) or subscribed.
  * A duplicate of `tr.master` (same credentials, TLS, db), opened on demand and quit once unused
- * for `LINE_MS`; its ROLE is answered by the master after every write acknowledged before it.
+ * for `LINE_MS`, or as `tr.master` ends (`quit()`, `disconnect()`: its MULTI or BLPOP ended with
+ * it); its ROLE is answered by the master after every write acknowledged before it.
  */
 export class MasterLine {
   #line: SessionClient | undefined
   #timer: NodeJS.Timeout | undefined
   readonly #lines = new WeakSet<SessionClient>()
+  /** Stops listening for the end of the `tr.master` a line was opened for. */
+  #unlisten: (() => void) | undefined
 
   /** Whether `client` is a line of ours (not a connection of the application's). */
   has(client: SessionClient): boolean {
@@ -28,9 +31,13 @@ export class MasterLine {
       line = undefined
     }
     if (!line) {
-      line = master.duplicate({ db }) as SessionClient
-      this.#lines.add(line)
-      this.#line = line
+      const opened = master.duplicate({ db }) as SessionClient
+      const ended = () => this.#close(opened)
+      master.once('end', ended)
+      this.#unlisten = () => master.off('end', ended)
+      this.#lines.add(opened)
+      this.#line = opened
+      line = opened
     }
     clearTimeout(this.#timer)
     const used = line
@@ -39,7 +46,12 @@ export class MasterLine {
   }
 
   #close(line: SessionClient): void {
-    if (this.#line === line) this.#line = undefined
+    if (this.#line === line) {
+      this.#line = undefined
+      clearTimeout(this.#timer)
+      this.#unlisten?.()
+      this.#unlisten = undefined
+    }
     line.quit().catch(() => line.disconnect())
   }
 }
