@@ -5,6 +5,7 @@ import {
   formatToken,
   fresh,
   infoPosition,
+  later,
   parseToken,
   roleOffset,
   rolePosition,
@@ -67,5 +68,15 @@ describe('consistency', () => {
       offset: 3,
       master: 'a',
     })
+  })
+
+  it('what a read side has seen only grows in one history; a position in another history replaces it', () => {
+    const a5 = { offset: 5, master: 'a:1' }
+    const a9 = { offset: 9, master: 'a:1' }
+    assert.deepEqual(later(a9, a5), a9, 'a lower answer of the same master does not lower it')
+    assert.deepEqual(later(a5, a9), a9)
+    assert.deepEqual(later(a9, { offset: 2, master: 'b:1' }), { offset: 2, master: 'b:1' })
+    assert.deepEqual(later(undefined, a5), a5)
+    assert.deepEqual(later(a5, undefined), a5)
   })
 })
