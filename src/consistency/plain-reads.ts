@@ -74,18 +74,23 @@ export class PlainReads {
   }
 
   /**
-   * Send `entries` on the read connection as they were sent, behind one probe; their bound starts
-   * now (queuing a large pipeline must not use it up). Reads sharing a floor settle together.
+   * Send `entries` on the read connection as they were sent, the plain reads behind one probe
+   * (the others through `other`, in order); their bound starts now (queuing a large pipeline must
+   * not use it up). Reads sharing a floor settle together.
    */
-  send(entries: Entry[]): void {
+  send(entries: Entry[], other?: (e: Entry) => void): void {
     const { replica } = this
     // One socket write for the probe and the reads: a write costs more than the bytes of a ROLE.
     const stream = replica.status === 'ready' ? streamOf(replica) : undefined
     stream?.cork()
-    const probe = this.check.probe()
+    const probe = other && !entries.some((e) => e.plain) ? undefined : this.check.probe()
     const deadline = Date.now() + this.session.timeoutMs
     const runs = new Map<Entry['floor'], Run>()
     for (const e of entries) {
+      if (!e.plain && other) {
+        other(e)
+        continue
+      }
       e.caught = catchReply(e.command)
       this.#caught.set(e.command, e)
       replica.sendDirect(e.command, e.stream)
@@ -94,7 +99,7 @@ export class PlainReads {
       else runs.set(e.floor, { entries: [e], floor: e.floor, epoch: this.check.epoch, deadline })
     }
     stream?.uncork()
-    for (const run of runs.values()) void this.#settle(run, probe)
+    for (const run of runs.values()) void this.#settle(run, probe!)
   }
 
   async #settle(run: Run, probe: Promise<Position | undefined>): Promise<void> {

@@ -1,7 +1,6 @@
 import { Command } from 'ioredis'
 import { kindOf } from '../command-kinds.js'
 import { ReplicaBehindError } from '../errors.js'
-import { streamOf } from '../ioredis-internals.js'
 import { type Entry, least, PlainReads } from './plain-reads.js'
 import type { Position } from './position.js'
 import { type Behind, behindReason, pause, ReplicaCheck, sleep, within } from './replica-check.js'
@@ -258,15 +257,16 @@ export class ReadGate {
     }
   }
 
-  /** Send a held group on the read connection as it was sent (it showed the floor, or reads none). */
+  /**
+   * Send a held group on the read connection as it was sent (it showed the floor, or reads none);
+   * its plain reads with their replies caught all the same (a reconnect may send them elsewhere).
+   */
   #sendHeld(group: Entry[]): void {
-    const stream = this.replica.status === 'ready' ? streamOf(this.replica) : undefined
-    stream?.cork()
-    for (const e of group) {
+    for (const e of group) if (e.plain) this.#inFlight++
+    this.#plain.send(group, (e) => {
       this.#remove(e)
       this.replica.sendDirect(e.command, e.stream)
-    }
-    stream?.uncork()
+    })
   }
 
   /** A plain read's fate is settled: what waited for it may go. */
