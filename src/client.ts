@@ -2,7 +2,8 @@ import { AsyncLocalStorage } from 'node:async_hooks'
 import { inspect } from 'node:util'
 import { type Callback, Command, Redis, type RedisOptions } from 'ioredis'
 import type { TwiceRedisConnector } from './connector.js'
-import { ReadGate, type Session } from './consistency.js'
+import { ReadGate } from './consistency/read-gate.js'
+import type { Session } from './consistency/session.js'
 import {
   AuthenticationError,
   ClientClosedError,

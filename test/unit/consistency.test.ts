@@ -5,13 +5,11 @@ import {
   formatToken,
   fresh,
   infoPosition,
-  isPlainRead,
-  mayWrite,
+  later,
   parseToken,
-  readsData,
   roleOffset,
   rolePosition,
-} from '../../src/consistency.js'
+} from '../../src/consistency/position.js'
 
 describe('consistency', () => {
   it('reads the replication offset from a ROLE reply of a master or a replica', () => {
@@ -72,44 +70,13 @@ describe('consistency', () => {
     })
   })
 
-  it("only plain keyspace reads may move (ioredis' command table), whatever the case of the name", () => {
-    for (const name of ['get', 'GET', 'Mget', 'zrange', 'hgetall', 'hrandfield', 'eval_ro', 'exists', 'lcs']) {
-      assert.ok(isPlainRead(name), name)
-    }
-    for (const name of [
-      'set',
-      'zpopmin',
-      'select',
-      'SELECT',
-      'subscribe',
-      'multi',
-      'exec',
-      'blpop',
-      'xread',
-      'xreadgroup',
-      'scan',
-      'client',
-      'role',
-      'eval',
-      'publish',
-      'quit',
-      'no-such-module-command',
-    ]) {
-      assert.ok(!isPlainRead(name), name)
-    }
-  })
-
-  it('writes are every command not known to read: reads, connection commands and MULTI need no ROLE', () => {
-    for (const name of ['set', 'EXEC', 'eval', 'incr', 'blpop', 'module.write']) assert.ok(mayWrite(name), name)
-    for (const name of ['get', 'PING', 'select', 'multi', 'client', 'zrange']) assert.ok(!mayWrite(name), name)
-  })
-
-  it('what reads data on a replica (never sent below its floor): reads, EXEC, scripts, unknown names; not state, pub/sub or writes', () => {
-    for (const name of ['get', 'EXEC', 'eval', 'fcall', 'sort', 'xread', 'scan', 'module.read']) {
-      assert.ok(readsData(name), name)
-    }
-    for (const name of ['select', 'MULTI', 'discard', 'ping', 'client', 'subscribe', 'ssubscribe', 'set', 'blpop']) {
-      assert.ok(!readsData(name), name)
-    }
+  it('what a read side has seen only grows in one history; a position in another history replaces it', () => {
+    const a5 = { offset: 5, master: 'a:1' }
+    const a9 = { offset: 9, master: 'a:1' }
+    assert.deepEqual(later(a9, a5), a9, 'a lower answer of the same master does not lower it')
+    assert.deepEqual(later(a5, a9), a9)
+    assert.deepEqual(later(a9, { offset: 2, master: 'b:1' }), { offset: 2, master: 'b:1' })
+    assert.deepEqual(later(undefined, a5), a5)
+    assert.deepEqual(later(a5, undefined), a5)
   })
 })

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
 import { parseAllowedNodes } from '../../src/allowed-nodes.js'
-import { parseToken, roleOffset } from '../../src/consistency.js'
+import { parseToken, roleOffset } from '../../src/consistency/position.js'
 import { TwiceRedisError } from '../../src/errors.js'
 import { normalize, parseSentinel } from '../../src/options.js'
 import {

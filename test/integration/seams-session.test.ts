@@ -1,0 +1,316 @@
+// Issue 27: where the session meets the rest of a connection's life (MULTI, blocking commands,
+// disconnect(), idle timeouts, reads served by the master, tokens, the application's own
+// rejections), against the lab. A replica is held back with `CLIENT PAUSE WRITE` on it: it stays
+// connected and answers ROLE, but applies none of its master's stream until unpaused.
+import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
+import { describe, it } from 'node:test'
+import { promisify } from 'node:util'
+import type { Command } from 'ioredis'
+import type { TwiceRedisConfig } from '../../src/index.js'
+import { dropStream, onSettled } from '../../src/ioredis-internals.js'
+import type { Lab, LabNode } from '../../src/lab/index.js'
+import { labPerFile } from '../helpers/lab.js'
+import { settles } from '../helpers/load.js'
+
+/** `nodes` apply none of their master's writes until the returned function is called. */
+async function holdBack(lab: Lab, nodes: LabNode[] = lab.replicas): Promise<() => Promise<void>> {
+  for (const r of nodes) await lab.command(r, 'CLIENT', 'PAUSE', 30_000, 'WRITE')
+  return async () => {
+    for (const r of nodes) await lab.command(r, 'CLIENT', 'UNPAUSE')
+  }
+}
+
+/** The read side stays on its replica however far behind it is. */
+const session: Partial<TwiceRedisConfig> = {
+  consistency: 'session',
+  consistencyTimeoutMs: 100,
+  healthCheckIntervalMs: 0,
+}
+
+describe("consistency: 'session' at the seams", () => {
+  const fx = labPerFile()
+
+  /** `old` everywhere, then the replicas held back: what the session writes next they lack. */
+  async function stale(key: string): Promise<() => Promise<void>> {
+    await fx.lab.command(fx.lab.master, 'SET', key, 'old')
+    await fx.lab.waitForReplication()
+    return holdBack(fx.lab)
+  }
+
+  it('2: an acknowledged write is read after a MULTI opened on tr.master (and the read does not go into it)', async () => {
+    const tr = fx.open(session)
+    await tr.slave.get('warm-up')
+    const release = await stale('s2:multi')
+    try {
+      await tr.master.set('s2:multi', 'new')
+      await tr.master.multi({ pipeline: false })
+      assert.equal(await settles(tr.slave.get('s2:multi'), 'read'), 'new')
+      assert.deepEqual(await tr.master.discard(), 'OK')
+    } finally {
+      await release()
+    }
+  })
+
+  it('2: an acknowledged write is read while a BLPOP blocks tr.master (and the read does not wait behind it)', async () => {
+    const tr = fx.open(session)
+    await tr.slave.get('warm-up')
+    const release = await stale('s2:blpop')
+    try {
+      await tr.master.set('s2:blpop', 'new')
+      const order: string[] = []
+      const blocked = tr.master.blpop('s2:empty-list', 5).then(() => order.push('blpop'))
+      const read = await settles(tr.slave.get('s2:blpop'), 'read', 10_000)
+      order.push('read')
+      assert.equal(read, 'new')
+      await blocked
+      assert.deepEqual(order, ['read', 'blpop'])
+    } finally {
+      await release()
+    }
+  })
+
+  it('2: an acknowledged write is read after tr.disconnect()', async () => {
+    const tr = fx.open(session)
+    await tr.slave.get('warm-up')
+    const release = await stale('s2:disconnect')
+    try {
+      await tr.master.set('s2:disconnect', 'new')
+      tr.disconnect()
+      assert.equal(await settles(tr.slave.get('s2:disconnect'), 'read'), 'new')
+    } finally {
+      await release()
+    }
+  })
+
+  it('2: an acknowledged write is read after the write side went idle', async () => {
+    const tr = fx.open({ ...session, idleTimeoutMs: 100 })
+    await tr.slave.get('warm-up')
+    const release = await stale('s2:idle')
+    try {
+      await tr.master.set('s2:idle', 'new')
+      while (tr.master.status !== 'end') await new Promise((r) => setTimeout(r, 20))
+      assert.equal(await settles(tr.slave.get('s2:idle'), 'read'), 'new')
+    } finally {
+      await release()
+    }
+  })
+
+  it('3: after a read served by the master, a later read never shows an older state', async () => {
+    const [r1, r2] = fx.lab.replicas as [LabNode, LabNode]
+    let use = r1.address
+    const tr = fx.open({ ...session, replicaSelection: (replicas) => replicas.find((r) => r.address === use) })
+    await fx.lab.command(fx.lab.master, 'SET', 's3:k', 'v1')
+    await fx.lab.waitForReplication()
+    await tr.slave.get('warm-up')
+    assert.equal(tr.slave.node?.address, r1.address)
+    const releaseR1 = await holdBack(fx.lab, [r1])
+    let releaseR2: (() => Promise<void>) | undefined
+    try {
+      await tr.master.set('s3:mine', 'x') // r1 lacks it: the next read moves to the master
+      await tr.writeToken() // the session's floor, settled before the write below
+      await fx.lab.waitFor(5000, 'r2 to apply the write', async () => {
+        return (await fx.lab.command(r2, 'GET', 's3:mine')) === 'x' || undefined
+      })
+      releaseR2 = await holdBack(fx.lab, [r2])
+      await fx.lab.command(fx.lab.master, 'SET', 's3:k', 'v2') // someone else's write
+      assert.equal(await settles(tr.slave.get('s3:k'), 'read 1'), 'v2')
+      use = r2.address // at the session's floor, without v2
+      tr.slave.disconnect()
+      assert.equal(await settles(tr.slave.get('s3:k'), 'read 2'), 'v2')
+      assert.equal(tr.slave.node?.address, r2.address)
+    } finally {
+      await releaseR2?.()
+      await releaseR1()
+    }
+  })
+
+  it('3: after reads the master served with the read side on it, the next replica shows at least as much', async () => {
+    const [r1, r2] = fx.lab.replicas as [LabNode, LabNode]
+    let use: string | undefined // none: the read side falls back to the master
+    const tr = fx.open({ ...session, replicaSelection: (replicas) => replicas.find((r) => r.address === use) })
+    await fx.lab.command(fx.lab.master, 'SET', 's3b:k', 'v1')
+    await tr.master.set('s3b:mine', 'x')
+    await tr.writeToken() // the session's floor, settled before the write below
+    await fx.lab.waitForReplication()
+    assert.equal(await tr.slave.get('s3b:k'), 'v1')
+    assert.equal(tr.slave.node?.role, 'master')
+    const release = await holdBack(fx.lab, [r1, r2])
+    try {
+      await fx.lab.command(fx.lab.master, 'SET', 's3b:k', 'v2') // someone else's write
+      assert.equal(await settles(tr.slave.get('s3b:k'), 'read 1, on the master'), 'v2')
+      use = r2.address // at the session's floor, without v2
+      tr.slave.disconnect()
+      assert.equal(await settles(tr.slave.get('s3b:k'), 'read 2'), 'v2')
+      assert.equal(tr.slave.node?.address, r2.address)
+    } finally {
+      await release()
+    }
+  })
+
+  it('4: 20,000 GETs in one read pipeline after a write are served by the replica; 150,000 (also behind an ECHO) answer', async () => {
+    const tr = fx.open({ consistency: 'session', healthCheckIntervalMs: 0 })
+    await tr.slave.get('warm-up')
+    let moved = 0
+    tr.on('read-from-master', () => moved++)
+    const rejections: unknown[] = []
+    const onRejection = (e: unknown) => rejections.push(e)
+    process.on('unhandledRejection', onRejection)
+    try {
+      await tr.master.set('s4:k', 'v1')
+      const p = tr.slave.pipeline()
+      for (let i = 0; i < 20_000; i++) p.get('s4:k')
+      const results = await settles(p.exec(), '20,000 GETs', 60_000)
+      assert.equal(results?.length, 20_000)
+      assert.ok(results?.every(([e, v]) => e === null && v === 'v1'))
+      assert.ok(moved < 2000, `${moved} of 20,000 reads went to the master`)
+      for (const echo of [false, true]) {
+        await tr.master.set('s4:k', `v2${echo}`)
+        const big = tr.slave.pipeline()
+        if (echo) big.echo('first')
+        for (let i = 0; i < 150_000; i++) big.get('s4:k')
+        const all = await settles(big.exec(), `150,000 GETs${echo ? ' behind an ECHO' : ''}`, 90_000)
+        assert.equal(all?.length, 150_000 + (echo ? 1 : 0))
+        assert.equal(all?.at(-1)?.[1], `v2${echo}`)
+      }
+      assert.deepEqual(rejections, [])
+    } finally {
+      process.off('unhandledRejection', onRejection)
+    }
+  })
+
+  it('7: a read whose reply was lost to a reconnect is checked again on the node ioredis resends it to', async () => {
+    const [r1, r2] = fx.lab.replicas as [LabNode, LabNode]
+    let use = r1.address
+    const tr = fx.open({ ...session, replicaSelection: (replicas) => replicas.find((r) => r.address === use) })
+    const pad = 'x'.repeat(8 << 20) // a reply of many socket reads: the probe's answer comes first
+    await fx.lab.command(fx.lab.master, 'SET', 's7:k', `old${pad}`)
+    await fx.lab.waitForReplication()
+    await tr.slave.get('warm-up')
+    assert.equal(tr.slave.node?.address, r1.address)
+    const release = await holdBack(fx.lab, [r2])
+    try {
+      await tr.master.set('s7:k', `new${pad}`)
+      await fx.lab.waitFor(5000, 'r1 to apply the write', async () => {
+        return (await fx.lab.command(r1, 'STRLEN', 's7:k')) === pad.length + 3 || undefined
+      })
+      // The connection drops as the probe's answer arrives, before the read's: ioredis resends the
+      // read alone to the next node, r2, which lacks the write.
+      const slave = tr.slave as unknown as { sendDirect(c: Command, s?: unknown): unknown }
+      const send = slave.sendDirect.bind(tr.slave)
+      slave.sendDirect = (command, stream) => {
+        if (command.name === 'role') {
+          slave.sendDirect = send
+          onSettled(command, () => {
+            use = r2.address
+            dropStream(tr.slave)
+          })
+        }
+        return send(command, stream)
+      }
+      const read = await settles(tr.slave.get('s7:k'), 'read', 10_000)
+      assert.equal(read?.slice(0, 3), 'new')
+    } finally {
+      await release()
+    }
+  })
+
+  /** An ACL user `name` (password `pw`) on every data node, with `rules` per node; removed by the returned function. */
+  async function aclUser(name: string, rules: (node: LabNode) => string[]): Promise<() => Promise<void>> {
+    const nodes = [fx.lab.master, ...fx.lab.replicas]
+    for (const n of nodes)
+      await fx.lab.command(n, 'ACL', 'SETUSER', name, 'on', '>pw', '~*', '&*', '+@all', ...rules(n))
+    return async () => {
+      for (const n of nodes) await fx.lab.command(n, 'ACL', 'DELUSER', name)
+    }
+  }
+
+  /** Calls of INFO the node refused so far. */
+  async function refusedInfo(node: LabNode): Promise<number> {
+    const stats = String(await fx.lab.command(node, 'INFO', 'commandstats'))
+    return Number(/cmdstat_info:.*rejected_calls=(\d+)/.exec(stats)?.[1] ?? 0)
+  }
+
+  it('6: a node refusing the offset fallback another node allowed is asked once, not again and again', async () => {
+    // The master refuses ROLE (the session falls back to INFO), the replicas refuse INFO.
+    const drop = await aclUser('s6app', (n) => (n === fx.lab.master ? ['-role'] : ['-info']))
+    try {
+      const tr = fx.open({ ...session, username: 's6app', password: 'pw' })
+      const denied: unknown[] = []
+      tr.on('error', (e) => denied.push(e))
+      await tr.slave.get('warm-up')
+      for (const v of ['v1', 'v2']) {
+        await tr.master.set('s6:k', v)
+        assert.equal(await settles(tr.slave.get('s6:k'), 'read'), v)
+      }
+      const replica = fx.lab.node(tr.slave.node?.address ?? '')
+      assert.ok(replica)
+      const before = await refusedInfo(replica)
+      await new Promise((r) => setTimeout(r, 200))
+      const retries = (await refusedInfo(replica)) - before
+      assert.ok(retries <= 2, `INFO refused ${retries} more times after the read`)
+      await tr.quit()
+    } finally {
+      await drop()
+    }
+  })
+
+  it('12d: with ROLE and INFO both refused, a MULTI/EXEC on the read side after a write rejects REPLICA_BEHIND', async () => {
+    const drop = await aclUser('s12app', () => [])
+    try {
+      const tr = fx.open({ ...session, username: 's12app', password: 'pw' })
+      tr.on('error', () => {})
+      await tr.slave.get('warm-up')
+      await tr.master.ping()
+      for (const n of [fx.lab.master, ...fx.lab.replicas])
+        await fx.lab.command(n, 'ACL', 'SETUSER', 's12app', '-role', '-info')
+      await tr.master.set('s12:k', 'v')
+      assert.equal(await settles(tr.slave.get('s12:k'), 'a plain read moves'), 'v')
+      await assert.rejects(settles(tr.slave.multi().get('s12:k').exec(), 'multi'), { code: 'REPLICA_BEHIND' })
+      await tr.quit()
+    } finally {
+      await drop()
+    }
+  })
+
+  it('10: writeToken() covers a write still in flight', async () => {
+    const tr = fx.open(session)
+    const reader = fx.open(session)
+    await reader.slave.get('warm-up')
+    const release = await stale('s10:k')
+    try {
+      const write = tr.master.set('s10:k', 'new')
+      const token = await tr.writeToken()
+      await write
+      reader.readAfter(token)
+      assert.equal(await settles(reader.slave.get('s10:k'), 'read'), 'new')
+    } finally {
+      await release()
+    }
+  })
+
+  it("11: the application's unhandled rejection of a session-tracked write stays unhandled", async () => {
+    const script = `
+      import { TwiceRedis } from './src/index.ts'
+      const [name, sentinels] = JSON.parse(process.env.LAB)
+      const tr = new TwiceRedis({ name, sentinels, consistency: 'session' })
+      const seen = []
+      process.on('unhandledRejection', (e) => seen.push(e.message))
+      await tr.master.set('s11:k', 'v')
+      await tr.slave.get('s11:k') // the floor asked: the next write is the first since
+      tr.master.call('s11-no-such-command')
+      tr.master.blpop('s11:k', 1)
+      await new Promise((r) => setTimeout(r, 300))
+      await tr.quit()
+      console.log(JSON.stringify(seen))
+    `
+    const env = { ...process.env, LAB: JSON.stringify([fx.lab.masterName, fx.lab.sentinelAddresses]) }
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      ['--import', 'tsx', '--input-type=module', '-e', script],
+      { env, timeout: 30_000 },
+    )
+    const seen = JSON.parse(stdout.trim().split('\n').pop() ?? '[]') as string[]
+    assert.equal(seen.length, 2, `unhandled rejections seen: ${JSON.stringify(seen)}`)
+  })
+})
