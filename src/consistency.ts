@@ -3,7 +3,8 @@ import { Command, type Redis } from 'ioredis'
 import { InvalidOptionError, NoHealthyReplicaError, ReplicaBehindError, RoleDeniedError } from './errors.js'
 import type { Emit, Target } from './events.js'
 import { type CaughtReply, catchReply, rawReplyCopy, streamOf } from './ioredis-internals.js'
-import { parseInfo, text } from './topology.js'
+import { parseInfo } from './protocol/node-info.js'
+import { text } from './protocol/reply.js'
 
 /**
  * Read-your-writes through replication offsets.

@@ -1,7 +1,8 @@
 import { rmSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { LabError } from '../errors.js'
-import { parseInfo, parseReplicas, type ReplicaState } from '../topology.js'
+import { parseInfo } from '../protocol/node-info.js'
+import { parseReplicas, type ReplicaState } from '../protocol/sentinel-replies.js'
 import type { Resolved } from './options.js'
 import { type LabNode, liveDirs, ServerProcess } from './server.js'
 
