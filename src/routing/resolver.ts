@@ -33,8 +33,8 @@ export class Resolver {
   readonly #avoid = new AvoidList()
   readonly #latencies = new Map<string, number>()
   readonly #current: Partial<Record<Side, string>> = {}
-  /** The sentinel whose answer each side's last resolve took. */
-  readonly #answeredBy: Partial<Record<Side, string>> = {}
+  /** By address, the sentinel whose answer named each master chosen: a failed attempt is held against it. */
+  readonly #namedBy = new Map<string, string>()
   #turn = 0
   readonly #zones: ZoneBook
   /** With `maxStalenessMs`: the master's offset over time. */
@@ -185,7 +185,7 @@ export class Resolver {
       reason,
       ...(stalenessMs !== undefined && reason.startsWith('staleness') && { stalenessMs }),
     })
-    const sentinel = this.#answeredBy[side]
+    const sentinel = this.#namedBy.get(target.address)
     if (attempt && target.role === 'master' && sentinel) {
       this.sentinels.refuse({ sentinel, master: target.address, reason })
     }
@@ -223,7 +223,7 @@ export class Resolver {
   }
 
   #resolved(side: Side, target: Target, seen: Observation): void {
-    this.#answeredBy[side] = seen.sentinel
+    if (target.role === 'master') this.#namedBy.set(target.address, seen.sentinel)
     const zone = this.zoneOfTarget(target)
     const clientZone = this.options.clientZone
     let zoneReason: string | undefined
