@@ -2,9 +2,9 @@
 import { text } from './reply.js'
 
 /** Parse `INFO` text into a field map. */
-export function parseInfo(text: string): Record<string, string> {
+export function parseInfo(info: string): Record<string, string> {
   const out: Record<string, string> = {}
-  for (const line of text.split('\r\n')) {
+  for (const line of info.split('\r\n')) {
     const i = line.indexOf(':')
     if (i > 0 && !line.startsWith('#')) out[line.slice(0, i)] = line.slice(i + 1)
   }
