@@ -34,9 +34,10 @@ import {
 import { initial, inOutage, type Lifecycle, type LifecycleEvent, next, retryDelay } from './lifecycle.js'
 import type { Metrics } from './metrics.js'
 import { awaitPromotion } from './promotion.js'
-import type { Resolver } from './resolver.js'
-import { isAuthError } from './sentinels.js'
-import { type EventNode, infoFromRole, parseInfo } from './topology.js'
+import { isAuthError } from './protocol/auth-error.js'
+import { infoFromRole, parseInfo } from './protocol/node-info.js'
+import type { EventNode } from './protocol/sentinel-events.js'
+import type { Resolver } from './routing/resolver.js'
 import { TransactionGuard, WatchGuard } from './transactions.js'
 import type { Member, Release, Watch } from './watch.js'
 

@@ -3,7 +3,7 @@ import type { ConnectionOptions } from 'node:tls'
 import { checkServerIdentity, connect as tlsConnect } from 'node:tls'
 import { AbstractConnector } from 'ioredis'
 import type { Side, Target } from './events.js'
-import type { Resolver } from './resolver.js'
+import type { Resolver } from './routing/resolver.js'
 
 /**
  * The ioredis `Connector` of one side: every (re)connect resolves through the {@link Resolver},

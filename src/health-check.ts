@@ -1,8 +1,8 @@
 import { Command, type Redis } from 'ioredis'
 import type { Side, Target } from './events.js'
 import { dropStream, streamOf } from './ioredis-internals.js'
-import type { Resolver } from './resolver.js'
-import { parseInfo } from './topology.js'
+import { parseInfo } from './protocol/node-info.js'
+import type { Resolver } from './routing/resolver.js'
 
 /** What a health check concluded about the node a client is connected to. */
 export type Verdict =

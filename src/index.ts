@@ -22,8 +22,10 @@ export type {
   SentinelInput,
   TwiceRedisConfig,
   TwiceRedisOptions,
-} from './options.js'
-export type { SentinelReport } from './sentinels.js'
-export type { Freshness, ReplicaReport, ReplicaSelection, ReplicaState } from './topology.js'
+} from './options/options.js'
+export type { ReplicaState } from './protocol/sentinel-replies.js'
+export type { Freshness, ReplicaReport } from './routing/replica-health.js'
+export type { ReplicaSelection } from './routing/replica-selection.js'
+export type { ZoneSource } from './routing/zone-book.js'
+export type { SentinelReport } from './sentinels/sentinels.js'
 export { type Topology, TwiceRedis, type TwiceRedisEvents } from './twice-redis.js'
-export type { ZoneSource } from './zones.js'

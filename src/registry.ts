@@ -1,6 +1,7 @@
-import type { ResolvedOptions } from './options.js'
-import type { Observation, SharedAnswer } from './sentinels.js'
-import { formatAddress } from './topology.js'
+import type { ResolvedOptions } from './options/normalize.js'
+import { formatAddress } from './protocol/address.js'
+import type { Observation } from './sentinels/sentinel-query.js'
+import type { SharedAnswer } from './sentinels/sentinels.js'
 import { Watch } from './watch.js'
 
 /**

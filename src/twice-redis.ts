@@ -9,18 +9,13 @@ import { Session } from './consistency/session.js'
 import { InvalidOptionError } from './errors.js'
 import type { Emit, Side, Target, TwiceRedisEvents } from './events.js'
 import { Metrics } from './metrics.js'
-import {
-  credentialsFor,
-  normalize,
-  type ResolvedOptions,
-  type SentinelInput,
-  type TwiceRedisConfig,
-  type TwiceRedisOptions,
-} from './options.js'
+import { credentialsFor, normalize, type ResolvedOptions } from './options/normalize.js'
+import type { SentinelInput, TwiceRedisConfig, TwiceRedisOptions } from './options/options.js'
+import { parseInfo } from './protocol/node-info.js'
 import { sentinelSetFor } from './registry.js'
-import { Resolver } from './resolver.js'
-import { type SentinelReport, Sentinels } from './sentinels.js'
-import { parseInfo, type ReplicaReport, reportReplicas } from './topology.js'
+import { type ReplicaReport, reportReplicas } from './routing/replica-health.js'
+import { Resolver } from './routing/resolver.js'
+import { type SentinelReport, Sentinels } from './sentinels/sentinels.js'
 
 export type { TwiceRedisEvents }
 

@@ -2,10 +2,11 @@ import { AsyncResource } from 'node:async_hooks'
 import type { Redis } from 'ioredis'
 import { type Fence, FenceState, type FenceStep } from './fence.js'
 import { guardReplies, unrefReconnectTimer } from './ioredis-internals.js'
-import type { ResolvedOptions } from './options.js'
-import { connectSentinel } from './sentinels.js'
-import { isSubscriberReply } from './subscriber-replies.js'
-import { type EventNode, formatAddress, parseSentinelEvent, type SentinelEvent } from './topology.js'
+import type { ResolvedOptions } from './options/normalize.js'
+import { formatAddress } from './protocol/address.js'
+import { type EventNode, parseSentinelEvent, type SentinelEvent } from './protocol/sentinel-events.js'
+import { isSubscriberReply } from './protocol/subscriber-replies.js'
+import { connectSentinel } from './sentinels/sentinel-query.js'
 
 /** A client waiting for its master or replica to come back. */
 export interface Waiter {

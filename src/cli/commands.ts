@@ -1,6 +1,6 @@
 import { type TwiceRedis, TwiceRedisError } from '../index.js'
-import { parseSentinel } from '../options.js'
-import { connectSentinel } from '../sentinels.js'
+import { parseSentinel } from '../options/normalize.js'
+import { connectSentinel } from '../sentinels/sentinel-query.js'
 import { connect, UsageError } from './connect.js'
 import { measureLag } from './lag.js'
 import { formatReply, printTopology, summary } from './print.js'

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util'
 import { TwiceRedis } from '../index.js'
-import { normalize, type ResolvedOptions } from '../options.js'
+import { normalize, type ResolvedOptions } from '../options/normalize.js'
 import { readState } from './lab-state.js'
 
 /** Bad usage: exit code 2 with the usage text. */

@@ -1,8 +1,8 @@
 import { rmSync, writeFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { startLab } from '../lab/index.js'
-import { normalize, parseSentinel } from '../options.js'
-import { connectSentinel } from '../sentinels.js'
+import { normalize, parseSentinel } from '../options/normalize.js'
+import { connectSentinel } from '../sentinels/sentinel-query.js'
 import { UsageError } from './connect.js'
 import { type LabState, readState, stateFile } from './lab-state.js'
 

@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis'
 import type { TwiceRedis } from '../index.js'
-import { credentialsFor, type ResolvedOptions } from '../options.js'
-import { parseInfo } from '../topology.js'
+import { credentialsFor, type ResolvedOptions } from '../options/normalize.js'
+import { parseInfo } from '../protocol/node-info.js'
 
 /** How far behind the master a replica is, and where the figure comes from. */
 export interface Lag {

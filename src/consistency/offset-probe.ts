@@ -1,7 +1,7 @@
 import { Command } from 'ioredis'
 import { RoleDeniedError } from '../errors.js'
 import type { Emit } from '../events.js'
-import { parseInfo } from '../topology.js'
+import { parseInfo } from '../protocol/node-info.js'
 import { infoPosition, type Position, rolePosition } from './position.js'
 import type { SendOwn, SessionClient } from './session-client.js'
 

@@ -1,5 +1,5 @@
 import { InvalidOptionError } from '../errors.js'
-import { text } from '../topology.js'
+import { text } from '../protocol/reply.js'
 
 /**
  * Positions in a replication history, and the tokens that carry one to another process.

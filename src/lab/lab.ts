@@ -1,9 +1,10 @@
 import { rmSync } from 'node:fs'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { LabError } from '../errors.js'
-import { parseInfo, parseReplicas, type ReplicaState } from '../topology.js'
+import { parseInfo } from '../protocol/node-info.js'
+import { parseReplicas, type ReplicaState } from '../protocol/sentinel-replies.js'
 import type { Resolved } from './options.js'
-import { type LabNode, liveDirs, ServerProcess } from './server.js'
+import { type LabNode, liveDirs, type ServerProcess } from './server.js'
+import { pollUntil, proc, replicated, sentinelMasters } from './waits.js'
 
 /** The ACL user the lab's sentinels authenticate as on every data node. */
 export const SENTINEL_USER = 'lab-sentinel'
@@ -141,7 +142,7 @@ export class Lab {
    */
   async waitForMaster(address?: string, timeoutMs = 15_000): Promise<LabNode> {
     return this.waitFor(timeoutMs, `sentinels to agree on master ${address ?? ''}`.trim(), async () => {
-      const seen = await this.#sentinelMasters()
+      const seen = await sentinelMasters(this.sentinels, this.masterName)
       const first = seen[0]
       if (!first || seen.some((a) => a !== first) || (address && first !== address)) return undefined
       const node = this.node(first)
@@ -176,7 +177,7 @@ export class Lab {
   async waitForNewMaster(timeoutMs = 15_000): Promise<LabNode> {
     const old = this.master.address
     return this.waitFor(timeoutMs, `a new master (old: ${old})`, async () => {
-      const seen = await this.#sentinelMasters()
+      const seen = await sentinelMasters(this.sentinels, this.masterName)
       const first = seen[0]
       if (!first || first === old || seen.some((a) => a !== first)) return undefined
       return this.waitForMaster(first, timeoutMs)
@@ -259,30 +260,9 @@ export class Lab {
     })
   }
 
-  /** The master address each running sentinel reports; unreachable or paused ones are skipped. */
-  async #sentinelMasters(): Promise<string[]> {
-    const replies = await Promise.allSettled(
-      this.sentinels.map((s) => proc(s).command(['SENTINEL', 'GET-MASTER-ADDR-BY-NAME', this.masterName], 500)),
-    )
-    return replies.flatMap((r) =>
-      r.status === 'fulfilled' && Array.isArray(r.value) ? [`${r.value[0]}:${r.value[1]}`] : [],
-    )
-  }
-
   /** @internal Poll `probe` every 50 ms until it returns a value, or throw `LabError` after `timeoutMs`. */
   async waitFor<T>(timeoutMs: number, what: string, probe: () => Promise<T | undefined>): Promise<T> {
-    const deadline = Date.now() + timeoutMs
-    let last: unknown
-    while (Date.now() < deadline) {
-      try {
-        const value = await probe()
-        if (value !== undefined) return value
-      } catch (err) {
-        last = err
-      }
-      await sleep(50)
-    }
-    throw new LabError(`timed out after ${timeoutMs} ms waiting for ${what}`, { cause: last })
+    return pollUntil(timeoutMs, what, probe)
   }
 
   /** @internal */
@@ -291,20 +271,4 @@ export class Lab {
     const period = this.#options.sentinelInfoPeriodMs
     await s.command(['SENTINEL', 'DEBUG', 'INFO-PERIOD', period, 'PUBLISH-PERIOD', 500, 'TILT-PERIOD', 5000])
   }
-}
-
-export function proc(node: LabNode): ServerProcess {
-  if (!(node instanceof ServerProcess))
-    throw new LabError(`${String((node as LabNode)?.name)} is not a node of this lab`)
-  return node
-}
-
-/**
- * @internal How many replicas (waiting for `replicas` at most) have everything `master` had
- * written: a write of its own (a PUBLISH, which replicates), then `WAIT` for it on the same
- * connection (WAIT asks the replicas at once).
- */
-export async function replicated(master: ServerProcess, replicas: number, timeoutMs: number): Promise<number> {
-  const wait = ['WAIT', replicas, timeoutMs]
-  return Number(await master.commands([['PUBLISH', '__lab__:replicated', ''], wait], timeoutMs + 1_000))
 }

@@ -4,12 +4,15 @@ import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { LabError } from '../errors.js'
-import { pairs, parseInfo, parseReplicas } from '../topology.js'
+import { parseInfo } from '../protocol/node-info.js'
+import { pairs } from '../protocol/reply.js'
+import { parseReplicas } from '../protocol/sentinel-replies.js'
 import { dataNodeConfig, type SentinelUser, sentinelConfig } from './config.js'
-import { Lab, proc, replicated, SENTINEL_USER } from './lab.js'
+import { Lab, SENTINEL_USER } from './lab.js'
 import { dataNodeHost, type LabOptions, range, resolve } from './options.js'
 import { findRedisServer, freePort, liveDirs, ServerProcess } from './server.js'
 import { makeCertificates } from './tls.js'
+import { proc, replicated } from './waits.js'
 
 /** Start a lab: resolves once every sentinel sees the master, each replica in sync, and each other. */
 export function startLab(options?: LabOptions): Promise<Lab> {

@@ -1,7 +1,7 @@
 import { after, before } from 'node:test'
 import { TwiceRedis, type TwiceRedisConfig, type TwiceRedisOptions } from '../../src/index.js'
 import { type Lab, type LabOptions, startLab } from '../../src/lab/index.js'
-import { parseInfo } from '../../src/topology.js'
+import { parseInfo } from '../../src/protocol/node-info.js'
 
 /** Start a lab for one test file; `after(() => lab.stop())` must follow. */
 export function lab(options?: LabOptions): Promise<Lab> {

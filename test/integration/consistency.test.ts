@@ -4,7 +4,7 @@ import { describe, it } from 'node:test'
 import { promisify } from 'node:util'
 import type { TwiceRedis, TwiceRedisEvents } from '../../src/index.js'
 import type { Lab, LabNode } from '../../src/lab/index.js'
-import { parseInfo } from '../../src/topology.js'
+import { parseInfo } from '../../src/protocol/node-info.js'
 import { labPerFile, withLab } from '../helpers/lab.js'
 import { until } from '../helpers/load.js'
 

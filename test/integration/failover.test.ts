@@ -4,7 +4,7 @@ import { describe, it } from 'node:test'
 import { inspect } from 'node:util'
 import { TwiceRedis } from '../../src/index.js'
 import { type Lab, startLab } from '../../src/lab/index.js'
-import { parseInfo } from '../../src/topology.js'
+import { parseInfo } from '../../src/protocol/node-info.js'
 import { sentinelConnectionsReceived, withLab } from '../helpers/lab.js'
 import { startLoad, until } from '../helpers/load.js'
 

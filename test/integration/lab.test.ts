@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs'
 import { after, before, describe, it } from 'node:test'
 import { Redis } from 'ioredis'
 import { type Lab, type LabNode, startLab } from '../../src/lab/index.js'
-import { parseInfo } from '../../src/topology.js'
+import { parseInfo } from '../../src/protocol/node-info.js'
 
 const alive = (pid: number | undefined) => {
   if (pid === undefined) return false

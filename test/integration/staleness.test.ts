@@ -5,7 +5,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import type { TwiceRedis, TwiceRedisEvents } from '../../src/index.js'
 import type { Lab, LabNode } from '../../src/lab/index.js'
-import { parseInfo } from '../../src/topology.js'
+import { parseInfo } from '../../src/protocol/node-info.js'
 import { labPerFile } from '../helpers/lab.js'
 import { startLoad, until } from '../helpers/load.js'
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { parseAllowedNodes } from '../../src/allowed-nodes.js'
+import { parseAllowedNodes } from '../../src/routing/allowed-nodes.js'
 
 describe('allowedNodes', () => {
   it('matches CIDR blocks, addresses and host names, and nothing else', () => {

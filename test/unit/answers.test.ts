@@ -1,19 +1,11 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { parseAllowedNodes } from '../../src/allowed-nodes.js'
-import {
-  bestOf,
-  configEpoch,
-  type MasterAnswer,
-  masterNotAllowed,
-  raiseEpoch,
-  refusedLast,
-  staleEpoch,
-  toBack,
-  toFront,
-} from '../../src/answers.js'
-import { normalize } from '../../src/options.js'
+import { normalize } from '../../src/options/normalize.js'
+import { configEpoch } from '../../src/protocol/sentinel-replies.js'
 import { sentinelKey } from '../../src/registry.js'
+import { parseAllowedNodes } from '../../src/routing/allowed-nodes.js'
+import { bestOf, type MasterAnswer, masterNotAllowed, raiseEpoch, staleEpoch } from '../../src/sentinels/answers.js'
+import { refusedLast, toBack, toFront } from '../../src/sentinels/sentinel-order.js'
 
 const answer = (address: string, epoch?: number, sentinel = 's1:26379'): MasterAnswer => {
   const [host, port] = address.split(':')

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { formatLag, summary } from '../../src/cli/print.js'
 import type { Topology } from '../../src/index.js'
-import { reportReplicas } from '../../src/topology.js'
+import { reportReplicas } from '../../src/routing/replica-health.js'
 
 const replica = (address: string) => {
   const [host, port] = address.split(':')

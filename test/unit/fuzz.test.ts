@@ -4,22 +4,21 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
-import { parseAllowedNodes } from '../../src/allowed-nodes.js'
 import { parseToken, roleOffset } from '../../src/consistency/position.js'
 import { TwiceRedisError } from '../../src/errors.js'
-import { normalize, parseSentinel } from '../../src/options.js'
+import { normalize, parseSentinel } from '../../src/options/normalize.js'
+import { parseInfo, roleProblem } from '../../src/protocol/node-info.js'
+import { pairs } from '../../src/protocol/reply.js'
+import { parseSentinelEvent } from '../../src/protocol/sentinel-events.js'
 import {
   masterOffsetFromCache,
-  pairs,
-  parseInfo,
   parseMasterAddress,
   parseReplicas,
-  parseSentinelEvent,
   parseSentinels,
-  replicaProblem,
-  roleProblem,
-  selectReplica,
-} from '../../src/topology.js'
+} from '../../src/protocol/sentinel-replies.js'
+import { parseAllowedNodes } from '../../src/routing/allowed-nodes.js'
+import { replicaProblem } from '../../src/routing/replica-health.js'
+import { selectReplica } from '../../src/routing/replica-selection.js'
 
 // A fixed seed keeps the suite deterministic; `FUZZ_SEED=random` (or a number) explores further.
 const seed = process.env.FUZZ_SEED === 'random' ? Date.now() : Number(process.env.FUZZ_SEED ?? 20261125)

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { InvalidOptionError, TwiceRedis } from '../../src/index.js'
-import { credentialsFor, normalize, parseSentinel } from '../../src/options.js'
+import { credentialsFor, normalize, parseSentinel } from '../../src/options/normalize.js'
 import { sentinelKey } from '../../src/registry.js'
 
 const base = { name: 'mymaster', sentinels: ['127.0.0.1:26379'] }

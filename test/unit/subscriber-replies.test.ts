@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
-import { isSubscriberReply } from '../../src/subscriber-replies.js'
+import { isSubscriberReply } from '../../src/protocol/subscriber-replies.js'
 
 const b = (s: string) => Buffer.from(s)
 

@@ -1,18 +1,13 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import {
-  formatAddress,
-  pairs,
-  parseInfo,
-  parseReplicas,
-  parseSentinelEvent,
-  parseSentinels,
-  refreshSentinels,
-  replicaProblem,
-  roleProblem,
-  selectReplica,
-  shuffle,
-} from '../../src/topology.js'
+import { formatAddress } from '../../src/protocol/address.js'
+import { parseInfo, roleProblem } from '../../src/protocol/node-info.js'
+import { pairs } from '../../src/protocol/reply.js'
+import { parseSentinelEvent } from '../../src/protocol/sentinel-events.js'
+import { parseReplicas, parseSentinels } from '../../src/protocol/sentinel-replies.js'
+import { replicaProblem } from '../../src/routing/replica-health.js'
+import { selectReplica } from '../../src/routing/replica-selection.js'
+import { refreshSentinels, shuffle } from '../../src/sentinels/sentinel-order.js'
 
 const replica = (port: number, fields: Record<string, string> = {}) =>
   Object.entries({ ip: '10.0.0.1', port: String(port), flags: 'slave', 'master-link-status': 'ok', ...fields }).flat()

@@ -1,18 +1,12 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { InvalidOptionError } from '../../src/index.js'
-import { normalize } from '../../src/options.js'
-import { OffsetHistory, stalenessMs } from '../../src/staleness.js'
-import {
-  parseReplicas,
-  type ReplicaState,
-  replicaProblem,
-  reportReplicas,
-  selectReplica,
-  stalenessProblem,
-  zoneExitReason,
-} from '../../src/topology.js'
-import { parseZones, zoneOf } from '../../src/zones.js'
+import { normalize } from '../../src/options/normalize.js'
+import { parseReplicas, type ReplicaState } from '../../src/protocol/sentinel-replies.js'
+import { replicaProblem, reportReplicas, stalenessProblem } from '../../src/routing/replica-health.js'
+import { selectReplica, zoneExitReason } from '../../src/routing/replica-selection.js'
+import { OffsetHistory, stalenessMs } from '../../src/routing/staleness.js'
+import { parseZones, zoneOf } from '../../src/routing/zone-book.js'
 
 const base = { name: 'mymaster', sentinels: ['127.0.0.1:26379'] }
 

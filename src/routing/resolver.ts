@@ -1,37 +1,27 @@
-import { natTarget } from './answers.js'
-import { NodeNotAllowedError, NoHealthyReplicaError } from './errors.js'
-import type { Emit, Side, Target } from './events.js'
-import type { ResolvedOptions } from './options.js'
-import { watchFor } from './registry.js'
-import type { Observation, Sentinels } from './sentinels.js'
-import { OffsetHistory } from './staleness.js'
+import { NodeNotAllowedError, NoHealthyReplicaError } from '../errors.js'
+import type { Emit, Side, Target } from '../events.js'
+import type { ResolvedOptions } from '../options/normalize.js'
+import { natTarget } from '../protocol/address.js'
+import { roleProblem } from '../protocol/node-info.js'
+import { infoAgeMs, type ReplicaState } from '../protocol/sentinel-replies.js'
+import { watchFor } from '../registry.js'
+import type { Observation } from '../sentinels/sentinel-query.js'
+import type { Sentinels } from '../sentinels/sentinels.js'
+import type { Watch } from '../watch.js'
+import { answerReuseMs } from './answer-reuse.js'
+import { AvoidList } from './avoid-list.js'
 import {
   type Freshness,
-  infoAgeMs,
-  type ReplicaState,
+  fallbackReason,
   replicaProblem,
+  replicaReasons,
   reportReplicas,
-  roleProblem,
-  selectReplica,
   stalenessProblem,
   type ZoneLookup,
-  zoneExitReason,
-} from './topology.js'
-import type { Watch } from './watch.js'
-import { zoneOf } from './zones.js'
-
-/** How long an address that failed a connect or a role check is passed over when another will do. */
-const AVOID_MS = 5000
-
-/** How old a sentinel answer an automatic retry may reuse (shared by the clients of a process). */
-export const RETRY_REUSE_MS = 250
-
-/**
- * While the sentinel watch listens, write-side retries reuse an answer given since it started
- * listening, up to this old: the switch will be announced, and this slow poll only covers an
- * announcement that got lost.
- */
-export const FALLBACK_POLL_MS = 3000
+} from './replica-health.js'
+import { readZoneReason, selectReplica } from './replica-selection.js'
+import { OffsetHistory } from './staleness.js'
+import { ZoneBook } from './zone-book.js'
 
 /**
  * The selection policy of one TwiceRedis, shared by both sides: asks the sentinels, judges
@@ -40,18 +30,13 @@ export const FALLBACK_POLL_MS = 3000
  * (a short avoid list). It reports what it decides through the TwiceRedis' events.
  */
 export class Resolver {
-  readonly #avoid = new Map<string, number>()
-  /** Avoided addresses whose only failure was a connection closed before ready (see `SelectionState`). */
-  readonly #secondChance = new Set<string>()
-  /** Addresses that failed since they last passed a check: a second failure gets no second chance. */
-  readonly #failing = new Set<string>()
+  readonly #avoid = new AvoidList()
   readonly #latencies = new Map<string, number>()
   readonly #current: Partial<Record<Side, string>> = {}
-  /** The sentinel whose answer each side's last resolve took. */
-  readonly #answeredBy: Partial<Record<Side, string>> = {}
+  /** By address, the sentinel whose answer named each master chosen: a failed attempt is held against it. */
+  readonly #namedBy = new Map<string, string>()
   #turn = 0
-  /** Zones the nodes announced themselves (`availability_zone` in `INFO server`), by address. */
-  readonly #announced = new Map<string, string>()
+  readonly #zones: ZoneBook
   /** With `maxStalenessMs`: the master's offset over time. */
   readonly #history: OffsetHistory | undefined
   /** The estimate behind the last staleness refusal of a connected node, for its `node-rejected`. */
@@ -70,6 +55,7 @@ export class Resolver {
     // at least as stale as the oldest one.
     const max = options.maxStalenessMs
     this.#history = max === undefined ? undefined : new OffsetHistory(2 * max + 2 * options.healthCheckIntervalMs)
+    this.#zones = new ZoneBook(options.zones)
   }
 
   get gates(): Freshness {
@@ -82,11 +68,11 @@ export class Resolver {
   }
 
   /** Each node's zone: its own announcement, else the `zones` map (by announced host, then the `natMap` one). */
-  readonly zoneOf: ZoneLookup = (r) => this.#zone(r.address, [r.host, this.#map(r.host, r.port, 'replica').host])
+  readonly zoneOf: ZoneLookup = (r) => this.#zones.of(r.address, [r.host, this.#map(r.host, r.port, 'replica').host])
 
   /** The zone of the node a side connects to. */
   zoneOfTarget(target: Target): string | undefined {
-    return this.#zone(target.address, [target.announcedHost, target.host])?.zone
+    return this.#zones.of(target.address, [target.announcedHost, target.host])?.zone
   }
 
   /** Where the read side is by zone, and why it is not in `clientZone` (with `clientZone`). */
@@ -119,7 +105,7 @@ export class Resolver {
       if (replica) {
         target = this.#map(replica.host, replica.port, 'replica')
       } else if (!this.options.readFallback) {
-        throw new NoHealthyReplicaError(this.options.name, this.#reasons(seen))
+        throw new NoHealthyReplicaError(this.options.name, replicaReasons(seen, this.gates))
       }
     }
     // Checked before any socket opens: a node outside allowedNodes gets nothing, not even a connect.
@@ -145,7 +131,7 @@ export class Resolver {
     const stale = stalenessProblem(estimate, this.options.maxStalenessMs)
     if (stale) this.#stale.set(target.address, estimate!)
     const verdict = stale ?? zoneProblem
-    if (!verdict) this.#failing.delete(target.address) // it works: a later failure is a first one again
+    if (!verdict) this.#avoid.passed(target.address)
     return verdict
   }
 
@@ -177,18 +163,9 @@ export class Resolver {
     return replica !== undefined && (!outside || this.zoneOf(replica)?.zone === zone)
   }
 
-  /**
-   * How old a sentinel answer an attempt may take. A first connect asks afresh, as does the read
-   * side right after a switch (its replicas changed). Other retries may take one a few hundred ms
-   * old, shared by the clients of the process; on the write side, while the sentinel watch
-   * listens (`listeningSince`), any answer given since then up to {@link FALLBACK_POLL_MS}: a
-   * switch is announced (and the announcement becomes the latest answer), so retries in an
-   * outage need not poll the sentinels.
-   */
+  /** How old a sentinel answer an attempt of `side` may take (see answer-reuse.ts). */
   reuseMs(side: Side, attempt: { retry: boolean; afterSwitch: boolean }, listeningSince?: number): number {
-    if (!attempt.retry || (side === 'replica' && attempt.afterSwitch)) return 0
-    if (side === 'replica' || listeningSince === undefined) return RETRY_REUSE_MS
-    return Math.max(RETRY_REUSE_MS, Math.min(FALLBACK_POLL_MS, Date.now() - listeningSince))
+    return answerReuseMs(side, attempt, listeningSince)
   }
 
   /**
@@ -198,10 +175,7 @@ export class Resolver {
    * answer that did not hold, and goes to the back of the order.
    */
   reject(side: Side, target: Target, reason: string, refuted = false, attempt = false): void {
-    if (!refuted && !this.#failing.has(target.address)) this.#secondChance.add(target.address)
-    else this.#secondChance.delete(target.address)
-    this.#failing.add(target.address)
-    this.#avoid.set(target.address, Date.now() + AVOID_MS)
+    this.#avoid.add(target.address, refuted)
     if (refuted && target.role === 'master') this.sentinels.forget(target.address)
     const stalenessMs = this.#stale.get(target.address)
     this.#stale.delete(target.address)
@@ -211,7 +185,7 @@ export class Resolver {
       reason,
       ...(stalenessMs !== undefined && reason.startsWith('staleness') && { stalenessMs }),
     })
-    const sentinel = this.#answeredBy[side]
+    const sentinel = this.#namedBy.get(target.address)
     if (attempt && target.role === 'master' && sentinel) {
       this.sentinels.refuse({ sentinel, master: target.address, reason })
     }
@@ -243,31 +217,19 @@ export class Resolver {
     return !allowed || allowed(target.host) ? target : undefined
   }
 
-  /**
-   * Health checks of every client of the process may share a sentinel answer up to one check
-   * interval old: a thousand clients with `maxLagBytes` then ask about once per interval, not a
-   * thousand times.
-   */
+  /** Health checks of the process share an answer up to one interval old: a thousand clients ask once per interval. */
   get #checkReuseMs(): number {
     return this.options.healthCheckIntervalMs
   }
 
   #resolved(side: Side, target: Target, seen: Observation): void {
-    this.#answeredBy[side] = seen.sentinel
+    if (target.role === 'master') this.#namedBy.set(target.address, seen.sentinel)
     const zone = this.zoneOfTarget(target)
     const clientZone = this.options.clientZone
     let zoneReason: string | undefined
     if (side === 'replica' && clientZone !== undefined) {
-      if (zone !== clientZone) {
-        zoneReason =
-          target.role === 'master'
-            ? 'no replica is eligible: reads fell back to the master'
-            : zoneExitReason(
-                reportReplicas(seen.replicas, this.gates, seen.masterOffset, this.#latencies, this.zoneOf),
-                clientZone,
-                new Set(this.#avoid.keys()),
-              )
-      }
+      const reports = () => reportReplicas(seen.replicas, this.gates, seen.masterOffset, this.#latencies, this.zoneOf)
+      zoneReason = readZoneReason(target.role, zone, clientZone, reports, this.#avoid.addresses)
       this.#readZone = { zone, reason: zoneReason }
     }
     this.emit('resolved', {
@@ -285,40 +247,23 @@ export class Resolver {
       else if (target.role === 'replica') this.emit('replica-changed', { from: before, to: target.address })
     }
     if (side === 'replica' && target.role === 'master') {
-      const reasons = this.#reasons(seen)
-      const reason =
-        seen.replicasError ??
-        (reasons.map((r) => `${r.address} ${r.reason}`).join('; ') || 'the sentinels list no replica')
-      this.emit('fallback-to-master', { master: target.address, reason })
+      this.emit('fallback-to-master', { master: target.address, reason: fallbackReason(seen, this.gates) })
     }
-  }
-
-  #reasons(seen: Observation): { address: string; reason: string }[] {
-    if (seen.replicasError) return [{ address: seen.sentinel, reason: seen.replicasError }]
-    return seen.replicas.map((r) => ({
-      address: r.address,
-      reason: replicaProblem(r, this.gates, seen.masterOffset) ?? 'not chosen or failed to connect',
-    }))
   }
 
   #select(seen: Observation, turn: number, tryDoubtful = true) {
-    const now = Date.now()
-    for (const [address, until] of this.#avoid) {
-      if (until > now) continue
-      this.#avoid.delete(address)
-      this.#secondChance.delete(address)
-    }
+    this.#avoid.expire()
     return selectReplica(seen.replicas, {
       selection: this.options.replicaSelection,
       gates: this.gates,
       masterOffset: seen.masterOffset,
-      avoid: new Set(this.#avoid.keys()),
+      avoid: this.#avoid.addresses,
       latencies: this.#latencies,
       turn,
       clientZone: this.options.clientZone,
       zoneOf: this.zoneOf,
       tryDoubtful,
-      secondChance: this.#secondChance,
+      secondChance: this.#avoid.secondChance,
     })
   }
 
@@ -336,18 +281,13 @@ export class Resolver {
    * refuse it: the next attempt picks one in the zone.
    */
   #learnZone(target: Target, announced: string | undefined): string | undefined {
-    if (!announced || this.#announced.get(target.address) === announced) return undefined
     const before = this.zoneOfTarget(target)
-    this.#announced.set(target.address, announced)
+    if (!this.#zones.announce(target.address, announced)) return undefined
     const zone = this.options.clientZone
     if (zone === undefined || announced === zone || before === announced || !this.#seen) return undefined
     const local = this.#select(this.#seen, this.#turn, false)
     if (!local || local.address === target.address || this.zoneOf(local)?.zone !== zone) return undefined
     return `announces availability_zone ${announced}, not ${zone}, and a replica of ${zone} is eligible`
-  }
-
-  #zone(address: string, hosts: string[]) {
-    return zoneOf(this.#announced.get(address), hosts, this.options.zones)
   }
 
   /** Apply `natMap`: `address` stays the announced one; `host`/`port` are where to connect. */

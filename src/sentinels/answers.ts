@@ -1,10 +1,9 @@
 /**
- * Pure: whether to take a sentinel's answer about the master, and where a sentinel stands in an
- * instance's order after answering. No I/O.
+ * Pure: whether to take a sentinel's answer about the master (`allowedNodes` after `natMap`, the
+ * config epoch). No I/O. Where its sentinel then stands in the order is sentinel-order.ts.
  */
 import type { NatMap } from 'ioredis'
-import type { Target } from './events.js'
-import { formatAddress, pairs } from './topology.js'
+import { natTarget } from '../protocol/address.js'
 
 /** The highest config epoch a sentinel set has reported, and the master it came with. */
 export interface Epoch {
@@ -20,20 +19,6 @@ export interface MasterAnswer {
   sentinel: string
   master: { host: string; port: number; address: string }
   epoch?: number | undefined
-}
-
-/** Apply `natMap`: `address` stays the announced one; `host`/`port` are where to connect. */
-export function natTarget(natMap: NatMap | undefined, host: string, port: number, role: Target['role']): Target {
-  const address = formatAddress(host, port)
-  const mapped = typeof natMap === 'function' ? natMap(address) : natMap?.[address]
-  return { host: mapped?.host ?? host, port: mapped?.port ?? port, address, announcedHost: host, role }
-}
-
-/** The `config-epoch` in a `SENTINEL MASTER <name>` reply; `undefined` if absent or not a count. */
-export function configEpoch(reply: unknown): number | undefined {
-  const field = pairs(reply)['config-epoch']
-  const epoch = Number(field)
-  return field !== undefined && field !== '' && Number.isSafeInteger(epoch) && epoch >= 0 ? epoch : undefined
 }
 
 /** Why the master an answer names must not be used (after `natMap`, outside `allowedNodes`), or `undefined`. */
@@ -66,27 +51,10 @@ export function raiseEpoch(highest: Epoch | undefined, answer: MasterAnswer): Ep
   return { value: answer.epoch, master: answer.master.address, sentinel: answer.sentinel }
 }
 
-/** `list` with the first item `is` picks moved to the front. */
-export function toFront<T>(list: readonly T[], is: (item: T) => boolean): T[] {
-  const item = list.find(is)
-  return item === undefined ? [...list] : [item, ...list.filter((s) => s !== item)]
-}
-
-/** `list` with the first item `is` picks moved to the back: a sentinel whose answer was refused is asked last. */
-export function toBack<T>(list: readonly T[], is: (item: T) => boolean): T[] {
-  const item = list.find(is)
-  return item === undefined ? [...list] : [...list.filter((s) => s !== item), item]
-}
-
 /** Of answers refused only for their epoch, the one to take when no sentinel gave a better one: the highest epoch. */
 export function bestOf<T extends MasterAnswer>(answers: readonly T[]): T | undefined {
   return answers.reduce<T | undefined>(
     (best, a) => (!best || (a.epoch ?? -1) > (best.epoch ?? -1) ? a : best),
     undefined,
   )
-}
-
-/** `list` with the items `refused` picks behind the others, each part in its order (newly learned sentinels go before refused ones). */
-export function refusedLast<T>(list: readonly T[], refused: (item: T) => boolean): T[] {
-  return [...list.filter((s) => !refused(s)), ...list.filter(refused)]
 }

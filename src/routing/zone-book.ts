@@ -1,5 +1,5 @@
+import { InvalidOptionError } from '../errors.js'
 import { parseAllowedNodes } from './allowed-nodes.js'
-import { InvalidOptionError } from './errors.js'
 
 /**
  * `zones`: which availability zone a host is in, from the operator's map (zone name -> CIDR
@@ -38,4 +38,24 @@ export function zoneOf(
     if (zone !== undefined) return { zone, source: 'map' }
   }
   return undefined
+}
+
+/** The zones nodes announced themselves (`availability_zone` in `INFO server`), over the `zones` map. */
+export class ZoneBook {
+  /** Announced zones by address. */
+  readonly #announced = new Map<string, string>()
+
+  constructor(private readonly map: ZoneMap | undefined) {}
+
+  /** The zone of the node at `address`: its announcement, else the map for the first of `hosts` it places. */
+  of(address: string, hosts: readonly string[]): { zone: string; source: ZoneSource } | undefined {
+    return zoneOf(this.#announced.get(address), hosts, this.map)
+  }
+
+  /** The node at `address` announced `zone` (if any): whether that is news. */
+  announce(address: string, zone: string | undefined): boolean {
+    if (!zone || this.#announced.get(address) === zone) return false
+    this.#announced.set(address, zone)
+    return true
+  }
 }

@@ -1,5 +1,5 @@
 import { BlockList, isIP } from 'node:net'
-import { InvalidOptionError } from './errors.js'
+import { InvalidOptionError } from '../errors.js'
 
 /**
  * `allowedNodes`: where data nodes may be, so that a sentinel (lying, compromised, or behind the

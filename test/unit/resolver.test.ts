@@ -1,0 +1,32 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { normalize } from '../../src/options/normalize.js'
+import { sentinelSetFor } from '../../src/registry.js'
+import { Resolver } from '../../src/routing/resolver.js'
+import type { Observation } from '../../src/sentinels/sentinel-query.js'
+import { type Refusal, Sentinels } from '../../src/sentinels/sentinels.js'
+
+const node = (host: string, port: number) => ({ host, port, address: `${host}:${port}` })
+const answer = (sentinel: string, master: string): Observation => ({
+  sentinel,
+  master: node(master, 6379),
+  replicas: [],
+  sentinels: [],
+})
+
+describe('Resolver', () => {
+  it('blames a master refused on the way to ready on the sentinel that named it, not on whichever answer a client of the side took last', async () => {
+    // tr.master and its duplicates share one Resolver: a duplicate resolving after tr.master must
+    // not change which sentinel tr.master's failed attempt is held against.
+    const options = normalize({ name: 'resolver-blame', sentinels: ['10.0.0.7:1', '10.0.0.8:2'] })
+    const set = sentinelSetFor(options)
+    const refused: Refusal[] = []
+    const resolver = new Resolver(options, new Sentinels(options, set, undefined, (r) => refused.push(r)), () => {})
+    set.last = { at: Date.now(), value: answer('10.0.0.7:1', '10.0.0.1') }
+    const stale = await resolver.resolve('master', 60_000)
+    set.last = { at: Date.now(), value: answer('10.0.0.8:2', '10.0.0.2') }
+    await resolver.resolve('master', 60_000)
+    resolver.reject('master', stale, 'reports role slave', true, true)
+    assert.deepEqual(refused, [{ sentinel: '10.0.0.7:1', master: '10.0.0.1:6379', reason: 'reports role slave' }])
+  })
+})
