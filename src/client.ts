@@ -102,6 +102,11 @@ export class TwiceRedisClient extends Redis {
   #held: [Command, Stream, () => boolean][] = []
   /** When this client was told of the fence standing now. */
   #fencedAt: number | undefined
+  /**
+   * This member holds its writes until its own {@link unfence}: the watch releases members a few
+   * per turn, and one not released yet is still on the old master, whatever the fence's state.
+   */
+  #holding = false
   /** The application's `MULTI` sent command by command: refused whole across a reconnect. */
   readonly #transaction = new TransactionGuard()
   /** The application's `WATCH`: a transaction it guarded on a connection since lost is aborted. */
@@ -204,7 +209,7 @@ export class TwiceRedisClient extends Redis {
     this.metrics?.sent(command, this)
     this.#idle.touch()
     // ioredis' own handshake (status `connect`) belongs to the connection being made; the rest waits.
-    if (this.status !== 'connect' && this.#member?.holds(this.#masterAddress)) {
+    if (this.status !== 'connect' && this.#fenced()) {
       this.#hold(command, stream)
       return command.promise
     }
@@ -411,7 +416,7 @@ export class TwiceRedisClient extends Redis {
 
   /** @internal The sentinels started replacing the master (write side, `failoverDetection: 'always'`). */
   fence(fence: Readonly<Fence>): void {
-    if (this.#fencedAt !== undefined || !this.#member?.holds(this.#masterAddress)) return
+    if (this.#fencedAt !== undefined || !this.#fenced()) return
     this.#fencedAt = Date.now()
     this.#emit('write-fence', { master: fence.master, reason: fence.reason, sentinel: fence.sentinel })
   }
@@ -427,6 +432,7 @@ export class TwiceRedisClient extends Redis {
     const held = this.#held.splice(0)
     const since = this.#fencedAt
     this.#fencedAt = undefined
+    this.#holding = false
     if (since !== undefined || held.length > 0) {
       this.#emit('write-unfence', {
         reason: release.reason,
@@ -495,6 +501,13 @@ export class TwiceRedisClient extends Redis {
   get #masterAddress(): string | undefined {
     const node = this.node
     return node?.role === 'master' ? node.address : undefined
+  }
+
+  /** Whether writes wait now: a fence stands for this side's master, or this member was not released yet. */
+  #fenced(): boolean {
+    if (this.#holding) return true
+    this.#holding = this.#member?.holds(this.#masterAddress) === true
+    return this.#holding
   }
 
   /** Hold a command for the fence's end; `commandTimeout` runs meanwhile, as it would in ioredis' queue. */
