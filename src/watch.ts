@@ -227,6 +227,11 @@ export class Watch {
   }
 
   #act(step: FenceStep, sentinel: string, reason: string, from?: string): void {
+    // A release first: a step may end one fence and raise another (for another master).
+    if (step.lower) {
+      this.#endFence()
+      this.#tell([...this.#members], (m) => m.unfence({ reason, sentinel }))
+    }
     if (step.raise) {
       const fence = step.raise
       clearTimeout(this.#fenceTimer)
@@ -234,10 +239,6 @@ export class Watch {
       this.#tell([...this.#members], (m) => m.fence(fence))
     }
     if (step.candidate) this.#watchPromotion(step.candidate, sentinel)
-    if (step.lower) {
-      this.#endFence()
-      this.#tell([...this.#members], (m) => m.unfence({ reason, sentinel }))
-    }
     if (step.switchTo) {
       const to = step.switchTo
       this.#endFence()
