@@ -241,12 +241,18 @@ export class TwiceRedisClient extends Redis {
     // Ready with its socket already destroyed (a drop in progress): ioredis queues it for the next
     // connection, and aborts a queued EXEC when the close comes; a transaction's rest is refused here.
     const dropping = this.status === 'ready' && !streamOf(this)?.writable
-    if (dropping && this.#transaction.written(command.name, true).refuse) return this.#refuse(command, stream)
+    // Our own commands (health check, the session's probes and ROLE) are no part of the
+    // application's transaction: never refused or aborted by its guards.
+    const own = this.#health.isOwn(command) || this.#session.isOwn(command)
+    if (dropping && !own && this.#transaction.written(command.name, true, this.#abandoned).refuse) {
+      return this.#refuse(command, stream)
+    }
     if (this.status !== 'ready' || dropping) {
       park(command)
       return queueUntraced(this, command, stream)
     }
-    const transaction = this.#transaction.written(command.name)
+    if (own) return super.sendCommand(command, stream)
+    const transaction = this.#transaction.written(command.name, false, this.#abandoned)
     if (transaction.refuse) return this.#refuse(command, stream)
     if (transaction.reply) onAnswer(command, transaction.reply)
     const watch = this.#watchGuard.written(command.name)
@@ -479,6 +485,9 @@ export class TwiceRedisClient extends Redis {
     if (stream && 'isPipeline' in stream && stream.isPipeline) stream.write('')
     return command.promise
   }
+
+  /** The application abandoned a refused transaction: the `WATCH` that guarded it ends with it. */
+  readonly #abandoned = () => this.#watchGuard.clear()
 
   /**
    * The `WATCH` guarding this `EXEC` went with its connection: the transaction is discarded and

@@ -98,12 +98,19 @@ export class WatchGuard {
  *
  * Redis discards a transaction with the connection it was opened on. ioredis then writes what
  * follows on the next connection, where it runs alone, outside any transaction, and the `EXEC`
- * fails: half a transaction applied. Here every command written on another connection than the
- * open `MULTI`'s is refused instead (`TRANSACTION_ABORTED`), up to and including its `EXEC` or
- * `DISCARD` (a `RESET` ends it and goes). A `MULTI` written again (ioredis resends one left
- * unanswered) opens it afresh there.
- * The transaction ends when its `EXEC`, `DISCARD` or `RESET` is answered: one written on a
- * connection that closed before answering it is written again.
+ * fails: half a transaction applied. Here every command of the application's written on another
+ * connection than the open `MULTI`'s is refused instead (`TRANSACTION_ABORTED`), up to and including
+ * its `EXEC` or `DISCARD` (a `RESET` ends it and goes). A `MULTI` written again (ioredis resends one
+ * left unanswered) opens it afresh there. twiceredis' own commands (health check, probes, `ROLE`)
+ * are never the transaction's: they are not brought here.
+ *
+ * The transaction ends when its `EXEC`, `DISCARD` or `RESET` is answered (one written on a
+ * connection that closed before answering it is written again), or when the application abandons
+ * it: once refused, a transaction ends at the next turn of the event loop in which nothing more of
+ * it was refused. The rest of a transaction is written in one go (sent together, or each command
+ * from the reply of the one before, refused at once): what the application sends after it could
+ * react to the refusal (a timer, other I/O) is its own again, run as sent (an `EXEC` then gets
+ * Redis' `ERR EXEC without MULTI`). Nothing of the lost transaction is applied either way.
  */
 export class TransactionGuard {
   /** The connection the open `MULTI` was written on. */
@@ -111,10 +118,18 @@ export class TransactionGuard {
   #connection = 0
   /** Counts `MULTI`s written: an end answered after a later `MULTI` ends nothing. */
   #multis = 0
+  /** Counts refusals: a turn of the event loop without one ends the abandoned transaction. */
+  #refusals = 0
+  #abandon: NodeJS.Immediate | undefined
 
-  /** A `MULTI` was written and its end not answered yet. */
+  /** A `MULTI` was written on this connection and its end not answered yet. */
   get open(): boolean {
-    return this.#multiOn !== undefined
+    return this.#multiOn === this.#connection
+  }
+
+  /** A transaction whose connection was lost is still refused (its end not seen yet). */
+  get lost(): boolean {
+    return this.#multiOn !== undefined && this.#multiOn !== this.#connection
   }
 
   closed(): void {
@@ -124,20 +139,26 @@ export class TransactionGuard {
   /**
    * A command of the application's is about to be written: `refuse` it, or send it. `dropping`:
    * the connection is closing (its socket destroyed, its close not yet seen), so the command can
-   * only go on the next one.
+   * only go on the next one. `abandoned` runs when a refused transaction ends without its end.
    */
-  written(name: string, dropping = false): { refuse: boolean; reply?: (() => void) | undefined } {
-    if (name.length > 7 && this.#multiOn === undefined) return { refuse: false }
+  written(
+    name: string,
+    dropping = false,
+    abandoned?: () => void,
+  ): { refuse: boolean; reply?: (() => void) | undefined } {
+    if (this.#multiOn === undefined && name.length > 7) return { refuse: false }
     const n = name.toLowerCase()
     const connection = dropping ? this.#connection + 1 : this.#connection
     if (n === 'multi') {
+      this.#end()
       this.#multiOn = connection
       this.#multis++
       return { refuse: false }
     }
     const ends = n === 'exec' || n === 'discard' || n === 'reset'
     if (this.#multiOn !== undefined && this.#multiOn !== connection) {
-      if (ends) this.#multiOn = undefined
+      if (ends) this.#end()
+      else this.#refused(abandoned)
       // RESET leaves no transaction open on any connection: it goes.
       return { refuse: n !== 'reset' }
     }
@@ -149,5 +170,21 @@ export class TransactionGuard {
         if (this.#multis === multis) this.#multiOn = undefined
       },
     }
+  }
+
+  #refused(abandoned?: () => void): void {
+    const refusals = ++this.#refusals
+    clearImmediate(this.#abandon)
+    this.#abandon = setImmediate(() => {
+      if (this.#refusals !== refusals) return
+      this.#end()
+      abandoned?.()
+    })
+  }
+
+  #end(): void {
+    clearImmediate(this.#abandon)
+    this.#abandon = undefined
+    this.#multiOn = undefined
   }
 }

@@ -1,8 +1,26 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import type { Redis } from 'ioredis'
+import { Redis } from 'ioredis'
+import type { TwiceRedis } from '../../src/index.js'
 import { withLab } from '../helpers/lab.js'
 import { until } from '../helpers/load.js'
+
+/** Close the connection `tr.master` holds, from the server's side (a network blip). */
+async function cut(tr: TwiceRedis, id: number): Promise<void> {
+  const node = tr.master.node!
+  const admin = new Redis(node.port, node.host)
+  try {
+    await admin.client('KILL', 'ID', String(id))
+  } finally {
+    admin.disconnect()
+  }
+}
+
+const codeOf = (p: Promise<unknown>) =>
+  p.then(
+    (reply) => reply,
+    (e: { code?: string; message?: string }) => e.code ?? e.message,
+  )
 
 /**
  * Where the write side's features meet (issue 27): the fence, transactions, quit(), disconnect().
@@ -63,6 +81,40 @@ describe('seams of the write side', () => {
             .filter((_, i) => i % 2 === 0)
             .map((w) => w.quit()),
         )
+      }
+    })
+  })
+
+  it('a transaction lost with its connection: our own commands go, and once abandoned it ends with nothing of it applied', async () => {
+    await withLab(async (lab, open) => {
+      const tr = open({ healthCheckIntervalMs: 20 })
+      await tr.master.del('seams:tx')
+      const id = await tr.master.client('ID')
+      assert.equal(await tr.master.multi({ pipeline: false }), 'OK')
+      assert.equal(await tr.master.rpush('seams:tx', 'a'), 'QUEUED')
+      const node = tr.master.node!
+      // (monitor() opens a connection of its own.)
+      const monitor = await new Redis({ port: node.port, host: node.host, lazyConnect: true }).monitor()
+      const checks: string[] = []
+      try {
+        const watching = monitor
+        watching.on('monitor', (_time: string, args: string[]) => {
+          if (args.join(' ').toLowerCase() === 'info replication') checks.push(args.join(' '))
+        })
+        await cut(tr, id)
+        // The rest of it, sent in one go: refused whole.
+        const rest = [tr.master.rpush('seams:tx', 'b'), tr.master.rpush('seams:tx', 'c')].map(codeOf)
+        assert.deepEqual(await Promise.all(rest), ['TRANSACTION_ABORTED', 'TRANSACTION_ABORTED'])
+        // twiceredis' own health check is no command of the transaction: it runs on the new connection.
+        await until(() => checks.length > 0, 'a health check on the new connection', 5000)
+        // The application gave it up (no EXEC): what it sends later is its own again.
+        await new Promise((r) => setTimeout(r, 10))
+        assert.equal(await codeOf(tr.master.set('seams:after', '1')), 'OK')
+        assert.deepEqual(await tr.master.lrange('seams:tx', 0, -1), [], 'nothing of the transaction applied')
+        assert.equal(await codeOf(tr.master.exec()), 'ERR EXEC without MULTI')
+        assert.equal(lab.master.address, node.address)
+      } finally {
+        monitor.disconnect()
       }
     })
   })
