@@ -23,6 +23,7 @@ import {
   connectorOf,
   dropStream,
   endWhileReconnecting,
+  onSettled,
   queueOffline,
   queueUntraced,
   type ReadyCheck,
@@ -529,10 +530,11 @@ export class TwiceRedisClient extends Redis {
     const timeout = this.options.commandTimeout
     if (typeof timeout === 'number') command.setTimeout(timeout)
     let settled = false
-    const done = () => {
+    // On the command itself, never on its promise: that is the application's, and a rejection it
+    // leaves unhandled must stay unhandled.
+    onSettled(command, () => {
       settled = true
-    }
-    command.promise.then(done, done)
+    })
     park(command)
     this.#held.push([command, stream, () => settled])
   }

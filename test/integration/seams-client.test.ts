@@ -1,9 +1,43 @@
 import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
 import { describe, it } from 'node:test'
+import { fileURLToPath } from 'node:url'
 import { Redis } from 'ioredis'
 import type { TwiceRedis } from '../../src/index.js'
 import { withLab } from '../helpers/lab.js'
-import { until } from '../helpers/load.js'
+import { settles, until } from '../helpers/load.js'
+
+const index = fileURLToPath(new URL('../../src/index.ts', import.meta.url))
+
+/**
+ * Run `script` (an ES module body; `TwiceRedis` and `env` in scope) in a child process of its own,
+ * for what is process-wide (unhandled rejections, garbage collection). Resolves with its output.
+ */
+async function inChild(
+  script: string,
+  env: Record<string, string>,
+  { flags = [] as string[], said = (_out: string) => {} } = {},
+): Promise<string> {
+  const body = `const { TwiceRedis } = await import(${JSON.stringify(index)}); const env = process.env;\n${script}`
+  const child = spawn(process.execPath, [...flags, '--import', 'tsx', '--input-type=module', '-e', body], {
+    env: { ...process.env, ...env },
+  })
+  let out = ''
+  child.stdout.on('data', (d) => {
+    out += d
+    said(out)
+  })
+  child.stderr.on('data', (d) => {
+    out += d
+  })
+  try {
+    const code = await settles(new Promise((resolve) => child.once('exit', resolve)), 'the child process', 30_000)
+    assert.equal(code, 0, out)
+    return out
+  } finally {
+    child.kill('SIGKILL')
+  }
+}
 
 /** Close the connection `tr.master` holds, from the server's side (a network blip). */
 async function cut(tr: TwiceRedis, id: number): Promise<void> {
@@ -116,6 +150,33 @@ describe('seams of the write side', () => {
       } finally {
         monitor.disconnect()
       }
+    })
+  })
+
+  it("the application's own rejection of a fenced command stays unhandled", async () => {
+    await withLab(async (lab) => {
+      const script = `
+        const tr = new TwiceRedis({ name: env.LAB_MASTER_NAME, sentinels: env.LAB_SENTINELS.split(',') })
+        const unhandled = []
+        process.on('unhandledRejection', (e) => unhandled.push(e.code))
+        await tr.master.set('seams:k', '1')
+        tr.on('write-fence', () => {
+          tr.master.set('seams:k', '2') // held by the fence, its rejection left unhandled
+          tr.quit().then(() => setTimeout(() => { console.log('unhandled:' + unhandled.join(',')); process.exit(0) }, 100))
+        })
+        console.log('ready')
+      `
+      let asked = false
+      const env = { LAB_MASTER_NAME: lab.masterName, LAB_SENTINELS: lab.sentinels.map((n) => n.address).join(',') }
+      const output = await inChild(script, env, {
+        // The child is connected: start the failover that fences it.
+        said: (out) => {
+          if (asked || !out.includes('ready')) return
+          asked = true
+          lab.failover().catch(() => {})
+        },
+      })
+      assert.match(output, /unhandled:CLIENT_CLOSED/)
     })
   })
 })
