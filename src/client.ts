@@ -210,7 +210,8 @@ export class TwiceRedisClient extends Redis {
     this.metrics?.sent(command, this)
     this.#idle.touch()
     // ioredis' own handshake (status `connect`) belongs to the connection being made; the rest waits.
-    if (this.status !== 'connect' && this.#fenced()) {
+    // (quit()'s own QUIT goes: it ends the connection, and what is held is rejected.)
+    if (this.status !== 'connect' && command.name !== 'quit' && this.#fenced()) {
       this.#hold(command, stream)
       return command.promise
     }
@@ -323,9 +324,9 @@ export class TwiceRedisClient extends Redis {
     this.#member?.leave(this)
     this.#member = undefined
     // Commands held for the connection after a disconnect() or by the write fence: there will be none.
-    for (const [command] of [...this.#deferred.splice(0), ...this.#held.splice(0)]) {
-      command.reject(new ClientClosedError(this.side))
-    }
+    // (A held command that timed out is settled already: rejecting it again would count it twice.)
+    const held = this.#held.splice(0).filter(([, , settled]) => !settled())
+    for (const [command] of [...this.#deferred.splice(0), ...held]) command.reject(new ClientClosedError(this.side))
     if (open) {
       const timer = setTimeout(() => super.disconnect(), this.options.connectTimeout ?? 2000)
       if (!ready) {

@@ -2,6 +2,14 @@ import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
+import { metrics } from '@opentelemetry/api'
+import {
+  type DataPoint,
+  type Histogram,
+  MeterProvider,
+  MetricReader,
+  type ResourceMetrics,
+} from '@opentelemetry/sdk-metrics'
 import { Redis } from 'ioredis'
 import type { TwiceRedis } from '../../src/index.js'
 import { withLab } from '../helpers/lab.js'
@@ -48,6 +56,22 @@ async function cut(tr: TwiceRedis, id: number): Promise<void> {
   } finally {
     admin.disconnect()
   }
+}
+
+class TestReader extends MetricReader {
+  protected override async onForceFlush(): Promise<void> {}
+  protected override async onShutdown(): Promise<void> {}
+}
+
+/** How many `db.client.operation.duration` points were recorded for `operation`. */
+async function durations(reader: TestReader, operation: string): Promise<number> {
+  const { resourceMetrics } = (await reader.collect()) as { resourceMetrics: ResourceMetrics }
+  const found = resourceMetrics.scopeMetrics
+    .flatMap((s) => s.metrics)
+    .find((m) => m.descriptor.name === 'db.client.operation.duration')
+  return (found?.dataPoints ?? [])
+    .filter((p: DataPoint<unknown>) => p.attributes['db.operation.name'] === operation)
+    .reduce((sum, p) => sum + ((p.value as Histogram).count ?? 0), 0)
 }
 
 const codeOf = (p: Promise<unknown>) =>
@@ -178,5 +202,46 @@ describe('seams of the write side', () => {
       })
       assert.match(output, /unhandled:CLIENT_CLOSED/)
     })
+  })
+
+  it('quit() during a fence writes its QUIT at once (it was held, and quit() waited out connectTimeoutMs)', async () => {
+    await withLab(async (lab, open) => {
+      const tr = open({ connectTimeoutMs: 60_000 })
+      await tr.master.set('seams:q', '1')
+      const quit = new Promise<unknown>((resolve) => tr.once('write-fence', () => resolve(tr.quit())))
+      await lab.failover()
+      await settles(quit, 'quit() during a fence', 15_000)
+    })
+  })
+
+  it('a held command that timed out is counted once when quit() comes during the fence', async () => {
+    metrics.disable()
+    const reader = new TestReader()
+    const provider = new MeterProvider({ readers: [reader] })
+    metrics.setGlobalMeterProvider(provider)
+    try {
+      await withLab(async (lab, open) => {
+        const tr = open()
+        await tr.master.set('seams:m', '0')
+        tr.master.options.commandTimeout = 50 // connected: only the held SET may time out
+        const timedOut = new Promise<string>((resolve) =>
+          tr.once('write-fence', () => {
+            tr.master.set('seams:m', '1').then(
+              () => resolve('answered'),
+              (e: Error) => {
+                resolve(e.message)
+                tr.quit().catch(() => {})
+              },
+            )
+          }),
+        )
+        await lab.failover()
+        assert.equal(await timedOut, 'Command timed out')
+        assert.equal(await durations(reader, 'SET'), 2, 'the first SET, and the held one once')
+      })
+    } finally {
+      await provider.shutdown()
+      metrics.disable()
+    }
   })
 })
