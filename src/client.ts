@@ -297,6 +297,7 @@ export class TwiceRedisClient extends Redis {
     this.#stopTimers()
     if (this.status === 'end' || this.status === 'wait') {
       this.#life = { state: 'idle' }
+      this.#leaveWatchIfIdle()
       return
     }
     this.#transition('disconnect')
@@ -616,6 +617,7 @@ export class TwiceRedisClient extends Redis {
       this.#transition('ended')
       this.#releaseWatch()
       for (const [command, stream] of this.#deferred.splice(0)) this.sendCommand(command, stream)
+      this.#leaveWatchIfIdle()
       return
     }
     if (state === 'closed' || state === 'idle') return
@@ -627,6 +629,7 @@ export class TwiceRedisClient extends Redis {
     if (this.#life.state !== 'waiting' || typeof delay !== 'number') {
       this.#life = { state: 'idle' }
       this.#releaseWatch()
+      this.#leaveWatchIfIdle()
       return
     }
     this.#retryTimer = setTimeout(() => this.#retryNow(), delay)
@@ -707,6 +710,17 @@ export class TwiceRedisClient extends Redis {
   #watchWhileReady(): void {
     if (this.side === 'replica' && this.node?.role === 'master') this.#holdWatch()
     else this.#releaseWatch()
+  }
+
+  /**
+   * Disconnected for good until the next command, nothing held by the fence: leave the fence's
+   * watch, which would otherwise keep this client (and its TwiceRedis) alive for as long as the
+   * process; the next connect joins it again (see {@link #onAttempt}).
+   */
+  #leaveWatchIfIdle(): void {
+    if (!this.#member || this.#life.state !== 'idle' || this.#holding || this.#held.length > 0) return
+    this.#member.leave(this)
+    this.#member = undefined
   }
 
   #releaseWatch(): void {

@@ -62,8 +62,11 @@ interface Instruments {
 }
 
 let shared: Instruments | undefined
-/** The TwiceRedis instances whose observable values are reported at collection time. */
-const live = new Set<Metrics>()
+/**
+ * The TwiceRedis instances whose observable values are reported at collection time. Weakly: a
+ * TwiceRedis disconnected and dropped by the application (not quit) must still be collected.
+ */
+const live = new Set<WeakRef<Metrics>>()
 
 function instruments(a: Loaded): Instruments {
   const provider = a.metrics.getMeterProvider()
@@ -128,7 +131,11 @@ function instruments(a: Loaded): Instruments {
   })
   const observables = { count, pending, reads, lag, linkDown }
   meter.addBatchObservableCallback((result) => {
-    for (const m of live) m.observe((name, value, attributes) => result.observe(observables[name], value, attributes))
+    for (const ref of live) {
+      const m = ref.deref()
+      if (m) m.observe((name, value, attributes) => result.observe(observables[name], value, attributes))
+      else live.delete(ref)
+    }
   }, Object.values(observables))
   return shared
 }
@@ -187,6 +194,8 @@ export class Metrics {
   #windowStart = Number.POSITIVE_INFINITY
   #fenced = false
   #connecting: Partial<Record<Side, number>> = {}
+  /** How the module-wide set of live instances refers to this one. */
+  readonly #self = new WeakRef(this)
 
   constructor(
     readonly masterName: string,
@@ -214,7 +223,7 @@ export class Metrics {
 
   /** The TwiceRedis quit: stop reporting its observable values. */
   close(): void {
-    live.delete(this)
+    live.delete(this.#self)
   }
 
   /** A command of the application entered `client` (once per command; ioredis' own handshake is skipped). */
@@ -349,7 +358,7 @@ export class Metrics {
     void loadApi().then((a) => {
       if (!a || this.#on) return
       this.#on = instruments(a)
-      live.add(this)
+      live.add(this.#self)
     })
   }
 

@@ -244,4 +244,37 @@ describe('seams of the write side', () => {
       metrics.disable()
     }
   })
+
+  it("a TwiceRedis with failoverDetection 'always' is collected after disconnect() or quit(), metrics on", async () => {
+    await withLab(async (lab) => {
+      const script = `
+        const { metrics } = await import('@opentelemetry/api')
+        const { MeterProvider, MetricReader } = await import('@opentelemetry/sdk-metrics')
+        class Reader extends MetricReader { async onForceFlush() {} async onShutdown() {} }
+        metrics.setGlobalMeterProvider(new MeterProvider({ readers: [new Reader()] }))
+        const ended = (client) => new Promise((resolve) => client.status === 'end' ? resolve() : client.once('end', resolve))
+        async function used(close) {
+          const tr = new TwiceRedis({ name: env.LAB_MASTER_NAME, sentinels: env.LAB_SENTINELS.split(',') })
+          await tr.master.set('seams:gc', '1')
+          await tr.slave.get('seams:gc')
+          await close(tr)
+          return new WeakRef(tr)
+        }
+        const refs = {
+          disconnect: await used(async (tr) => { tr.disconnect(); await Promise.all([ended(tr.master), ended(tr.slave)]) }),
+          quit: await used((tr) => tr.quit()),
+        }
+        for (let i = 0; i < 10; i++) {
+          await new Promise((r) => setTimeout(r, 20))
+          globalThis.gc()
+        }
+        for (const [how, ref] of Object.entries(refs)) console.log(how + ':' + (ref.deref() ? 'alive' : 'collected'))
+        process.exit(0)
+      `
+      const env = { LAB_MASTER_NAME: lab.masterName, LAB_SENTINELS: lab.sentinels.map((n) => n.address).join(',') }
+      const output = await inChild(script, env, { flags: ['--expose-gc'] })
+      assert.match(output, /disconnect:collected/)
+      assert.match(output, /quit:collected/)
+    })
+  })
 })
