@@ -97,6 +97,8 @@ export class TwiceRedisClient extends Redis {
   #retryTimer: NodeJS.Timeout | undefined
   #readyTimer: NodeJS.Timeout | undefined
   #watch: Watch | undefined
+  /** Read side on a replica: the watch that tells it of that replica's `+sdown`, until it closes. */
+  #following: Watch | undefined
   /** Write side with `failoverDetection: 'always'`: the watch it belongs to for as long as it lives. */
   #member: Watch | undefined
   /** Commands held by the write fence, in the order they were sent, with whether each has settled. */
@@ -322,6 +324,7 @@ export class TwiceRedisClient extends Redis {
     this.#transition('quit')
     this.#stopTimers()
     this.#releaseWatch()
+    this.#unfollow()
     this.#member?.leave(this)
     this.#member = undefined
     // Commands held for the connection after a disconnect() or by the write fence: there will be none.
@@ -602,6 +605,7 @@ export class TwiceRedisClient extends Redis {
 
   #onClose(): void {
     this.#stopTimers()
+    this.#unfollow()
     this.#transaction.closed()
     this.#watchGuard.closed()
     if (this.#gate) this.#gate.disconnected()
@@ -710,6 +714,16 @@ export class TwiceRedisClient extends Redis {
   #watchWhileReady(): void {
     if (this.side === 'replica' && this.node?.role === 'master') this.#holdWatch()
     else this.#releaseWatch()
+    // On a replica: its `+sdown` moves this side (heard while anyone in the process listens).
+    if (this.side === 'replica' && this.node?.role === 'replica' && !this.#following) {
+      this.#following = this.#resolver.watch()
+      this.#following?.follow(this)
+    }
+  }
+
+  #unfollow(): void {
+    this.#following?.unfollow(this)
+    this.#following = undefined
   }
 
   /**

@@ -99,6 +99,8 @@ const PATTERNS = [
 export class Watch {
   readonly #waiters = new Set<Waiter>()
   readonly #members = new Set<Member>()
+  /** Read sides on a replica: told of its `+sdown` while anyone listens (they open nothing themselves). */
+  readonly #readers = new Set<Waiter>()
   #subscribers: Redis[] = []
   /** Subscriptions in place now. */
   readonly #live = new Set<Redis>()
@@ -147,6 +149,15 @@ export class Watch {
     this.#closeIfIdle()
   }
 
+  /** A read side connected to a replica: told if the sentinels flag it down. */
+  follow(reader: Waiter): void {
+    this.#readers.add(reader)
+  }
+
+  unfollow(reader: Waiter): void {
+    if (this.#readers.delete(reader)) this.#closeIfIdle()
+  }
+
   /** A write-side client with `failoverDetection: 'always'` listens for as long as it lives. */
   join(member: Member): void {
     this.#members.add(member)
@@ -172,7 +183,8 @@ export class Watch {
     this.#live.clear()
     this.#since = undefined
     this.#endFence()
-    this.hooks.idle()
+    // (Read sides that follow keep the watch, not its subscriptions.)
+    if (this.#readers.size === 0) this.hooks.idle()
   }
 
   #subscribe(sentinel: ResolvedOptions['sentinels'][number]): Redis {
@@ -210,7 +222,7 @@ export class Watch {
 
   #heard(sentinel: string, channel: string, event: SentinelEvent): void {
     if (event.type === 'replica-down') {
-      this.#tell([...this.#waiters], (w) => w.replicaDown(event.replica))
+      this.#tell([...new Set([...this.#waiters, ...this.#readers])], (w) => w.replicaDown(event.replica))
       return
     }
     if (event.type === 'switch-master') {

@@ -277,4 +277,30 @@ describe('seams of the write side', () => {
       assert.match(output, /quit:collected/)
     })
   })
+
+  it("a replica's +sdown moves the read side reading from it (not only one holding the watch)", async () => {
+    await withLab(async (lab, open) => {
+      // No health check: the sentinels' word alone must move it.
+      const tr = open({ healthCheckIntervalMs: 0 })
+      await tr.master.set('seams:sdown', '1') // the write side listens to the sentinels
+      await tr.slave.get('seams:sdown')
+      const from = tr.slave.node!
+      assert.equal(from.role, 'replica')
+      const replica = lab.node(from.address)!
+      // The sentinels see it down; the client still reaches it.
+      await lab.cutOffSentinels(replica)
+      try {
+        await until(
+          () => tr.slave.node !== undefined && tr.slave.node.address !== from.address,
+          'the read side off the replica flagged +sdown',
+          15_000,
+          async () => {
+            await tr.slave.get('seams:sdown')
+          },
+        )
+      } finally {
+        await lab.restoreSentinels(replica)
+      }
+    })
+  })
 })
