@@ -276,7 +276,8 @@ export class TwiceRedisClient extends Redis {
     if (this.#handshake === 'check') return true
     if (this.#handshake === 'checking' || !handshakeCommands.has(command.name)) return false
     // ioredis 5 sends CLIENT SETINFO once it has read its own package.json: a tick or more later.
-    if (command.name === 'client') return true
+    // Any other CLIENT is the application's: it waits for the role check like any command.
+    if (command.name === 'client') return this.#handshakeClient(command)
     if (this.#handshake === 'sent') return false
     // A refused HELLO makes ioredis 6 send its handshake again, over RESP2.
     if (command.name === 'hello') {
@@ -285,6 +286,14 @@ export class TwiceRedisClient extends Redis {
       })
     }
     return true
+  }
+
+  /** ioredis' own CLIENT of the handshake: `SETNAME` of its `connectionName`, or `SETINFO LIB-VER|LIB-NAME`. */
+  #handshakeClient(command: Command): boolean {
+    const [sub, value] = command.args.map((a) => String(a).toLowerCase())
+    if (sub === 'setinfo') return value === 'lib-ver' || value === 'lib-name'
+    const name = this.options.connectionName
+    return sub === 'setname' && typeof name === 'string' && value === name.toLowerCase()
   }
 
   /**

@@ -303,4 +303,28 @@ describe('seams of the write side', () => {
       }
     })
   })
+
+  it("an application's CLIENT command sent during connect waits for the role check, as any command", async () => {
+    await withLab(async (lab, open) => {
+      const node = lab.master
+      const monitor = await new Redis({ port: node.port, host: node.host, lazyConnect: true }).monitor()
+      try {
+        const seen: string[] = []
+        monitor.on('monitor', (_time: string, args: string[]) => seen.push(args.join(' ').toLowerCase()))
+        const tr = open()
+        let app: Promise<unknown> | undefined
+        tr.master.once('connect', () => {
+          app = tr.master.client('SETNAME', 'seams-app')
+        })
+        await tr.master.ping()
+        assert.equal(await app, 'OK')
+        await tr.master.ping() // MONITOR has shown what came before
+        const check = seen.findIndex((c) => c.startsWith('info replication persistence'))
+        const mine = seen.indexOf('client setname seams-app')
+        assert.ok(check >= 0 && mine > check, `written after the role check: ${seen.join(' | ')}`)
+      } finally {
+        monitor.disconnect()
+      }
+    })
+  })
 })
