@@ -1,3 +1,15 @@
+/**
+ * Which connection of a client is open now: the client's connection record (see
+ * client/connection.ts) counts them; a guard made alone (unit tests) counts on its own.
+ */
+export interface Epoch {
+  readonly epoch: number
+}
+
+class Counter implements Epoch {
+  epoch = 0
+}
+
 /** What to do with a command about to be written (see {@link WatchGuard.written}). */
 export interface Written {
   /** An `EXEC` whose `WATCH` was lost: write a `DISCARD` in its place and answer it `null`. */
@@ -29,21 +41,28 @@ export class WatchGuard {
   #open = false
   /** The connection on which a `WATCH` of the open set was answered. */
   #watchedOn: number | undefined
-  /** Counts connections. */
-  #connection = 0
+  readonly #epoch: Epoch
   /** Counts `WATCH`es written: an end answered after a later `WATCH` ends nothing. */
   #watches = 0
   /** A `MULTI` was written on a connection that does not hold the `WATCH`: its `EXEC` is aborted. */
   #abort = false
+
+  constructor(epoch: Epoch = new Counter()) {
+    this.#epoch = epoch
+  }
+
+  get #connection(): number {
+    return this.#epoch.epoch
+  }
 
   /** A `WATCH` is open: dropping the connection on purpose would lose it. */
   get open(): boolean {
     return this.#open
   }
 
-  /** The connection closed: what it watched is gone. */
+  /** The connection closed: what it watched is gone. (A guard over a client's record reads its epoch instead.) */
   closed(): void {
-    this.#connection++
+    if (this.#epoch instanceof Counter) this.#epoch.epoch++
   }
 
   /** A command of the application's (its name, any case) is about to be written. */
@@ -115,12 +134,20 @@ export class WatchGuard {
 export class TransactionGuard {
   /** The connection the open `MULTI` was written on. */
   #multiOn: number | undefined
-  #connection = 0
+  readonly #epoch: Epoch
   /** Counts `MULTI`s written: an end answered after a later `MULTI` ends nothing. */
   #multis = 0
   /** Counts refusals: a turn of the event loop without one ends the abandoned transaction. */
   #refusals = 0
   #abandon: NodeJS.Immediate | undefined
+
+  constructor(epoch: Epoch = new Counter()) {
+    this.#epoch = epoch
+  }
+
+  get #connection(): number {
+    return this.#epoch.epoch
+  }
 
   /** A `MULTI` was written on this connection and its end not answered yet. */
   get open(): boolean {
@@ -132,8 +159,9 @@ export class TransactionGuard {
     return this.#multiOn !== undefined && this.#multiOn !== this.#connection
   }
 
+  /** The connection closed. (A guard over a client's record reads its epoch instead.) */
   closed(): void {
-    this.#connection++
+    if (this.#epoch instanceof Counter) this.#epoch.epoch++
   }
 
   /**

@@ -1,0 +1,484 @@
+import { inspect } from 'node:util'
+import { type Callback, Command, Redis, type RedisOptions } from 'ioredis'
+import type { TwiceRedisConnector } from '../connector.js'
+import { ReadGate, type Session } from '../consistency.js'
+import {
+  AuthenticationError,
+  ClientClosedError,
+  FailoverInProgressError,
+  RoleCheckDeniedError,
+  redact,
+  TransactionAbortedError,
+  TwiceRedisError,
+} from '../errors.js'
+import type { Emit, Side, Target } from '../events.js'
+import type { Fence } from '../fence.js'
+import { HealthCheck, type Verdict } from '../health-check.js'
+import { IdleTimer } from '../idle-timer.js'
+import {
+  clearManualClose,
+  closingManually,
+  connectorOf,
+  endWhileReconnecting,
+  onSettled,
+  queueOffline,
+  queueUntraced,
+  replaceReadyCheck,
+  streamOf,
+} from '../ioredis-internals.js'
+import type { Metrics } from '../metrics.js'
+import { awaitPromotion } from '../promotion.js'
+import type { Resolver } from '../resolver.js'
+import { isAuthError } from '../sentinels.js'
+import type { EventNode } from '../topology.js'
+import type { Release } from '../watch.js'
+import { park, unpark } from './async-context.js'
+import { Connection } from './connection.js'
+import { FenceMember } from './fence-member.js'
+import { Handshake } from './handshake.js'
+import { Reconnect } from './reconnect.js'
+
+type Stream = Parameters<Redis['sendCommand']>[1]
+
+/**
+ * One side of a TwiceRedis: a real ioredis `Redis` (every command, pipeline, MULTI and pub/sub,
+ * with ioredis' types) whose connection is found through the sentinels on every (re)connect.
+ *
+ * Unlike a plain ioredis client, `disconnect()` is not the end: the next command reconnects,
+ * resolving again (so a read may land on another replica). `quit()` is final.
+ */
+export class TwiceRedisClient extends Redis {
+  /** `master` for the write side, `replica` for the read side. */
+  readonly side: Side
+  /** @internal the TwiceRedis' OpenTelemetry metrics (idle until a MeterProvider is registered) */
+  metrics: Metrics | undefined
+  /** @internal this client's connection record: read it, never write it (see connection.ts). */
+  readonly connection: Connection
+  readonly #resolver: Resolver
+  readonly #emit: Emit
+  readonly #health: HealthCheck
+  readonly #idle: IdleTimer
+  readonly #session: Session
+  /** Read side: holds reads until the replica has the session's writes (see consistency.ts). */
+  readonly #gate: ReadGate | undefined
+  readonly #life: Reconnect
+  readonly #fence = new FenceMember()
+  readonly #handshake: Handshake
+  /** Commands sent while `disconnect()` closes the socket: sent again over the next connection. */
+  #deferred: [Command, Stream][] = []
+
+  /** @internal created by TwiceRedis */
+  constructor(side: Side, options: RedisOptions, resolver: Resolver, emit: Emit, session: Session) {
+    // ioredis asks the retry strategy at every unplanned close: that is where the lifecycle
+    // learns of it, and the one place the delay of every retry is decided.
+    // `lazyConnect: false` would connect inside ioredis' constructor, before any hook below is in
+    // place: connect at its end instead.
+    super({ ...options, lazyConnect: true, retryStrategy: () => (this ? this.#life.lost() : null) } as RedisOptions & {
+      replyMapping?: 'legacy'
+    })
+    this.options.lazyConnect = options.lazyConnect
+    this.side = side
+    this.#resolver = resolver
+    this.#emit = emit
+    this.#session = session
+    this.connection = new Connection(this)
+    this.#life = new Reconnect(
+      this,
+      resolver,
+      options.retryStrategy ?? (() => 50),
+      () => this.#connect(),
+      () => this.#fence.holding,
+    )
+    this.#gate = side === 'replica' ? new ReadGate(session, this) : undefined
+    const o = resolver.options
+    this.#handshake = new Handshake(this, o.clientZone !== undefined && side === 'replica')
+    // A replica silent for longer than maxStalenessMs may be that stale when it answers again: leave it.
+    const silenceMs =
+      side === 'replica' && o.maxStalenessMs !== undefined
+        ? Math.min(o.connectTimeoutMs, o.maxStalenessMs)
+        : o.connectTimeoutMs
+    this.#health = new HealthCheck(this, side, resolver, o.healthCheckIntervalMs, silenceMs, {
+      info: (target, info) => this.metrics?.health(target, info),
+      silent: () => this.#life.holdWatch(),
+      // The read side avoids it for a while: chosen again, it would hold reads for connectTimeoutMs.
+      unresponsive: (reason) => this.side === 'replica' && connectorOf<TwiceRedisConnector>(this).reject(reason),
+      verdict: (verdict) => this.#onVerdict(verdict),
+      done: () => {
+        if (this.status === 'ready') this.#life.whileReady()
+      },
+      busy: () => this.#holdsState || this.connection.blocked > 0,
+      own: (command) => this.connection.own(command),
+    })
+    this.#idle = new IdleTimer(
+      o.idleTimeoutMs,
+      () => this.status === 'ready' && this.mode === 'normal' && this.commandQueue.length === 0 && !this.#holdsState,
+      () => this.disconnect(),
+    )
+    replaceReadyCheck(this, (callback) => this.#handshake.readyCheck(callback))
+    const connector = connectorOf<TwiceRedisConnector>(this)
+    connector.onAttempt = () => {
+      this.#handshake.reset()
+      return this.#life.attempt()
+    }
+    // ioredis' own tracing channels and APM instrumentations (OpenTelemetry's ioredis one) read
+    // the server address from `options.host`/`options.port`: keep them on the node in use.
+    // Until the first node is chosen there is none to name (not ioredis' default localhost:6379).
+    connector.onTarget = (target) => Object.assign(this.options, { host: target.host, port: target.port })
+    connector.onSocket = () => this.#handshake.socket()
+    Object.assign(this.options, { host: undefined, port: undefined })
+    this.on('error', (error: Error) => this.#error(redact(error)))
+    this.on('connect', () => this.#life.armReadyTimer())
+    this.on('ready', () => this.#onReady())
+    this.on('close', () => this.#onClose())
+    this.on('end', () => this.#onEnd())
+    if (options.lazyConnect === false) this.#connect()
+  }
+
+  /**
+   * The node this client is connected or connecting to, and the role it was chosen for
+   * (`master` on the read side means a fallback); `undefined` while disconnected.
+   */
+  get node(): Target | undefined {
+    return this.status === 'end' || this.status === 'wait' ? undefined : connectorOf<TwiceRedisConnector>(this).target
+  }
+
+  /**
+   * The path of one command of the application's, stage by stage, each one question (see
+   * ARCHITECTURE.md, "the path of one command"); {@link sendDirect} is the rest of the way.
+   */
+  override sendCommand(command: Command, stream?: Stream): unknown {
+    // A command that waited (for a connection, the fence, a close) goes on in its caller's context.
+    const resume = unpark(command)
+    if (resume) return resume(() => this.sendCommand(command, stream))
+    const connecting = this.status === 'connect'
+    // 1. Closed? (A socket that still completes its connect after quit() runs ioredis' handshake.)
+    const state = this.#life.state
+    if (state === 'closed' && !connecting) return this.#closed(command)
+    // 2. Deferred by disconnect()? Held until the socket closed, then sent over a fresh connection
+    //    instead of failing with "Connection is closed".
+    if (state === 'disconnecting' && !connecting) return this.#defer(command, stream)
+    // 3. Ours (the health check's)? Past every stage of the application's.
+    if (this.connection.isOwn(command)) return this.sendDirect(command, stream)
+    this.metrics?.sent(command, this)
+    this.#idle.touch()
+    // 4. Held by the fence? (ioredis' handshake belongs to the connection being made; quit()'s
+    //    QUIT ends the connection, and what is held is rejected.)
+    if (!connecting && this.#life.member && command.name !== 'quit' && this.#fenced())
+      return this.#hold(command, stream)
+    // 5. ioredis' handshake or our role check? They make the connection everything else waits for.
+    if (connecting && this.#handshake.ownBeforeReady(command)) return queueUntraced(this, command, stream)
+    // 6. Gated by the session (read side: until the replica has the session's writes)?
+    if (this.#gate?.take(command, stream)) return command.promise
+    if (this.side === 'master') this.#session.sent(this, command)
+    return this.sendDirect(command, stream)
+  }
+
+  /** @internal Send as ioredis would (connecting first if idle), past twiceredis' hooks. */
+  sendDirect(command: Command, stream?: Stream): unknown {
+    // After quit(), what the read gate took before it (and its probes) still goes: QUIT waits behind them.
+    if (this.#life.state === 'closed' && command.name !== 'quit' && this.status !== 'connect') {
+      if (this.status !== 'ready' || closingManually(this)) return this.#closed(command)
+    }
+    if (this.status === 'end') this.#connect()
+    this.metrics?.written(command, this)
+    // Not ready: a command waits in ioredis' offline queue and comes back here once ready (and
+    // ioredis' own handshake is no command of the application's): no span until it is written.
+    if (this.status === 'connect' && !this.#handshake.ownBeforeReady(command)) {
+      park(command)
+      return queueOffline(this, command, stream)
+    }
+    // Our own commands (health check, the session's probes and ROLE) are no part of the
+    // application's transaction: never refused or aborted by its guards.
+    const own = this.connection.isOwn(command) || this.#session.isOwn(command)
+    // Ready with its socket already destroyed (a drop in progress): ioredis queues it for the next
+    // connection, and aborts a queued EXEC when the close comes; a transaction's rest is refused here.
+    const dropping = this.status === 'ready' && !streamOf(this)?.writable
+    const transaction = this.connection.transaction
+    if (dropping && !own && transaction.written(command.name, true, this.#abandoned).refuse) {
+      return this.#refuse(command, stream)
+    }
+    if (this.status !== 'ready' || dropping) {
+      park(command)
+      return queueUntraced(this, command, stream)
+    }
+    if (own) return super.sendCommand(command, stream)
+    // 7. Guarded by a transaction: the rest of a MULTI lost with its connection is refused, an
+    //    EXEC whose WATCH was lost is aborted.
+    const written = transaction.written(command.name, false, this.#abandoned)
+    if (written.refuse) return this.#refuse(command, stream)
+    if (written.reply) onSettled(command, written.reply)
+    const watch = this.connection.watch.written(command.name)
+    if (watch.abort) return this.#abortExec(command, stream)
+    if (watch.reply) onSettled(command, (error) => watch.reply?.(!error))
+    this.connection.written(command)
+    return super.sendCommand(command, stream)
+  }
+
+  /**
+   * Drop the connection now (pending replies may be lost; see ioredis). The next command
+   * reconnects through a fresh discovery.
+   */
+  override disconnect(reconnect = false): void {
+    if (reconnect || this.#life.state === 'closed') {
+      super.disconnect(reconnect)
+      return
+    }
+    this.#stopTimers()
+    if (this.status === 'end' || this.status === 'wait') {
+      this.#life.life = { state: 'idle' }
+      this.#life.leaveIfIdle()
+      return
+    }
+    this.#life.transition('disconnect')
+    const reconnecting = this.status === 'reconnecting'
+    super.disconnect()
+    if (reconnecting) endWhileReconnecting(this)
+  }
+
+  /**
+   * Close gracefully (pending replies arrive first), for good: later commands reject with
+   * `CLIENT_CLOSED`. Bounded by `connectTimeoutMs` on a node that stopped answering, after which
+   * the connection is dropped; either way the client has ended when this resolves.
+   */
+  override async quit(callback?: Callback<'OK'>): Promise<'OK'> {
+    const state = this.#life.state
+    const open = state !== 'closed' && this.status !== 'end' && this.status !== 'wait'
+    // After disconnect() the socket is closing: no QUIT over it (it would wait for the next one).
+    const ready = open && this.status === 'ready' && state !== 'disconnecting'
+    // On `end` only: `once(this, 'end')` would also settle on an `error` event on the way out.
+    const ended = open ? new Promise<void>((resolve) => this.once('end', () => resolve())) : undefined
+    // QUIT goes through sendCommand: send it before the client counts as closed.
+    const sent = ready ? super.quit().catch(() => 'OK') : undefined // dropped first: closed all the same
+    this.#life.transition('quit')
+    this.#stopTimers()
+    this.#life.leaveAll()
+    // Commands held for the connection after a disconnect() or by the write fence: there will be none.
+    // (A held command that timed out is settled already: rejecting it again would count it twice.)
+    const held = this.#fence.drop()
+    for (const [command] of this.#deferred.splice(0)) command.reject(new ClientClosedError(this.side))
+    for (const command of held) command.reject(new ClientClosedError(this.side))
+    if (open) {
+      const timer = setTimeout(() => super.disconnect(), this.options.connectTimeout ?? 2000)
+      if (!ready) {
+        const reconnecting = this.status === 'reconnecting'
+        super.disconnect()
+        if (reconnecting) endWhileReconnecting(this)
+      }
+      await sent
+      await ended
+      clearTimeout(timer)
+    }
+    callback?.(null, 'OK')
+    return 'OK'
+  }
+
+  static {
+    // `duplicate()`: a new client for the same side with the same options (BullMQ and others
+    // duplicate the client they are given). Set on the prototype rather than declared, so the
+    // type stays the installed ioredis' own (its signature differs between ioredis 5 and 6).
+    TwiceRedisClient.prototype.duplicate = function (this: TwiceRedisClient, override?: Partial<RedisOptions>) {
+      const options = { ...this.options, retryStrategy: this.#life.backoff, ...override }
+      const copy = new TwiceRedisClient(this.side, options, this.#resolver, this.#emit, this.#session)
+      copy.metrics = this.metrics
+      return copy
+    } as TwiceRedisClient['duplicate']
+  }
+
+  /** @internal */
+  override recoverFromFatalError(
+    commandError: Error,
+    err: Error,
+    options: Parameters<Redis['recoverFromFatalError']>[2],
+  ): void {
+    if (err instanceof RoleCheckDeniedError) {
+      // As a refused password: retrying only adds load. Fail what is queued, stop.
+      super.recoverFromFatalError(err, err, options)
+      this.disconnect()
+      return
+    }
+    if (!isAuthError(err)) {
+      super.recoverFromFatalError(commandError, err, options)
+      return
+    }
+    // Retrying a refused password in a loop only adds load; fail what is queued, stop, and
+    // let the next command try again.
+    const error = new AuthenticationError('data', this.node?.address ?? 'unknown', { cause: redact(err) })
+    super.recoverFromFatalError(error, error, options)
+    this.disconnect()
+  }
+
+  [inspect.custom](): string {
+    const node = this.node ? `'${this.node.address}'` : 'undefined'
+    return `TwiceRedisClient { side: '${this.side}', status: '${this.status}', node: ${node} }`
+  }
+
+  /** @internal `sentinel` announced `master` as the new master (see {@link Reconnect.kick}). */
+  kick(master: string, sentinel: string): void {
+    this.#life.kick(master, sentinel)
+  }
+
+  /** @internal The sentinels flagged the replica at `address` down: if this side reads from it, move. */
+  replicaDown(address: string): void {
+    this.#life.replicaDown(address)
+  }
+
+  /** @internal The sentinels started replacing the master (write side, `failoverDetection: 'always'`). */
+  fence(fence: Readonly<Fence>): void {
+    if (!this.#fenced() || !this.#fence.told()) return
+    this.#emit('write-fence', { master: fence.master, reason: fence.reason, sentinel: fence.sentinel })
+  }
+
+  /**
+   * @internal This member's release: leave the old master if the master changed (as on a switch),
+   * then send what was held, in order (over the new connection once it is ready).
+   */
+  unfence(release: Release): void {
+    // (A MULTI open on the master being left is discarded with its connection: the rest of that
+    // transaction is refused as it is written on the next one, see TransactionGuard.)
+    if (release.to) this.kick(release.to, release.sentinel ?? '')
+    const { held, since } = this.#fence.release()
+    if (since !== undefined || held.length > 0) {
+      this.#emit('write-unfence', {
+        reason: release.reason,
+        to: release.to ?? this.#masterAddress,
+        held: held.length,
+        durationMs: since === undefined ? 0 : Date.now() - since,
+        sentinel: release.sentinel,
+      })
+    }
+    for (const [command, stream, settled] of held) if (!settled()) this.sendCommand(command, stream)
+  }
+
+  /** @internal Watch the replica being promoted, with this side's credentials, `natMap` and `allowedNodes`. */
+  awaitPromotion(candidate: EventNode, signal: AbortSignal): Promise<boolean> {
+    const target = this.#resolver.target(candidate.host, candidate.port, 'master')
+    return target ? awaitPromotion(target, this.options, signal) : Promise.resolve(false)
+  }
+
+  /** @internal Ask the sentinels afresh which node is the master. */
+  async askMaster(): Promise<{ master: EventNode; sentinel: string }> {
+    const seen = await this.#resolver.sentinels.observe(0)
+    return { master: seen.master, sentinel: seen.sentinel }
+  }
+
+  /** A transaction or a `WATCH` of the application's is open: dropping the connection (when idle) would lose it. */
+  get #holdsState(): boolean {
+    return this.connection.multi || this.connection.watching || this.#gate?.inMulti === true
+  }
+
+  #closed(command: Command): unknown {
+    command.reject(new ClientClosedError(this.side))
+    return command.promise
+  }
+
+  #defer(command: Command, stream: Stream): unknown {
+    park(command)
+    this.#deferred.push([command, stream])
+    return command.promise
+  }
+
+  /** The application abandoned a refused transaction: the `WATCH` that guarded it ends with it. */
+  readonly #abandoned = () => this.connection.watch.clear()
+
+  /**
+   * A command of a transaction whose `MULTI` went with an earlier connection: refused, not run
+   * outside the transaction (see {@link TransactionGuard}); a `WATCH` that guarded it ends with it.
+   */
+  #refuse(command: Command, stream?: Stream): unknown {
+    const name = command.name.toLowerCase()
+    if (name === 'exec' || name === 'discard') this.connection.watch.clear()
+    command.reject(new TransactionAbortedError(this.#resolver.options.name))
+    // In a pipeline, ioredis writes the batch once every command of it was written or refused.
+    if (stream && 'isPipeline' in stream && stream.isPipeline) stream.write('')
+    return command.promise
+  }
+
+  /**
+   * The `WATCH` guarding this `EXEC` went with its connection: the transaction is discarded and
+   * the `EXEC` answers `null`, as Redis answers when a watched key changed (see {@link WatchGuard}).
+   */
+  #abortExec(exec: Command, stream?: Stream): unknown {
+    const discard = new Command('discard')
+    // In a pipeline it takes the EXEC's place (ioredis aborts a pipeline cut by a reconnect by these).
+    discard.pipelineIndex = exec.pipelineIndex
+    discard.inTransaction = exec.inTransaction
+    discard.promise.then(
+      () => exec.resolve(null),
+      (error: Error) => exec.reject(error),
+    )
+    this.sendDirect(discard, stream)
+    return exec.promise
+  }
+
+  /** The master this side writes to now (`undefined` while not connected to one). */
+  get #masterAddress(): string | undefined {
+    const node = this.node
+    return node?.role === 'master' ? node.address : undefined
+  }
+
+  #fenced(): boolean {
+    return this.#fence.fenced(this.#life.member, this.#masterAddress)
+  }
+
+  #hold(command: Command, stream: Stream): unknown {
+    if (this.options.enableOfflineQueue === false) {
+      const fence = this.#life.member?.fence
+      command.reject(new FailoverInProgressError(this.#resolver.options.name, fence?.master ?? 'unknown'))
+    } else {
+      this.#fence.hold(command, stream, this.options.commandTimeout)
+    }
+    return command.promise
+  }
+
+  /** Every connect of ours, as ioredis would (a command on an ended client, a retry). */
+  #connect(): void {
+    clearManualClose(this)
+    this.connect().catch(() => {})
+  }
+
+  #onReady(): void {
+    this.#life.clearReadyTimer()
+    this.#life.transition('ready')
+    this.#life.whileReady()
+    this.#health.start()
+    this.#idle.start()
+    if (this.side === 'master') this.#session.connected(this)
+  }
+
+  #onClose(): void {
+    this.#stopTimers()
+    this.connection.closed()
+    if (this.#gate) this.#gate.disconnected()
+    else this.#session.closed(this)
+    this.#life.closed()
+  }
+
+  #onEnd(): void {
+    this.#stopTimers()
+    this.#life.ended(() => {
+      for (const [command, stream] of this.#deferred.splice(0)) this.sendCommand(command, stream)
+    })
+  }
+
+  #onVerdict(verdict: Verdict): void {
+    if (verdict.kind === 'error') {
+      if (verdict.error instanceof TwiceRedisError) this.#error(verdict.error)
+      return
+    }
+    if (verdict.kind === 'unfit') connectorOf<TwiceRedisConnector>(this).reject(verdict.reason, true)
+    // A move for the better waits for the application's WATCH or MULTI (they would be lost with it).
+    else if (this.#holdsState) return
+    this.disconnect(true)
+  }
+
+  #error(error: Error): void {
+    this.#emit('error', Object.assign(error, { side: this.side }))
+  }
+
+  /** Stop everything of ours that runs on a timer: nothing may fire after a close, disconnect() or quit(). */
+  #stopTimers(): void {
+    this.#life.stopTimers()
+    this.#idle.stop()
+    this.#health.stop()
+  }
+}
