@@ -1,16 +1,8 @@
 import { inspect } from 'node:util'
-import { type Callback, Command, Redis, type RedisOptions } from 'ioredis'
+import { type Callback, type Command, Redis, type RedisOptions } from 'ioredis'
 import type { TwiceRedisConnector } from '../connector.js'
 import { ReadGate, type Session } from '../consistency.js'
-import {
-  AuthenticationError,
-  ClientClosedError,
-  FailoverInProgressError,
-  RoleCheckDeniedError,
-  redact,
-  TransactionAbortedError,
-  TwiceRedisError,
-} from '../errors.js'
+import { AuthenticationError, ClientClosedError, RoleCheckDeniedError, redact, TwiceRedisError } from '../errors.js'
 import type { Emit, Side, Target } from '../events.js'
 import type { Fence } from '../fence.js'
 import { HealthCheck, type Verdict } from '../health-check.js'
@@ -20,7 +12,6 @@ import {
   closingManually,
   connectorOf,
   endWhileReconnecting,
-  onSettled,
   queueOffline,
   queueUntraced,
   replaceReadyCheck,
@@ -37,6 +28,7 @@ import { Connection } from './connection.js'
 import { FenceMember } from './fence-member.js'
 import { Handshake } from './handshake.js'
 import { Reconnect } from './reconnect.js'
+import { TransactionStage } from './transaction-stage.js'
 
 type Stream = Parameters<Redis['sendCommand']>[1]
 
@@ -62,8 +54,9 @@ export class TwiceRedisClient extends Redis {
   /** Read side: holds reads until the replica has the session's writes (see consistency.ts). */
   readonly #gate: ReadGate | undefined
   readonly #life: Reconnect
-  readonly #fence = new FenceMember()
+  readonly #fence: FenceMember
   readonly #handshake: Handshake
+  readonly #transaction: TransactionStage
   /** Commands sent while `disconnect()` closes the socket: sent again over the next connection. */
   #deferred: [Command, Stream][] = []
 
@@ -82,6 +75,14 @@ export class TwiceRedisClient extends Redis {
     this.#emit = emit
     this.#session = session
     this.connection = new Connection(this)
+    this.#fence = new FenceMember(
+      this,
+      emit,
+      () => this.#life.member,
+      () => this.#masterAddress,
+      resolver.options.name,
+    )
+    this.#transaction = new TransactionStage(this.connection, resolver.options.name, (c, s) => super.sendCommand(c, s))
     this.#life = new Reconnect(
       this,
       resolver,
@@ -163,8 +164,9 @@ export class TwiceRedisClient extends Redis {
     this.#idle.touch()
     // 4. Held by the fence? (ioredis' handshake belongs to the connection being made; quit()'s
     //    QUIT ends the connection, and what is held is rejected.)
-    if (!connecting && this.#life.member && command.name !== 'quit' && this.#fenced())
-      return this.#hold(command, stream)
+    if (!connecting && this.#life.member && command.name !== 'quit' && this.#fence.fenced()) {
+      return this.#fence.hold(command, stream)
+    }
     // 5. ioredis' handshake or our role check? They make the connection everything else waits for.
     if (connecting && this.#handshake.ownBeforeReady(command)) return queueUntraced(this, command, stream)
     // 6. Gated by the session (read side: until the replica has the session's writes)?
@@ -193,25 +195,17 @@ export class TwiceRedisClient extends Redis {
     // Ready with its socket already destroyed (a drop in progress): ioredis queues it for the next
     // connection, and aborts a queued EXEC when the close comes; a transaction's rest is refused here.
     const dropping = this.status === 'ready' && !streamOf(this)?.writable
-    const transaction = this.connection.transaction
-    if (dropping && !own && transaction.written(command.name, true, this.#abandoned).refuse) {
-      return this.#refuse(command, stream)
+    if (dropping && !own) {
+      const refused = this.#transaction.refusesWhileDropping(command, stream)
+      if (refused) return refused
     }
     if (this.status !== 'ready' || dropping) {
       park(command)
       return queueUntraced(this, command, stream)
     }
     if (own) return super.sendCommand(command, stream)
-    // 7. Guarded by a transaction: the rest of a MULTI lost with its connection is refused, an
-    //    EXEC whose WATCH was lost is aborted.
-    const written = transaction.written(command.name, false, this.#abandoned)
-    if (written.refuse) return this.#refuse(command, stream)
-    if (written.reply) onSettled(command, written.reply)
-    const watch = this.connection.watch.written(command.name)
-    if (watch.abort) return this.#abortExec(command, stream)
-    if (watch.reply) onSettled(command, (error) => watch.reply?.(!error))
-    this.connection.written(command)
-    return super.sendCommand(command, stream)
+    // 7. Guarded by a transaction? Then written, and followed in the connection record.
+    return this.#transaction.send(command, stream)
   }
 
   /**
@@ -324,8 +318,7 @@ export class TwiceRedisClient extends Redis {
 
   /** @internal The sentinels started replacing the master (write side, `failoverDetection: 'always'`). */
   fence(fence: Readonly<Fence>): void {
-    if (!this.#fenced() || !this.#fence.told()) return
-    this.#emit('write-fence', { master: fence.master, reason: fence.reason, sentinel: fence.sentinel })
+    this.#fence.told(fence)
   }
 
   /**
@@ -336,17 +329,7 @@ export class TwiceRedisClient extends Redis {
     // (A MULTI open on the master being left is discarded with its connection: the rest of that
     // transaction is refused as it is written on the next one, see TransactionGuard.)
     if (release.to) this.kick(release.to, release.sentinel ?? '')
-    const { held, since } = this.#fence.release()
-    if (since !== undefined || held.length > 0) {
-      this.#emit('write-unfence', {
-        reason: release.reason,
-        to: release.to ?? this.#masterAddress,
-        held: held.length,
-        durationMs: since === undefined ? 0 : Date.now() - since,
-        sentinel: release.sentinel,
-      })
-    }
-    for (const [command, stream, settled] of held) if (!settled()) this.sendCommand(command, stream)
+    this.#fence.release(release, (command, stream) => this.sendCommand(command, stream))
   }
 
   /** @internal Watch the replica being promoted, with this side's credentials, `natMap` and `allowedNodes`. */
@@ -377,57 +360,10 @@ export class TwiceRedisClient extends Redis {
     return command.promise
   }
 
-  /** The application abandoned a refused transaction: the `WATCH` that guarded it ends with it. */
-  readonly #abandoned = () => this.connection.watch.clear()
-
-  /**
-   * A command of a transaction whose `MULTI` went with an earlier connection: refused, not run
-   * outside the transaction (see {@link TransactionGuard}); a `WATCH` that guarded it ends with it.
-   */
-  #refuse(command: Command, stream?: Stream): unknown {
-    const name = command.name.toLowerCase()
-    if (name === 'exec' || name === 'discard') this.connection.watch.clear()
-    command.reject(new TransactionAbortedError(this.#resolver.options.name))
-    // In a pipeline, ioredis writes the batch once every command of it was written or refused.
-    if (stream && 'isPipeline' in stream && stream.isPipeline) stream.write('')
-    return command.promise
-  }
-
-  /**
-   * The `WATCH` guarding this `EXEC` went with its connection: the transaction is discarded and
-   * the `EXEC` answers `null`, as Redis answers when a watched key changed (see {@link WatchGuard}).
-   */
-  #abortExec(exec: Command, stream?: Stream): unknown {
-    const discard = new Command('discard')
-    // In a pipeline it takes the EXEC's place (ioredis aborts a pipeline cut by a reconnect by these).
-    discard.pipelineIndex = exec.pipelineIndex
-    discard.inTransaction = exec.inTransaction
-    discard.promise.then(
-      () => exec.resolve(null),
-      (error: Error) => exec.reject(error),
-    )
-    this.sendDirect(discard, stream)
-    return exec.promise
-  }
-
   /** The master this side writes to now (`undefined` while not connected to one). */
   get #masterAddress(): string | undefined {
     const node = this.node
     return node?.role === 'master' ? node.address : undefined
-  }
-
-  #fenced(): boolean {
-    return this.#fence.fenced(this.#life.member, this.#masterAddress)
-  }
-
-  #hold(command: Command, stream: Stream): unknown {
-    if (this.options.enableOfflineQueue === false) {
-      const fence = this.#life.member?.fence
-      command.reject(new FailoverInProgressError(this.#resolver.options.name, fence?.master ?? 'unknown'))
-    } else {
-      this.#fence.hold(command, stream, this.options.commandTimeout)
-    }
-    return command.promise
   }
 
   /** Every connect of ours, as ioredis would (a command on an ended client, a retry). */

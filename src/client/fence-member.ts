@@ -1,6 +1,9 @@
 import type { Command, Redis } from 'ioredis'
+import { FailoverInProgressError } from '../errors.js'
+import type { Emit } from '../events.js'
+import type { Fence } from '../fence.js'
 import { onSettled } from '../ioredis-internals.js'
-import type { Watch } from '../watch.js'
+import type { Release, Watch } from '../watch.js'
 import { park } from './async-context.js'
 
 type Stream = Parameters<Redis['sendCommand']>[1]
@@ -16,6 +19,16 @@ export type Held = [command: Command, stream: Stream, settled: () => boolean]
  * turn of the event loop, and one not released yet is still connected to the old master.
  */
 export class FenceMember {
+  constructor(
+    private readonly client: Redis,
+    private readonly emit: Emit,
+    /** The fence's watch this client is a member of, if it is one now. */
+    private readonly watch: () => Watch | undefined,
+    /** The master this side writes to now (`undefined` while not connected to one). */
+    private readonly master: () => string | undefined,
+    private readonly name: string,
+  ) {}
+
   #held: Held[] = []
   /** When this member was told of the fence standing now. */
   #fencedAt: number | undefined
@@ -26,22 +39,27 @@ export class FenceMember {
     return this.#holding || this.#held.length > 0
   }
 
-  /** Whether writes wait now: a fence stands for `master` (this side's), or this member was not released yet. */
-  fenced(watch: Watch | undefined, master: string | undefined): boolean {
+  /** Whether writes wait now: a fence stands for this side's master, or this member was not released yet. */
+  fenced(): boolean {
     if (this.#holding) return true
-    this.#holding = watch?.holds(master) === true
+    this.#holding = this.watch()?.holds(this.master()) === true
     return this.#holding
   }
 
-  /** Told of the fence: `true` the first time (the fence's event is emitted once per member). */
-  told(): boolean {
-    if (this.#fencedAt !== undefined) return false
+  /** Told of a fence: the fence's event is emitted once per member. */
+  told(fence: Readonly<Fence>): void {
+    if (this.#fencedAt !== undefined || !this.fenced()) return
     this.#fencedAt = Date.now()
-    return true
+    this.emit('write-fence', { master: fence.master, reason: fence.reason, sentinel: fence.sentinel })
   }
 
   /** Hold `command` for the release; `commandTimeout` runs meanwhile, as it would in ioredis' queue. */
-  hold(command: Command, stream: Stream, timeout: unknown): void {
+  hold(command: Command, stream: Stream): unknown {
+    if (this.client.options.enableOfflineQueue === false) {
+      command.reject(new FailoverInProgressError(this.name, this.watch()?.fence?.master ?? 'unknown'))
+      return command.promise
+    }
+    const timeout = this.client.options.commandTimeout
     if (typeof timeout === 'number') command.setTimeout(timeout)
     let settled = false
     // On the command itself, never on its promise: that is the application's, and a rejection it
@@ -51,15 +69,25 @@ export class FenceMember {
     })
     park(command)
     this.#held.push([command, stream, () => settled])
+    return command.promise
   }
 
-  /** Released: what was held, in order, and since when this member was told of the fence. */
-  release(): { held: Held[]; since: number | undefined } {
+  /** Released: the event, then what was held and has not settled, in order, for `send`. */
+  release(release: Release, send: (command: Command, stream: Stream) => void): void {
     const held = this.#held.splice(0)
     const since = this.#fencedAt
     this.#fencedAt = undefined
     this.#holding = false
-    return { held, since }
+    if (since !== undefined || held.length > 0) {
+      this.emit('write-unfence', {
+        reason: release.reason,
+        to: release.to ?? this.master(),
+        held: held.length,
+        durationMs: since === undefined ? 0 : Date.now() - since,
+        sentinel: release.sentinel,
+      })
+    }
+    for (const [command, stream, settled] of held) if (!settled()) send(command, stream)
   }
 
   /** The client closes for good: the held commands not settled yet (to reject: once, never twice). */
