@@ -67,7 +67,8 @@ export class WatchGuard {
 
   /** A command of the application's (its name, any case) is about to be written. */
   written(name: string): Written {
-    if (name.length > 7) return SEND
+    // Nothing open: only a WATCH (5 letters) changes anything.
+    if (name.length > 7 || (!this.#open && name.length !== 5)) return SEND
     const n = name.toLowerCase()
     if (n === 'watch') {
       this.#open = true
@@ -111,6 +112,8 @@ export class WatchGuard {
     this.#abort = false
   }
 }
+
+const SENT = { refuse: false } as const
 
 /**
  * The application's `MULTI` sent command by command, followed as its commands are written.
@@ -174,7 +177,8 @@ export class TransactionGuard {
     dropping = false,
     abandoned?: () => void,
   ): { refuse: boolean; reply?: (() => void) | undefined } {
-    if (this.#multiOn === undefined && name.length > 7) return { refuse: false }
+    // No transaction: only a MULTI (5 letters) changes anything.
+    if (this.#multiOn === undefined && name.length !== 5) return SENT
     const n = name.toLowerCase()
     const connection = dropping ? this.#connection + 1 : this.#connection
     if (n === 'multi') {

@@ -2,10 +2,9 @@ import { inspect } from 'node:util'
 import { type Callback, type Command, Redis, type RedisOptions } from 'ioredis'
 import type { TwiceRedisConnector } from '../connector.js'
 import { ReadGate, type Session } from '../consistency.js'
-import { AuthenticationError, ClientClosedError, RoleCheckDeniedError, redact, TwiceRedisError } from '../errors.js'
+import { ClientClosedError, redact, TwiceRedisError } from '../errors.js'
 import type { Emit, Side, Target } from '../events.js'
-import type { Fence } from '../fence.js'
-import { HealthCheck, type Verdict } from '../health-check.js'
+import type { HealthCheck, Verdict } from '../health-check.js'
 import { IdleTimer } from '../idle-timer.js'
 import {
   clearManualClose,
@@ -18,15 +17,13 @@ import {
   streamOf,
 } from '../ioredis-internals.js'
 import type { Metrics } from '../metrics.js'
-import { awaitPromotion } from '../promotion.js'
 import type { Resolver } from '../resolver.js'
-import { isAuthError } from '../sentinels.js'
-import type { EventNode } from '../topology.js'
-import type { Release } from '../watch.js'
 import { park, unpark } from './async-context.js'
+import { fatalError, healthCheckOf } from './checks.js'
 import { Connection } from './connection.js'
 import { FenceMember } from './fence-member.js'
 import { Handshake } from './handshake.js'
+import { WatchMember } from './member.js'
 import { Reconnect } from './reconnect.js'
 import { TransactionStage } from './transaction-stage.js'
 
@@ -90,26 +87,17 @@ export class TwiceRedisClient extends Redis {
       () => this.#connect(),
       () => this.#fence.holding,
     )
+    this.#life.as = new WatchMember(this, this.#life, this.#fence, resolver, (c, s) => this.sendCommand(c, s))
     this.#gate = side === 'replica' ? new ReadGate(session, this) : undefined
     const o = resolver.options
     this.#handshake = new Handshake(this, o.clientZone !== undefined && side === 'replica')
-    // A replica silent for longer than maxStalenessMs may be that stale when it answers again: leave it.
-    const silenceMs =
-      side === 'replica' && o.maxStalenessMs !== undefined
-        ? Math.min(o.connectTimeoutMs, o.maxStalenessMs)
-        : o.connectTimeoutMs
-    this.#health = new HealthCheck(this, side, resolver, o.healthCheckIntervalMs, silenceMs, {
-      info: (target, info) => this.metrics?.health(target, info),
-      silent: () => this.#life.holdWatch(),
-      // The read side avoids it for a while: chosen again, it would hold reads for connectTimeoutMs.
-      unresponsive: (reason) => this.side === 'replica' && connectorOf<TwiceRedisConnector>(this).reject(reason),
-      verdict: (verdict) => this.#onVerdict(verdict),
-      done: () => {
-        if (this.status === 'ready') this.#life.whileReady()
-      },
-      busy: () => this.#holdsState || this.connection.blocked > 0,
-      own: (command) => this.connection.own(command),
-    })
+    this.#health = healthCheckOf(
+      this,
+      resolver,
+      this.#life,
+      (v) => this.#onVerdict(v),
+      () => this.#holdsState,
+    )
     this.#idle = new IdleTimer(
       o.idleTimeoutMs,
       () => this.status === 'ready' && this.mode === 'normal' && this.commandQueue.length === 0 && !this.#holdsState,
@@ -284,21 +272,9 @@ export class TwiceRedisClient extends Redis {
     err: Error,
     options: Parameters<Redis['recoverFromFatalError']>[2],
   ): void {
-    if (err instanceof RoleCheckDeniedError) {
-      // As a refused password: retrying only adds load. Fail what is queued, stop.
-      super.recoverFromFatalError(err, err, options)
-      this.disconnect()
-      return
-    }
-    if (!isAuthError(err)) {
-      super.recoverFromFatalError(commandError, err, options)
-      return
-    }
-    // Retrying a refused password in a loop only adds load; fail what is queued, stop, and
-    // let the next command try again.
-    const error = new AuthenticationError('data', this.node?.address ?? 'unknown', { cause: redact(err) })
-    super.recoverFromFatalError(error, error, options)
-    this.disconnect()
+    const fatal = fatalError(commandError, err, this.node?.address)
+    super.recoverFromFatalError(fatal.commandError, fatal.err, options)
+    if (fatal.stop) this.disconnect()
   }
 
   [inspect.custom](): string {
@@ -309,39 +285,6 @@ export class TwiceRedisClient extends Redis {
   /** @internal `sentinel` announced `master` as the new master (see {@link Reconnect.kick}). */
   kick(master: string, sentinel: string): void {
     this.#life.kick(master, sentinel)
-  }
-
-  /** @internal The sentinels flagged the replica at `address` down: if this side reads from it, move. */
-  replicaDown(address: string): void {
-    this.#life.replicaDown(address)
-  }
-
-  /** @internal The sentinels started replacing the master (write side, `failoverDetection: 'always'`). */
-  fence(fence: Readonly<Fence>): void {
-    this.#fence.told(fence)
-  }
-
-  /**
-   * @internal This member's release: leave the old master if the master changed (as on a switch),
-   * then send what was held, in order (over the new connection once it is ready).
-   */
-  unfence(release: Release): void {
-    // (A MULTI open on the master being left is discarded with its connection: the rest of that
-    // transaction is refused as it is written on the next one, see TransactionGuard.)
-    if (release.to) this.kick(release.to, release.sentinel ?? '')
-    this.#fence.release(release, (command, stream) => this.sendCommand(command, stream))
-  }
-
-  /** @internal Watch the replica being promoted, with this side's credentials, `natMap` and `allowedNodes`. */
-  awaitPromotion(candidate: EventNode, signal: AbortSignal): Promise<boolean> {
-    const target = this.#resolver.target(candidate.host, candidate.port, 'master')
-    return target ? awaitPromotion(target, this.options, signal) : Promise.resolve(false)
-  }
-
-  /** @internal Ask the sentinels afresh which node is the master. */
-  async askMaster(): Promise<{ master: EventNode; sentinel: string }> {
-    const seen = await this.#resolver.sentinels.observe(0)
-    return { master: seen.master, sentinel: seen.sentinel }
   }
 
   /** A transaction or a `WATCH` of the application's is open: dropping the connection (when idle) would lose it. */

@@ -7,7 +7,7 @@ import type { Resolver } from '../resolver.js'
 import type { Member, Watch } from '../watch.js'
 
 type RetryStrategy = NonNullable<RedisOptions['retryStrategy']>
-type Client = Redis & Member & { readonly side: Side; readonly node: Target | undefined }
+type Client = Redis & { readonly side: Side; readonly node: Target | undefined }
 
 /**
  * A client's lifecycle across connections: its state (see lifecycle.ts), our retries, the bound on
@@ -25,6 +25,8 @@ export class Reconnect {
   member: Watch | undefined
   /** Read side on a replica: the watch that tells it of that replica's `+sdown`, until it closes. */
   #following: Watch | undefined
+  /** The client as the watch knows it (set once, right after construction). */
+  as!: Member
 
   constructor(
     private readonly client: Client,
@@ -54,7 +56,7 @@ export class Reconnect {
     const client = this.client
     if (client.side === 'master' && !this.member && this.resolver.options.failoverDetection === 'always') {
       this.member = this.resolver.watch()
-      this.member?.join(client)
+      this.member?.join(this.as)
     }
     this.transition('connect')
     const life = this.life
@@ -161,7 +163,7 @@ export class Reconnect {
   holdWatch(): void {
     if (this.#watch || this.life.state === 'closed') return
     this.#watch = this.resolver.watch()
-    this.#watch?.hold(this.client)
+    this.#watch?.hold(this.as)
   }
 
   /**
@@ -175,7 +177,7 @@ export class Reconnect {
     else this.releaseWatch()
     if (client.side === 'replica' && client.node?.role === 'replica' && !this.#following) {
       this.#following = this.resolver.watch()
-      this.#following?.follow(client)
+      this.#following?.follow(this.as)
     }
   }
 
@@ -186,12 +188,12 @@ export class Reconnect {
    */
   leaveIfIdle(): void {
     if (!this.member || this.life.state !== 'idle' || this.holding()) return
-    this.member.leave(this.client)
+    this.member.leave(this.as)
     this.member = undefined
   }
 
   releaseWatch(): void {
-    this.#watch?.release(this.client)
+    this.#watch?.release(this.as)
     this.#watch = undefined
   }
 
@@ -199,12 +201,12 @@ export class Reconnect {
   leaveAll(): void {
     this.releaseWatch()
     this.#unfollow()
-    this.member?.leave(this.client)
+    this.member?.leave(this.as)
     this.member = undefined
   }
 
   #unfollow(): void {
-    this.#following?.unfollow(this.client)
+    this.#following?.unfollow(this.as)
     this.#following = undefined
   }
 
