@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis'
 import type { TwiceRedisConnector } from '../connector.js'
-import { AuthenticationError, RoleCheckDeniedError, redact } from '../errors.js'
+import { AuthenticationError, RoleCheckDeniedError, redact, TwiceRedisError } from '../errors.js'
 import type { Side, Target } from '../events.js'
 import { HealthCheck, type Verdict } from '../health-check.js'
 import { connectorOf } from '../ioredis-internals.js'
@@ -22,9 +22,9 @@ export function healthCheckOf(
   client: Checked,
   resolver: Resolver,
   life: Reconnect,
-  verdict: (verdict: Verdict) => void,
   /** A transaction or `WATCH` of the application's is open. */
   holdsState: () => boolean,
+  report: (error: TwiceRedisError) => void,
 ): HealthCheck {
   const o = resolver.options
   const side = client.side
@@ -38,7 +38,7 @@ export function healthCheckOf(
     silent: () => life.holdWatch(),
     // The read side avoids it for a while: chosen again, it would hold reads for connectTimeoutMs.
     unresponsive: (reason) => side === 'replica' && connectorOf<TwiceRedisConnector>(client).reject(reason),
-    verdict,
+    verdict: (verdict) => onVerdict(client, verdict, holdsState, report),
     done: () => {
       if (client.status === 'ready') life.whileReady()
     },
@@ -56,4 +56,24 @@ export function fatalError(commandError: Error, err: Error, address: string | un
   if (!isAuthError(err)) return { commandError, err, stop: false }
   const error = new AuthenticationError('data', address ?? 'unknown', { cause: redact(err) })
   return { commandError: error, err: error, stop: true }
+}
+
+/**
+ * Act on a health check's verdict: leave an unfit node (avoided for a while), move back to a
+ * (closer) replica, or report a typed error.
+ */
+export function onVerdict(
+  client: Redis,
+  verdict: Verdict,
+  holdsState: () => boolean,
+  report: (error: TwiceRedisError) => void,
+): void {
+  if (verdict.kind === 'error') {
+    if (verdict.error instanceof TwiceRedisError) report(verdict.error)
+    return
+  }
+  if (verdict.kind === 'unfit') connectorOf<TwiceRedisConnector>(client).reject(verdict.reason, true)
+  // A move for the better waits for the application's WATCH or MULTI (they would be lost with it).
+  else if (holdsState()) return
+  client.disconnect(true)
 }

@@ -2,9 +2,9 @@ import { inspect } from 'node:util'
 import { type Callback, type Command, Redis, type RedisOptions } from 'ioredis'
 import type { TwiceRedisConnector } from '../connector.js'
 import { ReadGate, type Session } from '../consistency.js'
-import { ClientClosedError, redact, TwiceRedisError } from '../errors.js'
+import { ClientClosedError, redact } from '../errors.js'
 import type { Emit, Side, Target } from '../events.js'
-import type { HealthCheck, Verdict } from '../health-check.js'
+import type { HealthCheck } from '../health-check.js'
 import { IdleTimer } from '../idle-timer.js'
 import {
   clearManualClose,
@@ -28,6 +28,7 @@ import { Reconnect } from './reconnect.js'
 import { TransactionStage } from './transaction-stage.js'
 
 type Stream = Parameters<Redis['sendCommand']>[1]
+type FatalOptions = Parameters<Redis['recoverFromFatalError']>[2]
 
 /**
  * One side of a TwiceRedis: a real ioredis `Redis` (every command, pipeline, MULTI and pub/sub,
@@ -54,8 +55,6 @@ export class TwiceRedisClient extends Redis {
   readonly #fence: FenceMember
   readonly #handshake: Handshake
   readonly #transaction: TransactionStage
-  /** Commands sent while `disconnect()` closes the socket: sent again over the next connection. */
-  #deferred: [Command, Stream][] = []
 
   /** @internal created by TwiceRedis */
   constructor(side: Side, options: RedisOptions, resolver: Resolver, emit: Emit, session: Session) {
@@ -72,54 +71,41 @@ export class TwiceRedisClient extends Redis {
     this.#emit = emit
     this.#session = session
     this.connection = new Connection(this)
-    this.#fence = new FenceMember(
-      this,
-      emit,
-      () => this.#life.member,
-      () => this.#masterAddress,
-      resolver.options.name,
-    )
-    this.#transaction = new TransactionStage(this.connection, resolver.options.name, (c, s) => super.sendCommand(c, s))
+    const o = resolver.options
+    // The master this side writes to now (`undefined` while not connected to one).
+    const master = () => (this.node?.role === 'master' ? this.node.address : undefined)
+    this.#fence = new FenceMember(this, emit, () => this.#life.member, master, o.name)
+    this.#transaction = new TransactionStage(this.connection, o.name, (c, s) => super.sendCommand(c, s))
+    const backoff = options.retryStrategy ?? (() => 50)
     this.#life = new Reconnect(
       this,
       resolver,
-      options.retryStrategy ?? (() => 50),
+      backoff,
       () => this.#connect(),
       () => this.#fence.holding,
     )
     this.#life.as = new WatchMember(this, this.#life, this.#fence, resolver, (c, s) => this.sendCommand(c, s))
     this.#gate = side === 'replica' ? new ReadGate(session, this) : undefined
-    const o = resolver.options
     this.#handshake = new Handshake(this, o.clientZone !== undefined && side === 'replica')
-    this.#health = healthCheckOf(
-      this,
-      resolver,
-      this.#life,
-      (v) => this.#onVerdict(v),
-      () => this.#holdsState,
-    )
+    const holdsState = () => this.#holdsState
+    const report = (error: Error) => emit('error', Object.assign(error, { side }))
+    this.#health = healthCheckOf(this, resolver, this.#life, holdsState, report)
     this.#idle = new IdleTimer(
       o.idleTimeoutMs,
       () => this.status === 'ready' && this.mode === 'normal' && this.commandQueue.length === 0 && !this.#holdsState,
       () => this.disconnect(),
     )
     replaceReadyCheck(this, (callback) => this.#handshake.readyCheck(callback))
-    const connector = connectorOf<TwiceRedisConnector>(this)
-    connector.onAttempt = () => {
-      this.#handshake.reset()
-      return this.#life.attempt()
-    }
-    // ioredis' own tracing channels and APM instrumentations (OpenTelemetry's ioredis one) read
-    // the server address from `options.host`/`options.port`: keep them on the node in use.
-    // Until the first node is chosen there is none to name (not ioredis' default localhost:6379).
-    connector.onTarget = (target) => Object.assign(this.options, { host: target.host, port: target.port })
-    connector.onSocket = () => this.#handshake.socket()
+    this.#life.wire(this.#handshake)
     Object.assign(this.options, { host: undefined, port: undefined })
-    this.on('error', (error: Error) => this.#error(redact(error)))
+    this.on('error', (error: Error) => report(redact(error)))
     this.on('connect', () => this.#life.armReadyTimer())
     this.on('ready', () => this.#onReady())
     this.on('close', () => this.#onClose())
-    this.on('end', () => this.#onEnd())
+    this.on('end', () => {
+      this.#stopTimers()
+      this.#life.ended((command, stream) => this.sendCommand(command, stream))
+    })
     if (options.lazyConnect === false) this.#connect()
   }
 
@@ -145,7 +131,7 @@ export class TwiceRedisClient extends Redis {
     if (state === 'closed' && !connecting) return this.#closed(command)
     // 2. Deferred by disconnect()? Held until the socket closed, then sent over a fresh connection
     //    instead of failing with "Connection is closed".
-    if (state === 'disconnecting' && !connecting) return this.#defer(command, stream)
+    if (state === 'disconnecting' && !connecting) return this.#life.defer(command, stream)
     // 3. Ours (the health check's)? Past every stage of the application's.
     if (this.connection.isOwn(command)) return this.sendDirect(command, stream)
     this.metrics?.sent(command, this)
@@ -206,12 +192,7 @@ export class TwiceRedisClient extends Redis {
       return
     }
     this.#stopTimers()
-    if (this.status === 'end' || this.status === 'wait') {
-      this.#life.life = { state: 'idle' }
-      this.#life.leaveIfIdle()
-      return
-    }
-    this.#life.transition('disconnect')
+    if (!this.#life.disconnect()) return
     const reconnecting = this.status === 'reconnecting'
     super.disconnect()
     if (reconnecting) endWhileReconnecting(this)
@@ -231,14 +212,9 @@ export class TwiceRedisClient extends Redis {
     const ended = open ? new Promise<void>((resolve) => this.once('end', () => resolve())) : undefined
     // QUIT goes through sendCommand: send it before the client counts as closed.
     const sent = ready ? super.quit().catch(() => 'OK') : undefined // dropped first: closed all the same
-    this.#life.transition('quit')
     this.#stopTimers()
-    this.#life.leaveAll()
-    // Commands held for the connection after a disconnect() or by the write fence: there will be none.
-    // (A held command that timed out is settled already: rejecting it again would count it twice.)
-    const held = this.#fence.drop()
-    for (const [command] of this.#deferred.splice(0)) command.reject(new ClientClosedError(this.side))
-    for (const command of held) command.reject(new ClientClosedError(this.side))
+    // Commands held by the write fence: there will be no connection for them.
+    this.#life.quit(this.#fence.drop(), () => new ClientClosedError(this.side))
     if (open) {
       const timer = setTimeout(() => super.disconnect(), this.options.connectTimeout ?? 2000)
       if (!ready) {
@@ -267,11 +243,7 @@ export class TwiceRedisClient extends Redis {
   }
 
   /** @internal */
-  override recoverFromFatalError(
-    commandError: Error,
-    err: Error,
-    options: Parameters<Redis['recoverFromFatalError']>[2],
-  ): void {
+  override recoverFromFatalError(commandError: Error, err: Error, options: FatalOptions): void {
     const fatal = fatalError(commandError, err, this.node?.address)
     super.recoverFromFatalError(fatal.commandError, fatal.err, options)
     if (fatal.stop) this.disconnect()
@@ -297,18 +269,6 @@ export class TwiceRedisClient extends Redis {
     return command.promise
   }
 
-  #defer(command: Command, stream: Stream): unknown {
-    park(command)
-    this.#deferred.push([command, stream])
-    return command.promise
-  }
-
-  /** The master this side writes to now (`undefined` while not connected to one). */
-  get #masterAddress(): string | undefined {
-    const node = this.node
-    return node?.role === 'master' ? node.address : undefined
-  }
-
   /** Every connect of ours, as ioredis would (a command on an ended client, a retry). */
   #connect(): void {
     clearManualClose(this)
@@ -316,9 +276,7 @@ export class TwiceRedisClient extends Redis {
   }
 
   #onReady(): void {
-    this.#life.clearReadyTimer()
-    this.#life.transition('ready')
-    this.#life.whileReady()
+    this.#life.ready()
     this.#health.start()
     this.#idle.start()
     if (this.side === 'master') this.#session.connected(this)
@@ -330,28 +288,6 @@ export class TwiceRedisClient extends Redis {
     if (this.#gate) this.#gate.disconnected()
     else this.#session.closed(this)
     this.#life.closed()
-  }
-
-  #onEnd(): void {
-    this.#stopTimers()
-    this.#life.ended(() => {
-      for (const [command, stream] of this.#deferred.splice(0)) this.sendCommand(command, stream)
-    })
-  }
-
-  #onVerdict(verdict: Verdict): void {
-    if (verdict.kind === 'error') {
-      if (verdict.error instanceof TwiceRedisError) this.#error(verdict.error)
-      return
-    }
-    if (verdict.kind === 'unfit') connectorOf<TwiceRedisConnector>(this).reject(verdict.reason, true)
-    // A move for the better waits for the application's WATCH or MULTI (they would be lost with it).
-    else if (this.#holdsState) return
-    this.disconnect(true)
-  }
-
-  #error(error: Error): void {
-    this.#emit('error', Object.assign(error, { side: this.side }))
   }
 
   /** Stop everything of ours that runs on a timer: nothing may fire after a close, disconnect() or quit(). */

@@ -1,11 +1,14 @@
-import type { Redis, RedisOptions } from 'ioredis'
+import type { Command, Redis, RedisOptions } from 'ioredis'
 import type { TwiceRedisConnector } from '../connector.js'
 import type { Side, Target } from '../events.js'
 import { cancelReconnectTimer, connectorOf, dropStream } from '../ioredis-internals.js'
 import { initial, inOutage, type Lifecycle, type LifecycleEvent, next, retryDelay } from '../lifecycle.js'
 import type { Resolver } from '../resolver.js'
 import type { Member, Watch } from '../watch.js'
+import { park } from './async-context.js'
+import type { Handshake } from './handshake.js'
 
+type Stream = Parameters<Redis['sendCommand']>[1]
 type RetryStrategy = NonNullable<RedisOptions['retryStrategy']>
 type Client = Redis & { readonly side: Side; readonly node: Target | undefined }
 
@@ -25,6 +28,8 @@ export class Reconnect {
   member: Watch | undefined
   /** Read side on a replica: the watch that tells it of that replica's `+sdown`, until it closes. */
   #following: Watch | undefined
+  /** Commands sent while `disconnect()` closes the socket: sent again over the next connection. */
+  readonly deferred: [Command, Stream][] = []
   /** The client as the watch knows it (set once, right after construction). */
   as!: Member
 
@@ -37,6 +42,28 @@ export class Reconnect {
     /** The fence holds writes of this client until its release: it may not leave the watch. */
     private readonly holding: () => boolean,
   ) {}
+
+  /** The connector's hooks: each attempt, the node chosen, the socket connected. */
+  wire(handshake: Handshake): void {
+    const client = this.client
+    const connector = connectorOf<TwiceRedisConnector>(client)
+    connector.onAttempt = () => {
+      handshake.reset()
+      return this.attempt()
+    }
+    // ioredis' own tracing channels and APM instrumentations (OpenTelemetry's ioredis one) read
+    // the server address from `options.host`/`options.port`: keep them on the node in use.
+    // Until the first node is chosen there is none to name (not ioredis' default localhost:6379).
+    connector.onTarget = (target) => Object.assign(client.options, { host: target.host, port: target.port })
+    connector.onSocket = () => handshake.socket()
+  }
+
+  /** disconnect() was called and the socket is still closing: `command` goes over the next connection. */
+  defer(command: Command, stream: Stream): unknown {
+    park(command)
+    this.deferred.push([command, stream])
+    return command.promise
+  }
 
   get state(): Lifecycle['state'] {
     return this.life.state
@@ -94,13 +121,13 @@ export class Reconnect {
   }
 
   /** ioredis ended; `resend` the commands deferred by a disconnect(). */
-  ended(resend: () => void): void {
+  ended(resend: (command: Command, stream: Stream) => void): void {
     this.stopTimers()
     const state = this.life.state
     if (state === 'disconnecting') {
       this.transition('ended')
       this.releaseWatch()
-      resend()
+      for (const [command, stream] of this.deferred.splice(0)) resend(command, stream)
       this.leaveIfIdle()
       return
     }
@@ -160,6 +187,24 @@ export class Reconnect {
     dropStream(this.client)
   }
 
+  /** disconnect(): whether there is a connection to close (else the client is idle at once). */
+  disconnect(): boolean {
+    if (this.client.status === 'end' || this.client.status === 'wait') {
+      this.life = { state: 'idle' }
+      this.leaveIfIdle()
+      return false
+    }
+    this.transition('disconnect')
+    return true
+  }
+
+  /** The connection is ready (its role checked). */
+  ready(): void {
+    this.clearReadyTimer()
+    this.transition('ready')
+    this.whileReady()
+  }
+
   holdWatch(): void {
     if (this.#watch || this.life.state === 'closed') return
     this.#watch = this.resolver.watch()
@@ -197,8 +242,16 @@ export class Reconnect {
     this.#watch = undefined
   }
 
-  /** quit(): leave everything, for good. */
-  leaveAll(): void {
+  /**
+   * quit(): closed for good; leave everything. What waits for a connection (`held` by the fence,
+   * deferred by a disconnect()) is rejected with `closed()`. (A held command that timed out is
+   * settled already, and not among them: rejected again, it would be counted twice.)
+   */
+  quit(held: Command[], closed: () => Error): void {
+    this.transition('quit')
+    this.stopTimers()
+    for (const [command] of this.deferred.splice(0)) command.reject(closed())
+    for (const command of held) command.reject(closed())
     this.releaseWatch()
     this.#unfollow()
     this.member?.leave(this.as)
