@@ -2,7 +2,8 @@ import { natTarget } from './answers.js'
 import { NodeNotAllowedError, NoHealthyReplicaError } from './errors.js'
 import type { Emit, Side, Target } from './events.js'
 import type { ResolvedOptions } from './options.js'
-import { watchFor } from './registry.js'
+import { watchFor } from './sentinels/registry.js'
+import type { Watch } from './sentinels/watch.js'
 import type { Observation, Sentinels } from './sentinels.js'
 import { OffsetHistory } from './staleness.js'
 import {
@@ -17,7 +18,6 @@ import {
   type ZoneLookup,
   zoneExitReason,
 } from './topology.js'
-import type { Watch } from './watch.js'
 import { zoneOf } from './zones.js'
 
 /** How long an address that failed a connect or a role check is passed over when another will do. */

@@ -16,8 +16,8 @@ import {
   type TwiceRedisConfig,
   type TwiceRedisOptions,
 } from './options.js'
-import { sentinelSetFor } from './registry.js'
 import { Resolver } from './resolver.js'
+import { sentinelSetFor } from './sentinels/registry.js'
 import { type SentinelReport, Sentinels } from './sentinels.js'
 import { parseInfo, type ReplicaReport, reportReplicas } from './topology.js'
 

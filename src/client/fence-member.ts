@@ -1,9 +1,9 @@
 import type { Command, Redis } from 'ioredis'
 import { FailoverInProgressError } from '../errors.js'
 import type { Emit } from '../events.js'
-import type { Fence } from '../fence.js'
 import { onSettled } from '../ioredis-internals.js'
-import type { Release, Watch } from '../watch.js'
+import type { Fence } from '../sentinels/fence.js'
+import type { Release, Watch } from '../sentinels/watch.js'
 import { park } from './async-context.js'
 
 type Stream = Parameters<Redis['sendCommand']>[1]

@@ -1,9 +1,9 @@
 import type { Command, Redis } from 'ioredis'
-import type { Fence } from '../fence.js'
-import { awaitPromotion } from '../promotion.js'
 import type { Resolver } from '../resolver.js'
+import type { Fence } from '../sentinels/fence.js'
+import { awaitPromotion } from '../sentinels/promotion.js'
+import type { Member, Release } from '../sentinels/watch.js'
 import type { EventNode } from '../topology.js'
-import type { Member, Release } from '../watch.js'
 import type { FenceMember } from './fence-member.js'
 import type { Reconnect } from './reconnect.js'
 

@@ -4,7 +4,7 @@ import type { Side, Target } from '../events.js'
 import { cancelReconnectTimer, connectorOf, dropStream } from '../ioredis-internals.js'
 import { initial, inOutage, type Lifecycle, type LifecycleEvent, next, retryDelay } from '../lifecycle.js'
 import type { Resolver } from '../resolver.js'
-import type { Member, Watch } from '../watch.js'
+import type { Member, Watch } from '../sentinels/watch.js'
 import { park } from './async-context.js'
 import type { Handshake } from './handshake.js'
 

@@ -13,7 +13,7 @@ import {
   toFront,
 } from '../../src/answers.js'
 import { normalize } from '../../src/options.js'
-import { sentinelKey } from '../../src/registry.js'
+import { sentinelKey } from '../../src/sentinels/registry.js'
 
 const answer = (address: string, epoch?: number, sentinel = 's1:26379'): MasterAnswer => {
   const [host, port] = address.split(':')

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { FenceState } from '../../src/fence.js'
+import { FenceState } from '../../src/sentinels/fence.js'
 import { parseSentinelEvent } from '../../src/topology.js'
 
 const masterA = 'master mymaster 10.0.0.1 6379'

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { normalize } from '../../src/options.js'
-import { announceMaster, RETIRE_MS, type SentinelSet, sentinelSetFor } from '../../src/registry.js'
 import { FALLBACK_POLL_MS, RETRY_REUSE_MS, Resolver } from '../../src/resolver.js'
+import { announceMaster, RETIRE_MS, type SentinelSet, sentinelSetFor } from '../../src/sentinels/registry.js'
 import type { Observation } from '../../src/sentinels.js'
 import { Sentinels } from '../../src/sentinels.js'
 

@@ -1,6 +1,6 @@
-import type { ResolvedOptions } from './options.js'
-import type { Observation, SharedAnswer } from './sentinels.js'
-import { formatAddress } from './topology.js'
+import type { ResolvedOptions } from '../options.js'
+import type { Observation, SharedAnswer } from '../sentinels.js'
+import { formatAddress } from '../topology.js'
 import { Watch } from './watch.js'
 
 /**

@@ -1,4 +1,4 @@
-import type { EventNode, SentinelEvent } from './topology.js'
+import type { EventNode, SentinelEvent } from '../topology.js'
 
 /** What the write fence of a sentinel set is doing: the master it fences, since when, and why. */
 export interface Fence {

@@ -1,11 +1,8 @@
-import { AsyncResource } from 'node:async_hooks'
 import type { Redis } from 'ioredis'
+import type { ResolvedOptions } from '../options.js'
+import type { EventNode, SentinelEvent } from '../topology.js'
 import { type Fence, FenceState, type FenceStep } from './fence.js'
-import { guardReplies, unrefReconnectTimer } from './ioredis-internals.js'
-import type { ResolvedOptions } from './options.js'
-import { connectSentinel } from './sentinels.js'
-import { isSubscriberReply } from './subscriber-replies.js'
-import { type EventNode, formatAddress, parseSentinelEvent, type SentinelEvent } from './topology.js'
+import { subscribeAll } from './subscriptions.js'
 
 /** A client waiting for its master or replica to come back. */
 export interface Waiter {
@@ -47,37 +44,8 @@ export interface WatchHooks {
   idle(): void
 }
 
-/**
- * The async context the watch's connections are made in: the module's, not that of whichever
- * command first connected a client. Otherwise the subscriptions, and the write fence's polls of a
- * replica being promoted, would run inside that request's trace (an APM span per poll, children
- * of a request that ended long before) and keep any AsyncLocalStorage store of it alive.
- */
-const detached = new AsyncResource('twiceredis:watch')
-
 /** How many clients act per turn of the event loop after an announcement. */
 const BATCH = 10
-
-/** How often a lost subscription to a sentinel is tried again. */
-const RESUBSCRIBE_MS = 500
-
-/**
- * The sentinels' channels a watch listens to (patterns): switches, replicas' `+sdown`, the
- * master's `+odown`/`-odown`, and every step of a failover (`+try-failover`, `+elected-leader`,
- * `+selected-slave`, `+failover-state-*`, `+failover-end*`, `-failover-abort-*`).
- */
-const PATTERNS = [
-  '+switch-master',
-  '+promoted-slave',
-  '+sdown',
-  '+odown',
-  '-odown',
-  '+try-failover',
-  '+elected-leader',
-  '+selected-slave',
-  '+failover-*',
-  '-failover-abort-*',
-]
 
 /**
  * The process' subscriptions to the sentinels of one sentinel set, shared by every TwiceRedis on
@@ -173,7 +141,10 @@ export class Watch {
 
   #open(): void {
     if (this.#subscribers.length > 0) return
-    this.#subscribers = detached.runInAsyncScope(() => this.options.sentinels.map((s) => this.#subscribe(s)))
+    this.#subscribers = subscribeAll(this.options, {
+      heard: (sentinel, channel, event) => this.#heard(sentinel, channel, event),
+      listening: (subscriber, on) => this.#listening(subscriber, on),
+    })
   }
 
   #closeIfIdle(): void {
@@ -185,39 +156,6 @@ export class Watch {
     this.#endFence()
     // (Read sides that follow keep the watch, not its subscriptions.)
     if (this.#readers.size === 0) this.hooks.idle()
-  }
-
-  #subscribe(sentinel: ResolvedOptions['sentinels'][number]): Redis {
-    const address = formatAddress(sentinel.host, sentinel.port)
-    // ioredis reconnects a lost sentinel (or one not reached yet); we subscribe on every connect.
-    // (ioredis' own re-subscribe leaves its promise unhandled: on ioredis 5 a refused AUTH rejects
-    // it, an unhandled rejection in the application.)
-    const subscriber = connectSentinel(this.options, sentinel, {
-      retryStrategy: () => RESUBSCRIBE_MS,
-      maxRetriesPerRequest: null,
-      autoResubscribe: false,
-    })
-    subscriber.on('error', () => {})
-    subscriber.on('pmessage', (_pattern: string, channel: string, message: string) => {
-      const event = parseSentinelEvent(channel, message, this.options.name)
-      if (event) this.#heard(address, channel, event)
-    })
-    const subscribe = () => {
-      subscriber.psubscribe(...PATTERNS).then(
-        () => this.#listening(subscriber, true),
-        () => {},
-      )
-    }
-    // The subscriptions alone never keep the process alive (a client at rest holds them for good).
-    // A sentinel answering what ioredis' subscriber mode cannot take drops this connection, not the process.
-    subscriber.on('connect', () => {
-      guardReplies(subscriber, (reply) => isSubscriberReply(reply, subscriber.status === 'ready'))
-      subscriber.stream?.unref?.()
-    })
-    subscriber.on('reconnecting', () => unrefReconnectTimer(subscriber))
-    subscriber.on('ready', subscribe)
-    subscriber.on('close', () => this.#listening(subscriber, false))
-    return subscriber
   }
 
   #heard(sentinel: string, channel: string, event: SentinelEvent): void {
