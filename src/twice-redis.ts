@@ -7,7 +7,7 @@ import { TwiceRedisConnector } from './connector.js'
 import { parseToken, Session } from './consistency.js'
 import { InvalidOptionError } from './errors.js'
 import type { Emit, Side, Target, TwiceRedisEvents } from './events.js'
-import { Metrics } from './metrics.js'
+import { Metrics } from './metrics/metrics.js'
 import {
   credentialsFor,
   normalize,

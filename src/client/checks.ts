@@ -4,7 +4,7 @@ import { AuthenticationError, RoleCheckDeniedError, redact, TwiceRedisError } fr
 import type { Side, Target } from '../events.js'
 import { HealthCheck, type Verdict } from '../health-check.js'
 import { connectorOf } from '../ioredis-internals.js'
-import type { Metrics } from '../metrics.js'
+import type { Metrics } from '../metrics/metrics.js'
 import type { Resolver } from '../resolver.js'
 import { isAuthError } from '../sentinels.js'
 import type { Connection } from './connection.js'

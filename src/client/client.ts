@@ -16,7 +16,7 @@ import {
   replaceReadyCheck,
   streamOf,
 } from '../ioredis-internals.js'
-import type { Metrics } from '../metrics.js'
+import type { Metrics } from '../metrics/metrics.js'
 import type { Resolver } from '../resolver.js'
 import { park, unpark } from './async-context.js'
 import { fatalError, healthCheckOf } from './checks.js'
