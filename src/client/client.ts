@@ -72,8 +72,10 @@ export class TwiceRedisClient extends Redis {
     this.#session = session
     this.connection = new Connection(this)
     const o = resolver.options
-    // The master this side writes to now (`undefined` while not connected to one).
-    const master = () => (this.node?.role === 'master' ? this.node.address : undefined)
+    const master = () => {
+      const node = this.node
+      return node?.role === 'master' ? node.address : undefined // the master this side writes to now
+    }
     this.#fence = new FenceMember(this, emit, () => this.#life.member, master, o.name)
     this.#transaction = new TransactionStage(this.connection, o.name, (c, s) => super.sendCommand(c, s))
     const backoff = options.retryStrategy ?? (() => 50)
@@ -133,7 +135,7 @@ export class TwiceRedisClient extends Redis {
     //    instead of failing with "Connection is closed".
     if (state === 'disconnecting' && !connecting) return this.#life.defer(command, stream)
     // 3. Ours (the health check's)? Past every stage of the application's.
-    if (this.connection.isOwn(command)) return this.sendDirect(command, stream)
+    if (this.connection.isOwn(command)) return this.#direct(command, stream, true)
     this.metrics?.sent(command, this)
     this.#idle.touch()
     // 4. Held by the fence? (ioredis' handshake belongs to the connection being made; quit()'s
@@ -146,11 +148,16 @@ export class TwiceRedisClient extends Redis {
     // 6. Gated by the session (read side: until the replica has the session's writes)?
     if (this.#gate?.take(command, stream)) return command.promise
     if (this.side === 'master') this.#session.sent(this, command)
-    return this.sendDirect(command, stream)
+    return this.#direct(command, stream, false)
   }
 
   /** @internal Send as ioredis would (connecting first if idle), past twiceredis' hooks. */
   sendDirect(command: Command, stream?: Stream): unknown {
+    return this.#direct(command, stream, this.connection.isOwn(command) || this.#session.isOwn(command))
+  }
+
+  /** The rest of the way (`own`: twiceredis' own, never refused or aborted by the application's guards). */
+  #direct(command: Command, stream: Stream, own: boolean): unknown {
     // After quit(), what the read gate took before it (and its probes) still goes: QUIT waits behind them.
     if (this.#life.state === 'closed' && command.name !== 'quit' && this.status !== 'connect') {
       if (this.status !== 'ready' || closingManually(this)) return this.#closed(command)
@@ -163,9 +170,6 @@ export class TwiceRedisClient extends Redis {
       park(command)
       return queueOffline(this, command, stream)
     }
-    // Our own commands (health check, the session's probes and ROLE) are no part of the
-    // application's transaction: never refused or aborted by its guards.
-    const own = this.connection.isOwn(command) || this.#session.isOwn(command)
     // Ready with its socket already destroyed (a drop in progress): ioredis queues it for the next
     // connection, and aborts a queued EXEC when the close comes; a transaction's rest is refused here.
     const dropping = this.status === 'ready' && !streamOf(this)?.writable
@@ -182,10 +186,7 @@ export class TwiceRedisClient extends Redis {
     return this.#transaction.send(command, stream)
   }
 
-  /**
-   * Drop the connection now (pending replies may be lost; see ioredis). The next command
-   * reconnects through a fresh discovery.
-   */
+  /** Drop the connection now (replies pending may be lost); the next command reconnects, resolving afresh. */
   override disconnect(reconnect = false): void {
     if (reconnect || this.#life.state === 'closed') {
       super.disconnect(reconnect)

@@ -79,13 +79,14 @@ export class Connection {
   /** An application's command is written now (past the guards): follow what it changes. */
   written(command: Command): void {
     const name = command.name
-    // Most commands change nothing here: one check for them (blocking ones start with b or x).
+    // Most commands change nothing here: one check for them (blocking ones start with b or x;
+    // then SELECT and EXEC by their length and first letter).
     const c = name.charCodeAt(0) | 0x20
-    if (c !== 0x62 && c !== 0x78 && c !== 0x73 && c !== 0x65) return
-    const n = name.toLowerCase()
-    if (Command.checkFlag('BLOCKING_COMMANDS', n)) this.#blocking(command)
-    else if (n === 'select') this.#select(command)
-    else if (n === 'exec' && this.#pendingDb !== undefined) {
+    if (c === 0x62 || c === 0x78) {
+      if (Command.checkFlag('BLOCKING_COMMANDS', name.toLowerCase())) this.#blocking(command)
+    } else if (c === 0x73 && name.length === 6 && name.toLowerCase() === 'select') {
+      this.#select(command)
+    } else if (c === 0x65 && name.length === 4 && this.#pendingDb !== undefined && name.toLowerCase() === 'exec') {
       const db = this.#pendingDb
       const epoch = this.epoch
       onSettled(command, (error) => {
