@@ -42,7 +42,10 @@ export class FenceMember {
   /** Whether writes wait now: a fence stands for this side's master, or this member was not released yet. */
   fenced(): boolean {
     if (this.#holding) return true
-    this.#holding = this.watch()?.holds(this.master()) === true
+    const watch = this.watch()
+    // No fence standing (nearly always): one check, without looking up this side's master.
+    if (watch?.fence === undefined) return false
+    this.#holding = watch.holds(this.master())
     return this.#holding
   }
 
