@@ -27,7 +27,6 @@ type Checked = Redis & { readonly node: Target | undefined }
  * node, judged against the old one's role, would throw out a healthy node.
  */
 export class HealthCheck {
-  readonly #own = new WeakSet<Command>()
   #timer: NodeJS.Timeout | undefined
   /** Counts connections: a reply from an earlier one is ignored. */
   #connection = 0
@@ -51,17 +50,15 @@ export class HealthCheck {
       /** A check finished on the current connection. */
       done(): void
       /**
-       * A transaction is open on the connection (`MULTI` sent, `EXEC` not yet): a check would be
-       * queued in it (and run by the application's `EXEC`), so none is sent.
+       * A transaction is open on the connection (`MULTI` sent, `EXEC` not yet), or a blocking
+       * command is in flight: a check would be queued behind it (or in it, run by the
+       * application's `EXEC`), so none is sent. (Read from the client's connection record.)
        */
-      inTransaction(): boolean
+      busy(): boolean
+      /** Mark a check's command as ours in the client's connection record. */
+      own(command: Command): void
     },
   ) {}
-
-  /** Whether `command` is one of ours (it does not count as use for the idle timeout). */
-  isOwn(command: Command): boolean {
-    return this.#own.has(command)
-  }
 
   /** The client is ready on a new connection. */
   start(): void {
@@ -86,8 +83,7 @@ export class HealthCheck {
     const client = this.client
     const target = client.node
     if (client.status !== 'ready' || this.#pending || !target || client.mode === 'monitor') return
-    if (this.on.inTransaction()) return
-    if (client.commandQueue.toArray().some((item) => Command.checkFlag('BLOCKING_COMMANDS', item.command.name))) return
+    if (this.on.busy()) return
     const connection = this.#connection
     const current = () => connection === this.#connection
     this.#pending = true
@@ -119,7 +115,7 @@ export class HealthCheck {
 
   #send(name: 'info' | 'ping'): Promise<string> {
     const command = new Command(name, name === 'info' ? ['replication'] : [], { replyEncoding: 'utf8' })
-    this.#own.add(command)
+    this.on.own(command)
     return this.client.sendCommand(command) as Promise<string>
   }
 

@@ -1,4 +1,4 @@
-export { TwiceRedisClient } from './client.js'
+export { TwiceRedisClient } from './client/client.js'
 export {
   AuthenticationError,
   ClientClosedError,

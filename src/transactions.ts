@@ -1,3 +1,15 @@
+/**
+ * Which connection of a client is open now: the client's connection record (see
+ * client/connection.ts) counts them; a guard made alone (unit tests) counts on its own.
+ */
+export interface Epoch {
+  readonly epoch: number
+}
+
+class Counter implements Epoch {
+  epoch = 0
+}
+
 /** What to do with a command about to be written (see {@link WatchGuard.written}). */
 export interface Written {
   /** An `EXEC` whose `WATCH` was lost: write a `DISCARD` in its place and answer it `null`. */
@@ -29,26 +41,34 @@ export class WatchGuard {
   #open = false
   /** The connection on which a `WATCH` of the open set was answered. */
   #watchedOn: number | undefined
-  /** Counts connections. */
-  #connection = 0
+  readonly #epoch: Epoch
   /** Counts `WATCH`es written: an end answered after a later `WATCH` ends nothing. */
   #watches = 0
   /** A `MULTI` was written on a connection that does not hold the `WATCH`: its `EXEC` is aborted. */
   #abort = false
+
+  constructor(epoch: Epoch = new Counter()) {
+    this.#epoch = epoch
+  }
+
+  get #connection(): number {
+    return this.#epoch.epoch
+  }
 
   /** A `WATCH` is open: dropping the connection on purpose would lose it. */
   get open(): boolean {
     return this.#open
   }
 
-  /** The connection closed: what it watched is gone. */
+  /** The connection closed: what it watched is gone. (A guard over a client's record reads its epoch instead.) */
   closed(): void {
-    this.#connection++
+    if (this.#epoch instanceof Counter) this.#epoch.epoch++
   }
 
   /** A command of the application's (its name, any case) is about to be written. */
   written(name: string): Written {
-    if (name.length > 7) return SEND
+    // Nothing open: only a WATCH (5 letters) changes anything.
+    if (name.length > 7 || (!this.#open && name.length !== 5)) return SEND
     const n = name.toLowerCase()
     if (n === 'watch') {
       this.#open = true
@@ -93,51 +113,84 @@ export class WatchGuard {
   }
 }
 
+const SENT = { refuse: false } as const
+
 /**
  * The application's `MULTI` sent command by command, followed as its commands are written.
  *
  * Redis discards a transaction with the connection it was opened on. ioredis then writes what
  * follows on the next connection, where it runs alone, outside any transaction, and the `EXEC`
- * fails: half a transaction applied. Here every command written on another connection than the
- * open `MULTI`'s is refused instead (`TRANSACTION_ABORTED`), up to and including its `EXEC` or
- * `DISCARD` (a `RESET` ends it and goes). A `MULTI` written again (ioredis resends one left
- * unanswered) opens it afresh there.
- * The transaction ends when its `EXEC`, `DISCARD` or `RESET` is answered: one written on a
- * connection that closed before answering it is written again.
+ * fails: half a transaction applied. Here every command of the application's written on another
+ * connection than the open `MULTI`'s is refused instead (`TRANSACTION_ABORTED`), up to and including
+ * its `EXEC` or `DISCARD` (a `RESET` ends it and goes). A `MULTI` written again (ioredis resends one
+ * left unanswered) opens it afresh there. twiceredis' own commands (health check, probes, `ROLE`)
+ * are never the transaction's: they are not brought here.
+ *
+ * The transaction ends when its `EXEC`, `DISCARD` or `RESET` is answered (one written on a
+ * connection that closed before answering it is written again), or when the application abandons
+ * it: once refused, a transaction ends at the next turn of the event loop in which nothing more of
+ * it was refused. The rest of a transaction is written in one go (sent together, or each command
+ * from the reply of the one before, refused at once): what the application sends after it could
+ * react to the refusal (a timer, other I/O) is its own again, run as sent (an `EXEC` then gets
+ * Redis' `ERR EXEC without MULTI`). Nothing of the lost transaction is applied either way.
  */
 export class TransactionGuard {
   /** The connection the open `MULTI` was written on. */
   #multiOn: number | undefined
-  #connection = 0
+  readonly #epoch: Epoch
   /** Counts `MULTI`s written: an end answered after a later `MULTI` ends nothing. */
   #multis = 0
+  /** Counts refusals: a turn of the event loop without one ends the abandoned transaction. */
+  #refusals = 0
+  #abandon: NodeJS.Immediate | undefined
 
-  /** A `MULTI` was written and its end not answered yet. */
-  get open(): boolean {
-    return this.#multiOn !== undefined
+  constructor(epoch: Epoch = new Counter()) {
+    this.#epoch = epoch
   }
 
+  get #connection(): number {
+    return this.#epoch.epoch
+  }
+
+  /** A `MULTI` was written on this connection and its end not answered yet. */
+  get open(): boolean {
+    return this.#multiOn === this.#connection
+  }
+
+  /** A transaction whose connection was lost is still refused (its end not seen yet). */
+  get lost(): boolean {
+    return this.#multiOn !== undefined && this.#multiOn !== this.#connection
+  }
+
+  /** The connection closed. (A guard over a client's record reads its epoch instead.) */
   closed(): void {
-    this.#connection++
+    if (this.#epoch instanceof Counter) this.#epoch.epoch++
   }
 
   /**
    * A command of the application's is about to be written: `refuse` it, or send it. `dropping`:
    * the connection is closing (its socket destroyed, its close not yet seen), so the command can
-   * only go on the next one.
+   * only go on the next one. `abandoned` runs when a refused transaction ends without its end.
    */
-  written(name: string, dropping = false): { refuse: boolean; reply?: (() => void) | undefined } {
-    if (name.length > 7 && this.#multiOn === undefined) return { refuse: false }
+  written(
+    name: string,
+    dropping = false,
+    abandoned?: () => void,
+  ): { refuse: boolean; reply?: (() => void) | undefined } {
+    // No transaction: only a MULTI (5 letters) changes anything.
+    if (this.#multiOn === undefined && name.length !== 5) return SENT
     const n = name.toLowerCase()
     const connection = dropping ? this.#connection + 1 : this.#connection
     if (n === 'multi') {
+      this.#end()
       this.#multiOn = connection
       this.#multis++
       return { refuse: false }
     }
     const ends = n === 'exec' || n === 'discard' || n === 'reset'
     if (this.#multiOn !== undefined && this.#multiOn !== connection) {
-      if (ends) this.#multiOn = undefined
+      if (ends) this.#end()
+      else this.#refused(abandoned)
       // RESET leaves no transaction open on any connection: it goes.
       return { refuse: n !== 'reset' }
     }
@@ -149,5 +202,21 @@ export class TransactionGuard {
         if (this.#multis === multis) this.#multiOn = undefined
       },
     }
+  }
+
+  #refused(abandoned?: () => void): void {
+    const refusals = ++this.#refusals
+    clearImmediate(this.#abandon)
+    this.#abandon = setImmediate(() => {
+      if (this.#refusals !== refusals) return
+      this.#end()
+      abandoned?.()
+    })
+  }
+
+  #end(): void {
+    clearImmediate(this.#abandon)
+    this.#abandon = undefined
+    this.#multiOn = undefined
   }
 }

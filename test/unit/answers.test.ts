@@ -2,9 +2,9 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { normalize } from '../../src/options/normalize.js'
 import { configEpoch } from '../../src/protocol/sentinel-replies.js'
-import { sentinelKey } from '../../src/registry.js'
 import { parseAllowedNodes } from '../../src/routing/allowed-nodes.js'
 import { bestOf, type MasterAnswer, masterNotAllowed, raiseEpoch, staleEpoch } from '../../src/sentinels/answers.js'
+import { sentinelKey } from '../../src/sentinels/registry.js'
 import { refusedLast, toBack, toFront } from '../../src/sentinels/sentinel-order.js'
 
 const answer = (address: string, epoch?: number, sentinel = 's1:26379'): MasterAnswer => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { FenceState } from '../../src/fence.js'
 import { parseSentinelEvent } from '../../src/protocol/sentinel-events.js'
+import { FenceState } from '../../src/sentinels/fence.js'
 
 const M = '10.0.0.1:6379'
 const master = `master mymaster 10.0.0.1 6379`

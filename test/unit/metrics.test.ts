@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { ClientClosedError } from '../../src/errors.js'
-import { errorType, rejectionReason, sentinelOutcome } from '../../src/metrics.js'
+import { errorType, rejectionReason, sentinelOutcome } from '../../src/metrics/metrics.js'
 
 describe('metrics: attribute values stay few', () => {
   it('error.type: our codes, Node codes, the Redis error prefix, else the class name', () => {

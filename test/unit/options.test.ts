@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { InvalidOptionError, TwiceRedis } from '../../src/index.js'
 import { credentialsFor, normalize, parseSentinel } from '../../src/options/normalize.js'
-import { sentinelKey } from '../../src/registry.js'
+import { sentinelKey } from '../../src/sentinels/registry.js'
 
 const base = { name: 'mymaster', sentinels: ['127.0.0.1:26379'] }
 

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { normalize } from '../../src/options/normalize.js'
-import { sentinelSetFor } from '../../src/registry.js'
 import { Resolver } from '../../src/routing/resolver.js'
+import { sentinelSetFor } from '../../src/sentinels/registry.js'
 import type { Observation } from '../../src/sentinels/sentinel-query.js'
 import { type Refusal, Sentinels } from '../../src/sentinels/sentinels.js'
 

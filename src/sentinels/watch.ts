@@ -1,12 +1,8 @@
-import { AsyncResource } from 'node:async_hooks'
 import type { Redis } from 'ioredis'
+import type { ResolvedOptions } from '../options/normalize.js'
+import type { EventNode, SentinelEvent } from '../protocol/sentinel-events.js'
 import { type Fence, FenceState, type FenceStep } from './fence.js'
-import { guardReplies, unrefReconnectTimer } from './ioredis-internals.js'
-import type { ResolvedOptions } from './options/normalize.js'
-import { formatAddress } from './protocol/address.js'
-import { type EventNode, parseSentinelEvent, type SentinelEvent } from './protocol/sentinel-events.js'
-import { isSubscriberReply } from './protocol/subscriber-replies.js'
-import { connectSentinel } from './sentinels/sentinel-query.js'
+import { subscribeAll } from './subscriptions.js'
 
 /** A client waiting for its master or replica to come back. */
 export interface Waiter {
@@ -48,37 +44,8 @@ export interface WatchHooks {
   idle(): void
 }
 
-/**
- * The async context the watch's connections are made in: the module's, not that of whichever
- * command first connected a client. Otherwise the subscriptions, and the write fence's polls of a
- * replica being promoted, would run inside that request's trace (an APM span per poll, children
- * of a request that ended long before) and keep any AsyncLocalStorage store of it alive.
- */
-const detached = new AsyncResource('twiceredis:watch')
-
 /** How many clients act per turn of the event loop after an announcement. */
 const BATCH = 10
-
-/** How often a lost subscription to a sentinel is tried again. */
-const RESUBSCRIBE_MS = 500
-
-/**
- * The sentinels' channels a watch listens to (patterns): switches, replicas' `+sdown`, the
- * master's `+odown`/`-odown`, and every step of a failover (`+try-failover`, `+elected-leader`,
- * `+selected-slave`, `+failover-state-*`, `+failover-end*`, `-failover-abort-*`).
- */
-const PATTERNS = [
-  '+switch-master',
-  '+promoted-slave',
-  '+sdown',
-  '+odown',
-  '-odown',
-  '+try-failover',
-  '+elected-leader',
-  '+selected-slave',
-  '+failover-*',
-  '-failover-abort-*',
-]
 
 /**
  * The process' subscriptions to the sentinels of one sentinel set, shared by every TwiceRedis on
@@ -100,6 +67,8 @@ const PATTERNS = [
 export class Watch {
   readonly #waiters = new Set<Waiter>()
   readonly #members = new Set<Member>()
+  /** Read sides on a replica: told of its `+sdown` while anyone listens (they open nothing themselves). */
+  readonly #readers = new Set<Waiter>()
   #subscribers: Redis[] = []
   /** Subscriptions in place now. */
   readonly #live = new Set<Redis>()
@@ -148,6 +117,15 @@ export class Watch {
     this.#closeIfIdle()
   }
 
+  /** A read side connected to a replica: told if the sentinels flag it down. */
+  follow(reader: Waiter): void {
+    this.#readers.add(reader)
+  }
+
+  unfollow(reader: Waiter): void {
+    if (this.#readers.delete(reader)) this.#closeIfIdle()
+  }
+
   /** A write-side client with `failoverDetection: 'always'` listens for as long as it lives. */
   join(member: Member): void {
     this.#members.add(member)
@@ -163,7 +141,10 @@ export class Watch {
 
   #open(): void {
     if (this.#subscribers.length > 0) return
-    this.#subscribers = detached.runInAsyncScope(() => this.options.sentinels.map((s) => this.#subscribe(s)))
+    this.#subscribers = subscribeAll(this.options, {
+      heard: (sentinel, channel, event) => this.#heard(sentinel, channel, event),
+      listening: (subscriber, on) => this.#listening(subscriber, on),
+    })
   }
 
   #closeIfIdle(): void {
@@ -173,45 +154,13 @@ export class Watch {
     this.#live.clear()
     this.#since = undefined
     this.#endFence()
-    this.hooks.idle()
-  }
-
-  #subscribe(sentinel: ResolvedOptions['sentinels'][number]): Redis {
-    const address = formatAddress(sentinel.host, sentinel.port)
-    // ioredis reconnects a lost sentinel (or one not reached yet); we subscribe on every connect.
-    // (ioredis' own re-subscribe leaves its promise unhandled: on ioredis 5 a refused AUTH rejects
-    // it, an unhandled rejection in the application.)
-    const subscriber = connectSentinel(this.options, sentinel, {
-      retryStrategy: () => RESUBSCRIBE_MS,
-      maxRetriesPerRequest: null,
-      autoResubscribe: false,
-    })
-    subscriber.on('error', () => {})
-    subscriber.on('pmessage', (_pattern: string, channel: string, message: string) => {
-      const event = parseSentinelEvent(channel, message, this.options.name)
-      if (event) this.#heard(address, channel, event)
-    })
-    const subscribe = () => {
-      subscriber.psubscribe(...PATTERNS).then(
-        () => this.#listening(subscriber, true),
-        () => {},
-      )
-    }
-    // The subscriptions alone never keep the process alive (a client at rest holds them for good).
-    // A sentinel answering what ioredis' subscriber mode cannot take drops this connection, not the process.
-    subscriber.on('connect', () => {
-      guardReplies(subscriber, (reply) => isSubscriberReply(reply, subscriber.status === 'ready'))
-      subscriber.stream?.unref?.()
-    })
-    subscriber.on('reconnecting', () => unrefReconnectTimer(subscriber))
-    subscriber.on('ready', subscribe)
-    subscriber.on('close', () => this.#listening(subscriber, false))
-    return subscriber
+    // (Read sides that follow keep the watch, not its subscriptions.)
+    if (this.#readers.size === 0) this.hooks.idle()
   }
 
   #heard(sentinel: string, channel: string, event: SentinelEvent): void {
     if (event.type === 'replica-down') {
-      this.#tell([...this.#waiters], (w) => w.replicaDown(event.replica))
+      this.#tell([...new Set([...this.#waiters, ...this.#readers])], (w) => w.replicaDown(event.replica))
       return
     }
     if (event.type === 'switch-master') {
@@ -228,6 +177,11 @@ export class Watch {
   }
 
   #act(step: FenceStep, sentinel: string, reason: string, from?: string): void {
+    // A release first: a step may end one fence and raise another (for another master).
+    if (step.lower) {
+      this.#endFence()
+      this.#tell([...this.#members], (m) => m.unfence({ reason, sentinel }))
+    }
     if (step.raise) {
       const fence = step.raise
       clearTimeout(this.#fenceTimer)
@@ -235,10 +189,6 @@ export class Watch {
       this.#tell([...this.#members], (m) => m.fence(fence))
     }
     if (step.candidate) this.#watchPromotion(step.candidate, sentinel)
-    if (step.lower) {
-      this.#endFence()
-      this.#tell([...this.#members], (m) => m.unfence({ reason, sentinel }))
-    }
     if (step.switchTo) {
       const to = step.switchTo
       this.#endFence()

@@ -1,7 +1,7 @@
-import type { ResolvedOptions } from './options/normalize.js'
-import { formatAddress } from './protocol/address.js'
-import type { Observation } from './sentinels/sentinel-query.js'
-import type { SharedAnswer } from './sentinels/sentinels.js'
+import type { ResolvedOptions } from '../options/normalize.js'
+import { formatAddress } from '../protocol/address.js'
+import type { Observation } from './sentinel-query.js'
+import type { SharedAnswer } from './sentinels.js'
 import { Watch } from './watch.js'
 
 /**

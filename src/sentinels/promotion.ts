@@ -1,8 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Redis, type RedisOptions } from 'ioredis'
-import { FixedConnector } from './connector.js'
-import type { Target } from './events.js'
-import { parseInfo } from './protocol/node-info.js'
+import { FixedConnector } from '../connector.js'
+import type { Target } from '../events.js'
+import { parseInfo } from '../protocol/node-info.js'
 
 /** How often the replica being promoted is asked for its role. */
 const POLL_MS = 5

@@ -1,4 +1,4 @@
-import type { EventNode, SentinelEvent } from './protocol/sentinel-events.js'
+import type { EventNode, SentinelEvent } from '../protocol/sentinel-events.js'
 
 /** What the write fence of a sentinel set is doing: the master it fences, since when, and why. */
 export interface Fence {
@@ -19,7 +19,10 @@ export interface FenceStep {
   raise?: Fence
   /** The leader named the replica it promotes: watch it become master. */
   candidate?: EventNode
-  /** The failover is over without a switch: send held writes to the same master. */
+  /**
+   * The failover is over without a switch: send held writes to the same master. Comes before
+   * `raise` when one step ends a fence and raises another (for another master).
+   */
   lower?: string
   /** The master is now `switchTo`: send held writes there. */
   switchTo?: EventNode
@@ -78,7 +81,12 @@ export class FenceState {
     if (event.type !== 'odown' && event.type !== 'failover') return {}
     if (this.#retired.includes(event.node)) return {}
     const out: FenceStep = {}
-    if (this.#fence && this.#fence.master !== event.node) this.#clear()
+    // Sentinels that disagree about the master (or spell it differently): the fence standing for
+    // the other one ends with a release (its members must not wait for a release that never comes).
+    if (this.#fence && this.#fence.master !== event.node) {
+      this.#clear()
+      out.lower = channel
+    }
     const word = this.#words.get(sentinel) ?? { odown: false, failover: false }
     if (event.type === 'odown') word.odown = event.on
     else {

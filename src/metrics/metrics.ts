@@ -1,140 +1,20 @@
-/**
- * OpenTelemetry metrics of one TwiceRedis: the database-client semantic conventions for every
- * command of both sides, and what only a Sentinel client can tell (`twiceredis.*`).
- *
- * `@opentelemetry/api` is an optional peer dependency. Nothing is loaded, and nothing measured,
- * until a MeterProvider is registered: the check reads the API's process-wide registration (the
- * global every copy of API 1.x shares), and only then is the API itself imported, lazily, with a
- * dynamic `import()` that works from the ESM and the CommonJS build and in Bun, and that fails
- * quietly where the package is not installed. The check runs as a TwiceRedis is built and again
- * each time one of its sides becomes ready, so a provider registered later is picked up then.
- *
- * Per command the cost is two clock reads, a few map lookups and the SDK's `record()`; counts
- * that change per command (reads by where served) are plain integers read at collection time.
- */
-import type * as Api from '@opentelemetry/api'
-import type { Command, Redis } from 'ioredis'
-import type { Side, Target } from './events.js'
-import { offlineQueueLength, onSettled } from './ioredis-internals.js'
+/** The metrics of one TwiceRedis (see otel.ts for how, and when, OpenTelemetry is loaded). */
+import type { Command } from 'ioredis'
+import type { Side, Target } from '../events.js'
+import { offlineQueueLength, onSettled } from '../ioredis-internals.js'
+import { CommandAttributes, type Lag, type ReadKey, rejectionReason, sentinelOutcome, split } from './labels.js'
+import {
+  type Instruments,
+  instruments,
+  live,
+  loadApi,
+  type MeasuredClient,
+  type Observe,
+  providerRegistered,
+} from './otel.js'
 
-/** Where any copy of `@opentelemetry/api` 1.x registers its global providers. */
-const registry = Symbol.for('opentelemetry.js.api.1')
-
-/** Semantic-convention buckets for durations in seconds (database client metrics). */
-const SECONDS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10]
-/** Buckets for the `twiceredis.*` durations, in ms: a blip to a slow failover. */
-const MILLISECONDS = [10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000]
-
-type Loaded = { metrics: Api.MetricsAPI }
-let api: Promise<Loaded | undefined> | undefined
-
-/** Whether some copy of the API has a global MeterProvider (no module is loaded to tell). */
-function providerRegistered(): boolean {
-  const global = (globalThis as Record<symbol, { metrics?: unknown } | undefined>)[registry]
-  return global?.metrics !== undefined
-}
-
-function loadApi(): Promise<Loaded | undefined> {
-  // (Named exports, or a default export holding them, whichever the loader made of the module.)
-  api ??= import('@opentelemetry/api').then(
-    (m: Partial<Loaded> & { default?: Partial<Loaded> }) => {
-      const metrics = m.metrics ?? m.default?.metrics
-      return metrics && { metrics }
-    },
-    () => undefined,
-  )
-  return api
-}
-
-/** The client of one side, as the metrics see it (a TwiceRedisClient). */
-export type MeasuredClient = Redis & { readonly side: Side; readonly node: Target | undefined }
-
-/** The instruments, made once per MeterProvider and shared by every TwiceRedis of the process. */
-interface Instruments {
-  provider: Api.MeterProvider
-  duration: Api.Histogram
-  createTime: Api.Histogram
-  unavailable: Api.Histogram
-  fenceDuration: Api.Histogram
-  fenceHeld: Api.Counter
-  sentinelQueries: Api.Counter
-  rejected: Api.Counter
-}
-
-let shared: Instruments | undefined
-/** The TwiceRedis instances whose observable values are reported at collection time. */
-const live = new Set<Metrics>()
-
-function instruments(a: Loaded): Instruments {
-  const provider = a.metrics.getMeterProvider()
-  if (shared?.provider === provider) return shared
-  const meter = provider.getMeter('twiceredis')
-  const histogram = (name: string, unit: string, description: string, buckets: number[]) =>
-    meter.createHistogram(name, { unit, description, advice: { explicitBucketBoundaries: buckets } })
-  shared = {
-    provider,
-    duration: histogram('db.client.operation.duration', 's', 'Duration of database client operations.', SECONDS),
-    createTime: histogram(
-      'db.client.connection.create_time',
-      's',
-      'The time it took to create a new connection (sentinel discovery, connect, handshake, role check).',
-      SECONDS,
-    ),
-    unavailable: histogram(
-      'twiceredis.write.unavailable',
-      'ms',
-      'Per outage of the write side: from the first write held or failed to the first write the master acknowledged.',
-      MILLISECONDS,
-    ),
-    fenceDuration: histogram(
-      'twiceredis.write.fence.duration',
-      'ms',
-      'How long the write fence held writes.',
-      MILLISECONDS,
-    ),
-    fenceHeld: meter.createCounter('twiceredis.write.fence.held', {
-      unit: '{command}',
-      description: 'Commands the write fence held.',
-    }),
-    sentinelQueries: meter.createCounter('twiceredis.sentinel.queries', {
-      unit: '{query}',
-      description: 'Sentinels asked during a discovery, by outcome.',
-    }),
-    rejected: meter.createCounter('twiceredis.node.rejected', {
-      unit: '{node}',
-      description: 'Nodes refused after being chosen (role, link, lag, allowedNodes, connect), by reason.',
-    }),
-  }
-  const count = meter.createObservableUpDownCounter('db.client.connection.count', {
-    unit: '{connection}',
-    description: 'The number of connections that are currently in state described by the state attribute.',
-  })
-  const pending = meter.createObservableUpDownCounter('db.client.connection.pending_requests', {
-    unit: '{request}',
-    description: 'The number of commands waiting for a connection.',
-  })
-  const reads = meter.createObservableCounter('twiceredis.reads', {
-    unit: '{command}',
-    description: 'Commands of the read side, by where they were served and why.',
-  })
-  const lag = meter.createObservableGauge('twiceredis.replica.lag', {
-    unit: 'By',
-    description:
-      "How far a replica is behind its master, as the last health check saw it (the master's offset minus the replica's).",
-  })
-  const linkDown = meter.createObservableGauge('twiceredis.replica.link_down', {
-    unit: 'ms',
-    description: "How long a replica's link to its master has been down, as the last health check saw it (0: up).",
-  })
-  const observables = { count, pending, reads, lag, linkDown }
-  meter.addBatchObservableCallback((result) => {
-    for (const m of live) m.observe((name, value, attributes) => result.observe(observables[name], value, attributes))
-  }, Object.values(observables))
-  return shared
-}
-
-/** Reports one value of an observable instrument at collection time. */
-type Observe = (name: 'count' | 'pending' | 'reads' | 'lag' | 'linkDown', value: number, attributes: Attributes) => void
+export { errorType, rejectionReason, sentinelOutcome } from './labels.js'
+export type { MeasuredClient } from './otel.js'
 
 /** One command being measured. */
 interface Measured {
@@ -144,8 +24,6 @@ interface Measured {
   via: MeasuredClient
 }
 
-type Attributes = Record<string, string | number | boolean>
-
 /**
  * A command being measured carries its measurement (measured once, however often ioredis sends it
  * again). A property rather than a WeakMap: a WeakMap of every command in flight costs the
@@ -153,18 +31,6 @@ type Attributes = Record<string, string | number | boolean>
  */
 const tag = Symbol('twiceredis.measured')
 type Tagged = Command & { [tag]?: Measured }
-
-/** A replica as a health check last saw it: its offset (lag is the master's latest offset minus it). */
-interface Lag {
-  host: string
-  port: number
-  offset: number
-  linkDownMs: number
-  at: number
-}
-
-/** How a read was served, counted for `twiceredis.reads`. */
-type ReadKey = 'replica' | 'fallback' | 'freshness'
 
 /**
  * The metrics of one TwiceRedis. Idle (every hook returns at once) until a MeterProvider is
@@ -174,7 +40,7 @@ export class Metrics {
   #on: Instruments | undefined
   readonly #clients: MeasuredClient[] = []
   /** Attributes by node and command name: the same object each time (no allocation per command). */
-  readonly #attributes = new WeakMap<Target, Map<string, Attributes>>()
+  readonly #attributes: CommandAttributes
   readonly #reads: Record<ReadKey, number> = { replica: 0, fallback: 0, freshness: 0 }
   readonly #lags = new Map<string, Lag>()
   #masterOffset: number | undefined
@@ -187,6 +53,8 @@ export class Metrics {
   #windowStart = Number.POSITIVE_INFINITY
   #fenced = false
   #connecting: Partial<Record<Side, number>> = {}
+  /** How the module-wide set of live instances refers to this one. */
+  readonly #self = new WeakRef(this)
 
   constructor(
     readonly masterName: string,
@@ -194,7 +62,9 @@ export class Metrics {
     readonly healthCheckIntervalMs: number,
     /** `metrics` of the options: `false` never starts; `'without-commands'` records no operation durations. */
     readonly enabled: boolean | 'without-commands' = true,
-  ) {}
+  ) {
+    this.#attributes = new CommandAttributes(db)
+  }
 
   /** Watch a side's connections, and start measuring once a MeterProvider is there. */
   attach(client: MeasuredClient): void {
@@ -214,7 +84,7 @@ export class Metrics {
 
   /** The TwiceRedis quit: stop reporting its observable values. */
   close(): void {
-    live.delete(this)
+    live.delete(this.#self)
   }
 
   /** A command of the application entered `client` (once per command; ioredis' own handshake is skipped). */
@@ -349,7 +219,7 @@ export class Metrics {
     void loadApi().then((a) => {
       if (!a || this.#on) return
       this.#on = instruments(a)
-      live.add(this)
+      live.add(this.#self)
     })
   }
 
@@ -399,7 +269,7 @@ export class Metrics {
       else this.#reads.replica++
     }
     if (this.enabled === true) {
-      on.duration.record((now - measured.start) / 1000, this.#attributesOf(name, measured.side, node, error))
+      on.duration.record((now - measured.start) / 1000, this.#attributes.of(name, measured.side, node, error))
     }
     if (measured.side !== 'master') return
     this.#pendingWrites.delete(measured)
@@ -419,71 +289,4 @@ export class Metrics {
     this.#outageAt = undefined
     this.#windowStart = Number.POSITIVE_INFINITY
   }
-
-  #attributesOf(name: string, side: Side, node: Target | undefined, error: Error | undefined): Attributes {
-    if (error || !node) return this.#makeAttributes(name, side, node, error)
-    let byName = this.#attributes.get(node)
-    if (!byName) {
-      byName = new Map()
-      this.#attributes.set(node, byName)
-    }
-    let attributes = byName.get(name)
-    if (!attributes) {
-      attributes = this.#makeAttributes(name, side, node, undefined)
-      byName.set(name, attributes)
-    }
-    return attributes
-  }
-
-  #makeAttributes(name: string, side: Side, node: Target | undefined, error: Error | undefined): Attributes {
-    const attributes: Attributes = {
-      'db.system.name': 'redis',
-      'db.namespace': String(this.db),
-      'db.operation.name': name.toUpperCase(),
-      'twiceredis.side': side,
-    }
-    if (node) {
-      attributes['server.address'] = node.host
-      attributes['server.port'] = node.port
-      attributes['twiceredis.node.role'] = node.role
-    }
-    if (error) attributes['error.type'] = errorType(error)
-    return attributes
-  }
-}
-
-/** A low-cardinality name for an error: our codes, Node's (`ECONNRESET`), a Redis error's prefix. */
-export function errorType(error: Error): string {
-  const code = (error as { code?: unknown }).code
-  if (typeof code === 'string') return code
-  if (error.name === 'ReplyError') return /^[A-Z][A-Z_]+/.exec(error.message)?.[0] ?? 'ReplyError'
-  return error.name || 'Error'
-}
-
-/** Why a node was refused, as one of a few words (the `node-rejected` reason is free text). */
-export function rejectionReason(reason: string): string {
-  if (/allowedNodes/.test(reason)) return 'allowed-nodes'
-  if (/^reports role/.test(reason)) return 'role'
-  if (/\blag\b/.test(reason)) return 'lag'
-  if (/master link/.test(reason)) return 'link'
-  if (/^flagged/.test(reason)) return 'flagged'
-  if (/connect|ready|ECONN|EHOST|ETIMEDOUT/.test(reason)) return 'connect'
-  return 'other'
-}
-
-/** How a sentinel failed a discovery. */
-export function sentinelOutcome(error: unknown): string {
-  const e = error as { code?: unknown; message?: unknown }
-  const message = typeof e?.message === 'string' ? e.message : String(error)
-  if (/did not answer within/.test(message)) return 'timeout'
-  if (/^(WRONGPASS|NOAUTH)|invalid password|invalid username-password/i.test(message)) return 'auth'
-  if (e?.code === 'ECONNREFUSED' || /ECONNREFUSED/.test(message)) return 'refused'
-  if (/no usable address/.test(message)) return 'bad-answer'
-  return 'error'
-}
-
-function split(address: string): { host: string; port: number } {
-  const i = address.lastIndexOf(':')
-  const host = address.slice(0, i).replace(/^\[|\]$/g, '')
-  return { host, port: Number(address.slice(i + 1)) }
 }

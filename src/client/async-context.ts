@@ -1,0 +1,21 @@
+import { AsyncLocalStorage } from 'node:async_hooks'
+import type { Command } from 'ioredis'
+
+/**
+ * The async context (an OpenTelemetry request's active span, any `AsyncLocalStorage`) a command
+ * was sent in, kept while it waits to be written: ioredis sends a waiting command again from
+ * wherever the connection became ready, which is another request's context, or none.
+ */
+const parkedIn = new WeakMap<Command, <R>(send: () => R) => R>()
+
+/** `command` waits (for a connection, the fence, a close): remember the context it was sent in. */
+export function park(command: Command): void {
+  parkedIn.set(command, AsyncLocalStorage.snapshot())
+}
+
+/** The context `command` waited in, once (`undefined`: it never waited, or was resumed already). */
+export function unpark(command: Command): (<R>(send: () => R) => R) | undefined {
+  const resume = parkedIn.get(command)
+  if (resume) parkedIn.delete(command)
+  return resume
+}

@@ -1,0 +1,301 @@
+import { inspect } from 'node:util'
+import { type Callback, type Command, Redis, type RedisOptions } from 'ioredis'
+import type { TwiceRedisConnector } from '../connector.js'
+import { ReadGate } from '../consistency/read-gate.js'
+import type { Session } from '../consistency/session.js'
+import { ClientClosedError, redact } from '../errors.js'
+import type { Emit, Side, Target } from '../events.js'
+import type { HealthCheck } from '../health-check.js'
+import { IdleTimer } from '../idle-timer.js'
+import {
+  clearManualClose,
+  closingManually,
+  connectorOf,
+  endWhileReconnecting,
+  queueOffline,
+  queueUntraced,
+  replaceReadyCheck,
+  streamOf,
+} from '../ioredis-internals.js'
+import type { Metrics } from '../metrics/metrics.js'
+import type { Resolver } from '../routing/resolver.js'
+import { park, unpark } from './async-context.js'
+import { fatalError, healthCheckOf } from './checks.js'
+import { Connection } from './connection.js'
+import { FenceMember } from './fence-member.js'
+import { Handshake } from './handshake.js'
+import { WatchMember } from './member.js'
+import { Reconnect } from './reconnect.js'
+import { TransactionStage } from './transaction-stage.js'
+
+type Stream = Parameters<Redis['sendCommand']>[1]
+type FatalOptions = Parameters<Redis['recoverFromFatalError']>[2]
+
+/**
+ * One side of a TwiceRedis: a real ioredis `Redis` (every command, pipeline, MULTI and pub/sub,
+ * with ioredis' types) whose connection is found through the sentinels on every (re)connect.
+ *
+ * Unlike a plain ioredis client, `disconnect()` is not the end: the next command reconnects,
+ * resolving again (so a read may land on another replica). `quit()` is final.
+ */
+export class TwiceRedisClient extends Redis {
+  /** `master` for the write side, `replica` for the read side. */
+  readonly side: Side
+  /** @internal the TwiceRedis' OpenTelemetry metrics (idle until a MeterProvider is registered) */
+  metrics: Metrics | undefined
+  /** @internal this client's connection record: read it, never write it (see connection.ts). */
+  readonly connection: Connection
+  readonly #resolver: Resolver
+  readonly #emit: Emit
+  readonly #health: HealthCheck
+  readonly #idle: IdleTimer
+  readonly #session: Session
+  /** Read side: holds reads until the replica has the session's writes (see consistency.ts). */
+  readonly #gate: ReadGate | undefined
+  readonly #life: Reconnect
+  readonly #fence: FenceMember
+  readonly #handshake: Handshake
+  readonly #transaction: TransactionStage
+
+  /** @internal created by TwiceRedis */
+  constructor(side: Side, options: RedisOptions, resolver: Resolver, emit: Emit, session: Session) {
+    // ioredis asks the retry strategy at every unplanned close: that is where the lifecycle
+    // learns of it, and the one place the delay of every retry is decided.
+    // `lazyConnect: false` would connect inside ioredis' constructor, before any hook below is in
+    // place: connect at its end instead.
+    super({ ...options, lazyConnect: true, retryStrategy: () => (this ? this.#life.lost() : null) } as RedisOptions & {
+      replyMapping?: 'legacy'
+    })
+    this.options.lazyConnect = options.lazyConnect
+    this.side = side
+    this.#resolver = resolver
+    this.#emit = emit
+    this.#session = session
+    this.connection = new Connection(this)
+    const o = resolver.options
+    const master = () => {
+      const node = this.node
+      return node?.role === 'master' ? node.address : undefined // the master this side writes to now
+    }
+    this.#fence = new FenceMember(this, emit, () => this.#life.member, master, o.name)
+    this.#transaction = new TransactionStage(this.connection, o.name, (c, s) => super.sendCommand(c, s))
+    const backoff = options.retryStrategy ?? (() => 50)
+    this.#life = new Reconnect(
+      this,
+      resolver,
+      backoff,
+      () => this.#connect(),
+      () => this.#fence.holding,
+    )
+    this.#life.as = new WatchMember(this, this.#life, this.#fence, resolver, (c, s) => this.sendCommand(c, s))
+    this.#gate = side === 'replica' ? new ReadGate(session, this) : undefined
+    this.#handshake = new Handshake(this, o.clientZone !== undefined && side === 'replica')
+    const holdsState = () => this.#holdsState
+    const report = (error: Error) => emit('error', Object.assign(error, { side }))
+    this.#health = healthCheckOf(this, resolver, this.#life, holdsState, report)
+    this.#idle = new IdleTimer(
+      o.idleTimeoutMs,
+      () => this.status === 'ready' && this.mode === 'normal' && this.commandQueue.length === 0 && !this.#holdsState,
+      () => this.disconnect(),
+    )
+    replaceReadyCheck(this, (callback) => this.#handshake.readyCheck(callback))
+    this.#life.wire(this.#handshake)
+    Object.assign(this.options, { host: undefined, port: undefined })
+    this.on('error', (error: Error) => report(redact(error)))
+    this.on('connect', () => this.#life.armReadyTimer())
+    this.on('ready', () => this.#onReady())
+    this.on('close', () => this.#onClose())
+    this.on('end', () => {
+      this.#stopTimers()
+      this.#life.ended((command, stream) => this.sendCommand(command, stream))
+    })
+    if (options.lazyConnect === false) this.#connect()
+  }
+
+  /**
+   * The node this client is connected or connecting to, and the role it was chosen for
+   * (`master` on the read side means a fallback); `undefined` while disconnected.
+   */
+  get node(): Target | undefined {
+    return this.status === 'end' || this.status === 'wait' ? undefined : connectorOf<TwiceRedisConnector>(this).target
+  }
+
+  /**
+   * The path of one command of the application's, stage by stage, each one question (see
+   * ARCHITECTURE.md, "the path of one command"); {@link sendDirect} is the rest of the way.
+   */
+  override sendCommand(command: Command, stream?: Stream): unknown {
+    // A command that waited (for a connection, the fence, a close) goes on in its caller's context.
+    const resume = unpark(command)
+    if (resume) return resume(() => this.sendCommand(command, stream))
+    const connecting = this.status === 'connect'
+    // 1. Closed? (A socket that still completes its connect after quit() runs ioredis' handshake.)
+    const state = this.#life.state
+    if (state === 'closed' && !connecting) return this.#closed(command)
+    // 2. Deferred by disconnect()? Held until the socket closed, then sent over a fresh connection
+    //    instead of failing with "Connection is closed".
+    if (state === 'disconnecting' && !connecting) return this.#life.defer(command, stream)
+    // 3. Ours (the health check's)? Past every stage of the application's.
+    if (this.connection.isOwn(command)) return this.#direct(command, stream, true)
+    this.metrics?.sent(command, this)
+    this.#idle.touch()
+    // 4. Held by the fence? (ioredis' handshake belongs to the connection being made; quit()'s
+    //    QUIT ends the connection, and what is held is rejected.)
+    if (!connecting && this.#life.member && command.name !== 'quit' && this.#fence.fenced()) {
+      return this.#fence.hold(command, stream)
+    }
+    // 5. ioredis' handshake or our role check? They make the connection everything else waits for.
+    if (connecting && this.#handshake.ownBeforeReady(command)) return queueUntraced(this, command, stream)
+    // 6. Gated by the session (read side: until the replica has the session's writes)?
+    if (this.#gate?.take(command, stream)) return command.promise
+    if (this.side === 'master') this.#session.sent(this, command)
+    return this.#direct(command, stream, false)
+  }
+
+  /** @internal Send as ioredis would (connecting first if idle), past twiceredis' hooks. */
+  sendDirect(command: Command, stream?: Stream): unknown {
+    return this.#direct(command, stream, this.connection.isOwn(command) || this.#session.isOwn(command))
+  }
+
+  /** The rest of the way (`own`: twiceredis' own, never refused or aborted by the application's guards). */
+  #direct(command: Command, stream: Stream, own: boolean): unknown {
+    // After quit(), what the read gate took before it (and its probes) still goes: QUIT waits behind them.
+    if (this.#life.state === 'closed' && command.name !== 'quit' && this.status !== 'connect') {
+      if (this.status !== 'ready' || closingManually(this)) return this.#closed(command)
+    }
+    if (this.status === 'end') this.#connect()
+    this.metrics?.written(command, this)
+    // Not ready: a command waits in ioredis' offline queue and comes back here once ready (and
+    // ioredis' own handshake is no command of the application's): no span until it is written.
+    if (this.status === 'connect' && !this.#handshake.ownBeforeReady(command)) {
+      park(command)
+      return queueOffline(this, command, stream)
+    }
+    // Ready with its socket already destroyed (a drop in progress): ioredis queues it for the next
+    // connection, and aborts a queued EXEC when the close comes; a transaction's rest is refused here.
+    const dropping = this.status === 'ready' && !streamOf(this)?.writable
+    if (dropping && !own) {
+      const refused = this.#transaction.refusesWhileDropping(command, stream)
+      if (refused) return refused
+    }
+    if (this.status !== 'ready' || dropping) {
+      park(command)
+      return queueUntraced(this, command, stream)
+    }
+    if (own) return super.sendCommand(command, stream)
+    // 7. Guarded by a transaction? Then written, and followed in the connection record.
+    return this.#transaction.send(command, stream)
+  }
+
+  /** Drop the connection now (replies pending may be lost); the next command reconnects, resolving afresh. */
+  override disconnect(reconnect = false): void {
+    if (reconnect || this.#life.state === 'closed') {
+      super.disconnect(reconnect)
+      return
+    }
+    this.#stopTimers()
+    if (!this.#life.disconnect()) return
+    const reconnecting = this.status === 'reconnecting'
+    super.disconnect()
+    if (reconnecting) endWhileReconnecting(this)
+  }
+
+  /**
+   * Close gracefully (pending replies arrive first), for good: later commands reject with
+   * `CLIENT_CLOSED`. Bounded by `connectTimeoutMs` on a node that stopped answering, after which
+   * the connection is dropped; either way the client has ended when this resolves.
+   */
+  override async quit(callback?: Callback<'OK'>): Promise<'OK'> {
+    const state = this.#life.state
+    const open = state !== 'closed' && this.status !== 'end' && this.status !== 'wait'
+    // After disconnect() the socket is closing: no QUIT over it (it would wait for the next one).
+    const ready = open && this.status === 'ready' && state !== 'disconnecting'
+    // On `end` only: `once(this, 'end')` would also settle on an `error` event on the way out.
+    const ended = open ? new Promise<void>((resolve) => this.once('end', () => resolve())) : undefined
+    // QUIT goes through sendCommand: send it before the client counts as closed.
+    const sent = ready ? super.quit().catch(() => 'OK') : undefined // dropped first: closed all the same
+    this.#stopTimers()
+    // Commands held by the write fence: there will be no connection for them.
+    this.#life.quit(this.#fence.drop(), () => new ClientClosedError(this.side))
+    if (open) {
+      const timer = setTimeout(() => super.disconnect(), this.options.connectTimeout ?? 2000)
+      if (!ready) {
+        const reconnecting = this.status === 'reconnecting'
+        super.disconnect()
+        if (reconnecting) endWhileReconnecting(this)
+      }
+      await sent
+      await ended
+      clearTimeout(timer)
+    }
+    callback?.(null, 'OK')
+    return 'OK'
+  }
+
+  static {
+    // `duplicate()`: a new client for the same side with the same options (BullMQ and others
+    // duplicate the client they are given). Set on the prototype rather than declared, so the
+    // type stays the installed ioredis' own (its signature differs between ioredis 5 and 6).
+    TwiceRedisClient.prototype.duplicate = function (this: TwiceRedisClient, override?: Partial<RedisOptions>) {
+      const options = { ...this.options, retryStrategy: this.#life.backoff, ...override }
+      const copy = new TwiceRedisClient(this.side, options, this.#resolver, this.#emit, this.#session)
+      copy.metrics = this.metrics
+      return copy
+    } as TwiceRedisClient['duplicate']
+  }
+
+  /** @internal */
+  override recoverFromFatalError(commandError: Error, err: Error, options: FatalOptions): void {
+    const fatal = fatalError(commandError, err, this.node?.address)
+    super.recoverFromFatalError(fatal.commandError, fatal.err, options)
+    if (fatal.stop) this.disconnect()
+  }
+
+  [inspect.custom](): string {
+    const node = this.node ? `'${this.node.address}'` : 'undefined'
+    return `TwiceRedisClient { side: '${this.side}', status: '${this.status}', node: ${node} }`
+  }
+
+  /** @internal `sentinel` announced `master` as the new master (see {@link Reconnect.kick}). */
+  kick(master: string, sentinel: string): void {
+    this.#life.kick(master, sentinel)
+  }
+
+  /** A transaction or a `WATCH` of the application's is open: dropping the connection (when idle) would lose it. */
+  get #holdsState(): boolean {
+    return this.connection.multi || this.connection.watching || this.#gate?.inMulti === true
+  }
+
+  #closed(command: Command): unknown {
+    command.reject(new ClientClosedError(this.side))
+    return command.promise
+  }
+
+  /** Every connect of ours, as ioredis would (a command on an ended client, a retry). */
+  #connect(): void {
+    clearManualClose(this)
+    this.connect().catch(() => {})
+  }
+
+  #onReady(): void {
+    this.#life.ready()
+    this.#health.start()
+    this.#idle.start()
+    if (this.side === 'master') this.#session.connected(this)
+  }
+
+  #onClose(): void {
+    this.#stopTimers()
+    this.connection.closed()
+    if (this.#gate) this.#gate.disconnected()
+    else this.#session.closed(this)
+    this.#life.closed()
+  }
+
+  /** Stop everything of ours that runs on a timer: nothing may fire after a close, disconnect() or quit(). */
+  #stopTimers(): void {
+    this.#life.stopTimers()
+    this.#idle.stop()
+    this.#health.stop()
+  }
+}

@@ -1,0 +1,118 @@
+import { Command, type Redis } from 'ioredis'
+import { closingManually, onSettled, streamOf } from '../ioredis-internals.js'
+import { TransactionGuard, WatchGuard } from '../transactions.js'
+
+/**
+ * One record of a client's connection, updated at one moment (as a command is written, as it is
+ * answered, as the connection closes) and read by every feature: the fence, the transaction
+ * guards, the health check, the idle timer (and, once wired, the session).
+ *
+ * - `epoch`: bumped as each connection closes; a reply judged against a connection compares it.
+ * - `multi`: a `MULTI` of the application's is open on this connection (command by command, or
+ *   ioredis' `multi()`, whose commands are written one by one too); `lostMulti`: one whose
+ *   connection closed is still being refused (see {@link TransactionGuard}).
+ * - `watching`: a `WATCH` is open (see {@link WatchGuard}).
+ * - `blocked`: blocking commands (ioredis' `BLOCKING_COMMANDS`) written and not answered.
+ * - `subscriber`: the connection is in subscriber mode.
+ * - `db`: the db selected on it (its options' `db`, then each `SELECT` answered; one inside a
+ *   `MULTI` counts once its `EXEC` is answered).
+ * - `usable`: ready, its socket writable, not closing (`quit()`).
+ * - `isOwn(command)`: twiceredis' own commands (health check, probes), never the application's.
+ */
+export class Connection {
+  epoch = 0
+  blocked = 0
+  db: number
+  readonly transaction = new TransactionGuard(this)
+  readonly watch = new WatchGuard(this)
+  readonly #own = new WeakSet<Command>()
+  /** A `SELECT` written inside the open `MULTI`: the db once its `EXEC` is answered. */
+  #pendingDb: number | undefined
+
+  constructor(private readonly client: Redis) {
+    this.db = Number(client.options.db ?? 0)
+  }
+
+  get multi(): boolean {
+    return this.transaction.open
+  }
+
+  get lostMulti(): boolean {
+    return this.transaction.lost
+  }
+
+  get watching(): boolean {
+    return this.watch.open
+  }
+
+  get subscriber(): boolean {
+    return this.client.mode === 'subscriber'
+  }
+
+  get usable(): boolean {
+    const client = this.client
+    return client.status === 'ready' && streamOf(client)?.writable === true && !closingManually(client)
+  }
+
+  /** A `MULTI`, a `WATCH` or a blocking command holds the connection: dropping it on purpose would lose it. */
+  get holdsState(): boolean {
+    return this.multi || this.watching || this.blocked > 0
+  }
+
+  /** Mark `command` as twiceredis' own. */
+  own(command: Command): void {
+    this.#own.add(command)
+  }
+
+  isOwn(command: Command): boolean {
+    return this.#own.has(command)
+  }
+
+  /** The connection closed: what it held (transaction, watch, blocking commands, db) is gone. */
+  closed(): void {
+    this.epoch++
+    this.blocked = 0
+    this.#pendingDb = undefined
+    this.db = Number(this.client.options.db ?? 0)
+  }
+
+  /** An application's command is written now (past the guards): follow what it changes. */
+  written(command: Command): void {
+    const name = command.name
+    // Most commands change nothing here: one check for them (blocking ones start with b or x;
+    // then SELECT and EXEC by their length and first letter).
+    const c = name.charCodeAt(0) | 0x20
+    if (c === 0x62 || c === 0x78) {
+      if (Command.checkFlag('BLOCKING_COMMANDS', name.toLowerCase())) this.#blocking(command)
+    } else if (c === 0x73 && name.length === 6 && name.toLowerCase() === 'select') {
+      this.#select(command)
+    } else if (c === 0x65 && name.length === 4 && this.#pendingDb !== undefined && name.toLowerCase() === 'exec') {
+      const db = this.#pendingDb
+      const epoch = this.epoch
+      onSettled(command, (error) => {
+        if (!error && epoch === this.epoch) this.db = db
+      })
+      this.#pendingDb = undefined
+    }
+  }
+
+  #blocking(command: Command): void {
+    const epoch = this.epoch
+    this.blocked++
+    onSettled(command, () => {
+      if (epoch === this.epoch) this.blocked--
+    })
+  }
+
+  #select(command: Command): void {
+    const db = Number(command.args[0])
+    if (this.multi) {
+      this.#pendingDb = db
+      return
+    }
+    const epoch = this.epoch
+    onSettled(command, (error) => {
+      if (!error && epoch === this.epoch) this.db = db
+    })
+  }
+}

@@ -1,0 +1,114 @@
+import { Command, type Redis } from 'ioredis'
+import { RoleCheckDeniedError, redact } from '../errors.js'
+import type { Target } from '../events.js'
+import { type ReadyCheck, sendInHandshake } from '../ioredis-internals.js'
+import { infoFromRole, parseInfo } from '../protocol/node-info.js'
+
+/** What ioredis writes as its handshake, before the ready check (ioredis' `HANDSHAKE_COMMANDS` but INFO). */
+const handshakeCommands = new Set(['auth', 'hello', 'select', 'client', 'readonly'])
+
+type Checked = Redis & { readonly node: Target | undefined }
+
+/**
+ * A connection's way to "ready": ioredis' handshake, then our role check (the ready check).
+ *
+ * Tells ioredis' own commands and our check (written before the role check) from the
+ * application's (which wait for it): ioredis writes its handshake (AUTH, HELLO, CLIENT, SELECT,
+ * READONLY) in the tick the socket connects, and again after a server refused HELLO (RESP2
+ * downgrade, Redis < 6); CLIENT SETINFO may come later, until the ready check; then our ready
+ * check sends its INFO.
+ */
+export class Handshake {
+  #state: 'none' | 'tick' | 'sent' | 'again' | 'check' | 'checking' = 'none'
+  /** The server answers `INFO` with two sections (Redis >= 7); older ones get the full `INFO`. */
+  #infoSections = true
+
+  /** @param zones the read side with a `clientZone`: the check also reads the zone a node announces. */
+  constructor(
+    private readonly client: Checked,
+    private readonly zones: boolean,
+  ) {}
+
+  /** A new attempt to connect. */
+  reset(): void {
+    this.#state = 'none'
+  }
+
+  /** The socket connected: ioredis writes its handshake in this tick, before its `connect` event. */
+  socket(): void {
+    this.#state = 'tick'
+    process.nextTick(() => {
+      if (this.#state === 'tick') this.#state = 'sent'
+    })
+  }
+
+  /** Whether a command sent while the socket is open but the node not yet accepted is ioredis' or ours. */
+  ownBeforeReady(command: Command): boolean {
+    if (this.#state === 'check') return true
+    if (this.#state === 'checking' || !handshakeCommands.has(command.name)) return false
+    // ioredis 5 sends CLIENT SETINFO once it has read its own package.json: a tick or more later.
+    // Any other CLIENT is the application's: it waits for the role check like any command.
+    if (command.name === 'client') return this.#ownClient(command)
+    if (this.#state === 'sent') return false
+    // A refused HELLO makes ioredis 6 send its handshake again, over RESP2.
+    if (command.name === 'hello') {
+      command.promise.catch(() => {
+        if (this.#state === 'sent') this.#state = 'again'
+      })
+    }
+    return true
+  }
+
+  /**
+   * ioredis' ready check, cheaper: the sections the role check reads (`replication`) and the one
+   * that says whether the server still loads its dataset (`persistence`), instead of all of them.
+   * While it loads, ask again after `loading_eta_seconds` (at most 1 s), as ioredis does.
+   */
+  readyCheck(callback: Parameters<ReadyCheck>[0]): void {
+    // `server` carries the zone a node announces (`availability_zone`, Valkey 8.1+).
+    const sections = this.#infoSections ? ['replication', 'persistence', ...(this.zones ? ['server'] : [])] : []
+    this.#state = 'check'
+    const info = this.client.info(...sections)
+    this.#state = 'checking'
+    info.then(
+      (reply) => {
+        const info = parseInfo(String(reply))
+        if (info.loading !== '1') return callback(null, info)
+        const ms = Math.min(Number(info.loading_eta_seconds) || 1, 1) * 1000
+        setTimeout(() => this.readyCheck(callback), ms)
+      },
+      (error: Error) => {
+        if (sections.length && /syntax error|wrong number of arguments/i.test(error.message)) {
+          this.#infoSections = false
+          this.readyCheck(callback)
+        } else if (/NOPERM/.test(error.message)) {
+          this.#roleCheck(callback)
+        } else {
+          callback(error)
+        }
+      },
+    )
+  }
+
+  /** The role check from `ROLE`, for a user refused `INFO`; refused both, no check is possible. */
+  #roleCheck(callback: Parameters<ReadyCheck>[0]): void {
+    const role = new Command('role', [], { replyEncoding: 'utf8' })
+    sendInHandshake(this.client, role)
+    this.#state = 'checking'
+    role.promise.then(
+      (reply) => callback(null, infoFromRole(reply)),
+      (error: Error) => {
+        const address = this.client.node?.address ?? 'a data node'
+        callback(/NOPERM/.test(error.message) ? new RoleCheckDeniedError(address, { cause: redact(error) }) : error)
+      },
+    )
+  }
+
+  /** ioredis' own CLIENT of the handshake: `SETNAME` of its `connectionName`, or `SETINFO LIB-VER|LIB-NAME`. */
+  #ownClient(command: Command): boolean {
+    const [sub, value] = command.args.map((a) => String(a).toLowerCase())
+    if (sub === 'setinfo') return value === 'lib-ver' || value === 'lib-name'
+    const name = this.client.options.connectionName
+    return sub === 'setname' && typeof name === 'string' && value === name.toLowerCase()
+  }
+}
