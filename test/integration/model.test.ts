@@ -26,72 +26,78 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
+import type { Lab } from '../../src/lab/index.js'
 import { labPerFile } from '../helpers/lab.js'
 import { checkAnswers, checkConnections, checkFinal, quitAndCheckLeaks, resources } from '../helpers/model/checks.js'
-import { type Active, fault, recover, startFault } from '../helpers/model/faults.js'
-import { closeAll, runStep, step } from '../helpers/model/steps.js'
+import { type Active, type Fault, fault, recover, startFault } from '../helpers/model/faults.js'
+import { closeAll, runStep, type Step, step } from '../helpers/model/steps.js'
 import { World } from '../helpers/model/world.js'
 
 const SEED = Number(process.env.MODEL_SEED ?? 27)
 const RUNS = Number(process.env.MODEL_RUNS ?? 4)
+
+/** One run: open the clients, play `steps` with `faults`, then check every invariant. */
+async function play(lab: Lab, run: number, steps: Step[], faults: Fault[]): Promise<void> {
+  const world = new World(lab, run)
+  const baseline = resources()
+  const listener = (_reason: unknown, promise: Promise<unknown>) => world.unhandled.push(promise)
+  // node:test reports every unhandled rejection as a failure: the test's own listener stands in
+  // for its while the run goes on, and counts them.
+  const saved = process.listeners('unhandledRejection')
+  process.removeAllListeners('unhandledRejection')
+  process.on('unhandledRejection', listener)
+  let active: Active | undefined
+  try {
+    await world.open()
+    for (const [i, st] of steps.entries()) {
+      if (active && i >= active.until) {
+        await recover(world, active)
+        active = undefined
+      }
+      const f = faults.find((x) => x.at === i)
+      if (f && !active) active = await startFault(world, f, i)
+      await runStep(world, st)
+    }
+    if (active) await recover(world, active)
+    active = undefined
+    await closeAll(world)
+    await world.settled()
+    await checkConnections(world)
+    await checkFinal(world)
+    await quitAndCheckLeaks(world, baseline)
+    await checkAnswers(world)
+  } finally {
+    if (active) await recover(world, active).catch(() => {})
+    await closeAll(world)
+    for (const inst of world.insts) if (!inst.closed) await inst.tr.quit().catch(() => {})
+    for (const w of world.writers) if (!w.closed) w.client.disconnect()
+    process.off('unhandledRejection', listener)
+    for (const l of saved) process.on('unhandledRejection', l)
+  }
+  const rejected = Object.fromEntries(world.rejected)
+  if (process.env.MODEL_VERBOSE) console.log(`run ${world.run}`, Object.fromEntries(world.stats), rejected)
+  // Each violation once, with how often it happened.
+  const kinds = new Map<string, number>()
+  for (const v of world.violations) kinds.set(v, (kinds.get(v) ?? 0) + 1)
+  const summary = [...kinds].slice(0, 20).map(([v, n]) => (n > 1 ? `${v} (x${n})` : v))
+  assert.deepEqual(summary, [], `run ${world.run}: ${world.log.join(' > ')}\nrejected: ${JSON.stringify(rejected)}`)
+}
 
 describe('every guarantee at once: a model-based property test', () => {
   const fx = labPerFile()
 
   it('random commands on 15 write clients and their read sides through random faults', async () => {
     const lab = fx.lab
+    // MODEL_STEPS='[steps, faults]' (JSON, as fast-check prints a counterexample) replays one run.
+    if (process.env.MODEL_STEPS) {
+      const [steps, faults] = JSON.parse(process.env.MODEL_STEPS) as [Step[], Fault[]]
+      return play(lab, 0, steps, faults)
+    }
     let run = 0
     const property = fc.asyncProperty(
       fc.array(step, { minLength: 30, maxLength: 40 }),
       fc.array(fault, { minLength: 1, maxLength: 2 }),
-      async (steps, faults) => {
-        const world = new World(lab, run++)
-        const baseline = resources()
-        const listener = (_reason: unknown, promise: Promise<unknown>) => world.unhandled.push(promise)
-        // node:test reports every unhandled rejection as a failure: the test's own listener
-        // stands in for its while the run goes on, and counts them.
-        const saved = process.listeners('unhandledRejection')
-        process.removeAllListeners('unhandledRejection')
-        process.on('unhandledRejection', listener)
-        let active: Active | undefined
-        try {
-          await world.open()
-          for (const [i, st] of steps.entries()) {
-            if (active && i >= active.until) {
-              await recover(world, active)
-              active = undefined
-            }
-            const f = faults.find((x) => x.at === i)
-            if (f && !active) active = await startFault(world, f, i)
-            await runStep(world, st)
-          }
-          if (active) await recover(world, active)
-          active = undefined
-          await closeAll(world)
-          await world.settled()
-          await checkConnections(world)
-          await checkFinal(world)
-          await quitAndCheckLeaks(world, baseline)
-          await checkAnswers(world)
-        } finally {
-          if (active) await recover(world, active).catch(() => {})
-          await closeAll(world)
-          for (const inst of world.insts) if (!inst.closed) await inst.tr.quit().catch(() => {})
-          for (const w of world.writers) if (!w.closed) w.client.disconnect()
-          process.off('unhandledRejection', listener)
-          for (const l of saved) process.on('unhandledRejection', l)
-        }
-        const rejected = Object.fromEntries(world.rejected)
-        // Each violation once, with how often it happened.
-        const kinds = new Map<string, number>()
-        for (const v of world.violations) kinds.set(v, (kinds.get(v) ?? 0) + 1)
-        const summary = [...kinds].slice(0, 20).map(([v, n]) => (n > 1 ? `${v} (x${n})` : v))
-        assert.deepEqual(
-          summary,
-          [],
-          `run ${world.run}: ${world.log.join(' > ')}\nrejected: ${JSON.stringify(rejected)}`,
-        )
-      },
+      (steps, faults) => play(lab, run++, steps, faults),
     )
     await fc.assert(property, {
       seed: SEED,

@@ -38,7 +38,7 @@ export async function startFault(world: World, f: Fault, index: number): Promise
         : lab.master
   world.log.push(`fault ${f.kind} on ${node.name} (${node.address})`)
   let tick = 0
-  const ticker = setInterval(() => {
+  const burst = () => {
     tick++
     for (const w of world.live()) {
       if (isBusy(w)) continue
@@ -46,7 +46,11 @@ export async function startFault(world: World, f: Fault, index: number): Promise
       // Now and then a command whose rejection the application leaves unhandled, fenced or not.
       if (tick % 25 === w.id % 25) world.wrongType(w)
     }
-  }, 10)
+  }
+  const ticker = setInterval(burst, 10)
+  // An application under load writes in every turn of the event loop, also the one right after
+  // the fence lifts for some of its clients: a burst then, from every client.
+  world.onUnfence = () => setImmediate(burst)
   const active: Active = { fault: f, node, until: index + f.steps, started: true, ticker }
   try {
     switch (f.kind) {
@@ -105,6 +109,7 @@ export async function recover(world: World, a: Active): Promise<void> {
     await lab.waitForReplication(10_000)
   } finally {
     clearInterval(a.ticker)
+    world.onUnfence = undefined
     world.log.push(`recovered from ${a.fault.kind}`)
   }
 }

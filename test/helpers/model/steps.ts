@@ -3,35 +3,37 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import fc from 'fast-check'
 import { bounded, IDLE_MS, type Incr, type Inst, type World, type Writer } from './world.js'
 
-const ops = [
-  'incr',
-  'incr-unawaited',
-  'incr-callback',
-  'get',
-  'get-unawaited',
-  'pipeline',
-  'read-pipeline',
-  'multi',
-  'multi-open',
-  'multi-close',
-  'watch',
-  'blpop',
-  'blpop-unawaited',
-  'lpush',
-  'disconnect-master',
-  'disconnect-slave',
-  'disconnect-both',
-  'disconnect-writer',
-  'idle',
-  'quit-writer',
-  'quit-instance',
-  'token',
-  'wrong-type',
-  'lag',
-] as const
+/** Each command kind with its weight: reads and writes often, disconnects and quits now and then. */
+const ops = {
+  incr: 3,
+  'incr-unawaited': 4,
+  'incr-callback': 1,
+  get: 6,
+  'get-unawaited': 2,
+  pipeline: 2,
+  'read-pipeline': 3,
+  multi: 2,
+  'multi-open': 2,
+  'multi-close': 1,
+  watch: 2,
+  blpop: 2,
+  'blpop-unawaited': 2,
+  lpush: 1,
+  'disconnect-master': 1,
+  'disconnect-slave': 1,
+  'disconnect-both': 1,
+  'disconnect-writer': 1,
+  idle: 1,
+  'quit-writer': 1,
+  'quit-instance': 1,
+  token: 2,
+  'wrong-type': 1,
+  lag: 4,
+} as const
+type Op = keyof typeof ops
 
 export const step = fc.record({
-  op: fc.constantFrom(...ops),
+  op: fc.oneof(...Object.entries(ops).map(([op, weight]) => ({ arbitrary: fc.constant(op as Op), weight }))),
   w: fc.nat(99),
   x: fc.nat(99),
 })
@@ -54,6 +56,7 @@ function checkRead(world: World, inst: Inst, w: Writer, at: number, value: unkno
   const got = Number(value ?? 0)
   if (!inst.session) return
   const floor = w.inst === inst ? world.floor(w, at) : 0
+  world.count(floor > 0 ? 'session read with a floor' : 'session read')
   if (got < floor) world.fail(`${what}: read ${got}, older than the write acknowledged before it (${floor})`)
   const seen = inst.seen.get(w.counter) ?? 0
   if (got < seen) world.fail(`${what}: read ${got} after an earlier read of ${seen} (not monotonic)`)
@@ -90,6 +93,7 @@ export async function runStep(world: World, st: Step): Promise<void> {
   const inst = w.inst
   const what = `${st.op} on writer ${w.id} (instance ${inst.id})`
   world.log.push(what)
+  world.count(st.op)
   if (open.has(w) && st.op !== 'get' && st.op !== 'multi-open') await closeMulti(world, w)
   try {
     await run(world, st, w, inst, what)
@@ -114,7 +118,7 @@ async function run(world: World, st: Step, w: Writer, inst: Inst, what: string):
       world.incrCallback(w)
       break
     case 'get': {
-      const target = readOwn()
+      const target = st.x % 4 === 3 ? (pick(world.live(), st.x) ?? w) : readOwn()
       const at = world.now()
       checkRead(world, inst, target, at, await bounded(world, what, inst.tr.slave.get(target.counter)), what)
       break

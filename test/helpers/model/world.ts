@@ -65,6 +65,10 @@ export class World {
   /** Rejections the model accepts (typed errors, a connection the test itself closed), by kind. */
   readonly rejected = new Map<string, number>()
   readonly log: string[] = []
+  /** Called on every write-unfence of every write client (the fault's ticker bursts then). */
+  onUnfence: (() => void) | undefined
+  /** What the run exercised (reads checked against a floor, fences, moved reads, ...). */
+  readonly stats = new Map<string, number>()
   #clock = 0
 
   constructor(
@@ -92,8 +96,15 @@ export class World {
       const tr = new TwiceRedis(config)
       const inst: Inst = { id: i, tr, session: i !== 4, idle, writers: [], seen: new Map(), fenced: 0, closed: false }
       this.insts.push(inst)
-      tr.on('write-fence', () => inst.fenced++)
-      tr.on('write-unfence', () => inst.fenced--)
+      tr.on('write-fence', () => {
+        inst.fenced++
+        this.count('fenced')
+      })
+      tr.on('write-unfence', () => {
+        inst.fenced--
+        this.onUnfence?.()
+      })
+      tr.on('read-from-master', () => this.count('read moved to the master'))
       const clients = [tr.master, tr.master.duplicate(), tr.master.duplicate()] as TwiceRedisClient[]
       for (const client of clients) {
         const id = this.writers.length
@@ -118,6 +129,10 @@ export class World {
     }
     // A list under each wrong-type key: INCR of it is rejected by Redis (WRONGTYPE).
     for (const w of this.writers) await this.lab.command(this.lab.master, 'RPUSH', w.wrong, 'x')
+  }
+
+  count(what: string, n = 1): void {
+    this.stats.set(what, (this.stats.get(what) ?? 0) + n)
   }
 
   fail(message: string): void {
@@ -184,6 +199,7 @@ export class World {
   }
 
   ack(record: Incr, reply: unknown): void {
+    this.count('INCR acknowledged')
     if (typeof reply !== 'number') this.fail(`an INCR answered ${JSON.stringify(reply)}`)
     record.reply = Number(reply)
     record.acked = this.now()
