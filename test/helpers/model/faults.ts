@@ -52,6 +52,10 @@ export async function startFault(world: World, f: Fault, index: number): Promise
   // the fence lifts for some of its clients: a burst then, from every client.
   world.onUnfence = () => setImmediate(burst)
   const active: Active = { fault: f, node, until: index + f.steps, started: true, ticker }
+  if (f.kind === 'failover' || f.kind === 'cut-off') {
+    world.failingOver = true
+    for (const n of lab.dataNodes) await lab.command(n, 'CLIENT', 'UNPAUSE').catch(() => {})
+  }
   try {
     switch (f.kind) {
       case 'failover':
@@ -110,6 +114,7 @@ export async function recover(world: World, a: Active): Promise<void> {
   } finally {
     clearInterval(a.ticker)
     world.onUnfence = undefined
+    world.failingOver = false
     world.log.push(`recovered from ${a.fault.kind}`)
   }
 }

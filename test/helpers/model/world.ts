@@ -65,6 +65,8 @@ export class World {
   /** Rejections the model accepts (typed errors, a connection the test itself closed), by kind. */
   readonly rejected = new Map<string, number>()
   readonly log: string[] = []
+  /** A failover or the sentinels cut off is under way (no replica is held back then). */
+  failingOver = false
   /** Called on every write-unfence of every write client (the fault's ticker bursts then). */
   onUnfence: (() => void) | undefined
   /** What the run exercised (reads checked against a floor, fences, moved reads, ...). */
