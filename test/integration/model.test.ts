@@ -34,7 +34,7 @@ import { closeAll, runStep, type Step, step } from '../helpers/model/steps.js'
 import { World } from '../helpers/model/world.js'
 
 const SEED = Number(process.env.MODEL_SEED ?? 27)
-const RUNS = Number(process.env.MODEL_RUNS ?? 4)
+const RUNS = Number(process.env.MODEL_RUNS ?? 6)
 
 /** One run: open the clients, play `steps` with `faults`, then check every invariant. */
 async function play(lab: Lab, run: number, steps: Step[], faults: Fault[]): Promise<void> {
