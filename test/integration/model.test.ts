@@ -22,7 +22,22 @@
 //   in db 0, outside MULTI, not blocked);
 // - nothing left behind after quit(): active resources back to before the run, no connection of
 //   ours on any node.
-// Replay a failure with MODEL_SEED and MODEL_PATH (printed by fast-check); MODEL_SHRINK=1 shrinks.
+// Replay a failure with MODEL_SEED and MODEL_PATH (printed by fast-check); MODEL_SHRINK=1 shrinks;
+// MODEL_STEPS='[steps, faults]' plays one run as given; MODEL_IGNORE=<regexp> leaves out known
+// violations (to look for others); MODEL_VERBOSE=1 prints what each run exercised.
+// Red on e6ae411 (seed 27, run 0), for issue 27's defects; minimal replays (MODEL_STEPS):
+// - 1 (fence lifted for all, released 10 at a time; writers 10-14 lose acknowledged INCRs):
+//   [[{"op":"get","w":0,"x":0}],[{"kind":"failover","at":0,"steps":1,"x":0}]]
+// - 2 (floor forgotten after a MULTI, a BLPOP or disconnect() on tr.master):
+//   [[{"op":"lag","w":1,"x":3},{"op":"incr","w":0,"x":0},{"op":"multi-open","w":0,"x":0},{"op":"get","w":0,"x":0}],[]]
+//   (likewise "blpop-unawaited" or "disconnect-both" in place of "multi-open");
+//   and a moved read sent inside the application's MULTI on tr.master (answers "QUEUED"):
+//   [[{"op":"incr-unawaited","w":94,"x":3},{"op":"lag","w":6,"x":83},{"op":"multi-open","w":93,"x":8},
+//     {"op":"incr-unawaited","w":12,"x":3},{"op":"get","w":3,"x":55}],[]]
+// - 10 (writeToken() ignores writes in flight):
+//   [[{"op":"lag","w":1,"x":3},{"op":"incr-unawaited","w":0,"x":0},{"op":"token","w":0,"x":3}],[]]
+// - 11 (unhandled rejections swallowed: any write of a 'session' instance, any fenced command):
+//   [[{"op":"wrong-type","w":0,"x":0}],[]]
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'

@@ -107,9 +107,12 @@ export async function quitAndCheckLeaks(world: World, baseline: Map<string, numb
   if (left.length) world.fail(`after quit(), connections of ours still open: ${left.join(' | ')}`)
 }
 
+/** Live handles and timers by kind (`getActiveResourcesInfo`, or the older `_getActiveHandles`). */
 export function resources(): Map<string, number> {
   const counts = new Map<string, number>()
-  for (const r of process.getActiveResourcesInfo()) counts.set(r, (counts.get(r) ?? 0) + 1)
+  const p = process as unknown as { getActiveResourcesInfo?: () => string[]; _getActiveHandles?: () => object[] }
+  const kinds = p.getActiveResourcesInfo?.() ?? p._getActiveHandles?.().map((h) => h.constructor.name) ?? []
+  for (const r of kinds) counts.set(r, (counts.get(r) ?? 0) + 1)
   return counts
 }
 
