@@ -107,12 +107,16 @@ export async function quitAndCheckLeaks(world: World, baseline: Map<string, numb
   if (left.length) world.fail(`after quit(), connections of ours still open: ${left.join(' | ')}`)
 }
 
-/** Live handles and timers by kind (`getActiveResourcesInfo`, or the older `_getActiveHandles`). */
+/** Live handles and timers by kind (`getActiveResourcesInfo`, or the older `_getActiveHandles`), and process listeners. */
 export function resources(): Map<string, number> {
   const counts = new Map<string, number>()
   const p = process as unknown as { getActiveResourcesInfo?: () => string[]; _getActiveHandles?: () => object[] }
   const kinds = p.getActiveResourcesInfo?.() ?? p._getActiveHandles?.().map((h) => h.constructor.name) ?? []
   for (const r of kinds) counts.set(r, (counts.get(r) ?? 0) + 1)
+  // Listeners on the process (exit hooks, warnings): the run swaps unhandledRejection's itself.
+  for (const name of process.eventNames()) {
+    if (name !== 'unhandledRejection') counts.set(`process '${String(name)}' listener`, process.listenerCount(name))
+  }
   return counts
 }
 
