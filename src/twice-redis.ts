@@ -136,7 +136,6 @@ export class TwiceRedis extends EventEmitter<TwiceRedisEvents> {
     this.master = new TwiceRedisClient('master', this.#clientOptions('master'), this.#resolver, emit, this.#session)
     this.slave = new TwiceRedisClient('replica', this.#clientOptions('replica'), this.#resolver, emit, this.#session)
     this.#session.master = this.master
-    this.#session.masterDb = this.master.options.db ?? 0
     for (const client of [this.master, this.slave]) {
       client.metrics = metrics
       metrics.attach(client)

@@ -154,7 +154,7 @@ export class TwiceRedisClient extends Redis {
 
   /** @internal Send as ioredis would (connecting first if idle), past twiceredis' hooks. */
   sendDirect(command: Command, stream?: Stream): unknown {
-    return this.#direct(command, stream, this.connection.isOwn(command) || this.#session.isOwn(command))
+    return this.#direct(command, stream, this.connection.isOwn(command))
   }
 
   /** The rest of the way (`own`: twiceredis' own, never refused or aborted by the application's guards). */
@@ -287,8 +287,7 @@ export class TwiceRedisClient extends Redis {
   #onClose(): void {
     this.#stopTimers()
     this.connection.closed()
-    if (this.#gate) this.#gate.disconnected()
-    else this.#session.closed(this)
+    this.#gate?.disconnected()
     this.#life.closed()
   }
 

@@ -5,7 +5,8 @@ import { TransactionGuard, WatchGuard } from '../transactions.js'
 /**
  * One record of a client's connection, updated at one moment (as a command is written, as it is
  * answered, as the connection closes) and read by every feature: the fence, the transaction
- * guards, the health check, the idle timer (and, once wired, the session).
+ * guards, the health check, the idle timer, the session (MULTI, blocked, db, which commands are
+ * ours) and the read gate (its epoch).
  *
  * - `epoch`: bumped as each connection closes; a reply judged against a connection compares it.
  * - `multi`: a `MULTI` of the application's is open on this connection (command by command, or
@@ -87,12 +88,21 @@ export class Connection {
     } else if (c === 0x73 && name.length === 6 && name.toLowerCase() === 'select') {
       this.#select(command)
     } else if (c === 0x65 && name.length === 4 && this.#pendingDb !== undefined && name.toLowerCase() === 'exec') {
-      const db = this.#pendingDb
-      const epoch = this.epoch
-      onSettled(command, (error) => {
-        if (!error && epoch === this.epoch) this.db = db
-      })
+      this.#exec(command, this.#pendingDb)
+    } else if (c === 0x72 && name.length === 5 && name.toLowerCase() === 'reset') {
       this.#pendingDb = undefined
+      this.#changeDb(command, 0)
+    }
+  }
+
+  /** A SELECT inside the MULTI counts once its EXEC ran (an array: not aborted by a WATCH). */
+  #exec(command: Command, db: number): void {
+    this.#pendingDb = undefined
+    const epoch = this.epoch
+    const { resolve } = command
+    command.resolve = (value: unknown) => {
+      if (Array.isArray(value) && epoch === this.epoch) this.db = db
+      return resolve(value)
     }
   }
 
@@ -106,10 +116,11 @@ export class Connection {
 
   #select(command: Command): void {
     const db = Number(command.args[0])
-    if (this.multi) {
-      this.#pendingDb = db
-      return
-    }
+    if (this.multi) this.#pendingDb = db
+    else this.#changeDb(command, db)
+  }
+
+  #changeDb(command: Command, db: number): void {
     const epoch = this.epoch
     onSettled(command, (error) => {
       if (!error && epoch === this.epoch) this.db = db

@@ -72,7 +72,7 @@ export class ReadGate {
   /** Whether the gate takes `command` (it will send it); `false`: send it as usual. */
   take(command: Command, stream: Stream): boolean {
     const { session, replica } = this
-    if (session.isOwn(command)) return false
+    // (Commands of ours never get here: the client's path sends them past every stage.)
     // ioredis sends again what a lost connection left unanswered, to a node no probe checked.
     const resent = this.#plain.entryOf(command)
     if (resent) return this.#resent(resent)

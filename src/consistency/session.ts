@@ -1,4 +1,4 @@
-import type { Command, Redis } from 'ioredis'
+import type { Command } from 'ioredis'
 import { kindOf } from '../command-kinds.js'
 import type { Emit } from '../events.js'
 import { closingManually, onSettled, streamOf } from '../ioredis-internals.js'
@@ -6,7 +6,7 @@ import { MasterLine } from './master-line.js'
 import { OffsetProbe, type Probing } from './offset-probe.js'
 import { advance, formatToken, type Position, START, UNREACHABLE } from './position.js'
 import type { SessionClient, Stream } from './session-client.js'
-import { failed, needed, onReply, type Writer } from './writer.js'
+import { failed, needed, type Writer } from './writer.js'
 
 /**
  * Read-your-writes: the floor, what the write side's connections have written.
@@ -35,8 +35,6 @@ export interface SessionOptions {
 /** How long after a read that followed writes the ROLE keeps riding with writes. */
 const EAGER_MS = 1000
 
-const usable = (client: Redis) => client.status !== 'end' && client.status !== 'wait' && client.mode === 'normal'
-
 /**
  * The read-your-writes state of one TwiceRedis, shared by its sides and their duplicates. With
  * `consistency: 'eventual'` it only serves tokens (`readAfter`); writes do not raise the floor.
@@ -45,17 +43,11 @@ export class Session {
   /** Every write whose ROLE has answered is below this. */
   floor: Position = START
   master: SessionClient | undefined
-  /** The db `master` is on, as the read side must be for a read to move there. */
-  masterDb = 0
   readonly #writers = new WeakMap<SessionClient, Writer>()
   /** Connections of the write side with writes no ROLE was sent behind yet. */
   readonly #written = new Set<SessionClient>()
   /** ROLEs in flight on the write side, with the first write each is behind. */
   readonly #roles = new Map<Promise<Position | undefined>, Command | undefined>()
-  /** Commands of ours (probes, ROLEs, copies): not the application's. */
-  readonly #own = new WeakSet<Command>()
-  /** Blocking commands counted (ioredis sends them again after a reconnect). */
-  readonly #blocking = new WeakSet<Command>()
   #everWritten = false
   /** Until when ROLEs ride with the writes (reads followed writes lately). */
   #eagerUntil = 0
@@ -86,36 +78,19 @@ export class Session {
     return this.options.timeoutMs
   }
 
-  isOwn(command: Command): boolean {
-    return this.#own.has(command)
+  /** The db `master` is on (its connection record's), as the read side must be for a read to move there. */
+  get masterDb(): number {
+    return this.master?.connection.db ?? 0
   }
 
-  /** A command of the application was sent on the write side (or a duplicate of it). */
+  /**
+   * A command of the application's was sent on the write side (or a duplicate of it). What it
+   * does to its connection (MULTI, blocking, db) the connection record follows as it is written;
+   * here only whether it may write, and only when writes raise the floor.
+   */
   sent(client: SessionClient, command: Command): void {
-    if (this.#own.has(command)) return
-    const kind = kindOf(command.name)
+    if (!this.options.tracksWrites || !kindOf(command.name).mayWrite || client.mode !== 'normal') return
     const w = this.#writer(client)
-    if (kind.transaction) {
-      if (client === this.master) this.#transactionDb(w, kind.name, command)
-      w.inMulti = kind.name === 'multi'
-      if (kind.name === 'multi') return
-    }
-    if (kind.name === 'select' && client === this.master) {
-      // The db the master side is on once the SELECT has run: on its reply, or on its EXEC.
-      const db = Number(command.args[0])
-      if (w.inMulti) w.pendingDb = db
-      else onSettled(command, (error) => error || this.#selected(client, db))
-    }
-    // A ROLE behind a blocking command (a write or not: XREAD BLOCK) would wait as long.
-    // (onSettled, never a then() on the application's promise: its rejections stay its own.)
-    if (kind.blocking && !this.#blocking.has(command)) {
-      this.#blocking.add(command)
-      w.blocked++
-      onSettled(command, () => {
-        w.blocked--
-      })
-    }
-    if (!kind.mayWrite || !this.options.tracksWrites || client.mode !== 'normal') return
     if (!w.first) {
       w.first = command
       onSettled(command, (error) => error && failed.add(command))
@@ -142,27 +117,6 @@ export class Session {
       this.#askWritten()
       if (stream) queueMicrotask(() => stream.uncork())
     })
-  }
-
-  #selected(client: SessionClient, db: number): void {
-    if (client === this.master) this.masterDb = db
-  }
-
-  /** A SELECT queued inside MULTI takes effect with its EXEC, and not with a DISCARD. */
-  #transactionDb(w: Writer, name: string, command: Command): void {
-    const db = w.pendingDb
-    w.pendingDb = undefined
-    if (name !== 'exec' || db === undefined) return
-    const client = this.master
-    onReply(command, (results) => {
-      if (client && Array.isArray(results)) this.#selected(client, db)
-    })
-  }
-
-  /** A write-side connection closed: no MULTI is open on it any more (ioredis may send it again). */
-  closed(client: SessionClient): void {
-    this.#writer(client).inMulti = false
-    this.#writer(client).pendingDb = undefined
   }
 
   /**
@@ -210,7 +164,7 @@ export class Session {
       const w = this.#writer(client)
       if (acknowledged && !needed(w.first)) continue
       this.#written.delete(client)
-      if (this.#carries(client) && usable(client)) this.#ask(client, w.rebase, w.first)
+      if (this.#carries(client)) this.#ask(client, w.rebase, w.first)
       else {
         anywhere = true
         rebase ||= w.rebase
@@ -225,10 +179,15 @@ export class Session {
     if (line && (wrote || line.status !== 'wait')) this.#ask(line, rebase, undefined)
   }
 
-  /** Whether a ROLE on `client` would be answered now (no MULTI open, not blocked, not subscribed). */
+  /**
+   * Whether a ROLE on `client` would be answered now, as its connection record says: no MULTI
+   * open, not blocked, not subscribed, and either usable or closed (the ROLE connects it, as any
+   * command would). Not while it connects: what waits in its offline queue (a MULTI) is unknown.
+   */
   #carries(client: SessionClient): boolean {
-    const w = this.#writer(client)
-    return !w.inMulti && w.blocked === 0 && client.mode === 'normal'
+    const c = client.connection
+    if (c.multi || c.blocked > 0 || client.mode !== 'normal') return false
+    return c.usable || client.status === 'end' || client.status === 'wait'
   }
 
   /**
@@ -240,7 +199,7 @@ export class Session {
   masterLine(): SessionClient | undefined {
     const master = this.master
     if (!master || this.#carries(master)) return master
-    return this.#line.open(master, this.masterDb)
+    return this.#line.open(master, master.connection.db)
   }
 
   /** A token's offset: reads see at least it; the next read asks the master where it is. */
@@ -262,7 +221,7 @@ export class Session {
 
   /** A command of ours, sent past the hooks. */
   send(client: SessionClient, command: Command, stream?: Stream): unknown {
-    this.#own.add(command)
+    client.connection.own(command)
     // disconnect() called, the socket still closing: the client's own path holds the command and
     // sends it over the next connection (written on the closing one, it would fail).
     if (client.status !== 'end' && closingManually(client)) return client.sendCommand(command, stream)
@@ -284,7 +243,7 @@ export class Session {
   #writer(client: SessionClient): Writer {
     let w = this.#writers.get(client)
     if (!w) {
-      w = { inMulti: false, blocked: 0, rebase: false, first: undefined }
+      w = { rebase: false, first: undefined }
       this.#writers.set(client, w)
     }
     return w
