@@ -1,5 +1,6 @@
 import { inspect } from 'node:util'
 import { type Callback, type Command, Redis, type RedisOptions } from 'ioredis'
+import { type CommandKind, kindOf } from '../command-kinds.js'
 import type { TwiceRedisConnector } from '../connector.js'
 import { ReadGate } from '../consistency/read-gate.js'
 import type { Session } from '../consistency/session.js'
@@ -139,17 +140,19 @@ export class TwiceRedisClient extends Redis {
     if (this.connection.isOwn(command)) return this.#direct(command, stream, true)
     this.metrics?.sent(command, this)
     this.#idle.touch()
+    // What the command is (command-kinds.ts), looked up once for every stage below.
+    const kind = kindOf(command.name)
     // 4. Held by the fence? (ioredis' handshake belongs to the connection being made; quit()'s
     //    QUIT ends the connection, and what is held is rejected.)
-    if (!connecting && this.#life.member && command.name !== 'quit' && this.#fence.fenced()) {
+    if (!connecting && this.#life.member && !kind.disconnects && this.#fence.fenced()) {
       return this.#fence.hold(command, stream)
     }
     // 5. ioredis' handshake or our role check? They make the connection everything else waits for.
     if (connecting && this.#handshake.ownBeforeReady(command)) return queueUntraced(this, command, stream)
     // 6. Gated by the session (read side: until the replica has the session's writes)?
-    if (this.#gate?.take(command, stream)) return command.promise
-    if (this.side === 'master') this.#session.sent(this, command)
-    return this.#direct(command, stream, false)
+    if (this.#gate?.take(command, stream, kind)) return command.promise
+    if (this.side === 'master') this.#session.sent(this, command, kind)
+    return this.#direct(command, stream, false, kind)
   }
 
   /** @internal Send as ioredis would (connecting first if idle), past twiceredis' hooks. */
@@ -158,9 +161,9 @@ export class TwiceRedisClient extends Redis {
   }
 
   /** The rest of the way (`own`: twiceredis' own, never refused or aborted by the application's guards). */
-  #direct(command: Command, stream: Stream, own: boolean): unknown {
+  #direct(command: Command, stream: Stream, own: boolean, kind?: CommandKind): unknown {
     // After quit(), what the read gate took before it (and its probes) still goes: QUIT waits behind them.
-    if (this.#life.state === 'closed' && command.name !== 'quit' && this.status !== 'connect') {
+    if (this.#life.state === 'closed' && this.status !== 'connect' && !kindOf(command.name).disconnects) {
       if (this.status !== 'ready' || closingManually(this)) return this.#closed(command)
     }
     if (this.status === 'end') this.#connect()
@@ -184,7 +187,7 @@ export class TwiceRedisClient extends Redis {
     }
     if (own) return super.sendCommand(command, stream)
     // 7. Guarded by a transaction? Then written, and followed in the connection record.
-    return this.#transaction.send(command, stream)
+    return this.#transaction.send(command, stream, kind ?? kindOf(command.name))
   }
 
   /** Drop the connection now (replies pending may be lost); the next command reconnects, resolving afresh. */

@@ -1,4 +1,5 @@
-import { Command, type Redis } from 'ioredis'
+import type { Command, Redis } from 'ioredis'
+import type { CommandKind } from '../command-kinds.js'
 import { closingManually, onSettled, streamOf } from '../ioredis-internals.js'
 import { TransactionGuard, WatchGuard } from '../transactions.js'
 
@@ -13,7 +14,7 @@ import { TransactionGuard, WatchGuard } from '../transactions.js'
  *   ioredis' `multi()`, whose commands are written one by one too); `lostMulti`: one whose
  *   connection closed is still being refused (see {@link TransactionGuard}).
  * - `watching`: a `WATCH` is open (see {@link WatchGuard}).
- * - `blocked`: blocking commands (ioredis' `BLOCKING_COMMANDS`) written and not answered.
+ * - `blocked`: blocking commands (command-kinds.ts: BLPOP & co., XREAD, WAIT) written and not answered.
  * - `subscriber`: the connection is in subscriber mode.
  * - `db`: the db selected on it (its options' `db`, then each `SELECT` answered; one inside a
  *   `MULTI` counts once its `EXEC` is answered).
@@ -77,19 +78,19 @@ export class Connection {
     this.db = Number(this.client.options.db ?? 0)
   }
 
-  /** An application's command is written now (past the guards): follow what it changes. */
-  written(command: Command): void {
-    const name = command.name
-    // Most commands change nothing here: one check for them (blocking ones start with b or x;
-    // then SELECT and EXEC by their length and first letter).
-    const c = name.charCodeAt(0) | 0x20
-    if (c === 0x62 || c === 0x78) {
-      if (Command.checkFlag('BLOCKING_COMMANDS', name.toLowerCase())) this.#blocking(command)
-    } else if (c === 0x73 && name.length === 6 && name.toLowerCase() === 'select') {
+  /**
+   * An application's command that changes its connection's state (`kind.state`, command-kinds.ts)
+   * is written now (past the guards): follow what it changes.
+   */
+  written(command: Command, kind: CommandKind): void {
+    const name = kind.name
+    if (kind.blocking) {
+      this.#blocking(command)
+    } else if (name === 'select') {
       this.#select(command)
-    } else if (c === 0x65 && name.length === 4 && this.#pendingDb !== undefined && name.toLowerCase() === 'exec') {
+    } else if (name === 'exec' && this.#pendingDb !== undefined) {
       this.#exec(command, this.#pendingDb)
-    } else if (c === 0x72 && name.length === 5 && name.toLowerCase() === 'reset') {
+    } else if (name === 'reset') {
       this.#pendingDb = undefined
       this.#changeDb(command, 0)
     }

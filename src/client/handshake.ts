@@ -1,11 +1,15 @@
 import { Command, type Redis } from 'ioredis'
+import { kindOf } from '../command-kinds.js'
 import { RoleCheckDeniedError, redact } from '../errors.js'
 import type { Target } from '../events.js'
 import { type ReadyCheck, sendInHandshake } from '../ioredis-internals.js'
 import { infoFromRole, parseInfo } from '../protocol/node-info.js'
 
-/** What ioredis writes as its handshake, before the ready check (ioredis' `HANDSHAKE_COMMANDS` but INFO). */
-const handshakeCommands = new Set(['auth', 'hello', 'select', 'client', 'readonly'])
+/** What ioredis writes as its handshake, before the ready check (command-kinds.ts `handshake`, but INFO: ours). */
+function handshakeCommand(name: string): boolean {
+  const kind = kindOf(name)
+  return kind.handshake && kind.name !== 'info' && name === kind.name // ioredis spells its own in lower case
+}
 
 type Checked = Redis & { readonly node: Target | undefined }
 
@@ -45,7 +49,7 @@ export class Handshake {
   /** Whether a command sent while the socket is open but the node not yet accepted is ioredis' or ours. */
   ownBeforeReady(command: Command): boolean {
     if (this.#state === 'check') return true
-    if (this.#state === 'checking' || !handshakeCommands.has(command.name)) return false
+    if (this.#state === 'checking' || !handshakeCommand(command.name)) return false
     // ioredis 5 sends CLIENT SETINFO once it has read its own package.json: a tick or more later.
     // Any other CLIENT is the application's: it waits for the role check like any command.
     if (command.name === 'client') return this.#ownClient(command)

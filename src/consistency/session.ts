@@ -1,5 +1,5 @@
 import type { Command } from 'ioredis'
-import { kindOf } from '../command-kinds.js'
+import { type CommandKind, kindOf } from '../command-kinds.js'
 import type { Emit } from '../events.js'
 import { closingManually, onSettled, streamOf } from '../ioredis-internals.js'
 import { MasterLine } from './master-line.js'
@@ -88,8 +88,8 @@ export class Session {
    * does to its connection (MULTI, blocking, db) the connection record follows as it is written;
    * here only whether it may write, and only when writes raise the floor.
    */
-  sent(client: SessionClient, command: Command): void {
-    if (!this.options.tracksWrites || !kindOf(command.name).mayWrite || client.mode !== 'normal') return
+  sent(client: SessionClient, command: Command, kind: CommandKind = kindOf(command.name)): void {
+    if (!this.options.tracksWrites || !kind.mayWrite || client.mode !== 'normal') return
     const w = this.#writer(client)
     if (!w.first) {
       w.first = command
