@@ -140,7 +140,9 @@ export class TwiceRedis extends EventEmitter<TwiceRedisEvents> {
       client.metrics = metrics
       metrics.attach(client)
     }
-    if (o.maxStalenessMs !== undefined) this.#session.onMasterOffset = (offset) => this.#resolver.masterOffset(offset)
+    // The master's offset has one record, the Resolver's (routing/staleness.ts): ROLEs feed it, metrics read it.
+    this.#session.onMasterOffset = (offset, master) => this.#resolver.masterOffset(offset, master)
+    metrics.masterOffset = () => this.#resolver.latestMasterOffset
   }
 
   /** Alias of {@link master}. */

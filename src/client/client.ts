@@ -1,7 +1,7 @@
 import { inspect } from 'node:util'
 import { type Callback, type Command, Redis, type RedisOptions } from 'ioredis'
 import { type CommandKind, kindOf } from '../command-kinds.js'
-import type { TwiceRedisConnector } from '../connector.js'
+import { TwiceRedisConnector } from '../connector.js'
 import { ReadGate } from '../consistency/read-gate.js'
 import type { Session } from '../consistency/session.js'
 import { ClientClosedError, redact } from '../errors.js'
@@ -240,7 +240,9 @@ export class TwiceRedisClient extends Redis {
     // duplicate the client they are given). Set on the prototype rather than declared, so the
     // type stays the installed ioredis' own (its signature differs between ioredis 5 and 6).
     TwiceRedisClient.prototype.duplicate = function (this: TwiceRedisClient, override?: Partial<RedisOptions>) {
-      const options = { ...this.options, retryStrategy: this.#life.backoff, ...override }
+      // Its resolves are not where the side is (see Resolver.resolve's `owner`).
+      const Connector = TwiceRedisConnector.for(this.side, this.#resolver, false)
+      const options = { ...this.options, retryStrategy: this.#life.backoff, ...override, Connector }
       const copy = new TwiceRedisClient(this.side, options, this.#resolver, this.#emit, this.#session)
       copy.metrics = this.metrics
       return copy

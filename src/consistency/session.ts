@@ -55,7 +55,7 @@ export class Session {
   readonly #probe: OffsetProbe
   readonly #line = new MasterLine()
   /** Told of every master offset a `ROLE` on the master returned (`maxStalenessMs` keeps a history). */
-  onMasterOffset: ((offset: number) => void) | undefined
+  onMasterOffset: ((offset: number, master: string) => void) | undefined
 
   constructor(
     readonly options: SessionOptions,
@@ -232,7 +232,8 @@ export class Session {
     const answer = this.positionOf(client).then((at) => {
       this.#roles.delete(answer)
       if (!at) return undefined
-      this.onMasterOffset?.(at.offset)
+      // Only a master's own answer (the node that answered, never whichever master resolved last).
+      if (at.master !== undefined && at.master === client.node?.address) this.onMasterOffset?.(at.offset, at.master)
       const lower = rebase && at.master === this.floor.master && at.offset < this.floor.offset
       this.floor = lower ? at : advance(this.floor, at)
       return at

@@ -32,13 +32,20 @@ import { ZoneBook } from './zone-book.js'
 export class Resolver {
   readonly #avoid = new AvoidList()
   readonly #latencies = new Map<string, number>()
+  /** Where each side's own client (`tr.master`, `tr.slave`: the owners) last resolved to. */
   readonly #current: Partial<Record<Side, string>> = {}
   /** By address, the sentinel whose answer named each master chosen: a failed attempt is held against it. */
   readonly #namedBy = new Map<string, string>()
+  /** Round-robin turns: the read side's own, and one its duplicates share (they do not move it). */
   #turn = 0
+  #duplicateTurn = 0
   readonly #zones: ZoneBook
-  /** With `maxStalenessMs`: the master's offset over time. */
-  readonly #history: OffsetHistory | undefined
+  /**
+   * The one record of the master's offset, fed by the write side's ROLEs (session), the health
+   * check's and the role check's INFO, and the sentinels' cached INFO; read by `maxStalenessMs`
+   * (a history) and the metrics (the latest).
+   */
+  readonly #history: OffsetHistory
   /** The estimate behind the last staleness refusal of a connected node, for its `node-rejected`. */
   readonly #stale = new Map<string, number>()
   /** The latest answer the read side resolved from (for checks that must not wait for the sentinels). */
@@ -54,14 +61,14 @@ export class Resolver {
     // Long enough to date a replica twice the bound behind; a replica behind every sample is
     // at least as stale as the oldest one.
     const max = options.maxStalenessMs
-    this.#history = max === undefined ? undefined : new OffsetHistory(2 * max + 2 * options.healthCheckIntervalMs)
+    this.#history = new OffsetHistory(max === undefined ? 0 : 2 * max + 2 * options.healthCheckIntervalMs)
     this.#zones = new ZoneBook(options.zones)
   }
 
   get gates(): Freshness {
     const { maxLagBytes, maxLinkDownMs, allowedNodes, maxStalenessMs } = this.options
     const allowed = allowedNodes && ((r: ReplicaState) => allowedNodes(this.#map(r.host, r.port, 'replica').host))
-    const history = this.#history
+    const history = maxStalenessMs === undefined ? undefined : this.#history
     // The sentinels read each replica's offset `info-refresh` ms ago.
     const staleness = history && ((r: ReplicaState) => history.estimate(r.offset, Date.now() - infoAgeMs(r)))
     return { maxLagBytes, maxLinkDownMs, allowed, maxStalenessMs, staleness }
@@ -80,9 +87,14 @@ export class Resolver {
     return this.#readZone
   }
 
-  /** The master at `master` (the write side's, by default) reported replication offset `offset` now. */
-  masterOffset(offset: number, master = this.#current.master): void {
-    if (master !== undefined) this.#history?.add(master, offset, Date.now())
+  /** The master at `master` (the node that answered) reported replication offset `offset` now. */
+  masterOffset(offset: number, master: string): void {
+    this.#history.add(master, offset, Date.now())
+  }
+
+  /** The master's latest offset known (see `#history`). */
+  get latestMasterOffset(): number | undefined {
+    return this.#history.latest
   }
 
   /** Smoothed round-trip times by replica address. */
@@ -90,8 +102,12 @@ export class Resolver {
     return this.#latencies
   }
 
-  /** Where `side` should connect; `maxAgeMs` lets an automatic retry reuse a recent sentinel answer. */
-  async resolve(side: Side, maxAgeMs = 0): Promise<Target> {
+  /**
+   * Where `side` should connect; `maxAgeMs` lets an automatic retry reuse a recent sentinel answer.
+   * `owner`: the side's own client (`tr.master`, `tr.slave`), whose resolves are where the side is
+   * (`*-changed` events, the read zone, the round-robin turn); a `duplicate()` resolves alone.
+   */
+  async resolve(side: Side, maxAgeMs = 0, owner = true): Promise<Target> {
     const seen = await this.sentinels.observe(maxAgeMs)
     this.#observed(seen)
     let target = this.#map(seen.master.host, seen.master.port, 'master')
@@ -101,7 +117,7 @@ export class Resolver {
         const mapped = this.#map(r.host, r.port, 'replica')
         if (allowed && !allowed(mapped.host)) this.reject(side, mapped, 'not in allowedNodes')
       }
-      const replica = this.#select(seen, this.#turn++)
+      const replica = this.#select(seen, owner ? this.#turn++ : this.#duplicateTurn++)
       if (replica) {
         target = this.#map(replica.host, replica.port, 'replica')
       } else if (!this.options.readFallback) {
@@ -110,7 +126,7 @@ export class Resolver {
     }
     // Checked before any socket opens: a node outside allowedNodes gets nothing, not even a connect.
     if (allowed && !allowed(target.host)) throw new NodeNotAllowedError(this.options.name, target.address)
-    this.#resolved(side, target, seen)
+    this.#resolved(side, target, seen, owner)
     return target
   }
 
@@ -127,7 +143,7 @@ export class Resolver {
     const problem = roleProblem(target.role, info, this.gates)
     if (problem || target.role !== 'replica') return problem
     const zoneProblem = this.#learnZone(target, info.availability_zone)
-    const estimate = this.#history?.estimate(Number(info.slave_repl_offset), Date.now())
+    const estimate = this.gates.staleness && this.#history.estimate(Number(info.slave_repl_offset), Date.now())
     const stale = stalenessProblem(estimate, this.options.maxStalenessMs)
     if (stale) this.#stale.set(target.address, estimate!)
     const verdict = stale ?? zoneProblem
@@ -222,12 +238,12 @@ export class Resolver {
     return this.options.healthCheckIntervalMs
   }
 
-  #resolved(side: Side, target: Target, seen: Observation): void {
+  #resolved(side: Side, target: Target, seen: Observation, owner: boolean): void {
     if (target.role === 'master') this.#namedBy.set(target.address, seen.sentinel)
     const zone = this.zoneOfTarget(target)
     const clientZone = this.options.clientZone
     let zoneReason: string | undefined
-    if (side === 'replica' && clientZone !== undefined) {
+    if (owner && side === 'replica' && clientZone !== undefined) {
       const reports = () => reportReplicas(seen.replicas, this.gates, seen.masterOffset, this.#latencies, this.zoneOf)
       zoneReason = readZoneReason(target.role, zone, clientZone, reports, this.#avoid.addresses)
       this.#readZone = { zone, reason: zoneReason }
@@ -241,7 +257,7 @@ export class Resolver {
       ...(zoneReason !== undefined && { zoneReason }),
     })
     const before = this.#current[side]
-    if (before !== target.address) {
+    if (owner && before !== target.address) {
       this.#current[side] = target.address
       if (side === 'master') this.emit('master-changed', { from: before, to: target.address })
       else if (target.role === 'replica') this.emit('replica-changed', { from: before, to: target.address })
@@ -270,7 +286,7 @@ export class Resolver {
   /** Take in a sentinel answer: the latest the read side knows, and the master's offset in the sentinels' cache. */
   #observed(seen: Observation): void {
     this.#seen = seen
-    if (this.#history && seen.masterOffset !== undefined && seen.masterOffsetAt !== undefined && !seen.announced) {
+    if (seen.masterOffset !== undefined && seen.masterOffsetAt !== undefined && !seen.announced) {
       this.#history.add(seen.master.address, seen.masterOffset, seen.masterOffsetAt)
     }
   }
