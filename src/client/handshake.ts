@@ -3,6 +3,7 @@ import { kindOf } from '../command-kinds.js'
 import { RoleCheckDeniedError, redact } from '../errors.js'
 import type { Target } from '../events.js'
 import { type ReadyCheck, sendInHandshake } from '../ioredis-internals.js'
+import { isPermissionError } from '../protocol/auth-error.js'
 import { infoFromRole, parseInfo } from '../protocol/node-info.js'
 
 /** What ioredis writes as its handshake, before the ready check (command-kinds.ts `handshake`, but INFO: ours). */
@@ -85,7 +86,7 @@ export class Handshake {
         if (sections.length && /syntax error|wrong number of arguments/i.test(error.message)) {
           this.#infoSections = false
           this.readyCheck(callback)
-        } else if (/NOPERM/.test(error.message)) {
+        } else if (isPermissionError(error)) {
           this.#roleCheck(callback)
         } else {
           callback(error)
@@ -103,7 +104,7 @@ export class Handshake {
       (reply) => callback(null, infoFromRole(reply)),
       (error: Error) => {
         const address = this.client.node?.address ?? 'a data node'
-        callback(/NOPERM/.test(error.message) ? new RoleCheckDeniedError(address, { cause: redact(error) }) : error)
+        callback(isPermissionError(error) ? new RoleCheckDeniedError(address, { cause: redact(error) }) : error)
       },
     )
   }
