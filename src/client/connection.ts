@@ -28,6 +28,8 @@ export class Connection {
   readonly transaction = new TransactionGuard(this)
   readonly watch = new WatchGuard(this)
   readonly #own = new WeakSet<Command>()
+  /** Commands of ours not answered yet: with none (nearly always) `isOwn` is one check, no lookup. */
+  #ownOpen = 0
   /** A `SELECT` written inside the open `MULTI`: the db once its `EXEC` is answered. */
   #pendingDb: number | undefined
 
@@ -63,11 +65,17 @@ export class Connection {
 
   /** Mark `command` as twiceredis' own. */
   own(command: Command): void {
+    if (this.#own.has(command)) return
     this.#own.add(command)
+    this.#ownOpen++
+    // Answered (or rejected), it is never sent again: no command of the application's is ours.
+    onSettled(command, () => {
+      this.#ownOpen--
+    })
   }
 
   isOwn(command: Command): boolean {
-    return this.#own.has(command)
+    return this.#ownOpen > 0 && this.#own.has(command)
   }
 
   /** The connection closed: what it held (transaction, watch, blocking commands, db) is gone. */

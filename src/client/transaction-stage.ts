@@ -27,11 +27,17 @@ export class TransactionStage {
     return this.#refuse(command, stream, kind)
   }
 
+  /**
+   * Whether a command of this kind passes with nothing to guard or follow (most commands: no
+   * transaction open or lost, and it changes nothing of the connection's state): write it as is.
+   */
+  passes(kind: CommandKind): boolean {
+    return !kind.state && !this.connection.transaction.active
+  }
+
   /** Write `command` of the application's on the open connection, as its transaction allows. */
   send(command: Command, stream: Stream | undefined, kind: CommandKind): unknown {
     const connection = this.connection
-    // Most commands: no transaction open (or lost), and nothing of the connection's state changed.
-    if (!kind.state && !connection.transaction.active) return this.write(command, stream)
     const written = connection.transaction.written(kind, false, this.#abandoned)
     if (written.refuse) return this.#refuse(command, stream, kind)
     if (written.reply) onSettled(command, written.reply)

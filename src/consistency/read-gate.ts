@@ -73,13 +73,18 @@ export class ReadGate {
   take(command: Command, stream: Stream, kind: CommandKind = kindOf(command.name)): boolean {
     const { session, replica } = this
     // (Commands of ours never get here: the client's path sends them past every stage.)
+    // Nothing to hold, ever ('eventual', no token read after): follow the connection's state only.
+    if (!session.holdsReads) {
+      if (kind.state) this.#track(kind.name, command)
+      return false
+    }
     // ioredis sends again what a lost connection left unanswered, to a node no probe checked.
     const resent = this.#plain.entryOf(command)
     if (resent) return this.#resent(resent)
     const { name, plainRead, readsData } = kind
     const plain = plainRead && !this.#inMulti && this.#db === session.masterDb
     const reads = readsData && (!this.#inMulti || name === 'exec')
-    this.#track(name, command)
+    if (kind.state) this.#track(name, command)
     if (this.#open === 0) {
       // While ioredis connects it sends its own handshake and queues ours; it sends the queued
       // ones through here again once ready. (Behind commands held here, a command waits its turn.)

@@ -49,6 +49,8 @@ export class Session {
   /** ROLEs in flight on the write side, with the first write each is behind. */
   readonly #roles = new Map<Promise<Position | undefined>, Command | undefined>()
   #everWritten = false
+  /** Whether a read may ever wait here: with writes tracked, or once a token raised the floor. */
+  #holdsReads: boolean
   /** Until when ROLEs ride with the writes (reads followed writes lately). */
   #eagerUntil = 0
   #riding = false
@@ -61,6 +63,7 @@ export class Session {
     readonly options: SessionOptions,
     readonly emit: Emit,
   ) {
+    this.#holdsReads = options.tracksWrites
     this.#probe = new OffsetProbe((client, command, stream) => this.send(client, command, stream), emit)
   }
 
@@ -72,6 +75,14 @@ export class Session {
   /** Where `client`'s node is (`ROLE`, or `INFO replication`), or `undefined` if it does not say. */
   positionOf(client: SessionClient): Promise<Position | undefined> {
     return this.#probe.positionOf(client)
+  }
+
+  /**
+   * Whether the read gate has anything to do: `false` under `'eventual'` until a token is read
+   * after (`readAfter`), so a read passes the gate with this one check.
+   */
+  get holdsReads(): boolean {
+    return this.#holdsReads
   }
 
   get timeoutMs(): number {
@@ -205,6 +216,7 @@ export class Session {
   /** A token's offset: reads see at least it; the next read asks the master where it is. */
   raise(offset: number): void {
     if (offset <= this.floor.offset) return
+    this.#holdsReads = true
     this.floor = { offset, master: undefined }
     const master = this.master
     if (master) this.#written.add(master)

@@ -103,6 +103,7 @@ export class Metrics {
 
   /** `client` writes `command` (or queues it): the node that answers is its node. */
   written(command: Command, client: MeasuredClient): void {
+    if (!this.#on) return
     const measured = (command as Tagged)[tag]
     if (measured) measured.via = client
   }
