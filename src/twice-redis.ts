@@ -141,8 +141,8 @@ export class TwiceRedis extends EventEmitter<TwiceRedisEvents> {
       metrics.attach(client)
     }
     // The master's offset has one record, the Resolver's (routing/staleness.ts): ROLEs feed it, metrics read it.
-    this.#session.onMasterOffset = (offset, master) => this.#resolver.masterOffset(offset, master)
-    metrics.masterOffset = () => this.#resolver.latestMasterOffset
+    this.#session.onMasterOffset = (offset, master) => this.#resolver.masterOffsets.add(master, offset, Date.now())
+    metrics.masterOffset = () => this.#resolver.masterOffsets.latest
   }
 
   /** Alias of {@link master}. */
@@ -181,7 +181,7 @@ export class TwiceRedis extends EventEmitter<TwiceRedisEvents> {
     let masterOffset: number | undefined
     if (this.master.status === 'ready' && this.master.node?.role === 'master') {
       masterOffset = Number(parseInfo(String(await this.master.info('replication'))).master_repl_offset)
-      this.#resolver.masterOffset(masterOffset, this.master.node.address)
+      this.#resolver.masterOffsets.add(this.master.node.address, masterOffset, Date.now())
     }
     const masterZone = (m: { host: string; port: number; address: string }) => {
       const zone = this.#resolver.zoneOf(m)?.zone

@@ -41,11 +41,11 @@ export class Resolver {
   #duplicateTurn = 0
   readonly #zones: ZoneBook
   /**
-   * The one record of the master's offset, fed by the write side's ROLEs (session), the health
-   * check's and the role check's INFO, and the sentinels' cached INFO; read by `maxStalenessMs`
-   * (a history) and the metrics (the latest).
+   * The one record of the master's offset (`add` it with the master that answered): fed by the
+   * session's ROLEs, the health and role checks' INFO and the sentinels' cached INFO; read by
+   * `maxStalenessMs` (the history) and the metrics (`latest`).
    */
-  readonly #history: OffsetHistory
+  readonly masterOffsets: OffsetHistory
   /** The estimate behind the last staleness refusal of a connected node, for its `node-rejected`. */
   readonly #stale = new Map<string, number>()
   /** The latest answer the read side resolved from (for checks that must not wait for the sentinels). */
@@ -61,14 +61,14 @@ export class Resolver {
     // Long enough to date a replica twice the bound behind; a replica behind every sample is
     // at least as stale as the oldest one.
     const max = options.maxStalenessMs
-    this.#history = new OffsetHistory(max === undefined ? 0 : 2 * max + 2 * options.healthCheckIntervalMs)
+    this.masterOffsets = new OffsetHistory(max === undefined ? 0 : 2 * max + 2 * options.healthCheckIntervalMs)
     this.#zones = new ZoneBook(options.zones)
   }
 
   get gates(): Freshness {
     const { maxLagBytes, maxLinkDownMs, allowedNodes, maxStalenessMs } = this.options
     const allowed = allowedNodes && ((r: ReplicaState) => allowedNodes(this.#map(r.host, r.port, 'replica').host))
-    const history = maxStalenessMs === undefined ? undefined : this.#history
+    const history = maxStalenessMs === undefined ? undefined : this.masterOffsets
     // The sentinels read each replica's offset `info-refresh` ms ago.
     const staleness = history && ((r: ReplicaState) => history.estimate(r.offset, Date.now() - infoAgeMs(r)))
     return { maxLagBytes, maxLinkDownMs, allowed, maxStalenessMs, staleness }
@@ -85,16 +85,6 @@ export class Resolver {
   /** Where the read side is by zone, and why it is not in `clientZone` (with `clientZone`). */
   get readZone(): { zone: string | undefined; reason?: string | undefined } | undefined {
     return this.#readZone
-  }
-
-  /** The master at `master` (the node that answered) reported replication offset `offset` now. */
-  masterOffset(offset: number, master: string): void {
-    this.#history.add(master, offset, Date.now())
-  }
-
-  /** The master's latest offset known (see `#history`). */
-  get latestMasterOffset(): number | undefined {
-    return this.#history.latest
   }
 
   /** Smoothed round-trip times by replica address. */
@@ -138,12 +128,12 @@ export class Resolver {
    */
   verifyRole(target: Target, info: Record<string, string>): string | undefined {
     if (target.role === 'master' && info.role === 'master') {
-      this.masterOffset(Number(info.master_repl_offset), target.address)
+      this.masterOffsets.add(target.address, Number(info.master_repl_offset), Date.now())
     }
     const problem = roleProblem(target.role, info, this.gates)
     if (problem || target.role !== 'replica') return problem
     const zoneProblem = this.#learnZone(target, info.availability_zone)
-    const estimate = this.gates.staleness && this.#history.estimate(Number(info.slave_repl_offset), Date.now())
+    const estimate = this.gates.staleness && this.masterOffsets.estimate(Number(info.slave_repl_offset), Date.now())
     const stale = stalenessProblem(estimate, this.options.maxStalenessMs)
     if (stale) this.#stale.set(target.address, estimate!)
     const verdict = stale ?? zoneProblem
@@ -211,11 +201,6 @@ export class Resolver {
   latency(address: string, ms: number): void {
     const before = this.#latencies.get(address)
     this.#latencies.set(address, before === undefined ? ms : before * 0.7 + ms * 0.3)
-  }
-
-  /** `sentinel` just announced a switch: ask it first next time. */
-  prefer(sentinel: string): void {
-    this.sentinels.prefer(sentinel)
   }
 
   /** The process-wide sentinel watch, or `undefined` when failover detection is off. */
@@ -287,7 +272,7 @@ export class Resolver {
   #observed(seen: Observation): void {
     this.#seen = seen
     if (seen.masterOffset !== undefined && seen.masterOffsetAt !== undefined && !seen.announced) {
-      this.#history.add(seen.master.address, seen.masterOffset, seen.masterOffsetAt)
+      this.masterOffsets.add(seen.master.address, seen.masterOffset, seen.masterOffsetAt)
     }
   }
 
