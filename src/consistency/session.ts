@@ -49,7 +49,7 @@ export class Session {
   /** ROLEs in flight on the write side, with the first write each is behind. */
   readonly #roles = new Map<Promise<Position | undefined>, Command | undefined>()
   #everWritten = false
-  /** Whether a read may ever wait here: with writes tracked, or once a token raised the floor. */
+  /** Whether a read may ever wait here: with writes tracked, or once a token (read or written) raised the floor. */
   #holdsReads: boolean
   /** Until when ROLEs ride with the writes (reads followed writes lately). */
   #eagerUntil = 0
@@ -78,8 +78,8 @@ export class Session {
   }
 
   /**
-   * Whether the read gate has anything to do: `false` under `'eventual'` until a token is read
-   * after (`readAfter`), so a read passes the gate with this one check.
+   * Whether the read gate has anything to do: `false` under `'eventual'` until a token raises the
+   * floor (`readAfter()`, `writeToken()`), so a read passes the gate with this one check.
    */
   get holdsReads(): boolean {
     return this.#holdsReads
@@ -248,6 +248,8 @@ export class Session {
       if (at.master !== undefined && at.master === client.node?.address) this.onMasterOffset?.(at.offset, at.master)
       const lower = rebase && at.master === this.floor.master && at.offset < this.floor.offset
       this.floor = lower ? at : advance(this.floor, at)
+      // A floor above 0 (a token's ROLE, under 'eventual' too) holds this process' reads, as ever.
+      if (this.floor.offset > 0) this.#holdsReads = true
       return at
     })
     this.#roles.set(answer, first)
