@@ -17,6 +17,10 @@ import { Command } from 'ioredis'
  *   `EXIT_SUBSCRIBER_MODE` lists, which are what `subscriber` follows (PUBLISH is a write).
  * - Handshake: ioredis' `HANDSHAKE_COMMANDS` (AUTH, HELLO, SELECT, CLIENT, READONLY, INFO), which
  *   Redis' table has no flag for.
+ * - Disconnects: ioredis' `WILL_DISCONNECT` (QUIT).
+ *
+ * No other file classifies commands by name: each reads a `CommandKind` (looked up once per
+ * command on its path, client/client.ts, and handed to each stage).
  * - Reads: Redis' `readonly` flag, plus commands not flagged read-only that read data all the same
  *   (EXEC, EVAL, EVALSHA, FCALL, SORT: on a replica a script or SORT may only read). Names Redis'
  *   table does not know (module commands, `call()` with any name) may read and may write.
@@ -41,6 +45,11 @@ export interface CommandKind {
   readonly transaction: boolean
   /** Enters or leaves subscriber mode (ioredis' lists). */
   readonly subscriber: boolean
+  /**
+   * Changes what its connection holds (the connection record follows it as it is written): a
+   * transaction, a `WATCH`, a blocking wait, the db. Most commands do not: one check for them.
+   */
+  readonly state: boolean
   /** Changes the selected db: SELECT (its argument), RESET (back to 0). */
   readonly selectsDb: boolean
   /** A cursor read (SCAN family): its cursor only means something on the node that gave it. */
@@ -92,6 +101,8 @@ function work(name: string): CommandKind {
   const pubsub = flag('pubsub')
   const blocking = flag('blocking') || ioredisFlag('BLOCKING_COMMANDS', n)
   const cursor = cursors.has(n)
+  const transaction = n === 'multi' || n === 'exec' || n === 'discard' || n === 'reset'
+  const selectsDb = n === 'select' || n === 'reset'
   return {
     name: n,
     known,
@@ -99,9 +110,10 @@ function work(name: string): CommandKind {
     readsData: !known || (readonly && !pubsub) || readsToo.has(n),
     mayWrite: !noData.has(n) && !readonly,
     blocking,
-    transaction: n === 'multi' || n === 'exec' || n === 'discard' || n === 'reset',
+    transaction,
+    state: transaction || blocking || selectsDb || n === 'watch' || n === 'unwatch',
     subscriber: ioredisFlag('ENTER_SUBSCRIBER_MODE', n) || ioredisFlag('EXIT_SUBSCRIBER_MODE', n),
-    selectsDb: n === 'select' || n === 'reset',
+    selectsDb,
     cursor,
     handshake: ioredisFlag('HANDSHAKE_COMMANDS', n),
     disconnects: ioredisFlag('WILL_DISCONNECT', n),

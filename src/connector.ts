@@ -27,6 +27,8 @@ export class TwiceRedisConnector extends AbstractConnector {
   onTarget: (target: Target) => void = () => {}
   /** Set by the client: the socket connected (called before ioredis' own handler writes its handshake). */
   onSocket: () => void = () => {}
+  /** The side's own client (`tr.master`, `tr.slave`), not a `duplicate()`: its resolves say where the side is. */
+  owner = true
 
   constructor(
     private readonly side: Side,
@@ -38,11 +40,12 @@ export class TwiceRedisConnector extends AbstractConnector {
   }
 
   /** ioredis builds its connector from the options: this returns the class it will build for `side`. */
-  static for(side: Side, resolver: Resolver): new (options: unknown) => TwiceRedisConnector {
+  static for(side: Side, resolver: Resolver, owner = true): new (options: unknown) => TwiceRedisConnector {
     return class extends TwiceRedisConnector {
       constructor(options: unknown) {
         const o = options as { disconnectTimeout?: number; tls?: ConnectionOptions }
         super(side, resolver, o.tls, o.disconnectTimeout ?? 2000)
+        this.owner = owner
       }
     }
   }
@@ -56,7 +59,7 @@ export class TwiceRedisConnector extends AbstractConnector {
     this.connecting = true
     this.#settled = false
     this.#rejected = false
-    const target = await this.resolver.resolve(this.side, this.onAttempt())
+    const target = await this.resolver.resolve(this.side, this.onAttempt(), this.owner)
     if (!this.connecting) throw new Error('Connection is closed.')
     this.#target = target
     this.onTarget(target)

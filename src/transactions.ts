@@ -1,3 +1,5 @@
+import type { CommandKind } from './command-kinds.js'
+
 /**
  * Which connection of a client is open now: the client's connection record (see
  * client/connection.ts) counts them; a guard made alone (unit tests) counts on its own.
@@ -65,11 +67,11 @@ export class WatchGuard {
     if (this.#epoch instanceof Counter) this.#epoch.epoch++
   }
 
-  /** A command of the application's (its name, any case) is about to be written. */
-  written(name: string): Written {
-    // Nothing open: only a WATCH (5 letters) changes anything.
-    if (name.length > 7 || (!this.#open && name.length !== 5)) return SEND
-    const n = name.toLowerCase()
+  /** A command of the application's (its kind, command-kinds.ts) is about to be written. */
+  written(kind: CommandKind): Written {
+    // Only commands that change the connection's state (WATCH, MULTI, EXEC, ...) change anything.
+    if (!kind.state) return SEND
+    const n = kind.name
     if (n === 'watch') {
       this.#open = true
       const watches = ++this.#watches
@@ -157,6 +159,11 @@ export class TransactionGuard {
     return this.#multiOn === this.#connection
   }
 
+  /** A `MULTI` is open, here or lost with an earlier connection: every command must come by. */
+  get active(): boolean {
+    return this.#multiOn !== undefined
+  }
+
   /** A transaction whose connection was lost is still refused (its end not seen yet). */
   get lost(): boolean {
     return this.#multiOn !== undefined && this.#multiOn !== this.#connection
@@ -173,13 +180,13 @@ export class TransactionGuard {
    * only go on the next one. `abandoned` runs when a refused transaction ends without its end.
    */
   written(
-    name: string,
+    kind: CommandKind,
     dropping = false,
     abandoned?: () => void,
   ): { refuse: boolean; reply?: (() => void) | undefined } {
-    // No transaction: only a MULTI (5 letters) changes anything.
-    if (this.#multiOn === undefined && name.length !== 5) return SENT
-    const n = name.toLowerCase()
+    // No transaction: only a MULTI changes anything.
+    if (this.#multiOn === undefined && !kind.transaction) return SENT
+    const n = kind.name
     const connection = dropping ? this.#connection + 1 : this.#connection
     if (n === 'multi') {
       this.#end()

@@ -136,12 +136,13 @@ export class TwiceRedis extends EventEmitter<TwiceRedisEvents> {
     this.master = new TwiceRedisClient('master', this.#clientOptions('master'), this.#resolver, emit, this.#session)
     this.slave = new TwiceRedisClient('replica', this.#clientOptions('replica'), this.#resolver, emit, this.#session)
     this.#session.master = this.master
-    this.#session.masterDb = this.master.options.db ?? 0
     for (const client of [this.master, this.slave]) {
       client.metrics = metrics
       metrics.attach(client)
     }
-    if (o.maxStalenessMs !== undefined) this.#session.onMasterOffset = (offset) => this.#resolver.masterOffset(offset)
+    // The master's offset has one record, the Resolver's (routing/staleness.ts): ROLEs feed it, metrics read it.
+    this.#session.onMasterOffset = (offset, master) => this.#resolver.masterOffsets.add(master, offset, Date.now())
+    metrics.masterOffset = () => this.#resolver.masterOffsets.latest
   }
 
   /** Alias of {@link master}. */
@@ -180,7 +181,7 @@ export class TwiceRedis extends EventEmitter<TwiceRedisEvents> {
     let masterOffset: number | undefined
     if (this.master.status === 'ready' && this.master.node?.role === 'master') {
       masterOffset = Number(parseInfo(String(await this.master.info('replication'))).master_repl_offset)
-      this.#resolver.masterOffset(masterOffset, this.master.node.address)
+      this.#resolver.masterOffsets.add(this.master.node.address, masterOffset, Date.now())
     }
     const masterZone = (m: { host: string; port: number; address: string }) => {
       const zone = this.#resolver.zoneOf(m)?.zone

@@ -1,5 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
 import type { Command } from 'ioredis'
+import { onSettled } from '../ioredis-internals.js'
 
 /**
  * The async context (an OpenTelemetry request's active span, any `AsyncLocalStorage`) a command
@@ -7,15 +8,28 @@ import type { Command } from 'ioredis'
  * wherever the connection became ready, which is another request's context, or none.
  */
 const parkedIn = new WeakMap<Command, <R>(send: () => R) => R>()
+/** How many commands wait in `parkedIn`: with none (nearly always) `unpark` is one check, no lookup. */
+let parked = 0
 
 /** `command` waits (for a connection, the fence, a close): remember the context it was sent in. */
 export function park(command: Command): void {
+  if (!parkedIn.has(command)) {
+    parked++
+    // One answered or rejected while it waits is never resumed: it no longer counts.
+    onSettled(command, () => {
+      if (parkedIn.delete(command)) parked--
+    })
+  }
   parkedIn.set(command, AsyncLocalStorage.snapshot())
 }
 
 /** The context `command` waited in, once (`undefined`: it never waited, or was resumed already). */
 export function unpark(command: Command): (<R>(send: () => R) => R) | undefined {
+  if (parked === 0) return undefined
   const resume = parkedIn.get(command)
-  if (resume) parkedIn.delete(command)
+  if (resume) {
+    parkedIn.delete(command)
+    parked--
+  }
   return resume
 }

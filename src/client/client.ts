@@ -1,6 +1,7 @@
 import { inspect } from 'node:util'
 import { type Callback, type Command, Redis, type RedisOptions } from 'ioredis'
-import type { TwiceRedisConnector } from '../connector.js'
+import { type CommandKind, kindOf } from '../command-kinds.js'
+import { TwiceRedisConnector } from '../connector.js'
 import { ReadGate } from '../consistency/read-gate.js'
 import type { Session } from '../consistency/session.js'
 import { ClientClosedError, redact } from '../errors.js'
@@ -50,7 +51,7 @@ export class TwiceRedisClient extends Redis {
   readonly #health: HealthCheck
   readonly #idle: IdleTimer
   readonly #session: Session
-  /** Read side: holds reads until the replica has the session's writes (see consistency.ts). */
+  /** Read side: holds reads until the replica has the session's writes (consistency/read-gate.ts). */
   readonly #gate: ReadGate | undefined
   readonly #life: Reconnect
   readonly #fence: FenceMember
@@ -59,10 +60,8 @@ export class TwiceRedisClient extends Redis {
 
   /** @internal created by TwiceRedis */
   constructor(side: Side, options: RedisOptions, resolver: Resolver, emit: Emit, session: Session) {
-    // ioredis asks the retry strategy at every unplanned close: that is where the lifecycle
-    // learns of it, and the one place the delay of every retry is decided.
-    // `lazyConnect: false` would connect inside ioredis' constructor, before any hook below is in
-    // place: connect at its end instead.
+    // ioredis asks the retry strategy at every unplanned close: where the lifecycle learns of it and
+    // decides every retry's delay. (`lazyConnect: false` would connect before our hooks: at the end.)
     super({ ...options, lazyConnect: true, retryStrategy: () => (this ? this.#life.lost() : null) } as RedisOptions & {
       replyMapping?: 'legacy'
     })
@@ -130,43 +129,41 @@ export class TwiceRedisClient extends Redis {
     if (resume) return resume(() => this.sendCommand(command, stream))
     const connecting = this.status === 'connect'
     // 1. Closed? (A socket that still completes its connect after quit() runs ioredis' handshake.)
+    // 2. Deferred by disconnect()? Held until the socket closed, then sent on a fresh connection.
     const state = this.#life.state
     if (state === 'closed' && !connecting) return this.#closed(command)
-    // 2. Deferred by disconnect()? Held until the socket closed, then sent over a fresh connection
-    //    instead of failing with "Connection is closed".
     if (state === 'disconnecting' && !connecting) return this.#life.defer(command, stream)
     // 3. Ours (the health check's)? Past every stage of the application's.
     if (this.connection.isOwn(command)) return this.#direct(command, stream, true)
     this.metrics?.sent(command, this)
     this.#idle.touch()
-    // 4. Held by the fence? (ioredis' handshake belongs to the connection being made; quit()'s
-    //    QUIT ends the connection, and what is held is rejected.)
-    if (!connecting && this.#life.member && command.name !== 'quit' && this.#fence.fenced()) {
+    const kind = kindOf(command.name) // what it is (command-kinds.ts), once for every stage below
+    // 4. Held by the fence? (Not ioredis' handshake, nor quit()'s QUIT: what is held is rejected.)
+    if (!connecting && this.#life.member && !kind.disconnects && this.#fence.fenced()) {
       return this.#fence.hold(command, stream)
     }
     // 5. ioredis' handshake or our role check? They make the connection everything else waits for.
     if (connecting && this.#handshake.ownBeforeReady(command)) return queueUntraced(this, command, stream)
     // 6. Gated by the session (read side: until the replica has the session's writes)?
-    if (this.#gate?.take(command, stream)) return command.promise
-    if (this.side === 'master') this.#session.sent(this, command)
-    return this.#direct(command, stream, false)
+    if (this.#gate?.take(command, stream, kind)) return command.promise
+    if (this.side === 'master') this.#session.sent(this, command, kind)
+    return this.#direct(command, stream, false, kind)
   }
 
   /** @internal Send as ioredis would (connecting first if idle), past twiceredis' hooks. */
   sendDirect(command: Command, stream?: Stream): unknown {
-    return this.#direct(command, stream, this.connection.isOwn(command) || this.#session.isOwn(command))
+    return this.#direct(command, stream, this.connection.isOwn(command))
   }
 
   /** The rest of the way (`own`: twiceredis' own, never refused or aborted by the application's guards). */
-  #direct(command: Command, stream: Stream, own: boolean): unknown {
+  #direct(command: Command, stream: Stream, own: boolean, kind?: CommandKind): unknown {
     // After quit(), what the read gate took before it (and its probes) still goes: QUIT waits behind them.
-    if (this.#life.state === 'closed' && command.name !== 'quit' && this.status !== 'connect') {
+    if (this.#life.state === 'closed' && this.status !== 'connect' && !kindOf(command.name).disconnects) {
       if (this.status !== 'ready' || closingManually(this)) return this.#closed(command)
     }
     if (this.status === 'end') this.#connect()
     this.metrics?.written(command, this)
-    // Not ready: a command waits in ioredis' offline queue and comes back here once ready (and
-    // ioredis' own handshake is no command of the application's): no span until it is written.
+    // Not ready: it waits in ioredis' offline queue and comes back here once ready (no span till then).
     if (this.status === 'connect' && !this.#handshake.ownBeforeReady(command)) {
       park(command)
       return queueOffline(this, command, stream)
@@ -183,8 +180,10 @@ export class TwiceRedisClient extends Redis {
       return queueUntraced(this, command, stream)
     }
     if (own) return super.sendCommand(command, stream)
-    // 7. Guarded by a transaction? Then written, and followed in the connection record.
-    return this.#transaction.send(command, stream)
+    // 7. Guarded by a transaction? (Not when none is open and it changes no connection state.)
+    const k = kind ?? kindOf(command.name)
+    if (this.#transaction.passes(k)) return super.sendCommand(command, stream)
+    return this.#transaction.send(command, stream, k)
   }
 
   /** Drop the connection now (replies pending may be lost); the next command reconnects, resolving afresh. */
@@ -233,11 +232,11 @@ export class TwiceRedisClient extends Redis {
   }
 
   static {
-    // `duplicate()`: a new client for the same side with the same options (BullMQ and others
-    // duplicate the client they are given). Set on the prototype rather than declared, so the
-    // type stays the installed ioredis' own (its signature differs between ioredis 5 and 6).
+    // `duplicate()`: a new client for the same side with the same options (BullMQ and others duplicate
+    // the client they are given). On the prototype, so the type stays the installed ioredis' own.
     TwiceRedisClient.prototype.duplicate = function (this: TwiceRedisClient, override?: Partial<RedisOptions>) {
-      const options = { ...this.options, retryStrategy: this.#life.backoff, ...override }
+      const Connector = TwiceRedisConnector.for(this.side, this.#resolver, false) // not the side's owner
+      const options = { ...this.options, retryStrategy: this.#life.backoff, ...override, Connector }
       const copy = new TwiceRedisClient(this.side, options, this.#resolver, this.#emit, this.#session)
       copy.metrics = this.metrics
       return copy
@@ -287,8 +286,7 @@ export class TwiceRedisClient extends Redis {
   #onClose(): void {
     this.#stopTimers()
     this.connection.closed()
-    if (this.#gate) this.#gate.disconnected()
-    else this.#session.closed(this)
+    this.#gate?.disconnected()
     this.#life.closed()
   }
 

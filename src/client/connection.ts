@@ -1,18 +1,20 @@
-import { Command, type Redis } from 'ioredis'
+import type { Command, Redis } from 'ioredis'
+import type { CommandKind } from '../command-kinds.js'
 import { closingManually, onSettled, streamOf } from '../ioredis-internals.js'
 import { TransactionGuard, WatchGuard } from '../transactions.js'
 
 /**
  * One record of a client's connection, updated at one moment (as a command is written, as it is
  * answered, as the connection closes) and read by every feature: the fence, the transaction
- * guards, the health check, the idle timer (and, once wired, the session).
+ * guards, the health check, the idle timer, the session (MULTI, blocked, db, which commands are
+ * ours) and the read gate (its epoch).
  *
  * - `epoch`: bumped as each connection closes; a reply judged against a connection compares it.
  * - `multi`: a `MULTI` of the application's is open on this connection (command by command, or
  *   ioredis' `multi()`, whose commands are written one by one too); `lostMulti`: one whose
  *   connection closed is still being refused (see {@link TransactionGuard}).
  * - `watching`: a `WATCH` is open (see {@link WatchGuard}).
- * - `blocked`: blocking commands (ioredis' `BLOCKING_COMMANDS`) written and not answered.
+ * - `blocked`: blocking commands (command-kinds.ts: BLPOP & co., XREAD, WAIT) written and not answered.
  * - `subscriber`: the connection is in subscriber mode.
  * - `db`: the db selected on it (its options' `db`, then each `SELECT` answered; one inside a
  *   `MULTI` counts once its `EXEC` is answered).
@@ -26,6 +28,8 @@ export class Connection {
   readonly transaction = new TransactionGuard(this)
   readonly watch = new WatchGuard(this)
   readonly #own = new WeakSet<Command>()
+  /** Commands of ours not answered yet: with none (nearly always) `isOwn` is one check, no lookup. */
+  #ownOpen = 0
   /** A `SELECT` written inside the open `MULTI`: the db once its `EXEC` is answered. */
   #pendingDb: number | undefined
 
@@ -61,11 +65,17 @@ export class Connection {
 
   /** Mark `command` as twiceredis' own. */
   own(command: Command): void {
+    if (this.#own.has(command)) return
     this.#own.add(command)
+    this.#ownOpen++
+    // Answered (or rejected), it is never sent again: no command of the application's is ours.
+    onSettled(command, () => {
+      this.#ownOpen--
+    })
   }
 
   isOwn(command: Command): boolean {
-    return this.#own.has(command)
+    return this.#ownOpen > 0 && this.#own.has(command)
   }
 
   /** The connection closed: what it held (transaction, watch, blocking commands, db) is gone. */
@@ -76,23 +86,32 @@ export class Connection {
     this.db = Number(this.client.options.db ?? 0)
   }
 
-  /** An application's command is written now (past the guards): follow what it changes. */
-  written(command: Command): void {
-    const name = command.name
-    // Most commands change nothing here: one check for them (blocking ones start with b or x;
-    // then SELECT and EXEC by their length and first letter).
-    const c = name.charCodeAt(0) | 0x20
-    if (c === 0x62 || c === 0x78) {
-      if (Command.checkFlag('BLOCKING_COMMANDS', name.toLowerCase())) this.#blocking(command)
-    } else if (c === 0x73 && name.length === 6 && name.toLowerCase() === 'select') {
+  /**
+   * An application's command that changes its connection's state (`kind.state`, command-kinds.ts)
+   * is written now (past the guards): follow what it changes.
+   */
+  written(command: Command, kind: CommandKind): void {
+    const name = kind.name
+    if (kind.blocking) {
+      this.#blocking(command)
+    } else if (name === 'select') {
       this.#select(command)
-    } else if (c === 0x65 && name.length === 4 && this.#pendingDb !== undefined && name.toLowerCase() === 'exec') {
-      const db = this.#pendingDb
-      const epoch = this.epoch
-      onSettled(command, (error) => {
-        if (!error && epoch === this.epoch) this.db = db
-      })
+    } else if (name === 'exec' && this.#pendingDb !== undefined) {
+      this.#exec(command, this.#pendingDb)
+    } else if (name === 'reset') {
       this.#pendingDb = undefined
+      this.#changeDb(command, 0)
+    }
+  }
+
+  /** A SELECT inside the MULTI counts once its EXEC ran (an array: not aborted by a WATCH). */
+  #exec(command: Command, db: number): void {
+    this.#pendingDb = undefined
+    const epoch = this.epoch
+    const { resolve } = command
+    command.resolve = (value: unknown) => {
+      if (Array.isArray(value) && epoch === this.epoch) this.db = db
+      return resolve(value)
     }
   }
 
@@ -106,10 +125,11 @@ export class Connection {
 
   #select(command: Command): void {
     const db = Number(command.args[0])
-    if (this.multi) {
-      this.#pendingDb = db
-      return
-    }
+    if (this.multi) this.#pendingDb = db
+    else this.#changeDb(command, db)
+  }
+
+  #changeDb(command: Command, db: number): void {
     const epoch = this.epoch
     onSettled(command, (error) => {
       if (!error && epoch === this.epoch) this.db = db

@@ -1,11 +1,16 @@
 import { Command, type Redis } from 'ioredis'
+import { kindOf } from '../command-kinds.js'
 import { RoleCheckDeniedError, redact } from '../errors.js'
 import type { Target } from '../events.js'
 import { type ReadyCheck, sendInHandshake } from '../ioredis-internals.js'
+import { isPermissionError } from '../protocol/auth-error.js'
 import { infoFromRole, parseInfo } from '../protocol/node-info.js'
 
-/** What ioredis writes as its handshake, before the ready check (ioredis' `HANDSHAKE_COMMANDS` but INFO). */
-const handshakeCommands = new Set(['auth', 'hello', 'select', 'client', 'readonly'])
+/** What ioredis writes as its handshake, before the ready check (command-kinds.ts `handshake`, but INFO: ours). */
+function handshakeCommand(name: string): boolean {
+  const kind = kindOf(name)
+  return kind.handshake && kind.name !== 'info' && name === kind.name // ioredis spells its own in lower case
+}
 
 type Checked = Redis & { readonly node: Target | undefined }
 
@@ -45,7 +50,7 @@ export class Handshake {
   /** Whether a command sent while the socket is open but the node not yet accepted is ioredis' or ours. */
   ownBeforeReady(command: Command): boolean {
     if (this.#state === 'check') return true
-    if (this.#state === 'checking' || !handshakeCommands.has(command.name)) return false
+    if (this.#state === 'checking' || !handshakeCommand(command.name)) return false
     // ioredis 5 sends CLIENT SETINFO once it has read its own package.json: a tick or more later.
     // Any other CLIENT is the application's: it waits for the role check like any command.
     if (command.name === 'client') return this.#ownClient(command)
@@ -81,7 +86,7 @@ export class Handshake {
         if (sections.length && /syntax error|wrong number of arguments/i.test(error.message)) {
           this.#infoSections = false
           this.readyCheck(callback)
-        } else if (/NOPERM/.test(error.message)) {
+        } else if (isPermissionError(error)) {
           this.#roleCheck(callback)
         } else {
           callback(error)
@@ -99,7 +104,7 @@ export class Handshake {
       (reply) => callback(null, infoFromRole(reply)),
       (error: Error) => {
         const address = this.client.node?.address ?? 'a data node'
-        callback(/NOPERM/.test(error.message) ? new RoleCheckDeniedError(address, { cause: redact(error) }) : error)
+        callback(isPermissionError(error) ? new RoleCheckDeniedError(address, { cause: redact(error) }) : error)
       },
     )
   }

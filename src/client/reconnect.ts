@@ -158,7 +158,7 @@ export class Reconnect {
     // The read side asks afresh after a switch: ask one that knows. (The write side asks no one:
     // the announcement is the latest answer, and moving the announcer to the front of every
     // instance would make the failover leader everyone's first choice for the next outage.)
-    if (this.client.side === 'replica') this.resolver.prefer(sentinel)
+    if (this.client.side === 'replica') this.resolver.sentinels.prefer(sentinel) // it announced a switch: ask it first
     if (life.state === 'waiting') {
       this.transition('kick')
       this.retryNow()

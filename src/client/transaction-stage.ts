@@ -1,4 +1,5 @@
 import { Command, type Redis } from 'ioredis'
+import { type CommandKind, kindOf } from '../command-kinds.js'
 import { TransactionAbortedError } from '../errors.js'
 import { onSettled } from '../ioredis-internals.js'
 import type { Connection } from './connection.js'
@@ -21,21 +22,30 @@ export class TransactionStage {
 
   /** Before ready, with the socket already destroyed: refuse now if it is the rest of a lost transaction. */
   refusesWhileDropping(command: Command, stream?: Stream): unknown {
-    if (!this.connection.transaction.written(command.name, true, this.#abandoned).refuse) return undefined
-    return this.#refuse(command, stream)
+    const kind = kindOf(command.name)
+    if (!this.connection.transaction.written(kind, true, this.#abandoned).refuse) return undefined
+    return this.#refuse(command, stream, kind)
+  }
+
+  /**
+   * Whether a command of this kind passes with nothing to guard or follow (most commands: no
+   * transaction open or lost, and it changes nothing of the connection's state): write it as is.
+   */
+  passes(kind: CommandKind): boolean {
+    return !kind.state && !this.connection.transaction.active
   }
 
   /** Write `command` of the application's on the open connection, as its transaction allows. */
-  send(command: Command, stream?: Stream): unknown {
+  send(command: Command, stream: Stream | undefined, kind: CommandKind): unknown {
     const connection = this.connection
-    const written = connection.transaction.written(command.name, false, this.#abandoned)
-    if (written.refuse) return this.#refuse(command, stream)
+    const written = connection.transaction.written(kind, false, this.#abandoned)
+    if (written.refuse) return this.#refuse(command, stream, kind)
     if (written.reply) onSettled(command, written.reply)
-    const watch = connection.watch.written(command.name)
+    const watch = connection.watch.written(kind)
     if (watch.abort) return this.#abortExec(command, stream)
     const answered = watch.reply
     if (answered) onSettled(command, (error) => answered(!error))
-    connection.written(command)
+    if (kind.state) connection.written(command, kind)
     return this.write(command, stream)
   }
 
@@ -46,8 +56,7 @@ export class TransactionStage {
    * A command of a transaction whose `MULTI` went with an earlier connection: refused, not run
    * outside the transaction (see TransactionGuard); a `WATCH` that guarded it ends with it.
    */
-  #refuse(command: Command, stream?: Stream): unknown {
-    const name = command.name.toLowerCase()
+  #refuse(command: Command, stream: Stream | undefined, { name }: CommandKind): unknown {
     if (name === 'exec' || name === 'discard') this.connection.watch.clear()
     command.reject(new TransactionAbortedError(this.name))
     // In a pipeline, ioredis writes the batch once every command of it was written or refused.

@@ -1,14 +1,12 @@
 import { Command } from 'ioredis'
 import { RoleDeniedError } from '../errors.js'
 import type { Emit } from '../events.js'
-import { parseInfo } from '../protocol/node-info.js'
-import { infoPosition, type Position, rolePosition } from './position.js'
+import { isPermissionError } from '../protocol/auth-error.js'
+import { infoPosition, type Position, parseInfo, rolePosition } from '../protocol/node-info.js'
 import type { SendOwn, SessionClient } from './session-client.js'
 
 /** How replication offsets are read: `ROLE`, `INFO replication` when ROLE is refused, or not at all. */
 export type Probing = 'role' | 'info' | 'none'
-
-const refused = (error: unknown) => /NOPERM|unknown command/i.test((error as Error)?.message ?? '')
 
 /**
  * Where a node is in its replication history: `ROLE`, then (for a user refused ROLE, said once
@@ -38,7 +36,7 @@ export class OffsetProbe {
       const reply = await (this.send(client, command) as Promise<unknown>)
       return probing === 'role' ? rolePosition(reply, self) : infoPosition(parseInfo(String(reply)), self)
     } catch (error) {
-      if (!refused(error)) return undefined
+      if (!isPermissionError(error)) return undefined
       this.#denial ??= this.#denied(client, error as Error, probing)
       await this.#denial
       // Once: a node with other ACLs than the one that settled the fallback may refuse it too.
@@ -53,7 +51,7 @@ export class OffsetProbe {
       const info = await (this.send(client, new Command('info', ['replication'])) as Promise<unknown>).catch(
         (e: Error) => e,
       )
-      if (info instanceof Error && refused(info)) this.probing = 'none'
+      if (info instanceof Error && isPermissionError(info)) this.probing = 'none'
     } else {
       this.probing = 'none'
     }

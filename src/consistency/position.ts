@@ -1,5 +1,7 @@
 import { InvalidOptionError } from '../errors.js'
-import { text } from '../protocol/reply.js'
+import type { Position } from '../protocol/node-info.js'
+
+export type { Position } from '../protocol/node-info.js'
 
 /**
  * Positions in a replication history, and the tokens that carry one to another process.
@@ -7,44 +9,11 @@ import { text } from '../protocol/reply.js'
  * Every node counts the bytes of its replication stream: a master's offset grows with each write,
  * a replica's offset says how much of its master's stream it has applied. A write is visible on a
  * replica that follows the same master once the replica's offset reaches the master's offset
- * taken after the write (the floor).
+ * taken after the write (the floor). What a node says of its position is parsed in
+ * protocol/node-info.ts.
  */
 
-/** Where a node is: its replication offset, and the master (`host:port`) whose stream it counts. */
-export interface Position {
-  offset: number
-  /** `undefined` for a token from another process (it names no master). */
-  master: string | undefined
-}
-
 export const START: Position = { offset: 0, master: undefined }
-
-/** The position a `ROLE` reply gives for a node at `self` (a master names no one else). */
-export function rolePosition(reply: unknown, self: string | undefined): Position | undefined {
-  if (!Array.isArray(reply)) return undefined
-  if (reply[0] === 'master') return position(reply[1], self)
-  // A replica not connected to its master says -1: behind any floor.
-  if (reply[0] === 'slave') return position(reply[4], `${text(reply[1])}:${text(reply[2])}`, -1)
-  return undefined
-}
-
-/** The same from `INFO replication` (for a user who may not run ROLE). */
-export function infoPosition(info: Record<string, string>, self: string | undefined): Position | undefined {
-  if (info.role === 'master') return position(info.master_repl_offset, self)
-  if (info.role === 'slave') return position(info.slave_repl_offset, `${info.master_host}:${info.master_port}`)
-  return undefined
-}
-
-function position(offset: unknown, master: string | undefined, min = 0): Position | undefined {
-  const n = Number(text(offset) || Number.NaN)
-  return Number.isSafeInteger(n) && n >= min ? { offset: n, master } : undefined
-}
-
-/** The offset in a `ROLE` reply of a master or a replica (`undefined` for one not connected). */
-export function roleOffset(reply: unknown): number | undefined {
-  const offset = rolePosition(reply, undefined)?.offset
-  return offset === undefined || offset < 0 ? undefined : offset
-}
 
 /**
  * The floor after a master answered `at`: the later offset in the same history; another master's

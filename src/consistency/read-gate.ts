@@ -1,5 +1,5 @@
 import { Command } from 'ioredis'
-import { kindOf } from '../command-kinds.js'
+import { type CommandKind, kindOf } from '../command-kinds.js'
 import { ReplicaBehindError } from '../errors.js'
 import { type Entry, least, PlainReads } from './plain-reads.js'
 import type { Position } from './position.js'
@@ -70,16 +70,21 @@ export class ReadGate {
   }
 
   /** Whether the gate takes `command` (it will send it); `false`: send it as usual. */
-  take(command: Command, stream: Stream): boolean {
+  take(command: Command, stream: Stream, kind: CommandKind = kindOf(command.name)): boolean {
     const { session, replica } = this
-    if (session.isOwn(command)) return false
+    // (Commands of ours never get here: the client's path sends them past every stage.)
+    // Nothing to hold, ever ('eventual', no token read after): follow the connection's state only.
+    if (!session.holdsReads) {
+      if (kind.state) this.#track(kind.name, command)
+      return false
+    }
     // ioredis sends again what a lost connection left unanswered, to a node no probe checked.
     const resent = this.#plain.entryOf(command)
     if (resent) return this.#resent(resent)
-    const { name, plainRead, readsData } = kindOf(command.name)
+    const { name, plainRead, readsData } = kind
     const plain = plainRead && !this.#inMulti && this.#db === session.masterDb
     const reads = readsData && (!this.#inMulti || name === 'exec')
-    this.#track(name, command)
+    if (kind.state) this.#track(name, command)
     if (this.#open === 0) {
       // While ioredis connects it sends its own handshake and queues ours; it sends the queued
       // ones through here again once ready. (Behind commands held here, a command waits its turn.)
@@ -250,7 +255,7 @@ export class ReadGate {
       this.#remove(e)
       e.command.reject(new ReplicaBehindError(address, reason, waitedMs))
     }
-    const names = group.map((e) => e.command.name.toLowerCase())
+    const names = group.map((e) => kindOf(e.command.name).name)
     if (names.includes('exec') && !names.includes('multi')) {
       const discard = new Command('discard')
       ;(this.session.send(this.replica, discard) as Promise<unknown>).catch(() => {})

@@ -44,7 +44,7 @@ export function pause(attempt: number): number {
 
 /**
  * What the read side's connection is known to show: the last probe's answer on this connection
- * (`epoch`), and what reads of this side already returned (`seen`: monotonic reads, also across a
+ * (the connection record's `epoch`, bumped as it closes), and what reads of this side already returned (`seen`: monotonic reads, also across a
  * reconnect and after reads the master served).
  */
 export class ReplicaCheck {
@@ -61,8 +61,10 @@ export class ReplicaCheck {
   #onMaster = false
   /** A probe sent this event-loop turn: a read sent after it may use its answer. */
   #probe: Promise<Position | undefined> | undefined
-  /** Counts the connections of the read client: a probe vouches only for replies on its own. */
-  epoch = 0
+  /** The read client's connection (its record's epoch): a probe vouches only for replies on its own. */
+  get epoch(): number {
+    return this.replica.connection.epoch
+  }
 
   constructor(
     private readonly session: Session,
@@ -71,7 +73,6 @@ export class ReplicaCheck {
 
   /** The read client lost its connection: the node it reaches next has not been checked. */
   disconnected(): void {
-    this.epoch++
     this.#seen = later(this.#seen, this.confirmed)
     if (this.#onMaster) {
       // Reads the master served: the next node must show at least what the master answers now.

@@ -1,4 +1,5 @@
 import type { Command, Redis } from 'ioredis'
+import type { Connection } from '../client/connection.js'
 import type { Target } from '../events.js'
 
 export type Stream = Parameters<Redis['sendCommand']>[1]
@@ -6,6 +7,8 @@ export type Stream = Parameters<Redis['sendCommand']>[1]
 /** The side clients as the session sees them. */
 export interface SessionClient extends Redis {
   readonly node: Target | undefined
+  /** Its connection record (MULTI, blocking, db, epoch, which commands are ours). */
+  readonly connection: Connection
   /** Send past twiceredis' own hooks (ioredis' `sendCommand`). */
   sendDirect(command: Command, stream?: Stream): unknown
   /** Metrics, told which client served a read that moved. */

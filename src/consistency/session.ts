@@ -1,12 +1,12 @@
-import type { Command, Redis } from 'ioredis'
-import { kindOf } from '../command-kinds.js'
+import type { Command } from 'ioredis'
+import { type CommandKind, kindOf } from '../command-kinds.js'
 import type { Emit } from '../events.js'
 import { closingManually, onSettled, streamOf } from '../ioredis-internals.js'
 import { MasterLine } from './master-line.js'
 import { OffsetProbe, type Probing } from './offset-probe.js'
 import { advance, formatToken, type Position, START, UNREACHABLE } from './position.js'
 import type { SessionClient, Stream } from './session-client.js'
-import { failed, needed, onReply, type Writer } from './writer.js'
+import { failed, needed, type Writer } from './writer.js'
 
 /**
  * Read-your-writes: the floor, what the write side's connections have written.
@@ -35,8 +35,6 @@ export interface SessionOptions {
 /** How long after a read that followed writes the ROLE keeps riding with writes. */
 const EAGER_MS = 1000
 
-const usable = (client: Redis) => client.status !== 'end' && client.status !== 'wait' && client.mode === 'normal'
-
 /**
  * The read-your-writes state of one TwiceRedis, shared by its sides and their duplicates. With
  * `consistency: 'eventual'` it only serves tokens (`readAfter`); writes do not raise the floor.
@@ -45,30 +43,27 @@ export class Session {
   /** Every write whose ROLE has answered is below this. */
   floor: Position = START
   master: SessionClient | undefined
-  /** The db `master` is on, as the read side must be for a read to move there. */
-  masterDb = 0
   readonly #writers = new WeakMap<SessionClient, Writer>()
   /** Connections of the write side with writes no ROLE was sent behind yet. */
   readonly #written = new Set<SessionClient>()
   /** ROLEs in flight on the write side, with the first write each is behind. */
   readonly #roles = new Map<Promise<Position | undefined>, Command | undefined>()
-  /** Commands of ours (probes, ROLEs, copies): not the application's. */
-  readonly #own = new WeakSet<Command>()
-  /** Blocking commands counted (ioredis sends them again after a reconnect). */
-  readonly #blocking = new WeakSet<Command>()
   #everWritten = false
+  /** Whether a read may ever wait here: with writes tracked, or once a token (read or written) raised the floor. */
+  #holdsReads: boolean
   /** Until when ROLEs ride with the writes (reads followed writes lately). */
   #eagerUntil = 0
   #riding = false
   readonly #probe: OffsetProbe
   readonly #line = new MasterLine()
   /** Told of every master offset a `ROLE` on the master returned (`maxStalenessMs` keeps a history). */
-  onMasterOffset: ((offset: number) => void) | undefined
+  onMasterOffset: ((offset: number, master: string) => void) | undefined
 
   constructor(
     readonly options: SessionOptions,
     readonly emit: Emit,
   ) {
+    this.#holdsReads = options.tracksWrites
     this.#probe = new OffsetProbe((client, command, stream) => this.send(client, command, stream), emit)
   }
 
@@ -82,40 +77,31 @@ export class Session {
     return this.#probe.positionOf(client)
   }
 
+  /**
+   * Whether the read gate has anything to do: `false` under `'eventual'` until a token raises the
+   * floor (`readAfter()`, `writeToken()`), so a read passes the gate with this one check.
+   */
+  get holdsReads(): boolean {
+    return this.#holdsReads
+  }
+
   get timeoutMs(): number {
     return this.options.timeoutMs
   }
 
-  isOwn(command: Command): boolean {
-    return this.#own.has(command)
+  /** The db `master` is on (its connection record's), as the read side must be for a read to move there. */
+  get masterDb(): number {
+    return this.master?.connection.db ?? 0
   }
 
-  /** A command of the application was sent on the write side (or a duplicate of it). */
-  sent(client: SessionClient, command: Command): void {
-    if (this.#own.has(command)) return
-    const kind = kindOf(command.name)
+  /**
+   * A command of the application's was sent on the write side (or a duplicate of it). What it
+   * does to its connection (MULTI, blocking, db) the connection record follows as it is written;
+   * here only whether it may write, and only when writes raise the floor.
+   */
+  sent(client: SessionClient, command: Command, kind: CommandKind = kindOf(command.name)): void {
+    if (!this.options.tracksWrites || !kind.mayWrite || client.mode !== 'normal') return
     const w = this.#writer(client)
-    if (kind.transaction) {
-      if (client === this.master) this.#transactionDb(w, kind.name, command)
-      w.inMulti = kind.name === 'multi'
-      if (kind.name === 'multi') return
-    }
-    if (kind.name === 'select' && client === this.master) {
-      // The db the master side is on once the SELECT has run: on its reply, or on its EXEC.
-      const db = Number(command.args[0])
-      if (w.inMulti) w.pendingDb = db
-      else onSettled(command, (error) => error || this.#selected(client, db))
-    }
-    // A ROLE behind a blocking command (a write or not: XREAD BLOCK) would wait as long.
-    // (onSettled, never a then() on the application's promise: its rejections stay its own.)
-    if (kind.blocking && !this.#blocking.has(command)) {
-      this.#blocking.add(command)
-      w.blocked++
-      onSettled(command, () => {
-        w.blocked--
-      })
-    }
-    if (!kind.mayWrite || !this.options.tracksWrites || client.mode !== 'normal') return
     if (!w.first) {
       w.first = command
       onSettled(command, (error) => error && failed.add(command))
@@ -142,27 +128,6 @@ export class Session {
       this.#askWritten()
       if (stream) queueMicrotask(() => stream.uncork())
     })
-  }
-
-  #selected(client: SessionClient, db: number): void {
-    if (client === this.master) this.masterDb = db
-  }
-
-  /** A SELECT queued inside MULTI takes effect with its EXEC, and not with a DISCARD. */
-  #transactionDb(w: Writer, name: string, command: Command): void {
-    const db = w.pendingDb
-    w.pendingDb = undefined
-    if (name !== 'exec' || db === undefined) return
-    const client = this.master
-    onReply(command, (results) => {
-      if (client && Array.isArray(results)) this.#selected(client, db)
-    })
-  }
-
-  /** A write-side connection closed: no MULTI is open on it any more (ioredis may send it again). */
-  closed(client: SessionClient): void {
-    this.#writer(client).inMulti = false
-    this.#writer(client).pendingDb = undefined
   }
 
   /**
@@ -210,7 +175,7 @@ export class Session {
       const w = this.#writer(client)
       if (acknowledged && !needed(w.first)) continue
       this.#written.delete(client)
-      if (this.#carries(client) && usable(client)) this.#ask(client, w.rebase, w.first)
+      if (this.#carries(client)) this.#ask(client, w.rebase, w.first)
       else {
         anywhere = true
         rebase ||= w.rebase
@@ -225,10 +190,15 @@ export class Session {
     if (line && (wrote || line.status !== 'wait')) this.#ask(line, rebase, undefined)
   }
 
-  /** Whether a ROLE on `client` would be answered now (no MULTI open, not blocked, not subscribed). */
+  /**
+   * Whether a ROLE on `client` would be answered now, as its connection record says: no MULTI
+   * open, not blocked, not subscribed, and either usable or closed (the ROLE connects it, as any
+   * command would). Not while it connects: what waits in its offline queue (a MULTI) is unknown.
+   */
   #carries(client: SessionClient): boolean {
-    const w = this.#writer(client)
-    return !w.inMulti && w.blocked === 0 && client.mode === 'normal'
+    const c = client.connection
+    if (c.multi || c.blocked > 0 || client.mode !== 'normal') return false
+    return c.usable || client.status === 'end' || client.status === 'wait'
   }
 
   /**
@@ -240,12 +210,13 @@ export class Session {
   masterLine(): SessionClient | undefined {
     const master = this.master
     if (!master || this.#carries(master)) return master
-    return this.#line.open(master, this.masterDb)
+    return this.#line.open(master, master.connection.db)
   }
 
   /** A token's offset: reads see at least it; the next read asks the master where it is. */
   raise(offset: number): void {
     if (offset <= this.floor.offset) return
+    this.#holdsReads = true
     this.floor = { offset, master: undefined }
     const master = this.master
     if (master) this.#written.add(master)
@@ -262,7 +233,7 @@ export class Session {
 
   /** A command of ours, sent past the hooks. */
   send(client: SessionClient, command: Command, stream?: Stream): unknown {
-    this.#own.add(command)
+    client.connection.own(command)
     // disconnect() called, the socket still closing: the client's own path holds the command and
     // sends it over the next connection (written on the closing one, it would fail).
     if (client.status !== 'end' && closingManually(client)) return client.sendCommand(command, stream)
@@ -273,9 +244,12 @@ export class Session {
     const answer = this.positionOf(client).then((at) => {
       this.#roles.delete(answer)
       if (!at) return undefined
-      this.onMasterOffset?.(at.offset)
+      // Only a master's own answer (the node that answered, never whichever master resolved last).
+      if (at.master !== undefined && at.master === client.node?.address) this.onMasterOffset?.(at.offset, at.master)
       const lower = rebase && at.master === this.floor.master && at.offset < this.floor.offset
       this.floor = lower ? at : advance(this.floor, at)
+      // A floor above 0 (a token's ROLE, under 'eventual' too) holds this process' reads, as ever.
+      if (this.floor.offset > 0) this.#holdsReads = true
       return at
     })
     this.#roles.set(answer, first)
@@ -284,7 +258,7 @@ export class Session {
   #writer(client: SessionClient): Writer {
     let w = this.#writers.get(client)
     if (!w) {
-      w = { inMulti: false, blocked: 0, rebase: false, first: undefined }
+      w = { rebase: false, first: undefined }
       this.#writers.set(client, w)
     }
     return w

@@ -1,4 +1,5 @@
 import type { Side, Target } from '../events.js'
+import { isAuthError } from '../protocol/auth-error.js'
 
 /** Attributes of a data point. */
 export type Attributes = Record<string, string | number | boolean>
@@ -39,7 +40,7 @@ export function sentinelOutcome(error: unknown): string {
   const e = error as { code?: unknown; message?: unknown }
   const message = typeof e?.message === 'string' ? e.message : String(error)
   if (/did not answer within/.test(message)) return 'timeout'
-  if (/^(WRONGPASS|NOAUTH)|invalid password|invalid username-password/i.test(message)) return 'auth'
+  if (isAuthError(error)) return 'auth'
   if (e?.code === 'ECONNREFUSED' || /ECONNREFUSED/.test(message)) return 'refused'
   if (/no usable address/.test(message)) return 'bad-answer'
   return 'error'

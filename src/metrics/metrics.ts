@@ -43,7 +43,8 @@ export class Metrics {
   readonly #attributes: CommandAttributes
   readonly #reads: Record<ReadKey, number> = { replica: 0, fallback: 0, freshness: 0 }
   readonly #lags = new Map<string, Lag>()
-  #masterOffset: number | undefined
+  /** The master's latest offset, from its one record (the Resolver's, see routing/staleness.ts). */
+  masterOffset: () => number | undefined = () => undefined
   /** Write-side commands not settled yet, oldest first. */
   readonly #pendingWrites = new Set<Measured>()
   /** The write side is out (connection lost or writes fenced) since this time; `undefined`: it is not. */
@@ -102,6 +103,7 @@ export class Metrics {
 
   /** `client` writes `command` (or queues it): the node that answers is its node. */
   written(command: Command, client: MeasuredClient): void {
+    if (!this.#on) return
     const measured = (command as Tagged)[tag]
     if (measured) measured.via = client
   }
@@ -155,9 +157,6 @@ export class Metrics {
     if (!this.#on) return
     const now = Date.now()
     if (info.role === 'master') {
-      const offset = Number(info.master_repl_offset)
-      if (!Number.isFinite(offset)) return
-      this.#masterOffset = offset
       for (const [key, value] of Object.entries(info)) {
         if (!/^slave\d+$/.test(key)) continue
         const f = Object.fromEntries(value.split(',').map((kv) => kv.split('=') as [string, string]))
@@ -206,7 +205,7 @@ export class Metrics {
         continue
       }
       const attributes = { 'server.address': lag.host, 'server.port': lag.port, 'db.namespace': this.masterName }
-      const master = this.#masterOffset
+      const master = this.masterOffset()
       if (master !== undefined && Number.isFinite(lag.offset))
         observe('lag', Math.max(0, master - lag.offset), attributes)
       observe('linkDown', lag.linkDownMs, attributes)

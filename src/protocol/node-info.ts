@@ -1,4 +1,7 @@
-/** What a data node says about itself (`INFO`, `ROLE`) and whether that fits the role it was chosen for. Pure. */
+/**
+ * What a data node says about itself (`INFO`, `ROLE`): the one place that parses it, for the role
+ * check (whether it fits the role it was chosen for) and for positions (where its replication is). Pure.
+ */
 import { text } from './reply.js'
 
 /** Parse `INFO` text into a field map. */
@@ -50,4 +53,38 @@ export function roleProblem(
     }
   }
   return undefined
+}
+
+/** Where a node is: its replication offset, and the master (`host:port`) whose stream it counts. */
+export interface Position {
+  offset: number
+  /** `undefined` for a token from another process (it names no master). */
+  master: string | undefined
+}
+
+/** The position a `ROLE` reply gives for a node at `self` (a master names no one else). */
+export function rolePosition(reply: unknown, self: string | undefined): Position | undefined {
+  if (!Array.isArray(reply)) return undefined
+  if (reply[0] === 'master') return position(reply[1], self)
+  // A replica not connected to its master says -1: behind any floor.
+  if (reply[0] === 'slave') return position(reply[4], `${text(reply[1])}:${text(reply[2])}`, -1)
+  return undefined
+}
+
+/** The same from `INFO replication` (for a user who may not run ROLE). */
+export function infoPosition(info: Record<string, string>, self: string | undefined): Position | undefined {
+  if (info.role === 'master') return position(info.master_repl_offset, self)
+  if (info.role === 'slave') return position(info.slave_repl_offset, `${info.master_host}:${info.master_port}`)
+  return undefined
+}
+
+function position(offset: unknown, master: string | undefined, min = 0): Position | undefined {
+  const n = Number(text(offset) || Number.NaN)
+  return Number.isSafeInteger(n) && n >= min ? { offset: n, master } : undefined
+}
+
+/** The offset in a `ROLE` reply of a master or a replica (`undefined` for one not connected). */
+export function roleOffset(reply: unknown): number | undefined {
+  const offset = rolePosition(reply, undefined)?.offset
+  return offset === undefined || offset < 0 ? undefined : offset
 }

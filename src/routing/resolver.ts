@@ -32,13 +32,20 @@ import { ZoneBook } from './zone-book.js'
 export class Resolver {
   readonly #avoid = new AvoidList()
   readonly #latencies = new Map<string, number>()
+  /** Where each side's own client (`tr.master`, `tr.slave`: the owners) last resolved to. */
   readonly #current: Partial<Record<Side, string>> = {}
   /** By address, the sentinel whose answer named each master chosen: a failed attempt is held against it. */
   readonly #namedBy = new Map<string, string>()
+  /** Round-robin turns: the read side's own, and one its duplicates share (they do not move it). */
   #turn = 0
+  #duplicateTurn = 0
   readonly #zones: ZoneBook
-  /** With `maxStalenessMs`: the master's offset over time. */
-  readonly #history: OffsetHistory | undefined
+  /**
+   * The one record of the master's offset (`add` it with the master that answered): fed by the
+   * session's ROLEs, the health and role checks' INFO and the sentinels' cached INFO; read by
+   * `maxStalenessMs` (the history) and the metrics (`latest`).
+   */
+  readonly masterOffsets: OffsetHistory
   /** The estimate behind the last staleness refusal of a connected node, for its `node-rejected`. */
   readonly #stale = new Map<string, number>()
   /** The latest answer the read side resolved from (for checks that must not wait for the sentinels). */
@@ -54,14 +61,14 @@ export class Resolver {
     // Long enough to date a replica twice the bound behind; a replica behind every sample is
     // at least as stale as the oldest one.
     const max = options.maxStalenessMs
-    this.#history = max === undefined ? undefined : new OffsetHistory(2 * max + 2 * options.healthCheckIntervalMs)
+    this.masterOffsets = new OffsetHistory(max === undefined ? 0 : 2 * max + 2 * options.healthCheckIntervalMs)
     this.#zones = new ZoneBook(options.zones)
   }
 
   get gates(): Freshness {
     const { maxLagBytes, maxLinkDownMs, allowedNodes, maxStalenessMs } = this.options
     const allowed = allowedNodes && ((r: ReplicaState) => allowedNodes(this.#map(r.host, r.port, 'replica').host))
-    const history = this.#history
+    const history = maxStalenessMs === undefined ? undefined : this.masterOffsets
     // The sentinels read each replica's offset `info-refresh` ms ago.
     const staleness = history && ((r: ReplicaState) => history.estimate(r.offset, Date.now() - infoAgeMs(r)))
     return { maxLagBytes, maxLinkDownMs, allowed, maxStalenessMs, staleness }
@@ -80,18 +87,17 @@ export class Resolver {
     return this.#readZone
   }
 
-  /** The master at `master` (the write side's, by default) reported replication offset `offset` now. */
-  masterOffset(offset: number, master = this.#current.master): void {
-    if (master !== undefined) this.#history?.add(master, offset, Date.now())
-  }
-
   /** Smoothed round-trip times by replica address. */
   get latencies(): ReadonlyMap<string, number> {
     return this.#latencies
   }
 
-  /** Where `side` should connect; `maxAgeMs` lets an automatic retry reuse a recent sentinel answer. */
-  async resolve(side: Side, maxAgeMs = 0): Promise<Target> {
+  /**
+   * Where `side` should connect; `maxAgeMs` lets an automatic retry reuse a recent sentinel answer.
+   * `owner`: the side's own client (`tr.master`, `tr.slave`), whose resolves are where the side is
+   * (`*-changed` events, the read zone, the round-robin turn); a `duplicate()` resolves alone.
+   */
+  async resolve(side: Side, maxAgeMs = 0, owner = true): Promise<Target> {
     const seen = await this.sentinels.observe(maxAgeMs)
     this.#observed(seen)
     let target = this.#map(seen.master.host, seen.master.port, 'master')
@@ -101,7 +107,7 @@ export class Resolver {
         const mapped = this.#map(r.host, r.port, 'replica')
         if (allowed && !allowed(mapped.host)) this.reject(side, mapped, 'not in allowedNodes')
       }
-      const replica = this.#select(seen, this.#turn++)
+      const replica = this.#select(seen, owner ? this.#turn++ : this.#duplicateTurn++)
       if (replica) {
         target = this.#map(replica.host, replica.port, 'replica')
       } else if (!this.options.readFallback) {
@@ -110,7 +116,7 @@ export class Resolver {
     }
     // Checked before any socket opens: a node outside allowedNodes gets nothing, not even a connect.
     if (allowed && !allowed(target.host)) throw new NodeNotAllowedError(this.options.name, target.address)
-    this.#resolved(side, target, seen)
+    this.#resolved(side, target, seen, owner)
     return target
   }
 
@@ -122,12 +128,12 @@ export class Resolver {
    */
   verifyRole(target: Target, info: Record<string, string>): string | undefined {
     if (target.role === 'master' && info.role === 'master') {
-      this.masterOffset(Number(info.master_repl_offset), target.address)
+      this.masterOffsets.add(target.address, Number(info.master_repl_offset), Date.now())
     }
     const problem = roleProblem(target.role, info, this.gates)
     if (problem || target.role !== 'replica') return problem
     const zoneProblem = this.#learnZone(target, info.availability_zone)
-    const estimate = this.#history?.estimate(Number(info.slave_repl_offset), Date.now())
+    const estimate = this.gates.staleness && this.masterOffsets.estimate(Number(info.slave_repl_offset), Date.now())
     const stale = stalenessProblem(estimate, this.options.maxStalenessMs)
     if (stale) this.#stale.set(target.address, estimate!)
     const verdict = stale ?? zoneProblem
@@ -197,11 +203,6 @@ export class Resolver {
     this.#latencies.set(address, before === undefined ? ms : before * 0.7 + ms * 0.3)
   }
 
-  /** `sentinel` just announced a switch: ask it first next time. */
-  prefer(sentinel: string): void {
-    this.sentinels.prefer(sentinel)
-  }
-
   /** The process-wide sentinel watch, or `undefined` when failover detection is off. */
   watch(): Watch | undefined {
     return this.options.failoverDetection ? watchFor(this.options) : undefined
@@ -222,12 +223,12 @@ export class Resolver {
     return this.options.healthCheckIntervalMs
   }
 
-  #resolved(side: Side, target: Target, seen: Observation): void {
+  #resolved(side: Side, target: Target, seen: Observation, owner: boolean): void {
     if (target.role === 'master') this.#namedBy.set(target.address, seen.sentinel)
     const zone = this.zoneOfTarget(target)
     const clientZone = this.options.clientZone
     let zoneReason: string | undefined
-    if (side === 'replica' && clientZone !== undefined) {
+    if (owner && side === 'replica' && clientZone !== undefined) {
       const reports = () => reportReplicas(seen.replicas, this.gates, seen.masterOffset, this.#latencies, this.zoneOf)
       zoneReason = readZoneReason(target.role, zone, clientZone, reports, this.#avoid.addresses)
       this.#readZone = { zone, reason: zoneReason }
@@ -241,7 +242,7 @@ export class Resolver {
       ...(zoneReason !== undefined && { zoneReason }),
     })
     const before = this.#current[side]
-    if (before !== target.address) {
+    if (owner && before !== target.address) {
       this.#current[side] = target.address
       if (side === 'master') this.emit('master-changed', { from: before, to: target.address })
       else if (target.role === 'replica') this.emit('replica-changed', { from: before, to: target.address })
@@ -270,8 +271,8 @@ export class Resolver {
   /** Take in a sentinel answer: the latest the read side knows, and the master's offset in the sentinels' cache. */
   #observed(seen: Observation): void {
     this.#seen = seen
-    if (this.#history && seen.masterOffset !== undefined && seen.masterOffsetAt !== undefined && !seen.announced) {
-      this.#history.add(seen.master.address, seen.masterOffset, seen.masterOffsetAt)
+    if (seen.masterOffset !== undefined && seen.masterOffsetAt !== undefined && !seen.announced) {
+      this.masterOffsets.add(seen.master.address, seen.masterOffset, seen.masterOffsetAt)
     }
   }
 

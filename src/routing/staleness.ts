@@ -24,7 +24,11 @@ interface Sample {
   at: number
 }
 
-/** The master's replication offset over the last `keepMs`, per master address. */
+/**
+ * The master's replication offset over the last `keepMs`, per master address: the one record of
+ * the master's offset (a TwiceRedis' Resolver holds it; without `maxStalenessMs` it keeps only the
+ * latest, which metrics' replica lag reads).
+ */
 export class OffsetHistory {
   #master: string | undefined
   #samples: Sample[] = []
@@ -64,6 +68,11 @@ export class OffsetHistory {
   clear(): void {
     this.#master = undefined
     this.#samples = []
+  }
+
+  /** The master's latest offset known (the newest sample), if any. */
+  get latest(): number | undefined {
+    return this.#samples.at(-1)?.offset
   }
 
   /** The samples, oldest first (for tests and reports). */

@@ -28,6 +28,28 @@ describe('read routing, freshness and connection economy', () => {
     assert.deepEqual(await reads(open({ replicaSelection: 'round-robin' }), 4), [a, b, a, b])
   })
 
+  it("a duplicate's reconnects do not move the read side: tr.slave and a duplicate under round-robin, exactly one replica-changed", async () => {
+    const tr = open({ replicaSelection: 'round-robin' })
+    const changed: unknown[] = []
+    tr.on('replica-changed', (e) => changed.push(e))
+    await tr.slave.get('k')
+    const copy = tr.slave.duplicate() as typeof tr.slave
+    try {
+      // Each of the duplicate's connects resolves afresh, to the next replica in its own turn.
+      const seen = new Set<string>()
+      for (let i = 0; i < 4; i++) {
+        await copy.get('k')
+        seen.add(copy.node!.address)
+        copy.disconnect()
+      }
+      assert.equal(seen.size, 2)
+      await tr.slave.get('k')
+      assert.deepEqual(changed, [{ from: undefined, to: tr.slave.node!.address }])
+    } finally {
+      await copy.quit()
+    }
+  })
+
   it("a selection function sees every replica's state and its choice is honoured", async () => {
     const wanted = fx.lab.replicas[1]!.address
     let fields: string[] = []

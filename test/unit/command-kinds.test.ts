@@ -83,4 +83,12 @@ describe('command kinds: the one table of command facts', () => {
     const unknown = kindOf('module.thing')
     assert.ok(!unknown.known && unknown.readsData && unknown.mayWrite && !unknown.plainRead)
   })
+
+  it("what changes a connection's state (the connection record follows only these): transactions, WATCH, blocking, db", () => {
+    for (const name of ['MULTI', 'exec', 'discard', 'reset', 'watch', 'UNWATCH', 'select', 'blpop', 'xread', 'wait']) {
+      assert.ok(kindOf(name).state, name)
+    }
+    for (const name of ['set', 'GET', 'incr', 'ping', 'client', 'subscribe', 'quit'])
+      assert.ok(!kindOf(name).state, name)
+  })
 })

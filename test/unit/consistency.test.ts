@@ -1,15 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import {
-  advance,
-  formatToken,
-  fresh,
-  infoPosition,
-  later,
-  parseToken,
-  roleOffset,
-  rolePosition,
-} from '../../src/consistency/position.js'
+import { advance, formatToken, fresh, later, parseToken } from '../../src/consistency/position.js'
+import { infoPosition, roleOffset, rolePosition } from '../../src/protocol/node-info.js'
 
 describe('consistency', () => {
   it('reads the replication offset from a ROLE reply of a master or a replica', () => {

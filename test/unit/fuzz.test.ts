@@ -4,10 +4,10 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
-import { parseToken, roleOffset } from '../../src/consistency/position.js'
+import { parseToken } from '../../src/consistency/position.js'
 import { TwiceRedisError } from '../../src/errors.js'
 import { normalize, parseSentinel } from '../../src/options/normalize.js'
-import { parseInfo, roleProblem } from '../../src/protocol/node-info.js'
+import { parseInfo, roleOffset, roleProblem } from '../../src/protocol/node-info.js'
 import { pairs } from '../../src/protocol/reply.js'
 import { parseSentinelEvent } from '../../src/protocol/sentinel-events.js'
 import {

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import { type CommandKind, kindOf } from '../../src/command-kinds.js'
 import { TransactionGuard, WatchGuard } from '../../src/transactions.js'
 
 interface Guard {
   closed(): void
-  written(name: string): { abort?: boolean; refuse?: boolean; reply?: ((ok: boolean) => void) | undefined }
+  written(kind: CommandKind): { abort?: boolean; refuse?: boolean; reply?: ((ok: boolean) => void) | undefined }
 }
 
 /**
@@ -19,7 +20,7 @@ function run(guard: Guard, script: string): string[] {
     if (step === 'close') guard.closed()
     else if (step === 'answer') pending.shift()?.(true)
     else {
-      const written = guard.written(step.replace('~', ''))
+      const written = guard.written(kindOf(step.replace('~', '')))
       out.push(written.abort ? 'abort' : written.refuse ? 'refuse' : 'send')
       if (step.endsWith('~')) pending.push(written.reply)
       else written.reply?.(true)
@@ -109,10 +110,10 @@ describe('TransactionGuard', () => {
   it('while the connection drops (its close not seen yet), the rest of its transaction is refused at once', () => {
     const guard = new TransactionGuard()
     run(guard, 'multi set')
-    assert.equal(guard.written('set', true).refuse, true)
-    assert.equal(guard.written('exec', true).refuse, true)
+    assert.equal(guard.written(kindOf('set'), true).refuse, true)
+    assert.equal(guard.written(kindOf('exec'), true).refuse, true)
     assert.equal(guard.open, false)
-    assert.equal(guard.written('get', true).refuse, false)
+    assert.equal(guard.written(kindOf('get'), true).refuse, false)
   })
 
   it('no MULTI, nothing refused', () => {
