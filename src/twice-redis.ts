@@ -266,7 +266,7 @@ export class TwiceRedis extends EventEmitter<TwiceRedisEvents> {
       ...(side === 'master' ? o.masterOptions : o.replicaOptions),
       ...credentialsFor(o, side),
       enableReadyCheck: true,
-      Connector: TwiceRedisConnector.for(side, this.#resolver),
+      Connector: TwiceRedisConnector.for(side, this.#resolver, o.enableWriteCoalescing),
     }
   }
 }
