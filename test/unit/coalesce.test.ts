@@ -23,7 +23,13 @@ function recorder(options: { highWaterMark?: number; hold?: boolean } = {}) {
       done(callback)
     },
   })
-  return { socket, batches, release: () => pending.splice(0).forEach((f) => f()) }
+  return {
+    socket,
+    batches,
+    release: () => {
+      for (const f of pending.splice(0)) f()
+    },
+  }
 }
 
 describe('coalesceWrites', () => {
