@@ -42,7 +42,7 @@ export function coalesceWrites(socket: Duplex): void {
     writes = 0
     if (!corked) return
     corked = false
-    // After `end()` or `destroy()` this is a no-op (Writable resets its cork count itself).
+    // Harmless after `end()` (which uncorked and flushed) or `destroy()` (whose buffer is dropped).
     socket.uncork()
   }
   socket.write = function (this: Duplex, chunk: unknown, encoding?: unknown, callback?: unknown): boolean {
