@@ -1,6 +1,7 @@
 // CPU per command against plain ioredis: SET on the write side and GET on the read side, at 1 and
 // at 50 commands in flight, for tr.master / tr.slave (consistency 'eventual', default options; and
-// 'session', reported apart) against plain ioredis clients to the same master and the same replica.
+// 'session', reported apart; and with write coalescing off, one socket write per command as plain
+// ioredis) against plain ioredis clients to the same master and the same replica.
 // Throughput on this shared 2-core machine swings with the neighbours' load; the CPU this process
 // spends per command (process.cpuUsage, user + system) is what twiceredis' command path adds to, and
 // is steadier. Rounds are interleaved (every case in every round, each contender measured `reps`
@@ -36,7 +37,12 @@ const cases: Case[] = [
   { side: 'read', depth: 50, n: 8000, reps: 2 },
 ]
 
-const contenders = ['ioredis (plain, same node)', "twiceredis 'eventual'", "twiceredis 'session'"] as const
+const contenders = [
+  'ioredis (plain, same node)',
+  "twiceredis 'eventual'",
+  "twiceredis 'session'",
+  "twiceredis 'eventual', enableWriteCoalescing: false",
+] as const
 type Contender = (typeof contenders)[number]
 
 /** µs of this process' CPU per command: `n` commands, `depth` of them in flight at any time. */
@@ -80,6 +86,10 @@ export async function cpuBench(rounds = 16, warmup = 3): Promise<string> {
     closers.push(() => eventual.quit())
     const session = new TwiceRedis(lab.masterName, lab.sentinelAddresses, undefined, { consistency: 'session' })
     closers.push(() => session.quit())
+    const uncoalesced = new TwiceRedis(lab.masterName, lab.sentinelAddresses, undefined, {
+      enableWriteCoalescing: false,
+    })
+    closers.push(() => uncoalesced.quit())
     await eventual.master.set(key, 'value')
     await eventual.master.wait(2, 1000)
     const plainMaster = new Redis({ host: lab.master.host, port: lab.master.port })
@@ -101,16 +111,19 @@ export async function cpuBench(rounds = 16, warmup = 3): Promise<string> {
     }
     const replicaOfEventual = await plainReplicaOf(eventual)
     const replicaOfSession = await plainReplicaOf(session)
+    const replicaOfUncoalesced = await plainReplicaOf(uncoalesced)
     await session.master.set(key, 'value')
     const send = (c: Contender, side: Case['side']): [Send, Send | undefined] => {
       const set = (r: Redis) => () => r.set(key, 'value')
       const get = (r: Redis) => () => r.get(key)
       const op = side === 'write' ? set : get
       if (c === "twiceredis 'eventual'") return [op(side === 'write' ? eventual.master : eventual.slave), undefined]
-      if (c === "twiceredis 'session'") {
+      if (c === "twiceredis 'session'" || c === "twiceredis 'eventual', enableWriteCoalescing: false") {
+        const [tr, replica] =
+          c === "twiceredis 'session'" ? [session, replicaOfSession] : [uncoalesced, replicaOfUncoalesced]
         // Its own plain reference too, when its replica is not the eventual side's.
-        const plain = side === 'read' && replicaOfSession !== replicaOfEventual ? op(replicaOfSession) : undefined
-        return [op(side === 'write' ? session.master : session.slave), plain]
+        const plain = side === 'read' && replica !== replicaOfEventual ? op(replica) : undefined
+        return [op(side === 'write' ? tr.master : tr.slave), plain]
       }
       return [op(side === 'write' ? plainMaster : replicaOfEventual), undefined]
     }
@@ -169,6 +182,8 @@ export async function cpuBench(rounds = 16, warmup = 3): Promise<string> {
         'ratio (P25-P75)',
         `${contenders[2]} (not in the 1.03x target)`,
         'ratio (P25-P75)',
+        contenders[3],
+        'ratio (P25-P75)',
       ],
       rows,
     )}
@@ -179,7 +194,7 @@ warm-up, every case in each; in a round each contender is measured ${cases.map((
 in alternating order ("pairs"). Medians of all measurements; ratio: the median of the ratios of each
 measurement to the plain ioredis one beside it, with their 25th-75th percentiles. One lab (1 master,
 2 replicas, 3 sentinels), one process, twiceredis with default options (\`'session'\`: \`consistency:
-'session'\`, not part of the 1.03x target). Commit measured: ${commit()}. Machine: 2 cores, noisy
+'session'\`, not part of the 1.03x target; the last column: \`enableWriteCoalescing: false\`). Commit measured: ${commit()}. Machine: 2 cores, noisy
 (other engineers' tests and labs running beside it); load average ${startLoad} at the start, ${endLoad} at the end.`
   } finally {
     for (const close of closers.reverse()) await close()?.catch(() => {})

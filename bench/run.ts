@@ -21,7 +21,7 @@ const version = (path: string) =>
 const redis = execFileSync('redis-server', ['--version'], { encoding: 'utf8' }).match(/v=(\S+)/)?.[1]
 
 const sections = [
-  ['Throughput', () => throughputBench(3)],
+  ['Throughput', () => throughputBench(5)],
   ['CPU per command against plain ioredis', () => cpuBench(16)],
   ['Sentinel load', () => sentinelLoadBench(200)],
   ['Failover recovery (master SIGKILL, 5 runs)', () => failoverBench(5)],

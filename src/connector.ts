@@ -3,6 +3,7 @@ import type { ConnectionOptions } from 'node:tls'
 import { checkServerIdentity, connect as tlsConnect } from 'node:tls'
 import { AbstractConnector } from 'ioredis'
 import type { Side, Target } from './events.js'
+import { coalesceWrites } from './protocol/coalesce.js'
 import type { Resolver } from './routing/resolver.js'
 
 /**
@@ -35,16 +36,25 @@ export class TwiceRedisConnector extends AbstractConnector {
     private readonly resolver: Resolver,
     private readonly tls: ConnectionOptions | undefined,
     disconnectTimeout: number,
+    /** `enableWriteCoalescing` */
+    readonly coalesce = true,
   ) {
     super(disconnectTimeout)
   }
 
   /** ioredis builds its connector from the options: this returns the class it will build for `side`. */
-  static for(side: Side, resolver: Resolver, owner = true): new (options: unknown) => TwiceRedisConnector {
+  static for(
+    side: Side,
+    resolver: Resolver,
+    owner = true,
+    coalesce = true,
+  ): new (
+    options: unknown,
+  ) => TwiceRedisConnector {
     return class extends TwiceRedisConnector {
       constructor(options: unknown) {
         const o = options as { disconnectTimeout?: number; tls?: ConnectionOptions }
-        super(side, resolver, o.tls, o.disconnectTimeout ?? 2000)
+        super(side, resolver, o.tls, o.disconnectTimeout ?? 2000, coalesce)
         this.owner = owner
       }
     }
@@ -64,7 +74,7 @@ export class TwiceRedisConnector extends AbstractConnector {
     this.#target = target
     this.onTarget(target)
     this.#startedAt = performance.now()
-    const stream = openStream(target, this.tls, () => this.onSocket())
+    const stream = openStream(target, this.tls, () => this.onSocket(), this.coalesce)
     stream.once('error', (err) => {
       this.firstError = err
     })
@@ -139,10 +149,13 @@ function openStream(
   target: Target,
   tls: ConnectionOptions | undefined,
   onConnect: () => void = () => {},
+  coalesce = false,
 ): NonNullable<AbstractConnector['stream']> {
   const stream = tls
     ? tlsConnect({ ...tls, host: target.host, port: target.port, ...identity(tls, target.announcedHost) })
     : createConnection({ host: target.host, port: target.port })
+  // The commands of a tick leave in one write (`enableWriteCoalescing`, protocol/coalesce.ts).
+  if (coalesce) coalesceWrites(stream)
   // ioredis writes its handshake (HELLO, CLIENT SETINFO) as the socket connects, a write each.
   stream.once(tls ? 'secureConnect' : 'connect', () => {
     onConnect()

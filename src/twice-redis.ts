@@ -267,7 +267,7 @@ export class TwiceRedis extends EventEmitter<TwiceRedisEvents> {
       ...(side === 'master' ? o.masterOptions : o.replicaOptions),
       ...credentialsFor(o, side),
       enableReadyCheck: true,
-      Connector: TwiceRedisConnector.for(side, this.#resolver),
+      Connector: TwiceRedisConnector.for(side, this.#resolver, true, o.enableWriteCoalescing),
     }
   }
 }

@@ -235,7 +235,8 @@ export class TwiceRedisClient extends Redis {
     // `duplicate()`: a new client for the same side with the same options (BullMQ and others duplicate
     // the client they are given). On the prototype, so the type stays the installed ioredis' own.
     TwiceRedisClient.prototype.duplicate = function (this: TwiceRedisClient, override?: Partial<RedisOptions>) {
-      const Connector = TwiceRedisConnector.for(this.side, this.#resolver, false) // not the side's owner
+      const { coalesce } = connectorOf<TwiceRedisConnector>(this)
+      const Connector = TwiceRedisConnector.for(this.side, this.#resolver, false, coalesce) // not the side's owner
       const options = { ...this.options, retryStrategy: this.#life.backoff, ...override, Connector }
       const copy = new TwiceRedisClient(this.side, options, this.#resolver, this.#emit, this.#session)
       copy.metrics = this.metrics

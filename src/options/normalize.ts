@@ -107,6 +107,7 @@ const table = {
     true,
     check("a boolean or 'without-commands'", (v) => typeof v === 'boolean' || v === 'without-commands'),
   ),
+  enableWriteCoalescing: withDefault(true, boolean),
   redisOptions: dataOptions,
   masterOptions: dataOptions,
   replicaOptions: dataOptions,
