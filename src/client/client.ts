@@ -92,11 +92,10 @@ export class TwiceRedisClient extends Redis {
     const holdsState = () => this.#holdsState
     const report = (error: Error) => emit('error', Object.assign(error, { side }))
     this.#health = healthCheckOf(this, resolver, this.#life, holdsState, report)
-    this.#idle = new IdleTimer(
-      o.idleTimeoutMs,
-      () => this.status === 'ready' && this.mode === 'normal' && this.commandQueue.length === 0 && !this.#holdsState,
-      () => this.disconnect(),
-    )
+    // Idle: nothing in flight or held by the read gate (to be written here), no MULTI or WATCH to lose.
+    const idle = () => this.status === 'ready' && this.mode === 'normal' && !this.commandQueue.length
+    const unused = () => idle() && !this.#holdsState && !this.#gate?.holding
+    this.#idle = new IdleTimer(o.idleTimeoutMs, unused, () => this.disconnect())
     replaceReadyCheck(this, (callback) => this.#handshake.readyCheck(callback))
     this.#life.wire(this.#handshake)
     Object.assign(this.options, { host: undefined, port: undefined })
@@ -106,7 +105,10 @@ export class TwiceRedisClient extends Redis {
     this.on('close', () => this.#onClose())
     this.on('end', () => {
       this.#stopTimers()
-      this.#life.ended((command, stream) => this.sendCommand(command, stream))
+      this.#life.ended(
+        (c, s) => this.sendCommand(c, s),
+        (c, s) => this.sendDirect(c, s),
+      )
     })
     if (options.lazyConnect === false) this.#connect()
   }
@@ -131,7 +133,7 @@ export class TwiceRedisClient extends Redis {
     // 1. Closed? (A socket that still completes its connect after quit() runs ioredis' handshake.)
     // 2. Deferred by disconnect()? Held until the socket closed, then sent on a fresh connection.
     const state = this.#life.state
-    if (state === 'closed' && !connecting) return this.#closed(command)
+    if (state === 'closed' && !connecting) return this.#life.refuse(command)
     if (state === 'disconnecting' && !connecting) return this.#life.defer(command, stream)
     // 3. Ours (the health check's)? Past every stage of the application's.
     if (this.connection.isOwn(command)) return this.#direct(command, stream, true)
@@ -159,8 +161,11 @@ export class TwiceRedisClient extends Redis {
   #direct(command: Command, stream: Stream, own: boolean, kind?: CommandKind): unknown {
     // After quit(), what the read gate took before it (and its probes) still goes: QUIT waits behind them.
     if (this.#life.state === 'closed' && this.status !== 'connect' && !kindOf(command.name).disconnects) {
-      if (this.status !== 'ready' || closingManually(this)) return this.#closed(command)
+      if (this.status !== 'ready' || closingManually(this)) return this.#life.refuse(command)
     }
+    // disconnect() is closing the socket: what the session or the gate sends now goes on the next connection.
+    if (this.#life.state === 'disconnecting' && this.status !== 'connect')
+      return this.#life.defer(command, stream, true)
     if (this.status === 'end') this.#connect()
     this.metrics?.written(command, this)
     // Not ready: it waits in ioredis' offline queue and comes back here once ready (no span till then).
@@ -264,11 +269,6 @@ export class TwiceRedisClient extends Redis {
   /** A transaction or a `WATCH` of the application's is open: dropping the connection (when idle) would lose it. */
   get #holdsState(): boolean {
     return this.connection.multi || this.connection.watching || this.#gate?.inMulti === true
-  }
-
-  #closed(command: Command): unknown {
-    command.reject(new ClientClosedError(this.side))
-    return command.promise
   }
 
   /** Every connect of ours, as ioredis would (a command on an ended client, a retry). */

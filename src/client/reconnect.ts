@@ -1,5 +1,6 @@
 import type { Command, Redis, RedisOptions } from 'ioredis'
 import type { TwiceRedisConnector } from '../connector.js'
+import { ClientClosedError } from '../errors.js'
 import type { Side, Target } from '../events.js'
 import { cancelReconnectTimer, connectorOf, dropStream } from '../ioredis-internals.js'
 import { initial, inOutage, type Lifecycle, type LifecycleEvent, next, retryDelay } from '../lifecycle.js'
@@ -29,7 +30,8 @@ export class Reconnect {
   /** Read side on a replica: the watch that tells it of that replica's `+sdown`, until it closes. */
   #following: Watch | undefined
   /** Commands sent while `disconnect()` closes the socket: sent again over the next connection. */
-  readonly deferred: [Command, Stream][] = []
+  /** Commands sent while disconnect() closes the socket, with whether they were already past the application's stages. */
+  readonly deferred: [Command, Stream, boolean][] = []
   /** The client as the watch knows it (set once, right after construction). */
   as!: Member
 
@@ -59,9 +61,15 @@ export class Reconnect {
   }
 
   /** disconnect() was called and the socket is still closing: `command` goes over the next connection. */
-  defer(command: Command, stream: Stream): unknown {
+  defer(command: Command, stream: Stream, direct = false): unknown {
     park(command)
-    this.deferred.push([command, stream])
+    this.deferred.push([command, stream, direct])
+    return command.promise
+  }
+
+  /** Closed for good (quit()): `command` rejects `CLIENT_CLOSED`. */
+  refuse(command: Command): unknown {
+    command.reject(new ClientClosedError(this.client.side))
     return command.promise
   }
 
@@ -121,13 +129,13 @@ export class Reconnect {
   }
 
   /** ioredis ended; `resend` the commands deferred by a disconnect(). */
-  ended(resend: (command: Command, stream: Stream) => void): void {
+  ended(send: (command: Command, stream: Stream) => void, sendDirect: typeof send): void {
     this.stopTimers()
     const state = this.life.state
     if (state === 'disconnecting') {
       this.transition('ended')
       this.releaseWatch()
-      for (const [command, stream] of this.deferred.splice(0)) resend(command, stream)
+      for (const [command, stream, direct] of this.deferred.splice(0)) (direct ? sendDirect : send)(command, stream)
       this.leaveIfIdle()
       return
     }

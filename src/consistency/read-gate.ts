@@ -64,6 +64,11 @@ export class ReadGate {
     this.#inMulti = false
   }
 
+  /** Commands taken and not settled: the connection is not idle. */
+  get holding(): boolean {
+    return this.#open > 0
+  }
+
   /** Whether a `MULTI` taken here is still open (its `EXEC` or `DISCARD` not taken yet). */
   get inMulti(): boolean {
     return this.#inMulti
