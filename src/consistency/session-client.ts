@@ -8,6 +8,8 @@ export interface SessionClient extends Redis {
   readonly node: Target | undefined
   /** Send past twiceredis' own hooks (ioredis' `sendCommand`). */
   sendDirect(command: Command, stream?: Stream): unknown
+  /** Its connection record (client/connection.ts): what the session sends on it is marked ours there too. */
+  readonly connection?: { own(command: Command): void } | undefined
   /** Metrics, told which client served a read that moved. */
   metrics?: { written(command: Command, client: never): void } | undefined
 }

@@ -1,0 +1,39 @@
+// Issue 27: the two defects the model-based test (model.test.ts, seed 27, path 3) found on main
+// after the redesign, each replayed here alone and deterministically against the lab.
+import assert from 'node:assert/strict'
+import { once } from 'node:events'
+import { describe, it } from 'node:test'
+import { setImmediate as tick } from 'node:timers/promises'
+import { labPerFile } from '../helpers/lab.js'
+
+const codeOf = (p: Promise<unknown>) =>
+  p.then(
+    (reply) => reply,
+    (e: { code?: string; message?: string }) => e.code ?? e.message,
+  )
+
+describe('the seams the model-based test found', () => {
+  const fx = labPerFile()
+
+  it("our ROLE sent while the write side reconnects does not end the application's lost MULTI: its EXEC is refused", async () => {
+    const lab = fx.lab
+    const tr = fx.open()
+    await tr.master.set('sm:t', '0')
+    const id = Number(await tr.master.client('ID'))
+    assert.equal(await tr.master.multi({ pipeline: false }), 'OK')
+    assert.equal(await tr.master.incr('sm:t'), 'QUEUED')
+    // The connection (and the transaction with it) is lost.
+    const closed = once(tr.master, 'close')
+    await lab.command(lab.master, 'CLIENT', 'KILL', 'ID', id)
+    await closed
+    assert.notEqual(tr.master.status, 'ready')
+    // The token's ROLE waits in ioredis' offline queue, which ioredis sends through sendCommand again
+    // once the next connection is ready: it is ours there too, never refused as the transaction's rest.
+    const token = await tr.writeToken()
+    assert.match(token, /^ryw1:[1-9]/, 'the ROLE was answered')
+    for (let i = 0; i < 3; i++) await tick()
+    // The application's first command since the drop is the rest of its transaction.
+    assert.equal(await codeOf(tr.master.exec()), 'TRANSACTION_ABORTED')
+    assert.equal(await tr.master.get('sm:t'), '0', 'nothing of the half-transaction applied')
+  })
+})
