@@ -7,10 +7,22 @@ import type { Command } from 'ioredis'
  * wherever the connection became ready, which is another request's context, or none.
  */
 const parkedIn = new WeakMap<Command, <R>(send: () => R) => R>()
+/**
+ * When each command first waited, in the order sent (a command waits from the call that sent it):
+ * one that waited in ioredis' queue and is then held by the fence keeps its place (see FenceMember).
+ */
+const firstParked = new WeakMap<Command, number>()
+let parks = 0
 
 /** `command` waits (for a connection, the fence, a close): remember the context it was sent in. */
 export function park(command: Command): void {
   parkedIn.set(command, AsyncLocalStorage.snapshot())
+  if (!firstParked.has(command)) firstParked.set(command, ++parks)
+}
+
+/** The order in which `command` first waited, among the commands that waited ({@link park}). */
+export function parkedAt(command: Command): number {
+  return firstParked.get(command) ?? Number.POSITIVE_INFINITY
 }
 
 /** The context `command` waited in, once (`undefined`: it never waited, or was resumed already). */

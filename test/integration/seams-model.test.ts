@@ -4,6 +4,7 @@ import assert from 'node:assert/strict'
 import { once } from 'node:events'
 import { describe, it } from 'node:test'
 import { setImmediate as tick } from 'node:timers/promises'
+import type { TwiceRedisClient } from '../../src/index.js'
 import { labPerFile } from '../helpers/lab.js'
 
 const codeOf = (p: Promise<unknown>) =>
@@ -35,5 +36,26 @@ describe('the seams the model-based test found', () => {
     // The application's first command since the drop is the rest of its transaction.
     assert.equal(await codeOf(tr.master.exec()), 'TRANSACTION_ABORTED')
     assert.equal(await tr.master.get('sm:t'), '0', 'nothing of the half-transaction applied')
+  })
+
+  it('a write waiting for a first connect when the fence stands is written before a later one the fence held', async () => {
+    const lab = fx.lab
+    const tr = fx.open()
+    await tr.master.set('sm:o', '0') // connected: the fence's watch listens
+    const dup = tr.master.duplicate() as TwiceRedisClient
+    try {
+      assert.equal(dup.status, 'wait')
+      const fenced = once(tr, 'write-fence')
+      await lab.failover()
+      await fenced
+      // Waits in ioredis' offline queue (its connect makes `dup` a member of the fence) ...
+      const first = dup.incr('sm:o')
+      // ... and this one is held by the fence; the first is held too once ready, and must stay first.
+      const second = dup.incr('sm:o')
+      assert.deepEqual(await Promise.all([first, second]), [1, 2])
+      await lab.waitForNewMaster()
+    } finally {
+      await dup.quit()
+    }
   })
 })
