@@ -20,6 +20,14 @@ export function park(command: Command): void {
   if (!firstParked.has(command)) firstParked.set(command, ++parks)
 }
 
+/**
+ * `command` was written on a connection that closed before answering it: ioredis writes it again
+ * once the next one is ready, and it was sent before every command that waits now.
+ */
+export function wroteBefore(command: Command): void {
+  if (!firstParked.has(command)) firstParked.set(command, 0)
+}
+
 /** The order in which `command` first waited, among the commands that waited ({@link park}). */
 export function parkedAt(command: Command): number {
   return firstParked.get(command) ?? Number.POSITIVE_INFINITY

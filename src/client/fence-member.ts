@@ -4,7 +4,7 @@ import type { Emit } from '../events.js'
 import { onSettled } from '../ioredis-internals.js'
 import type { Fence } from '../sentinels/fence.js'
 import type { Release, Watch } from '../sentinels/watch.js'
-import { park, parkedAt } from './async-context.js'
+import { park, parkedAt, wroteBefore } from './async-context.js'
 
 type Stream = Parameters<Redis['sendCommand']>[1]
 
@@ -27,7 +27,14 @@ export class FenceMember {
     /** The master this side writes to now (`undefined` while not connected to one). */
     private readonly master: () => string | undefined,
     private readonly name: string,
-  ) {}
+  ) {
+    // On `close` ioredis keeps what was written and not answered, and writes it again first once
+    // ready: held by the fence then, it goes before what was held meanwhile (sent after it).
+    client.on('close', () => {
+      const queue = client.commandQueue
+      for (let i = 0; i < queue.length; i++) wroteBefore(queue.peekAt(i)!.command as Command)
+    })
+  }
 
   #held: Held[] = []
   /** When this member was told of the fence standing now. */

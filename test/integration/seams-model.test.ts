@@ -1,5 +1,6 @@
 // Issue 27: the two defects the model-based test (model.test.ts, seed 27, path 3) found on main
-// after the redesign, each replayed here alone and deterministically against the lab.
+// after the redesign, each replayed here alone and deterministically against the lab, and a third
+// way to the second (a write in flight at a drop during a fence) found while fixing it.
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
 import { describe, it } from 'node:test'
@@ -57,5 +58,30 @@ describe('the seams the model-based test found', () => {
     } finally {
       await dup.quit()
     }
+  })
+
+  it('a write in flight when its connection closes during a fence is written again before a later one the fence held', async () => {
+    const lab = fx.lab
+    const tr = fx.open()
+    await lab.waitForMaster()
+    await tr.master.set('sm:f', '0')
+    await lab.waitForReplication()
+    const id = Number(await tr.master.client('ID'))
+    const old = lab.master
+    // The master holds writes: the first INCR is written and stays unanswered.
+    await lab.command(old, 'CLIENT', 'PAUSE', 3000, 'WRITE')
+    try {
+      const first = tr.master.incr('sm:f')
+      const fenced = once(tr, 'write-fence')
+      await lab.failover()
+      await fenced
+      const second = tr.master.incr('sm:f') // held by the fence
+      // The connection closes with the first INCR in flight: ioredis writes it again once ready.
+      await lab.command(old, 'CLIENT', 'KILL', 'ID', id)
+      assert.deepEqual(await Promise.all([first, second]), [1, 2])
+    } finally {
+      await lab.command(old, 'CLIENT', 'UNPAUSE').catch(() => {})
+    }
+    await lab.waitForNewMaster().catch(() => {})
   })
 })
