@@ -10,6 +10,12 @@ import { onSettled } from '../ioredis-internals.js'
 const parkedIn = new WeakMap<Command, <R>(send: () => R) => R>()
 /** How many commands wait in `parkedIn`: with none (nearly always) `unpark` is one check, no lookup. */
 let parked = 0
+/**
+ * When each command first waited, in the order sent (a command waits from the call that sent it):
+ * one that waited in ioredis' queue and is then held by the fence keeps its place (see FenceMember).
+ */
+const firstParked = new WeakMap<Command, number>()
+let parks = 0
 
 /** `command` waits (for a connection, the fence, a close): remember the context it was sent in. */
 export function park(command: Command): void {
@@ -21,6 +27,20 @@ export function park(command: Command): void {
     })
   }
   parkedIn.set(command, AsyncLocalStorage.snapshot())
+  if (!firstParked.has(command)) firstParked.set(command, ++parks)
+}
+
+/**
+ * `command` was written on a connection that closed before answering it: ioredis writes it again
+ * once the next one is ready, and it was sent before every command that waits now.
+ */
+export function wroteBefore(command: Command): void {
+  if (!firstParked.has(command)) firstParked.set(command, 0)
+}
+
+/** The order in which `command` first waited, among the commands that waited ({@link park}). */
+export function parkedAt(command: Command): number {
+  return firstParked.get(command) ?? Number.POSITIVE_INFINITY
 }
 
 /** The context `command` waited in, once (`undefined`: it never waited, or was resumed already). */

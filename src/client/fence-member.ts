@@ -4,7 +4,7 @@ import type { Emit } from '../events.js'
 import { onSettled } from '../ioredis-internals.js'
 import type { Fence } from '../sentinels/fence.js'
 import type { Release, Watch } from '../sentinels/watch.js'
-import { park } from './async-context.js'
+import { park, parkedAt, wroteBefore } from './async-context.js'
 
 type Stream = Parameters<Redis['sendCommand']>[1]
 
@@ -27,7 +27,14 @@ export class FenceMember {
     /** The master this side writes to now (`undefined` while not connected to one). */
     private readonly master: () => string | undefined,
     private readonly name: string,
-  ) {}
+  ) {
+    // On `close` ioredis keeps what was written and not answered, and writes it again first once
+    // ready: held by the fence then, it goes before what was held meanwhile (sent after it).
+    client.on('close', () => {
+      const queue = client.commandQueue
+      for (let i = 0; i < queue.length; i++) wroteBefore(queue.peekAt(i)!.command as Command)
+    })
+  }
 
   #held: Held[] = []
   /** When this member was told of the fence standing now. */
@@ -71,7 +78,14 @@ export class FenceMember {
       settled = true
     })
     park(command)
-    this.#held.push([command, stream, () => settled])
+    // In the order sent: a command that waited in ioredis' offline queue (sent before the connect
+    // that made this client a member, or while connecting) comes here when the connection is ready,
+    // after commands sent later were held; appended, it would be written after them.
+    const held = this.#held
+    const at = parkedAt(command)
+    let i = held.length
+    while (i > 0 && parkedAt(held[i - 1]![0]) > at) i--
+    held.splice(i, 0, [command, stream, () => settled])
     return command.promise
   }
 

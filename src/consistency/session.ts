@@ -233,6 +233,9 @@ export class Session {
 
   /** A command of ours, sent past the hooks. */
   send(client: SessionClient, command: Command, stream?: Stream): unknown {
+    // Ours on the connection record: a command that waited (ioredis' offline queue, a reconnect,
+    // a disconnect()) comes back through sendCommand, where only the record tells ours apart; else
+    // it is guarded as the application's (a ROLE refused as the rest of a lost MULTI ends it).
     client.connection.own(command)
     // disconnect() called, the socket still closing: the client's own path holds the command and
     // sends it over the next connection (written on the closing one, it would fail).

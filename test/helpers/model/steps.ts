@@ -46,6 +46,10 @@ const busy = new Set<Writer>()
 export const isBusy = (w: Writer) => busy.has(w) || open.has(w)
 /** Writers with a MULTI sent command by command and its INCR queued, waiting for EXEC. */
 const open = new Map<Writer, Incr>()
+// Writers whose MULTI's INCR was refused (TRANSACTION_ABORTED, its connection lost): told so, by
+// TransactionGuard's rule the transaction ended a turn later; a later step's EXEC is the
+// application's own again (`ERR EXEC without MULTI`, nothing of it applied).
+const refused = new Set<Writer>()
 
 const pick = <T>(list: T[], n: number): T | undefined => list[n % Math.max(1, list.length)]
 
@@ -70,6 +74,7 @@ async function closeMulti(world: World, w: Writer): Promise<void> {
   const record = open.get(w)
   if (!record) return
   open.delete(w)
+  const told = refused.delete(w)
   const what = `EXEC of the MULTI left open on writer ${w.id}`
   try {
     const reply = (await bounded(world, what, w.client.exec())) as [Error | null, unknown][] | null | undefined
@@ -79,13 +84,15 @@ async function closeMulti(world: World, w: Writer): Promise<void> {
     }
     world.ack(record, reply[0]?.[1])
   } catch (err) {
-    world.rejection(what, err)
+    if (told && /^ERR EXEC without MULTI/.test((err as Error).message)) world.count('EXEC after its MULTI was refused')
+    else world.rejection(what, err)
   }
 }
 
 export async function closeAll(world: World): Promise<void> {
   for (const w of [...open.keys()]) await closeMulti(world, w)
   busy.clear()
+  refused.clear()
 }
 
 /** Run one step; a violation is recorded in `world`, never thrown. */
@@ -181,6 +188,7 @@ async function run(world: World, st: Step, w: Writer, inst: Inst, what: string):
         const queued = await bounded(world, what, c.incr(w.counter) as Promise<unknown>)
         if (queued !== 'QUEUED') world.fail(`${what}: INCR inside MULTI answered ${JSON.stringify(queued)}`)
       } catch (err) {
+        if ((err as { code?: string }).code === 'TRANSACTION_ABORTED') refused.add(w)
         world.rejection(what, err)
       }
       break
