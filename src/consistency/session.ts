@@ -167,10 +167,10 @@ export class Session {
    * blocked: every acknowledged write is on the master). For a read (`acknowledged`), only where
    * a write is acknowledged: the others are no write the read must see, yet.
    */
-  #askWritten(acknowledged = false): void {
+  #askWritten(acknowledged = false, token = false): void {
     let anywhere = false
     let rebase = false
-    let wrote = false
+    let wrote = token
     for (const client of this.#written) {
       const w = this.#writer(client)
       if (acknowledged && !needed(w.first)) continue
@@ -185,7 +185,8 @@ export class Session {
       w.first = undefined
     }
     // An acknowledged write is below what the master answers on any connection after its ack.
-    // (A master side never connected is not connected for a token alone: the token's floor holds.)
+    // (A master side never connected is not connected for a token read alone: the token's floor
+    // holds; writeToken() asks.)
     const line = anywhere ? this.masterLine() : undefined
     if (line && (wrote || line.status !== 'wait')) this.#ask(line, rebase, undefined)
   }
@@ -225,7 +226,7 @@ export class Session {
   /** The floor after every write sent on the write side so far, for another process. */
   async token(): Promise<string> {
     if (this.master) this.#written.add(this.master)
-    this.#askWritten()
+    this.#askWritten(false, true)
     // Every ROLE in flight, also behind writes not acknowledged yet: the token covers them.
     const floor = await this.floorNow(true)
     return formatToken(floor === UNREACHABLE ? 0 : floor.offset)
