@@ -1,0 +1,41 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { withLab } from '../helpers/lab.js'
+import { settles } from '../helpers/load.js'
+
+// Findings of the "breaker" red-team session (issue 27): each test states what a user expects (each
+// failed on main at f514ca6 before its fix).
+
+describe('seams found by the breaker (issue 27)', () => {
+  it('after tr.master.select(1), no command lands in db 0 when the connection is lost and comes back', () =>
+    withLab(
+      async (lab, open) => {
+        const tr = open()
+        tr.on('error', () => {})
+        await tr.master.select(1)
+        const sent: Promise<number>[] = []
+        // Un-awaited INCRs every 2 ms; the connection is killed in the middle: those sent while
+        // it reconnects must still run in db 1 (ioredis queues them with the db of the moment,
+        // which is options.db again once a connect attempt has started).
+        for (let i = 0; i < 400; i++) {
+          sent.push(tr.master.incr('breaker:sel'))
+          if (i === 150) await lab.command(lab.master, 'CLIENT', 'KILL', 'TYPE', 'normal')
+          await sleep(2)
+        }
+        const settled = await settles(Promise.allSettled(sent), 'the INCRs', 10_000)
+        const acked = settled.filter((s) => s.status === 'fulfilled').length
+        const inDb0 = await lab.command(lab.master, 'GET', 'breaker:sel')
+        const inDb1 = await lab.command(
+          lab.master,
+          'EVAL',
+          "redis.call('select', 1) return redis.call('get', KEYS[1])",
+          1,
+          'breaker:sel',
+        )
+        assert.equal(inDb0, null, 'an INCR sent after select(1) ran in db 0')
+        assert.equal(Number(inDb1), acked, 'every acknowledged INCR is in db 1')
+      },
+      { replicas: 1 },
+    ))
+})
