@@ -38,4 +38,23 @@ describe('seams found by the breaker (issue 27)', () => {
       },
       { replicas: 1 },
     ))
+
+  it('a write sent after giving up on a refused command-by-command MULTI is not refused', () =>
+    withLab(
+      async (lab, open) => {
+        const tr = open()
+        tr.on('error', () => {})
+        await tr.master.ping()
+        await tr.master.call('MULTI')
+        assert.equal(await tr.master.set('breaker:t1', 'a'), 'QUEUED')
+        await lab.command(lab.master, 'CLIENT', 'KILL', 'TYPE', 'normal')
+        await sleep(100)
+        await assert.rejects(tr.master.set('breaker:t2', 'b'), { code: 'TRANSACTION_ABORTED' })
+        // The application gives up on the transaction (as the error tells it to) and goes on:
+        // its next, unrelated write (a log line, a compensation) is its own, not the transaction's.
+        assert.equal(await settles(tr.master.set('breaker:after', 'x'), 'the next SET'), 'OK')
+        assert.equal(await lab.command(lab.master, 'GET', 'breaker:after'), 'x')
+      },
+      { replicas: 1 },
+    ))
 })
