@@ -7,7 +7,7 @@ import { settles } from '../helpers/load.js'
 // Findings of the "breaker" red-team session (issue 27): each test states what a user expects (each
 // failed on main at f514ca6 before its fix).
 
-describe('seams found by the breaker (issue 27)', () => {
+describe("seams found by the breaker (issue 27)", () => {
   it('after tr.master.select(1), no command lands in db 0 when the connection is lost and comes back', () =>
     withLab(
       async (lab, open) => {
@@ -57,4 +57,26 @@ describe('seams found by the breaker (issue 27)', () => {
       },
       { replicas: 1 },
     ))
+
+  it("commandTimeout bounds a command the session's read gate holds (README: a hard per-command bound)", () =>
+    withLab(
+      async (lab, open) => {
+        const tr = open({ consistency: 'session', commandTimeout: 40 })
+        tr.on('error', () => {})
+        await tr.master.set('breaker:ct', 'v0')
+        await tr.slave.get('breaker:ct')
+        const replica = lab.node(tr.slave.node?.address ?? '')
+        assert.ok(replica)
+        // The replica applies nothing for a second: the EXEC waits for it (it cannot move).
+        await lab.command(replica, 'CLIENT', 'PAUSE', '1000', 'WRITE')
+        await tr.master.set('breaker:ct', 'v1')
+        await assert.rejects(
+          settles(tr.slave.multi().get('breaker:ct').exec(), 'the EXEC'),
+          /Command timed out/,
+          'answered instead of timing out after commandTimeout (40 ms)',
+        )
+      },
+      { replicas: 1 },
+    ))
+
 })
