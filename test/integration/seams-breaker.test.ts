@@ -2,12 +2,12 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { withLab } from '../helpers/lab.js'
-import { settles } from '../helpers/load.js'
+import { settles, until } from '../helpers/load.js'
 
 // Findings of the "breaker" red-team session (issue 27): each test states what a user expects (each
 // failed on main at f514ca6 before its fix).
 
-describe("seams found by the breaker (issue 27)", () => {
+describe('seams found by the breaker (issue 27)', () => {
   it('after tr.master.select(1), no command lands in db 0 when the connection is lost and comes back', () =>
     withLab(
       async (lab, open) => {
@@ -79,4 +79,26 @@ describe("seams found by the breaker (issue 27)", () => {
       { replicas: 1 },
     ))
 
+  it("one write-fence event per write client of the application: the session's own line to the master is none", () =>
+    withLab(
+      async (lab, open) => {
+        const tr = open({ consistency: 'session' })
+        tr.on('error', () => {})
+        let fences = 0
+        tr.on('write-fence', () => fences++)
+        await tr.master.set('breaker:k', 'v1')
+        await tr.slave.get('breaker:k')
+        await tr.master.set('breaker:k', 'v2')
+        // tr.master blocked: the read's ROLE goes over the session's own line to the master.
+        const blocked = tr.master.blpop('breaker:nolist', 3).catch(() => null)
+        await sleep(20)
+        assert.equal(await tr.slave.get('breaker:k'), 'v2')
+        await lab.failover()
+        await until(() => fences > 0, 'the write fence')
+        await lab.waitForNewMaster()
+        await blocked
+        assert.equal(fences, 1, 'write-fence events for one application write client (tr.master)')
+      },
+      { replicas: 1 },
+    ))
 })
