@@ -130,11 +130,13 @@ const SENT = { refuse: false } as const
  *
  * The transaction ends when its `EXEC`, `DISCARD` or `RESET` is answered (one written on a
  * connection that closed before answering it is written again), or when the application abandons
- * it: once refused, a transaction ends at the next turn of the event loop in which nothing more of
- * it was refused. The rest of a transaction is written in one go (sent together, or each command
- * from the reply of the one before, refused at once): what the application sends after it could
- * react to the refusal (a timer, other I/O) is its own again, run as sent (an `EXEC` then gets
- * Redis' `ERR EXEC without MULTI`). Nothing of the lost transaction is applied either way.
+ * it: the refusals cover what is written together with the first refused command, in the same
+ * synchronous run (the rest of a pipeline, calls made in a row without awaiting, what ioredis
+ * writes again on the new connection in one flush), and the transaction ends at the first
+ * microtask after it, queued before the refused command is rejected. So whatever the application
+ * sends in reaction to the rejection (after an `await`, in a `.catch`) is its own command, run as
+ * sent (an `EXEC` then gets Redis' `ERR EXEC without MULTI`): a write it makes on giving up (a log
+ * line, a compensation) is not refused. Nothing of the lost transaction is applied either way.
  */
 export class TransactionGuard {
   /** The connection the open `MULTI` was written on. */
@@ -142,9 +144,10 @@ export class TransactionGuard {
   readonly #epoch: Epoch
   /** Counts `MULTI`s written: an end answered after a later `MULTI` ends nothing. */
   #multis = 0
-  /** Counts refusals: a turn of the event loop without one ends the abandoned transaction. */
-  #refusals = 0
-  #abandon: NodeJS.Immediate | undefined
+  /** Counts ends and `MULTI`s: the abandonment queued for a transaction ends no later one. */
+  #generation = 0
+  /** The end of the refused transaction is queued (at its first refusal). */
+  #abandoning = false
 
   constructor(epoch: Epoch = new Counter()) {
     this.#epoch = epoch
@@ -211,19 +214,21 @@ export class TransactionGuard {
     }
   }
 
+  /** Called before the refused command is rejected: the end runs before anything reacting to it. */
   #refused(abandoned?: () => void): void {
-    const refusals = ++this.#refusals
-    clearImmediate(this.#abandon)
-    this.#abandon = setImmediate(() => {
-      if (this.#refusals !== refusals) return
+    if (this.#abandoning) return
+    this.#abandoning = true
+    const generation = this.#generation
+    queueMicrotask(() => {
+      if (this.#generation !== generation) return
       this.#end()
       abandoned?.()
     })
   }
 
   #end(): void {
-    clearImmediate(this.#abandon)
-    this.#abandon = undefined
+    this.#generation++
+    this.#abandoning = false
     this.#multiOn = undefined
   }
 }

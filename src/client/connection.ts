@@ -17,7 +17,8 @@ import { TransactionGuard, WatchGuard } from '../transactions.js'
  * - `blocked`: blocking commands (command-kinds.ts: BLPOP & co., XREAD, WAIT) written and not answered.
  * - `subscriber`: the connection is in subscriber mode.
  * - `db`: the db selected on it (its options' `db`, then each `SELECT` answered; one inside a
- *   `MULTI` counts once its `EXEC` is answered).
+ *   `MULTI` counts once its `EXEC` is answered). The client's `options.db` follows it: the next
+ *   connection (and what was sent while it opens) is in the same db.
  * - `usable`: ready, its socket writable, not closing (`quit()`).
  * - `isOwn(command)`: twiceredis' own commands (health check, probes), never the application's.
  */
@@ -110,7 +111,7 @@ export class Connection {
     const epoch = this.epoch
     const { resolve } = command
     command.resolve = (value: unknown) => {
-      if (Array.isArray(value) && epoch === this.epoch) this.db = db
+      if (Array.isArray(value) && epoch === this.epoch) this.#selected(db)
       return resolve(value)
     }
   }
@@ -132,7 +133,17 @@ export class Connection {
   #changeDb(command: Command, db: number): void {
     const epoch = this.epoch
     onSettled(command, (error) => {
-      if (!error && epoch === this.epoch) this.db = db
+      if (!error && epoch === this.epoch) this.#selected(db)
     })
+  }
+
+  /**
+   * The application's db is now `db`: the client's `options.db` follows it, because ioredis selects
+   * `options.db` on every new connection and queues the commands sent while it reconnects with it
+   * (they would run in the configured db, not the chosen one). A `duplicate()` starts in it too.
+   */
+  #selected(db: number): void {
+    this.db = db
+    this.client.options.db = db
   }
 }

@@ -10,6 +10,15 @@ import { park } from './async-context.js'
 import type { Handshake } from './handshake.js'
 
 type Stream = Parameters<Redis['sendCommand']>[1]
+
+/** Connections of twiceredis' own (the session's line to the master): never write clients of the application's. */
+const internal = new WeakSet<Redis>()
+
+/** Mark `client` (before it connects) as ours: it never joins the write fence, nor emits its events. */
+export function markInternal(client: Redis): void {
+  internal.add(client)
+}
+
 type RetryStrategy = NonNullable<RedisOptions['retryStrategy']>
 type Client = Redis & { readonly side: Side; readonly node: Target | undefined }
 
@@ -89,7 +98,8 @@ export class Reconnect {
   attempt(): number {
     clearTimeout(this.#retryTimer)
     const client = this.client
-    if (client.side === 'master' && !this.member && this.resolver.options.failoverDetection === 'always') {
+    const writes = client.side === 'master' && !internal.has(client)
+    if (writes && !this.member && this.resolver.options.failoverDetection === 'always') {
       this.member = this.resolver.watch()
       this.member?.join(this.as)
     }

@@ -1,3 +1,4 @@
+import { markInternal } from '../client/reconnect.js'
 import type { SessionClient } from './session-client.js'
 
 /** How long the session's own line to the master stays open after its last use. */
@@ -7,7 +8,7 @@ const LINE_MS = 1000
  * A connection to the master for commands of the session's own (a ROLE, a read moved from a
  * replica) while `tr.master` cannot take them: inside the application's MULTI (they would be
  * queued, answer QUEUED), behind its blocking command (they would wait as long) or subscribed.
- * A duplicate of `tr.master` (same credentials, TLS, db), opened on demand and quit once unused
+ * A duplicate of `tr.master` (same credentials, TLS, db; outside the write fence), opened on demand and quit once unused
  * for `LINE_MS`, or as `tr.master` ends (`quit()`, `disconnect()`: its MULTI or BLPOP ended with
  * it); its ROLE is answered by the master after every write acknowledged before it.
  */
@@ -31,7 +32,10 @@ export class MasterLine {
       line = undefined
     }
     if (!line) {
-      const opened = master.duplicate({ db }) as SessionClient
+      // Ours, not a write client of the application's: its ROLE is a read, holding it for a fence
+      // would only delay the session (lazy, so it is marked before it connects).
+      const opened = master.duplicate({ db, lazyConnect: true }) as SessionClient
+      markInternal(opened)
       const ended = () => this.#close(opened)
       master.once('end', ended)
       this.#unlisten = () => master.off('end', ended)

@@ -110,6 +110,9 @@ export class ReadGate {
     const now = Date.now()
     const deadline = now + session.timeoutMs
     const holdUntil = now + session.options.holdMs
+    // ioredis starts `commandTimeout` as it writes a command: one held here is bounded from now.
+    const timeout = replica.options.commandTimeout
+    if (typeof timeout === 'number') command.setTimeout(timeout) // (ioredis' own call then starts none)
     this.#queue.push({ command, stream, floor: this.#batchFloor, plain, reads, taken: now, deadline, holdUntil })
     this.#open++
     // A pipeline sends all its commands in one synchronous loop: decide once it has.

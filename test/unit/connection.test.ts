@@ -26,7 +26,7 @@ describe('the connection record', () => {
     client.disconnect()
   })
 
-  it('follows blocking commands (WAIT too) and SELECT from the command table, each for its connection', () => {
+  it('follows blocking commands (WAIT too) and SELECT from the command table; the db outlives its connection', () => {
     const client = new Redis({ lazyConnect: true, db: 2 })
     const connection = new Connection(client)
     for (const name of ['blpop', 'wait']) connection.written(new Command(name, ['k', 0]), kindOf(name))
@@ -37,7 +37,9 @@ describe('the connection record', () => {
     assert.equal(connection.db, 5)
     connection.closed()
     assert.equal(connection.blocked, 0)
-    assert.equal(connection.db, 2)
+    // The client's options.db follows the answered SELECT: the next connection is in db 5 again.
+    assert.equal(connection.db, 5)
+    assert.equal(client.options.db, 5)
     client.disconnect()
   })
 })

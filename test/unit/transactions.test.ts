@@ -116,6 +116,27 @@ describe('TransactionGuard', () => {
     assert.equal(guard.written(kindOf('get'), true).refuse, false)
   })
 
+  it('abandoned: the refusals cover what is written in the same run; the transaction ends before its rejection is handled', async () => {
+    const guard = new TransactionGuard()
+    let abandoned = 0
+    const write = (name: string) => guard.written(kindOf(name), false, () => abandoned++).refuse
+    run(guard, 'multi set close')
+    // A microtask queued before the refusal runs while the transaction is still refused.
+    const before = Promise.resolve().then(() => write('incr'))
+    // Refused, then rejected: what reacts to the rejection runs after the transaction ended.
+    const rejected = write('set') ? Promise.reject(new Error('TRANSACTION_ABORTED')) : Promise.resolve()
+    assert.equal(write('get'), true, 'the rest of the same run is refused too')
+    assert.equal(await before, true)
+    const after = await rejected.then(
+      () => 'answered',
+      () => write('set'),
+    )
+    assert.equal(after, false, "a write sent on the rejection is the application's own")
+    assert.equal(abandoned, 1)
+    assert.equal(guard.active, false)
+    assert.equal(write('exec'), false, 'an EXEC sent after it goes (Redis answers EXEC without MULTI)')
+  })
+
   it('no MULTI, nothing refused', () => {
     assert.deepEqual(run(new TransactionGuard(), 'set close exec get close discard'), Array(4).fill('send'))
   })
