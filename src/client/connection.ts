@@ -147,3 +147,13 @@ export class Connection {
     this.client.options.db = db
   }
 }
+
+/** Clients of twiceredis' own (the session's line to the master): never write clients of the application's. */
+const internal = new WeakSet<object>()
+
+/** Mark `client` (before it connects) as ours: it never joins the write fence, nor emits its events. */
+export function markInternal(client: object): void {
+  internal.add(client)
+}
+
+export const isInternal = (client: object): boolean => internal.has(client)

@@ -7,17 +7,10 @@ import { initial, inOutage, type Lifecycle, type LifecycleEvent, next, retryDela
 import type { Resolver } from '../routing/resolver.js'
 import type { Member, Watch } from '../sentinels/watch.js'
 import { park } from './async-context.js'
+import { isInternal } from './connection.js'
 import type { Handshake } from './handshake.js'
 
 type Stream = Parameters<Redis['sendCommand']>[1]
-
-/** Connections of twiceredis' own (the session's line to the master): never write clients of the application's. */
-const internal = new WeakSet<Redis>()
-
-/** Mark `client` (before it connects) as ours: it never joins the write fence, nor emits its events. */
-export function markInternal(client: Redis): void {
-  internal.add(client)
-}
 
 type RetryStrategy = NonNullable<RedisOptions['retryStrategy']>
 type Client = Redis & { readonly side: Side; readonly node: Target | undefined }
@@ -98,7 +91,7 @@ export class Reconnect {
   attempt(): number {
     clearTimeout(this.#retryTimer)
     const client = this.client
-    const writes = client.side === 'master' && !internal.has(client)
+    const writes = client.side === 'master' && !isInternal(client)
     if (writes && !this.member && this.resolver.options.failoverDetection === 'always') {
       this.member = this.resolver.watch()
       this.member?.join(this.as)

@@ -1,4 +1,4 @@
-import { markInternal } from '../client/reconnect.js'
+import { markInternal } from '../client/connection.js'
 import type { SessionClient } from './session-client.js'
 
 /** How long the session's own line to the master stays open after its last use. */
