@@ -51,6 +51,13 @@ export async function checkFinal(world: World): Promise<void> {
   }
 }
 
+/**
+ * Bun (1.4.5) raises no `unhandledRejection` for a rejected ioredis command nobody handles, with
+ * plain ioredis 6 too (measured): there that check would test the runtime, not twiceredis, and is
+ * left out (said once in the test's output). Everything else is checked everywhere.
+ */
+export const REPORTS_IOREDIS_REJECTIONS = !('Bun' in globalThis)
+
 /** Each callback-style command answered exactly once; each bare rejection reached the process. */
 export async function checkAnswers(world: World): Promise<void> {
   for (const c of world.callbacks) if (c.calls !== 1) world.fail(`${c.what}: its callback was called ${c.calls} times`)
@@ -59,7 +66,7 @@ export async function checkAnswers(world: World): Promise<void> {
   await sleep(20)
   for (const [promise, entry] of world.bare) {
     if (!entry.settled) world.fail(`${entry.what}: the PING behind it never settled`)
-    else if (!world.unhandled.includes(promise)) {
+    else if (REPORTS_IOREDIS_REJECTIONS && !world.unhandled.includes(promise)) {
       world.fail(`${entry.what}: rejected, but the application's unhandled rejection was swallowed`)
     }
   }
