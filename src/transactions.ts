@@ -148,6 +148,8 @@ export class TransactionGuard {
   #generation = 0
   /** The end of the refused transaction is queued (at its first refusal). */
   #abandoning = false
+  /** The open `MULTI`'s `EXEC` or `DISCARD` is written (its answer not read yet). */
+  #endWritten = false
 
   constructor(epoch: Epoch = new Counter()) {
     this.#epoch = epoch
@@ -160,6 +162,11 @@ export class TransactionGuard {
   /** A `MULTI` was written on this connection and its end not answered yet. */
   get open(): boolean {
     return this.#multiOn === this.#connection
+  }
+
+  /** A `MULTI` is open on this connection and its `EXEC`/`DISCARD` not written: what is written now is queued in it. */
+  get queueing(): boolean {
+    return this.open && !this.#endWritten
   }
 
   /** A `MULTI` is open, here or lost with an earlier connection: every command must come by. */
@@ -194,6 +201,7 @@ export class TransactionGuard {
     if (n === 'multi') {
       this.#end()
       this.#multiOn = connection
+      this.#endWritten = false
       this.#multis++
       return { refuse: false }
     }
@@ -205,6 +213,7 @@ export class TransactionGuard {
       return { refuse: n !== 'reset' }
     }
     if (!ends || this.#multiOn === undefined) return { refuse: false }
+    this.#endWritten = true
     const multis = this.#multis
     return {
       refuse: false,

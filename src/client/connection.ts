@@ -42,6 +42,11 @@ export class Connection {
     return this.transaction.open
   }
 
+  /** A `MULTI` is open and its `EXEC`/`DISCARD` not written yet: a command written now would be queued in it. */
+  get queueing(): boolean {
+    return this.transaction.queueing
+  }
+
   get lostMulti(): boolean {
     return this.transaction.lost
   }

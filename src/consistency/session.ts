@@ -198,7 +198,8 @@ export class Session {
    */
   #carries(client: SessionClient): boolean {
     const c = client.connection
-    if (c.multi || c.blocked > 0 || client.mode !== 'normal') return false
+    // (A MULTI whose EXEC is written is no obstacle: a ROLE behind the EXEC is answered after it.)
+    if (c.queueing || c.blocked > 0 || client.mode !== 'normal') return false
     return c.usable || client.status === 'end' || client.status === 'wait'
   }
 
