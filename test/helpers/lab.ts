@@ -1,4 +1,5 @@
 import { after, before } from 'node:test'
+import { Redis } from 'ioredis'
 import { TwiceRedis, type TwiceRedisConfig, type TwiceRedisOptions } from '../../src/index.js'
 import { type Lab, type LabOptions, startLab } from '../../src/lab/index.js'
 import { parseInfo } from '../../src/protocol/node-info.js'
@@ -71,5 +72,18 @@ export function labPerFile(labOptions?: LabOptions, setup?: (lab: Lab) => Promis
       clients.push(tr)
       return tr
     },
+  }
+}
+
+/** Close the connection `tr.master` holds (its `CLIENT ID`, or `id`) from the server's side: a network blip. */
+export async function cut(tr: TwiceRedis, id?: number): Promise<void> {
+  id ??= await tr.master.client('ID')
+  const node = tr.master.node
+  if (!node) throw new Error('tr.master is not connected: nothing to cut')
+  const admin = new Redis(node.port, node.host)
+  try {
+    await admin.client('KILL', 'ID', String(id))
+  } finally {
+    admin.disconnect()
   }
 }

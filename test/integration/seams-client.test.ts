@@ -11,8 +11,7 @@ import {
   type ResourceMetrics,
 } from '@opentelemetry/sdk-metrics'
 import { Redis } from 'ioredis'
-import type { TwiceRedis } from '../../src/index.js'
-import { withLab } from '../helpers/lab.js'
+import { cut, withLab } from '../helpers/lab.js'
 import { settles, until } from '../helpers/load.js'
 
 const index = fileURLToPath(new URL('../../src/index.ts', import.meta.url))
@@ -44,17 +43,6 @@ async function inChild(
     return out
   } finally {
     child.kill('SIGKILL')
-  }
-}
-
-/** Close the connection `tr.master` holds, from the server's side (a network blip). */
-async function cut(tr: TwiceRedis, id: number): Promise<void> {
-  const node = tr.master.node!
-  const admin = new Redis(node.port, node.host)
-  try {
-    await admin.client('KILL', 'ID', String(id))
-  } finally {
-    admin.disconnect()
   }
 }
 

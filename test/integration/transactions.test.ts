@@ -4,23 +4,9 @@
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
 import { describe, it } from 'node:test'
-import { Redis } from 'ioredis'
-import type { TwiceRedis } from '../../src/index.js'
 import { dropStream } from '../../src/ioredis-internals.js'
-import { labPerFile, withLab } from '../helpers/lab.js'
+import { cut, labPerFile, withLab } from '../helpers/lab.js'
 import { settles } from '../helpers/load.js'
-
-/** Close the connection `tr.master` holds, from the server's side (a network blip). */
-async function cut(tr: TwiceRedis, id?: number): Promise<void> {
-  id ??= await tr.master.client('ID')
-  const node = tr.master.node!
-  const admin = new Redis(node.port, node.host)
-  try {
-    await admin.client('KILL', 'ID', String(id))
-  } finally {
-    admin.disconnect()
-  }
-}
 
 describe('a WATCH lost with its connection', () => {
   const fx = labPerFile()
