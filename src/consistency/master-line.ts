@@ -28,7 +28,7 @@ export class MasterLine {
   open(master: SessionClient, db: number): SessionClient {
     let line = this.#line
     if (line && (line.status === 'end' || (line.options.db ?? 0) !== db)) {
-      this.#close(line)
+      this.#retire(line)
       line = undefined
     }
     if (!line) {
@@ -36,7 +36,7 @@ export class MasterLine {
       // would only delay the session (lazy, so it is marked before it connects).
       const opened = master.duplicate({ db, lazyConnect: true }) as SessionClient
       markInternal(opened)
-      const ended = () => this.#close(opened)
+      const ended = () => this.#retire(opened)
       master.once('end', ended)
       this.#unlisten = () => master.off('end', ended)
       this.#lines.add(opened)
@@ -45,17 +45,35 @@ export class MasterLine {
     }
     clearTimeout(this.#timer)
     const used = line
-    this.#timer = setTimeout(() => this.#close(used), LINE_MS).unref()
+    this.#timer = setTimeout(() => this.#retire(used), LINE_MS).unref()
     return line
   }
 
-  #close(line: SessionClient): void {
+  /** Nothing new goes over `line`; it closes once what it carries is answered. */
+  #retire(line: SessionClient): void {
     if (this.#line === line) {
       this.#line = undefined
       clearTimeout(this.#timer)
       this.#unlisten?.()
       this.#unlisten = undefined
     }
-    line.quit().catch(() => line.disconnect())
+    closeWhenAnswered(line)
   }
+}
+
+/**
+ * quit() waits for the replies pending on a ready connection, but rejects what waits in the
+ * offline queue of one still connecting (a read moved there as `tr.master` closed): let that
+ * connect end first (bounded by `connectTimeoutMs`).
+ */
+function closeWhenAnswered(line: SessionClient): void {
+  if (line.status !== 'connecting' && line.status !== 'connect') {
+    line.quit().catch(() => line.disconnect())
+    return
+  }
+  const settled = () => {
+    line.off('ready', settled).off('close', settled)
+    closeWhenAnswered(line)
+  }
+  line.once('ready', settled).once('close', settled)
 }

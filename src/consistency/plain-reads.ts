@@ -155,16 +155,17 @@ export class PlainReads {
     const replica = this.replica.node?.address
     const reason = behindReason(session, floor, at)
     const { entries } = run
-    // Never inside the application's MULTI on tr.master (it would answer QUEUED) nor behind its BLPOP.
-    const master = session.masterLine()
-    if (!session.options.readFallback) {
+    const waited = Date.now() - least(entries, (e) => e.taken)
+    if (session.options.readFallback) session.emit('read-from-master', { replica, reason, waitedMs: waited })
+    // Never inside the application's MULTI on tr.master (it would answer QUEUED) nor behind its
+    // BLPOP; asked after the event, whose listener may have acted on tr.master.
+    const master = session.options.readFallback ? session.masterLine() : undefined
+    if (!master) {
       const error = new NoHealthyReplicaError(session.options.masterName, [
         { address: replica ?? 'the read side', reason: `not at the session's floor: ${reason}` },
       ])
       for (const e of entries) e.caught!.settle({ ok: false, error })
-    } else if (master) {
-      const waited = Date.now() - least(entries, (e) => e.taken)
-      session.emit('read-from-master', { replica, reason, waitedMs: waited })
+    } else {
       const replies = entries.map((e) => {
         const { copy, reply } = rawReplyCopy(e.command)
         session.send(master, copy)
@@ -189,8 +190,6 @@ export class PlainReads {
           } else e.caught!.settle(r)
         }
       })
-    } else {
-      for (const e of entries) e.caught!.settle({ ok: false, error: new Error('Connection is closed.') })
     }
     for (const e of entries) this.done(e)
   }

@@ -70,6 +70,21 @@ describe("consistency: 'session' at the seams", () => {
     }
   })
 
+  it("2: a read moved to the master while tr.master's connection closes is answered (the session's line outlives it)", async () => {
+    const tr = fx.open(session)
+    await tr.slave.get('warm-up')
+    const release = await stale('s2:line')
+    try {
+      await tr.master.set('s2:line', 'new')
+      // As an idle timeout would, right as the read moves: tr.master's socket is closing, so the read
+      // goes over the session's own line to the master, still connecting when tr.master ends.
+      tr.once('read-from-master', () => tr.master.disconnect())
+      assert.equal(await settles(tr.slave.get('s2:line'), 'read'), 'new')
+    } finally {
+      await release()
+    }
+  })
+
   it('2: an acknowledged write is read after tr.disconnect()', async () => {
     const tr = fx.open(session)
     await tr.slave.get('warm-up')
