@@ -4,7 +4,7 @@
 // Ratios: the median over rounds of each measurement's ratio to plain ioredis in the same round
 // (this 2-core machine is shared: rates swing with the neighbours' load, ratios much less).
 // redis-benchmark on the same node is the ceiling. Valkey GLIDE (`@valkey/valkey-glide`) is
-// measured when installed (one node per client: the replica for GET, the master for SET).
+// a dev dependency, measured when installed (the replica for GET, the master for SET).
 // Alone: `npm run build && npx tsx bench/throughput.ts [rounds]`.
 import { execFileSync } from 'node:child_process'
 import { loadavg } from 'node:os'
@@ -40,8 +40,10 @@ async function glide(host: string, port: number, master: Lab['master']): Promise
     exec(batch: unknown, raise: boolean): Promise<unknown>
     close(): void
   }
-  const read = await mod.GlideClient.createClient({ addresses: [{ host, port }] })
-  const write = await mod.GlideClient.createClient({ addresses: [{ host: master.host, port: master.port }] })
+  // A standalone GLIDE client needs the primary among its addresses; reads go to the replica given.
+  const primary = { host: master.host, port: master.port }
+  const read = await mod.GlideClient.createClient({ addresses: [primary, { host, port }], readFrom: 'preferReplica' })
+  const write = await mod.GlideClient.createClient({ addresses: [primary] })
   const { Batch } = (await import(name)) as { Batch: new (atomic: boolean) => { get(k: string): void } }
   return {
     name: 'Valkey GLIDE (one node each)',
