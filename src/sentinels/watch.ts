@@ -2,7 +2,8 @@ import type { Redis } from 'ioredis'
 import type { ResolvedOptions } from '../options/normalize.js'
 import type { EventNode, SentinelEvent } from '../protocol/sentinel-events.js'
 import { type Fence, FenceState, type FenceStep } from './fence.js'
-import { subscribeAll } from './subscriptions.js'
+import { Members, tell } from './members.js'
+import { bounded, catchUp, type Listener, subscribeAll } from './subscriptions.js'
 
 /** A client waiting for its master or replica to come back. */
 export interface Waiter {
@@ -44,15 +45,13 @@ export interface WatchHooks {
   idle(): void
 }
 
-/** How many clients act per turn of the event loop after an announcement. */
-const BATCH = 10
-
 /**
  * The process' subscriptions to the sentinels of one sentinel set, shared by every TwiceRedis on
  * it: one connection per sentinel, whatever the number of instances.
  *
  * They exist while someone listens: write-side clients with `failoverDetection: 'always'`
- * ({@link join}, for as long as the client lives) and any client in an outage ({@link hold}).
+ * ({@link join}, for as long as the client lives, connected or not: held weakly) and any client in
+ * an outage ({@link hold}).
  * All sentinels, because the leader of a failover speaks first (`+promoted-slave`); the others
  * learn of it from its hello messages up to a hello period (2 s) later.
  *
@@ -66,14 +65,20 @@ const BATCH = 10
  */
 export class Watch {
   readonly #waiters = new Set<Waiter>()
-  readonly #members = new Set<Member>()
+  /** Held weakly: a member listens for as long as it lives, connected or not (see members.ts). */
+  readonly #members = new Members<Member>(() => this.#collected())
   /** Read sides on a replica: told of its `+sdown` while anyone listens (they open nothing themselves). */
   readonly #readers = new Set<Waiter>()
   #subscribers: Redis[] = []
   /** Subscriptions in place now. */
   readonly #live = new Set<Redis>()
   #since: number | undefined
+  #caughtUp: Promise<void> | undefined
   readonly #fence = new FenceState()
+  readonly #listener: Listener = {
+    heard: (sentinel, channel, event) => this.#heard(sentinel, channel, event),
+    listening: (subscriber, on) => this.#listening(subscriber, on),
+  }
   #fenceTimer: NodeJS.Timeout | undefined
   #promotion: AbortController | undefined
 
@@ -128,29 +133,58 @@ export class Watch {
 
   /** A write-side client with `failoverDetection: 'always'` listens for as long as it lives. */
   join(member: Member): void {
+    const first = this.#members.size === 0
     this.#members.add(member)
-    this.#open()
+    if (this.#open() || !first || this.#live.size === 0) return
+    // Subscribed already, for clients in an outage: a failover's words were heard and not heeded.
+    const caught = [...this.#live].map((subscriber) => catchUp(this.options, subscriber, this.#listener))
+    this.#settle(Promise.all([this.#caughtUp, bounded(this.options, caught)]))
   }
 
+  /**
+   * Until the subscriptions just made (or, for a first member, those made before) asked their
+   * sentinels whether a failover is under way now: a member's first connection waits for it before
+   * it is ready (bounded by `sentinelTimeoutMs`), or it could write to a master being replaced
+   * before the fence rose. `undefined` once caught up.
+   */
+  caughtUp(): Promise<void> | undefined {
+    return this.#caughtUp
+  }
+
+  #settle(caughtUp: Promise<unknown>): void {
+    const settled: Promise<void> = caughtUp.then(() => {
+      if (this.#caughtUp === settled) this.#caughtUp = undefined
+    })
+    this.#caughtUp = settled
+  }
+
+  /** The member quit. */
   leave(member: Member): void {
     this.#members.delete(member)
     this.#waiters.delete(member)
+    this.#collected()
+  }
+
+  /** A member left or was collected. */
+  #collected(): void {
     if (this.#members.size === 0) this.#endFence()
     this.#closeIfIdle()
   }
 
-  #open(): void {
-    if (this.#subscribers.length > 0) return
-    this.#subscribers = subscribeAll(this.options, {
-      heard: (sentinel, channel, event) => this.#heard(sentinel, channel, event),
-      listening: (subscriber, on) => this.#listening(subscriber, on),
-    })
+  /** Subscribe, unless subscribed already: whether it did. */
+  #open(): boolean {
+    if (this.#subscribers.length > 0) return false
+    const { subscribers, caughtUp } = subscribeAll(this.options, this.#listener)
+    this.#subscribers = subscribers
+    this.#settle(caughtUp)
+    return true
   }
 
   #closeIfIdle(): void {
     if (this.#waiters.size > 0 || this.#members.size > 0) return
     for (const subscriber of this.#subscribers) subscriber.disconnect()
     this.#subscribers = []
+    this.#caughtUp = undefined
     this.#live.clear()
     this.#since = undefined
     this.#endFence()
@@ -160,7 +194,7 @@ export class Watch {
 
   #heard(sentinel: string, channel: string, event: SentinelEvent): void {
     if (event.type === 'replica-down') {
-      this.#tell([...new Set([...this.#waiters, ...this.#readers])], (w) => w.replicaDown(event.replica))
+      tell([...new Set([...this.#waiters, ...this.#readers])], (w) => w.replicaDown(event.replica))
       return
     }
     if (event.type === 'switch-master') {
@@ -180,30 +214,31 @@ export class Watch {
     // A release first: a step may end one fence and raise another (for another master).
     if (step.lower) {
       this.#endFence()
-      this.#tell([...this.#members], (m) => m.unfence({ reason, sentinel }))
+      tell(this.#members.all(), (m) => m.unfence({ reason, sentinel }))
     }
     if (step.raise) {
       const fence = step.raise
       clearTimeout(this.#fenceTimer)
       this.#fenceTimer = setTimeout(() => this.#expire(fence), this.options.failoverFenceMs)
-      this.#tell([...this.#members], (m) => m.fence(fence))
+      this.#members.pin() // until the release: what they hold must be released, not collected
+      tell(this.#members.all(), (m) => m.fence(fence))
     }
     if (step.candidate) this.#watchPromotion(step.candidate, sentinel)
     if (step.switchTo) {
       const to = step.switchTo
       this.#endFence()
       this.hooks.announce(to, sentinel, from)
-      const members = [...this.#members]
-      this.#tell(members, (m) => m.unfence({ reason, sentinel, to: to.address }))
+      const members = this.#members.all()
+      tell(members, (m) => m.unfence({ reason, sentinel, to: to.address }))
       const others = [...this.#waiters].filter((w) => !this.#members.has(w as Member))
-      this.#tell(others, (w) => w.kick(to.address, sentinel))
+      tell(others, (w) => w.kick(to.address, sentinel))
     }
   }
 
   /** The leader promotes `candidate`: one member polls it, and writes go there once it is master. */
   #watchPromotion(candidate: EventNode, sentinel: string): void {
     this.#promotion?.abort()
-    const [member] = this.#members
+    const member = this.#members.first()
     if (!member) return
     const controller = new AbortController()
     this.#promotion = controller
@@ -220,7 +255,7 @@ export class Watch {
 
   /** The fence stood `failoverFenceMs`: writes go wherever the sentinels say now. */
   #expire(fence: Readonly<Fence>): void {
-    const [member] = this.#members
+    const member = this.#members.first()
     const stillUp = () => this.#fence.active === fence
     const lower = () => {
       if (!stillUp()) return
@@ -243,17 +278,8 @@ export class Watch {
     this.#fenceTimer = undefined
     this.#promotion?.abort()
     this.#promotion = undefined
+    this.#members.unpin()
     if (this.#members.size === 0) this.#fence.reset()
-  }
-
-  /**
-   * Tell clients, {@link BATCH} per turn of the event loop: a thousand clients reconnecting in one
-   * turn would stall the process for tens of ms and send the new master a thousand SYNs at once,
-   * beyond its listen backlog (`tcp-backlog` 511: the rest are retried by TCP a second later).
-   */
-  #tell<T>(clients: T[], act: (client: T) => void): void {
-    for (const client of clients.splice(0, BATCH)) act(client)
-    if (clients.length) setImmediate(() => this.#tell(clients, act))
   }
 
   #listening(subscriber: Redis, on: boolean): void {
