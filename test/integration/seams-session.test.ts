@@ -288,6 +288,24 @@ describe("consistency: 'session' at the seams", () => {
     }
   })
 
+  // Commit 72e8139 (found once by a CI property run): the record said "MULTI open" until the EXEC
+  // was answered, so the ROLE behind a write acknowledged inside it (QUEUED) went to another
+  // connection, answered before the EXEC ran. Here the master holds the EXEC (`CLIENT PAUSE WRITE`
+  // holds writes, not ROLE): a ROLE elsewhere is answered at once, below the write.
+  it("a read issued while a MULTI's EXEC is written and not answered sees what the EXEC wrote", async () => {
+    const tr = fx.open({ ...session, consistencyTimeoutMs: 10_000 })
+    await tr.slave.get('warm-up')
+    await fx.lab.command(fx.lab.master, 'SET', 's:exec', 'old')
+    await fx.lab.waitForReplication()
+    assert.equal(await tr.master.multi({ pipeline: false }), 'OK')
+    assert.equal(await tr.master.set('s:exec', 'new'), 'QUEUED')
+    await fx.lab.command(fx.lab.master, 'CLIENT', 'PAUSE', 300, 'WRITE')
+    const exec = tr.master.exec()
+    const read = tr.slave.get('s:exec') // the EXEC written, not answered (paused)
+    assert.deepEqual(await settles(exec, 'exec'), [[null, 'OK']])
+    assert.equal(await settles(read, 'read'), 'new')
+  })
+
   it('10: writeToken() covers a write still in flight', async () => {
     const tr = fx.open(session)
     const reader = fx.open(session)
