@@ -261,9 +261,12 @@ export class TwiceRedisClient extends Redis {
     this.#life.kick(master, sentinel)
   }
 
-  /** A transaction or a `WATCH` of the application's is open: dropping the connection (when idle) would lose it. */
+  /**
+   * A transaction or a `WATCH` of the application's is open: dropping the connection (when idle)
+   * would lose it. (One the read gate still holds unsent goes on whichever connection comes next.)
+   */
   get #holdsState(): boolean {
-    return this.connection.multi || this.connection.watching || this.#gate?.inMulti === true
+    return this.connection.multi || this.connection.watching
   }
 
   /** Every connect of ours, as ioredis would (a command on an ended client, a retry). */
