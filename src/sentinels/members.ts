@@ -1,3 +1,36 @@
+import type { EventNode } from '../protocol/sentinel-events.js'
+import type { Fence } from './fence.js'
+
+/** A client waiting for its master or replica to come back. */
+export interface Waiter {
+  /**
+   * `sentinel` announced `master` (`host:port`) as the new master: reconnect now instead of
+   * after the backoff, asking that sentinel first.
+   */
+  kick(master: string, sentinel: string): void
+  /** The sentinels flagged the replica at `address` subjectively down: leave it if on it. */
+  replicaDown(address: string): void
+}
+
+/** How a write fence ended, as told to each write-side client. */
+export interface Release {
+  /** The event that ended it (`promoted`, `+switch-master`, `-odown`, `-failover-abort-*`, `timeout`). */
+  reason: string
+  /** The master writes go to now, if it changed. */
+  to?: string | undefined
+  sentinel?: string | undefined
+}
+
+/** A write-side client with `failoverDetection: 'always'`: fenced while the sentinels replace its master. */
+export interface Member extends Waiter {
+  fence(fence: Readonly<Fence>): void
+  unfence(release: Release): void
+  /** Watch `candidate` until it answers as master (`true`), or until `signal` aborts (`false`). */
+  awaitPromotion(candidate: EventNode, signal: AbortSignal): Promise<boolean>
+  /** Ask the sentinels afresh which node is the master. */
+  askMaster(): Promise<{ master: EventNode; sentinel: string }>
+}
+
 /**
  * The write-side clients (`failoverDetection: 'always'`) of a sentinel watch, held weakly.
  *

@@ -1,39 +1,12 @@
 import type { Redis } from 'ioredis'
 import type { ResolvedOptions } from '../options/normalize.js'
 import type { EventNode, SentinelEvent } from '../protocol/sentinel-events.js'
-import { type Fence, FenceState, type FenceStep } from './fence.js'
-import { Members, tell } from './members.js'
+import type { Fence } from './fence.js'
+import { FenceDriver } from './fence-driver.js'
+import { type Member, Members, tell, type Waiter } from './members.js'
 import { bounded, catchUp, type Listener, subscribeAll } from './subscriptions.js'
 
-/** A client waiting for its master or replica to come back. */
-export interface Waiter {
-  /**
-   * `sentinel` announced `master` (`host:port`) as the new master: reconnect now instead of
-   * after the backoff, asking that sentinel first.
-   */
-  kick(master: string, sentinel: string): void
-  /** The sentinels flagged the replica at `address` subjectively down: leave it if on it. */
-  replicaDown(address: string): void
-}
-
-/** How a write fence ended, as told to each write-side client. */
-export interface Release {
-  /** The event that ended it (`promoted`, `+switch-master`, `-odown`, `-failover-abort-*`, `timeout`). */
-  reason: string
-  /** The master writes go to now, if it changed. */
-  to?: string | undefined
-  sentinel?: string | undefined
-}
-
-/** A write-side client with `failoverDetection: 'always'`: fenced while the sentinels replace its master. */
-export interface Member extends Waiter {
-  fence(fence: Readonly<Fence>): void
-  unfence(release: Release): void
-  /** Watch `candidate` until it answers as master (`true`), or until `signal` aborts (`false`). */
-  awaitPromotion(candidate: EventNode, signal: AbortSignal): Promise<boolean>
-  /** Ask the sentinels afresh which node is the master. */
-  askMaster(): Promise<{ master: EventNode; sentinel: string }>
-}
+export type { Member, Release, Waiter } from './members.js'
 
 /** What the watch is given by the sentinel set that owns it. */
 export interface WatchHooks {
@@ -58,10 +31,9 @@ export interface WatchHooks {
  * What it does with what it hears:
  * - a switch becomes the process' latest sentinel answer, and clients move (10 per turn);
  * - a replica's `+sdown` makes clients reading from it leave;
- * - the **write fence**: at the first word of a failover of the master (see {@link FenceState}),
- *   members hold their writes; when the leader names the replica it promotes, one member watches
- *   it and the moment it answers as master, writes go there; if the failover is called off they
- *   go back to the same master; after `failoverFenceMs`, wherever the sentinels then say.
+ * - the **write fence** (fence-driver.ts): at the first word of a failover of the master, members
+ *   hold their writes until the replica promoted answers as master, the failover is called off,
+ *   or `failoverFenceMs` passes.
  */
 export class Watch {
   readonly #waiters = new Set<Waiter>()
@@ -74,18 +46,23 @@ export class Watch {
   readonly #live = new Set<Redis>()
   #since: number | undefined
   #caughtUp: Promise<void> | undefined
-  readonly #fence = new FenceState()
+  /** The write fence: its state, timer and promotion poll. */
+  readonly #fence: FenceDriver
   readonly #listener: Listener = {
     heard: (sentinel, channel, event) => this.#heard(sentinel, channel, event),
     listening: (subscriber, on) => this.#listening(subscriber, on),
   }
-  #fenceTimer: NodeJS.Timeout | undefined
-  #promotion: AbortController | undefined
 
   constructor(
     private readonly options: ResolvedOptions,
     private readonly hooks: WatchHooks,
-  ) {}
+  ) {
+    this.#fence = new FenceDriver(options, this.#members, {
+      announce: (master, sentinel, from) => hooks.announce(master, sentinel, from),
+      current: () => hooks.current(),
+      others: () => [...this.#waiters].filter((w) => !this.#members.has(w as Member)),
+    })
+  }
 
   /**
    * Since when at least one subscription has been in place without a break (`undefined`: none
@@ -167,7 +144,7 @@ export class Watch {
 
   /** A member left or was collected. */
   #collected(): void {
-    if (this.#members.size === 0) this.#endFence()
+    if (this.#members.size === 0) this.#fence.end()
     this.#closeIfIdle()
   }
 
@@ -187,7 +164,7 @@ export class Watch {
     this.#caughtUp = undefined
     this.#live.clear()
     this.#since = undefined
-    this.#endFence()
+    this.#fence.end()
     // (Read sides that follow keep the watch, not its subscriptions.)
     if (this.#readers.size === 0) this.hooks.idle()
   }
@@ -197,89 +174,7 @@ export class Watch {
       tell([...new Set([...this.#waiters, ...this.#readers])], (w) => w.replicaDown(event.replica))
       return
     }
-    if (event.type === 'switch-master') {
-      this.#act(
-        this.#fence.switched(event.newMaster, event.from, this.hooks.current(), sentinel),
-        sentinel,
-        channel,
-        event.from,
-      )
-      return
-    }
-    // Fencing is for members; a process with only outage listeners acts on switches alone.
-    if (this.#members.size > 0) this.#act(this.#fence.step(sentinel, channel, event, Date.now()), sentinel, channel)
-  }
-
-  #act(step: FenceStep, sentinel: string, reason: string, from?: string): void {
-    // A release first: a step may end one fence and raise another (for another master).
-    if (step.lower) {
-      this.#endFence()
-      tell(this.#members.all(), (m) => m.unfence({ reason, sentinel }))
-    }
-    if (step.raise) {
-      const fence = step.raise
-      clearTimeout(this.#fenceTimer)
-      this.#fenceTimer = setTimeout(() => this.#expire(fence), this.options.failoverFenceMs)
-      this.#members.pin() // until the release: what they hold must be released, not collected
-      tell(this.#members.all(), (m) => m.fence(fence))
-    }
-    if (step.candidate) this.#watchPromotion(step.candidate, sentinel)
-    if (step.switchTo) {
-      const to = step.switchTo
-      this.#endFence()
-      this.hooks.announce(to, sentinel, from)
-      const members = this.#members.all()
-      tell(members, (m) => m.unfence({ reason, sentinel, to: to.address }))
-      const others = [...this.#waiters].filter((w) => !this.#members.has(w as Member))
-      tell(others, (w) => w.kick(to.address, sentinel))
-    }
-  }
-
-  /** The leader promotes `candidate`: one member polls it, and writes go there once it is master. */
-  #watchPromotion(candidate: EventNode, sentinel: string): void {
-    this.#promotion?.abort()
-    const member = this.#members.first()
-    if (!member) return
-    const controller = new AbortController()
-    this.#promotion = controller
-    member.awaitPromotion(candidate, controller.signal).then(
-      (promoted) => {
-        const fence = this.#fence.active
-        if (!promoted || controller.signal.aborted || fence?.candidate?.address !== candidate.address) return
-        if (this.#fence.contested) return // another leader may still win: its switch (or the bound) decides
-        this.#act(this.#fence.switched(candidate, fence.master), sentinel, 'promoted', fence.master)
-      },
-      () => {},
-    )
-  }
-
-  /** The fence stood `failoverFenceMs`: writes go wherever the sentinels say now. */
-  #expire(fence: Readonly<Fence>): void {
-    const member = this.#members.first()
-    const stillUp = () => this.#fence.active === fence
-    const lower = () => {
-      if (!stillUp()) return
-      this.#fence.reset()
-      this.#act({ lower: 'timeout' }, fence.sentinel, 'timeout')
-    }
-    if (!member) {
-      lower()
-      return
-    }
-    member.askMaster().then(({ master, sentinel }) => {
-      if (!stillUp()) return
-      if (master.address === fence.master) lower()
-      else this.#act(this.#fence.switched(master, fence.master), sentinel, 'timeout', fence.master)
-    }, lower)
-  }
-
-  #endFence(): void {
-    clearTimeout(this.#fenceTimer)
-    this.#fenceTimer = undefined
-    this.#promotion?.abort()
-    this.#promotion = undefined
-    this.#members.unpin()
-    if (this.#members.size === 0) this.#fence.reset()
+    this.#fence.heard(sentinel, channel, event)
   }
 
   #listening(subscriber: Redis, on: boolean): void {
