@@ -6,8 +6,9 @@
 // now excluded by the client; these tests play those situations (they did not fail reliably before).
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import type { TwiceRedis, TwiceRedisOptions } from '../../src/index.js'
+import { TwiceRedis, type TwiceRedisOptions } from '../../src/index.js'
 import type { Lab } from '../../src/lab/index.js'
+import { fakeServer } from '../helpers/fake-sentinel.js'
 import { labPerFile, roleOf, withLab } from '../helpers/lab.js'
 import { settles, until } from '../helpers/load.js'
 import { startWriters } from '../helpers/writers.js'
@@ -70,6 +71,48 @@ describe('idle timeouts at the seams', () => {
   it('a write side joining in the middle of SENTINEL FAILOVER, nobody listening before, is fenced (0 lost)', async () => {
     await withLab(async (lab, open) => {
       assert.equal(await lostThroughFailover(lab, open, () => [open({ healthCheckIntervalMs: 0 })]), 0)
+    })
+  })
+
+  // A write side's first connection is ready only once its sentinels said whether a failover is
+  // under way: else its first writes could reach the master before the fence rose. A sentinel of
+  // its list (fake, last) answers that question 300 ms late, saying one is: the first SET is held.
+  it('the first write of a process waits until its sentinels said whether a failover is under way', async () => {
+    await withLab(async (lab) => {
+      const { host, port } = lab.master
+      const late = await fakeServer(([command, sub, ...rest], nth) => {
+        const verb = `${command} ${sub ?? ''}`.toUpperCase()
+        if (verb.startsWith('PSUBSCRIBE')) {
+          const patterns = [sub!, ...rest]
+          return {
+            raw: patterns.map((p, i) => `*3\r\n$10\r\npsubscribe\r\n$${p.length}\r\n${p}\r\n:${i + 1}\r\n`).join(''),
+          }
+        }
+        if (verb === 'SENTINEL GET-MASTER-ADDR-BY-NAME') return [host, String(port)]
+        if (verb !== 'SENTINEL MASTER') return []
+        const state = (flags: string) => ['name', lab.masterName, 'ip', host, 'port', String(port), 'flags', flags]
+        // Alone on its connection: the question a subscription asks once made (not a discovery's).
+        if (nth > 0) return state('master')
+        return new Promise((resolve) => setTimeout(() => resolve(state('master,failover_in_progress')), 300))
+      })
+      const tr = new TwiceRedis({
+        name: lab.masterName,
+        sentinels: [...lab.sentinelAddresses.map(([h, p]) => `${h}:${p}`), late.address],
+        sentinelTimeoutMs: 2000,
+        failoverFenceMs: 300,
+        healthCheckIntervalMs: 0,
+      })
+      const seen: string[] = []
+      tr.on('write-fence', () => seen.push('fence'))
+      tr.on('write-unfence', ({ held }) => seen.push(`unfence, ${held} held`))
+      try {
+        assert.equal(await tr.master.set('idle:first', '1'), 'OK')
+        seen.push('SET answered')
+        assert.deepEqual(seen, ['fence', 'unfence, 1 held', 'SET answered'])
+      } finally {
+        await tr.quit()
+        await late.close()
+      }
     })
   })
 })
