@@ -79,16 +79,11 @@ export class TwiceRedisClient extends Redis {
     this.#fence = new FenceMember(this, emit, () => this.#life.member, master, o.name)
     this.#transaction = new TransactionStage(this.connection, o.name, (c, s) => super.sendCommand(c, s))
     const backoff = options.retryStrategy ?? (() => 50)
-    this.#life = new Reconnect(
-      this,
-      resolver,
-      backoff,
-      () => this.#connect(),
-      () => this.#fence.holding,
-    )
+    this.#life = new Reconnect(this, resolver, backoff, () => this.#connect())
     this.#life.as = new WatchMember(this, this.#life, this.#fence, resolver, (c, s) => this.sendCommand(c, s))
     this.#gate = side === 'replica' ? new ReadGate(session, this) : undefined
-    this.#handshake = new Handshake(this, o.clientZone !== undefined && side === 'replica')
+    const caughtUp = () => this.#life.member?.caughtUp()
+    this.#handshake = new Handshake(this, o.clientZone !== undefined && side === 'replica', caughtUp)
     const holdsState = () => this.#holdsState
     const report = (error: Error) => emit('error', Object.assign(error, { side }))
     this.#health = healthCheckOf(this, resolver, this.#life, holdsState, report)
@@ -266,9 +261,12 @@ export class TwiceRedisClient extends Redis {
     this.#life.kick(master, sentinel)
   }
 
-  /** A transaction or a `WATCH` of the application's is open: dropping the connection (when idle) would lose it. */
+  /**
+   * A transaction or a `WATCH` of the application's is open: dropping the connection (when idle)
+   * would lose it. (One the read gate still holds unsent goes on whichever connection comes next.)
+   */
   get #holdsState(): boolean {
-    return this.connection.multi || this.connection.watching || this.#gate?.inMulti === true
+    return this.connection.multi || this.connection.watching
   }
 
   /** Every connect of ours, as ioredis would (a command on an ended client, a retry). */

@@ -18,7 +18,8 @@ import { TransactionGuard, WatchGuard } from '../transactions.js'
  * - `subscriber`: the connection is in subscriber mode.
  * - `db`: the db selected on it (its options' `db`, then each `SELECT` answered; one inside a
  *   `MULTI` counts once its `EXEC` is answered). The client's `options.db` follows it: the next
- *   connection (and what was sent while it opens) is in the same db.
+ *   connection (and what was sent while it opens) is in the same db. `dbNow`: the db a command
+ *   written now runs in (`undefined` while a `SELECT`, or an `EXEC` with one, is not answered).
  * - `usable`: ready, its socket writable, not closing (`quit()`).
  * - `isOwn(command)`: twiceredis' own commands (health check, probes), never the application's.
  */
@@ -33,9 +34,16 @@ export class Connection {
   #ownOpen = 0
   /** A `SELECT` written inside the open `MULTI`: the db once its `EXEC` is answered. */
   #pendingDb: number | undefined
+  /** `SELECT`s (and `EXEC`s with one) written and not answered on this connection. */
+  #selecting = 0
 
   constructor(private readonly client: Redis) {
     this.db = Number(client.options.db ?? 0)
+  }
+
+  /** The db a command written now runs in; `undefined` while a change of it is not answered (it may fail). */
+  get dbNow(): number | undefined {
+    return this.#selecting === 0 ? this.db : undefined
   }
 
   get multi(): boolean {
@@ -88,6 +96,7 @@ export class Connection {
   closed(): void {
     this.epoch++
     this.blocked = 0
+    this.#selecting = 0
     this.#pendingDb = undefined
     this.db = Number(this.client.options.db ?? 0)
   }
@@ -104,6 +113,8 @@ export class Connection {
       this.#select(command)
     } else if (name === 'exec' && this.#pendingDb !== undefined) {
       this.#exec(command, this.#pendingDb)
+    } else if (name === 'multi' || name === 'discard') {
+      this.#pendingDb = undefined // (a SELECT of a transaction discarded never runs)
     } else if (name === 'reset') {
       this.#pendingDb = undefined
       this.#changeDb(command, 0)
@@ -115,10 +126,14 @@ export class Connection {
     this.#pendingDb = undefined
     const epoch = this.epoch
     const { resolve } = command
+    this.#selecting++
     command.resolve = (value: unknown) => {
       if (Array.isArray(value) && epoch === this.epoch) this.#selected(db)
       return resolve(value)
     }
+    onSettled(command, () => {
+      if (epoch === this.epoch) this.#selecting--
+    })
   }
 
   #blocking(command: Command): void {
@@ -137,8 +152,11 @@ export class Connection {
 
   #changeDb(command: Command, db: number): void {
     const epoch = this.epoch
+    this.#selecting++
     onSettled(command, (error) => {
-      if (!error && epoch === this.epoch) this.#selected(db)
+      if (epoch !== this.epoch) return
+      this.#selecting--
+      if (!error) this.#selected(db)
     })
   }
 

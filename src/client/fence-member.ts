@@ -41,11 +41,6 @@ export class FenceMember {
   #fencedAt: number | undefined
   #holding = false
 
-  /** Held until its release: leaving the watch now would leave it held for good. */
-  get holding(): boolean {
-    return this.#holding || this.#held.length > 0
-  }
-
   /** Whether writes wait now: a fence stands for this side's master, or this member was not released yet. */
   fenced(): boolean {
     if (this.#holding) return true

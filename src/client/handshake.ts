@@ -28,10 +28,15 @@ export class Handshake {
   /** The server answers `INFO` with two sections (Redis >= 7); older ones get the full `INFO`. */
   #infoSections = true
 
-  /** @param zones the read side with a `clientZone`: the check also reads the zone a node announces. */
+  /**
+   * @param zones the read side with a `clientZone`: the check also reads the zone a node announces.
+   * @param caughtUp a write side's fence watch, just subscribed: ready once it knows whether a
+   *   failover is under way (see `Watch.caughtUp`), so that writes from the start are fenced.
+   */
   constructor(
     private readonly client: Checked,
     private readonly zones: boolean,
+    private readonly caughtUp: () => Promise<void> | undefined = () => undefined,
   ) {}
 
   /** A new attempt to connect. */
@@ -78,7 +83,7 @@ export class Handshake {
     info.then(
       (reply) => {
         const info = parseInfo(String(reply))
-        if (info.loading !== '1') return callback(null, info)
+        if (info.loading !== '1') return this.#checked(callback, info)
         const ms = Math.min(Number(info.loading_eta_seconds) || 1, 1) * 1000
         setTimeout(() => this.readyCheck(callback), ms)
       },
@@ -101,12 +106,19 @@ export class Handshake {
     sendInHandshake(this.client, role)
     this.#state = 'checking'
     role.promise.then(
-      (reply) => callback(null, infoFromRole(reply)),
+      (reply) => this.#checked(callback, infoFromRole(reply)),
       (error: Error) => {
         const address = this.client.node?.address ?? 'a data node'
         callback(isPermissionError(error) ? new RoleCheckDeniedError(address, { cause: redact(error) }) : error)
       },
     )
+  }
+
+  /** The node checked: ready, once the fence's watch has caught up if it just subscribed. */
+  #checked(callback: Parameters<ReadyCheck>[0], info: Record<string, string>): void {
+    const wait = this.caughtUp()
+    if (wait) void wait.then(() => callback(null, info))
+    else callback(null, info)
   }
 
   /** ioredis' own CLIENT of the handshake: `SETNAME` of its `connectionName`, or `SETINFO LIB-VER|LIB-NAME`. */

@@ -18,7 +18,7 @@ type Client = Redis & { readonly side: Side; readonly node: Target | undefined }
 /**
  * A client's lifecycle across connections: its state (see lifecycle.ts), our retries, the bound on
  * the way to "ready", and what it listens to meanwhile: the sentinel watch in an outage (`hold`),
- * the write fence for a write side with `failoverDetection: 'always'` (`join`, left while idle),
+ * the write fence for a write side with `failoverDetection: 'always'` (`join`, for its life),
  * a replica's `+sdown` for a read side on it (`follow`).
  */
 export class Reconnect {
@@ -27,7 +27,11 @@ export class Reconnect {
   #retryTimer: NodeJS.Timeout | undefined
   #readyTimer: NodeJS.Timeout | undefined
   #watch: Watch | undefined
-  /** Write side with `failoverDetection: 'always'`: the fence's watch, while connected or held. */
+  /**
+   * Write side with `failoverDetection: 'always'`: the fence's watch, joined on the first connect
+   * and left on quit() only (idle, the next connect may come in the middle of a failover it must
+   * be fenced for). The watch holds members weakly: a dropped TwiceRedis is still collected.
+   */
   member: Watch | undefined
   /** Read side on a replica: the watch that tells it of that replica's `+sdown`, until it closes. */
   #following: Watch | undefined
@@ -43,8 +47,6 @@ export class Reconnect {
     readonly backoff: RetryStrategy,
     /** Connect as ioredis would (a command on an ended client, a retry). */
     private readonly connect: () => void,
-    /** The fence holds writes of this client until its release: it may not leave the watch. */
-    private readonly holding: () => boolean,
   ) {}
 
   /** The connector's hooks: each attempt, the node chosen, the socket connected. */
@@ -139,7 +141,6 @@ export class Reconnect {
       this.transition('ended')
       this.releaseWatch()
       for (const [command, stream, direct] of this.deferred.splice(0)) (direct ? sendDirect : send)(command, stream)
-      this.leaveIfIdle()
       return
     }
     if (state === 'closed' || state === 'idle') return
@@ -151,7 +152,6 @@ export class Reconnect {
     if (this.life.state !== 'waiting' || typeof delay !== 'number') {
       this.life = { state: 'idle' }
       this.releaseWatch()
-      this.leaveIfIdle()
       return
     }
     this.#retryTimer = setTimeout(() => this.retryNow(), delay)
@@ -202,7 +202,6 @@ export class Reconnect {
   disconnect(): boolean {
     if (this.client.status === 'end' || this.client.status === 'wait') {
       this.life = { state: 'idle' }
-      this.leaveIfIdle()
       return false
     }
     this.transition('disconnect')
@@ -235,17 +234,6 @@ export class Reconnect {
       this.#following = this.resolver.watch()
       this.#following?.follow(this.as)
     }
-  }
-
-  /**
-   * Disconnected until the next command, nothing held by the fence: leave the fence's watch, which
-   * would otherwise keep this client (and its TwiceRedis) alive for as long as the process; the
-   * next connect joins it again (see {@link attempt}).
-   */
-  leaveIfIdle(): void {
-    if (!this.member || this.life.state !== 'idle' || this.holding()) return
-    this.member.leave(this.as)
-    this.member = undefined
   }
 
   releaseWatch(): void {

@@ -43,9 +43,12 @@ export class ReadGate {
   #pumping = false
   /** The command at the cursor waits for the plain reads in flight before it (nothing to pump till then). */
   #blocked = false
-  /** The state of the read connection as the commands taken so far leave it. */
+  /**
+   * The state of the read connection as the commands taken so far leave it: its connection
+   * record's (`queueing`, `dbNow`) while nothing taken here is unsent; else as those leave it.
+   */
   #inMulti = false
-  #db: number
+  #db: number | undefined
   readonly #check: ReplicaCheck
   readonly #plain: PlainReads
 
@@ -53,7 +56,6 @@ export class ReadGate {
     private readonly session: Session,
     private readonly replica: SessionClient,
   ) {
-    this.#db = replica.options.db ?? 0
     this.#check = new ReplicaCheck(session, replica)
     this.#plain = new PlainReads(session, replica, this.#check, (e) => this.#done(e))
   }
@@ -69,23 +71,20 @@ export class ReadGate {
     return this.#open > 0
   }
 
-  /** Whether a `MULTI` taken here is still open (its `EXEC` or `DISCARD` not taken yet). */
-  get inMulti(): boolean {
-    return this.#inMulti
-  }
-
   /** Whether the gate takes `command` (it will send it); `false`: send it as usual. */
   take(command: Command, stream: Stream, kind: CommandKind = kindOf(command.name)): boolean {
     const { session, replica } = this
     // (Commands of ours never get here: the client's path sends them past every stage.)
-    // Nothing to hold, ever ('eventual', no token read after): follow the connection's state only.
-    if (!session.holdsReads) {
-      if (kind.state) this.#track(kind.name, command)
-      return false
-    }
+    // Nothing to hold, ever ('eventual', no token read after).
+    if (!session.holdsReads) return false
     // ioredis sends again what a lost connection left unanswered, to a node no probe checked.
     const resent = this.#plain.entryOf(command)
     if (resent) return this.#resent(resent)
+    if (this.#next === this.#queue.length) {
+      // Nothing taken here is unsent: the connection is as its record says (written, answered).
+      this.#inMulti = this.replica.connection.queueing
+      this.#db = this.replica.connection.dbNow
+    }
     const { name, plainRead, readsData } = kind
     const plain = plainRead && !this.#inMulti && this.#db === session.masterDb
     const reads = readsData && (!this.#inMulti || name === 'exec')
@@ -144,7 +143,7 @@ export class ReadGate {
     return true
   }
 
-  /** What the commands sent so far leave the connection in. */
+  /** What the commands taken and not sent yet leave the connection in. */
   #track(name: string, command: Command): void {
     if (name === 'multi') this.#inMulti = true
     else if (name === 'exec' || name === 'discard') this.#inMulti = false

@@ -38,6 +38,8 @@ type Tagged = Command & { [tag]?: Measured }
  */
 export class Metrics {
   #on: Instruments | undefined
+  /** The API's import, once a MeterProvider is seen: what is sent meanwhile is recorded once it settles. */
+  #loading: Promise<void> | undefined
   readonly #clients: MeasuredClient[] = []
   /** Attributes by node and command name: the same object each time (no allocation per command). */
   readonly #attributes: CommandAttributes
@@ -90,7 +92,7 @@ export class Metrics {
 
   /** A command of the application entered `client` (once per command; ioredis' own handshake is skipped). */
   sent(command: Command, client: MeasuredClient): void {
-    if (!this.#on || client.status === 'connect' || (command as Tagged)[tag]) return
+    if (!this.#loading || client.status === 'connect' || (command as Tagged)[tag]) return
     const measured: Measured = { start: performance.now(), side: client.side, via: client }
     ;(command as Tagged)[tag] = measured
     if (client.side === 'master') {
@@ -103,7 +105,7 @@ export class Metrics {
 
   /** `client` writes `command` (or queues it): the node that answers is its node. */
   written(command: Command, client: MeasuredClient): void {
-    if (!this.#on) return
+    if (!this.#loading) return
     const measured = (command as Tagged)[tag]
     if (measured) measured.via = client
   }
@@ -214,8 +216,8 @@ export class Metrics {
 
   /** Is a MeterProvider registered now? Then load the API (once) and start. */
   #check(): void {
-    if (this.#on || !this.enabled || !providerRegistered()) return
-    void loadApi().then((a) => {
+    if (this.#on || this.#loading || !this.enabled || !providerRegistered()) return
+    this.#loading = loadApi().then((a) => {
       if (!a || this.#on) return
       this.#on = instruments(a)
       live.add(this.#self)
@@ -256,12 +258,17 @@ export class Metrics {
     if (start < this.#windowStart) this.#windowStart = start
   }
 
-  #settled(name: string, measured: Measured, error: Error | undefined): void {
+  #settled(
+    name: string,
+    measured: Measured,
+    error: Error | undefined,
+    now = performance.now(),
+    node = measured.via.node,
+  ): void {
     const on = this.#on
-    if (!on) return
-    const now = performance.now()
+    // Sent while the API loads: recorded as it settled, once loaded.
+    if (!on) return void this.#loading?.then(() => this.#on && this.#settled(name, measured, error, now, node))
     const via = measured.via
-    const node = via.node
     if (measured.side === 'replica' && !error) {
       if (via.side === 'master') this.#reads.freshness++
       else if (node?.role === 'master') this.#reads.fallback++

@@ -115,3 +115,19 @@ export function configEpoch(reply: unknown): number | undefined {
   const epoch = Number(field)
   return field !== undefined && field !== '' && Number.isSafeInteger(epoch) && epoch >= 0 ? epoch : undefined
 }
+
+/**
+ * What a `SENTINEL MASTER <name>` reply says of a failover: the master's address, whether this
+ * sentinel sees it objectively down (`o_down` in `flags`), and whether it is failing it over
+ * (`failover_in_progress`: set on the sentinel that tries or leads one, from `+try-failover` to
+ * its end; the others learn of a failover only from its result). `undefined` without an address.
+ */
+export function masterFailoverState(
+  reply: unknown,
+): { host: string; port: number; odown: boolean; failover: boolean } | undefined {
+  const fields = pairs(reply)
+  const address = parseMasterAddress([fields.ip, fields.port])
+  if (!address) return undefined
+  const flags = (fields.flags ?? '').split(',')
+  return { ...address, odown: flags.includes('o_down'), failover: flags.includes('failover_in_progress') }
+}

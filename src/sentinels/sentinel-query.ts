@@ -4,8 +4,10 @@ import type { ResolvedOptions } from '../options/normalize.js'
 import type { SentinelAddress } from '../options/options.js'
 import { formatAddress } from '../protocol/address.js'
 import { isAuthError } from '../protocol/auth-error.js'
+import type { SentinelEvent } from '../protocol/sentinel-events.js'
 import {
   configEpoch,
+  masterFailoverState,
   masterSampleFromCache,
   parseMasterAddress,
   parseReplicas,
@@ -101,6 +103,39 @@ export async function querySentinel(o: ResolvedOptions, sentinel: SentinelAddres
       sentinels: parseSentinels(others),
       epoch: configEpoch(state),
     }
+  } finally {
+    clearTimeout(timer)
+    client.disconnect()
+  }
+}
+
+/**
+ * Ask one sentinel (`SENTINEL MASTER`) whether it sees the master objectively down or is failing
+ * it over now, as the events that would have said so: for a subscription just made, which did
+ * not hear what came before it. Bounded by `sentinelTimeoutMs`; nothing if it cannot tell.
+ */
+export async function askFailoverState(
+  o: ResolvedOptions,
+  sentinel: SentinelAddress,
+): Promise<{ channel: string; event: SentinelEvent }[]> {
+  const client = connectSentinel(o, sentinel, { lazyConnect: true })
+  client.on('error', () => {})
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), o.sentinelTimeoutMs)
+  })
+  try {
+    const query = client.connect().then(() => client.call('SENTINEL', 'MASTER', o.name))
+    const state = masterFailoverState(await Promise.race([query, timeout]))
+    if (!state) return []
+    const node = formatAddress(state.host, state.port)
+    const events: { channel: string; event: SentinelEvent }[] = []
+    if (state.odown) events.push({ channel: '+odown', event: { type: 'odown', master: o.name, on: true, node } })
+    // As its first word (`+try-failover`): trying, not known to lead, nor which replica it promotes.
+    if (state.failover) {
+      events.push({ channel: '+try-failover', event: { type: 'failover', master: o.name, on: true, node } })
+    }
+    return events
   } finally {
     clearTimeout(timer)
     client.disconnect()

@@ -1,38 +1,12 @@
 import type { Redis } from 'ioredis'
 import type { ResolvedOptions } from '../options/normalize.js'
 import type { EventNode, SentinelEvent } from '../protocol/sentinel-events.js'
-import { type Fence, FenceState, type FenceStep } from './fence.js'
-import { subscribeAll } from './subscriptions.js'
+import type { Fence } from './fence.js'
+import { FenceDriver } from './fence-driver.js'
+import { type Member, Members, tell, type Waiter } from './members.js'
+import { bounded, catchUp, type Listener, subscribeAll } from './subscriptions.js'
 
-/** A client waiting for its master or replica to come back. */
-export interface Waiter {
-  /**
-   * `sentinel` announced `master` (`host:port`) as the new master: reconnect now instead of
-   * after the backoff, asking that sentinel first.
-   */
-  kick(master: string, sentinel: string): void
-  /** The sentinels flagged the replica at `address` subjectively down: leave it if on it. */
-  replicaDown(address: string): void
-}
-
-/** How a write fence ended, as told to each write-side client. */
-export interface Release {
-  /** The event that ended it (`promoted`, `+switch-master`, `-odown`, `-failover-abort-*`, `timeout`). */
-  reason: string
-  /** The master writes go to now, if it changed. */
-  to?: string | undefined
-  sentinel?: string | undefined
-}
-
-/** A write-side client with `failoverDetection: 'always'`: fenced while the sentinels replace its master. */
-export interface Member extends Waiter {
-  fence(fence: Readonly<Fence>): void
-  unfence(release: Release): void
-  /** Watch `candidate` until it answers as master (`true`), or until `signal` aborts (`false`). */
-  awaitPromotion(candidate: EventNode, signal: AbortSignal): Promise<boolean>
-  /** Ask the sentinels afresh which node is the master. */
-  askMaster(): Promise<{ master: EventNode; sentinel: string }>
-}
+export type { Member, Release, Waiter } from './members.js'
 
 /** What the watch is given by the sentinel set that owns it. */
 export interface WatchHooks {
@@ -44,43 +18,51 @@ export interface WatchHooks {
   idle(): void
 }
 
-/** How many clients act per turn of the event loop after an announcement. */
-const BATCH = 10
-
 /**
  * The process' subscriptions to the sentinels of one sentinel set, shared by every TwiceRedis on
  * it: one connection per sentinel, whatever the number of instances.
  *
  * They exist while someone listens: write-side clients with `failoverDetection: 'always'`
- * ({@link join}, for as long as the client lives) and any client in an outage ({@link hold}).
+ * ({@link join}, for as long as the client lives, connected or not: held weakly) and any client in
+ * an outage ({@link hold}).
  * All sentinels, because the leader of a failover speaks first (`+promoted-slave`); the others
  * learn of it from its hello messages up to a hello period (2 s) later.
  *
  * What it does with what it hears:
  * - a switch becomes the process' latest sentinel answer, and clients move (10 per turn);
  * - a replica's `+sdown` makes clients reading from it leave;
- * - the **write fence**: at the first word of a failover of the master (see {@link FenceState}),
- *   members hold their writes; when the leader names the replica it promotes, one member watches
- *   it and the moment it answers as master, writes go there; if the failover is called off they
- *   go back to the same master; after `failoverFenceMs`, wherever the sentinels then say.
+ * - the **write fence** (fence-driver.ts): at the first word of a failover of the master, members
+ *   hold their writes until the replica promoted answers as master, the failover is called off,
+ *   or `failoverFenceMs` passes.
  */
 export class Watch {
   readonly #waiters = new Set<Waiter>()
-  readonly #members = new Set<Member>()
+  /** Held weakly: a member listens for as long as it lives, connected or not (see members.ts). */
+  readonly #members = new Members<Member>(() => this.#collected())
   /** Read sides on a replica: told of its `+sdown` while anyone listens (they open nothing themselves). */
   readonly #readers = new Set<Waiter>()
   #subscribers: Redis[] = []
   /** Subscriptions in place now. */
   readonly #live = new Set<Redis>()
   #since: number | undefined
-  readonly #fence = new FenceState()
-  #fenceTimer: NodeJS.Timeout | undefined
-  #promotion: AbortController | undefined
+  #caughtUp: Promise<void> | undefined
+  /** The write fence: its state, timer and promotion poll. */
+  readonly #fence: FenceDriver
+  readonly #listener: Listener = {
+    heard: (sentinel, channel, event) => this.#heard(sentinel, channel, event),
+    listening: (subscriber, on) => this.#listening(subscriber, on),
+  }
 
   constructor(
     private readonly options: ResolvedOptions,
     private readonly hooks: WatchHooks,
-  ) {}
+  ) {
+    this.#fence = new FenceDriver(options, this.#members, {
+      announce: (master, sentinel, from) => hooks.announce(master, sentinel, from),
+      current: () => hooks.current(),
+      others: () => [...this.#waiters].filter((w) => !this.#members.has(w as Member)),
+    })
+  }
 
   /**
    * Since when at least one subscription has been in place without a break (`undefined`: none
@@ -128,132 +110,71 @@ export class Watch {
 
   /** A write-side client with `failoverDetection: 'always'` listens for as long as it lives. */
   join(member: Member): void {
+    const first = this.#members.size === 0
     this.#members.add(member)
-    this.#open()
+    if (this.#open() || !first || this.#live.size === 0) return
+    // Subscribed already, for clients in an outage: a failover's words were heard and not heeded.
+    const caught = [...this.#live].map((subscriber) => catchUp(this.options, subscriber, this.#listener))
+    this.#settle(Promise.all([this.#caughtUp, bounded(this.options, caught)]))
   }
 
+  /**
+   * Until the subscriptions just made (or, for a first member, those made before) asked their
+   * sentinels whether a failover is under way now: a member's first connection waits for it before
+   * it is ready (bounded by `sentinelTimeoutMs`), or it could write to a master being replaced
+   * before the fence rose. `undefined` once caught up.
+   */
+  caughtUp(): Promise<void> | undefined {
+    return this.#caughtUp
+  }
+
+  #settle(caughtUp: Promise<unknown>): void {
+    const settled: Promise<void> = caughtUp.then(() => {
+      if (this.#caughtUp === settled) this.#caughtUp = undefined
+    })
+    this.#caughtUp = settled
+  }
+
+  /** The member quit. */
   leave(member: Member): void {
     this.#members.delete(member)
     this.#waiters.delete(member)
-    if (this.#members.size === 0) this.#endFence()
+    this.#collected()
+  }
+
+  /** A member left or was collected. */
+  #collected(): void {
+    if (this.#members.size === 0) this.#fence.end()
     this.#closeIfIdle()
   }
 
-  #open(): void {
-    if (this.#subscribers.length > 0) return
-    this.#subscribers = subscribeAll(this.options, {
-      heard: (sentinel, channel, event) => this.#heard(sentinel, channel, event),
-      listening: (subscriber, on) => this.#listening(subscriber, on),
-    })
+  /** Subscribe, unless subscribed already: whether it did. */
+  #open(): boolean {
+    if (this.#subscribers.length > 0) return false
+    const { subscribers, caughtUp } = subscribeAll(this.options, this.#listener)
+    this.#subscribers = subscribers
+    this.#settle(caughtUp)
+    return true
   }
 
   #closeIfIdle(): void {
     if (this.#waiters.size > 0 || this.#members.size > 0) return
     for (const subscriber of this.#subscribers) subscriber.disconnect()
     this.#subscribers = []
+    this.#caughtUp = undefined
     this.#live.clear()
     this.#since = undefined
-    this.#endFence()
+    this.#fence.end()
     // (Read sides that follow keep the watch, not its subscriptions.)
     if (this.#readers.size === 0) this.hooks.idle()
   }
 
   #heard(sentinel: string, channel: string, event: SentinelEvent): void {
     if (event.type === 'replica-down') {
-      this.#tell([...new Set([...this.#waiters, ...this.#readers])], (w) => w.replicaDown(event.replica))
+      tell([...new Set([...this.#waiters, ...this.#readers])], (w) => w.replicaDown(event.replica))
       return
     }
-    if (event.type === 'switch-master') {
-      this.#act(
-        this.#fence.switched(event.newMaster, event.from, this.hooks.current(), sentinel),
-        sentinel,
-        channel,
-        event.from,
-      )
-      return
-    }
-    // Fencing is for members; a process with only outage listeners acts on switches alone.
-    if (this.#members.size > 0) this.#act(this.#fence.step(sentinel, channel, event, Date.now()), sentinel, channel)
-  }
-
-  #act(step: FenceStep, sentinel: string, reason: string, from?: string): void {
-    // A release first: a step may end one fence and raise another (for another master).
-    if (step.lower) {
-      this.#endFence()
-      this.#tell([...this.#members], (m) => m.unfence({ reason, sentinel }))
-    }
-    if (step.raise) {
-      const fence = step.raise
-      clearTimeout(this.#fenceTimer)
-      this.#fenceTimer = setTimeout(() => this.#expire(fence), this.options.failoverFenceMs)
-      this.#tell([...this.#members], (m) => m.fence(fence))
-    }
-    if (step.candidate) this.#watchPromotion(step.candidate, sentinel)
-    if (step.switchTo) {
-      const to = step.switchTo
-      this.#endFence()
-      this.hooks.announce(to, sentinel, from)
-      const members = [...this.#members]
-      this.#tell(members, (m) => m.unfence({ reason, sentinel, to: to.address }))
-      const others = [...this.#waiters].filter((w) => !this.#members.has(w as Member))
-      this.#tell(others, (w) => w.kick(to.address, sentinel))
-    }
-  }
-
-  /** The leader promotes `candidate`: one member polls it, and writes go there once it is master. */
-  #watchPromotion(candidate: EventNode, sentinel: string): void {
-    this.#promotion?.abort()
-    const [member] = this.#members
-    if (!member) return
-    const controller = new AbortController()
-    this.#promotion = controller
-    member.awaitPromotion(candidate, controller.signal).then(
-      (promoted) => {
-        const fence = this.#fence.active
-        if (!promoted || controller.signal.aborted || fence?.candidate?.address !== candidate.address) return
-        if (this.#fence.contested) return // another leader may still win: its switch (or the bound) decides
-        this.#act(this.#fence.switched(candidate, fence.master), sentinel, 'promoted', fence.master)
-      },
-      () => {},
-    )
-  }
-
-  /** The fence stood `failoverFenceMs`: writes go wherever the sentinels say now. */
-  #expire(fence: Readonly<Fence>): void {
-    const [member] = this.#members
-    const stillUp = () => this.#fence.active === fence
-    const lower = () => {
-      if (!stillUp()) return
-      this.#fence.reset()
-      this.#act({ lower: 'timeout' }, fence.sentinel, 'timeout')
-    }
-    if (!member) {
-      lower()
-      return
-    }
-    member.askMaster().then(({ master, sentinel }) => {
-      if (!stillUp()) return
-      if (master.address === fence.master) lower()
-      else this.#act(this.#fence.switched(master, fence.master), sentinel, 'timeout', fence.master)
-    }, lower)
-  }
-
-  #endFence(): void {
-    clearTimeout(this.#fenceTimer)
-    this.#fenceTimer = undefined
-    this.#promotion?.abort()
-    this.#promotion = undefined
-    if (this.#members.size === 0) this.#fence.reset()
-  }
-
-  /**
-   * Tell clients, {@link BATCH} per turn of the event loop: a thousand clients reconnecting in one
-   * turn would stall the process for tens of ms and send the new master a thousand SYNs at once,
-   * beyond its listen backlog (`tcp-backlog` 511: the rest are retried by TCP a second later).
-   */
-  #tell<T>(clients: T[], act: (client: T) => void): void {
-    for (const client of clients.splice(0, BATCH)) act(client)
-    if (clients.length) setImmediate(() => this.#tell(clients, act))
+    this.#fence.heard(sentinel, channel, event)
   }
 
   #listening(subscriber: Redis, on: boolean): void {

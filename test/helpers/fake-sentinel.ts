@@ -33,11 +33,19 @@ function parse(buffer: string): { commands: string[][]; rest: string } {
   return { commands, rest: buffer.slice(at) }
 }
 
+/** A reply to send, raw RESP text, or `undefined` to never answer. */
+export type Answer = Reply | { raw: string } | undefined
+
 /**
- * A fake sentinel (or node) on `host`: `answer(args)` gives the reply to each command, raw RESP
- * text to send as is, or `undefined` to never answer. Counts connections; `close()` ends it all.
+ * A fake sentinel (or node) on `host`: `answer(args, nth)` gives the reply to each command (the
+ * `nth` on its connection, from 0), raw RESP text to send as is, `undefined` to never answer, or a
+ * promise of one (sent when it settles: for a connection's last command only, or replies cross).
+ * Counts connections; `close()` ends it all.
  */
-export async function fakeServer(answer: (args: string[]) => Reply | { raw: string } | undefined, host = '127.0.0.1') {
+export async function fakeServer(
+  answer: (args: string[], nth: number) => Answer | Promise<Answer>,
+  host = '127.0.0.1',
+) {
   const sockets = new Set<Socket>()
   const received: string[][] = []
   let connections = 0
@@ -47,14 +55,19 @@ export async function fakeServer(answer: (args: string[]) => Reply | { raw: stri
     socket.on('error', () => {})
     socket.on('close', () => sockets.delete(socket))
     let buffer = ''
+    let nth = 0
+    const send = (reply: Answer) => {
+      if (reply === undefined || socket.destroyed) return
+      socket.write(typeof reply === 'object' && reply !== null && 'raw' in reply ? reply.raw : encode(reply as Reply))
+    }
     socket.on('data', (data) => {
       const { commands, rest } = parse(buffer + data.toString('latin1'))
       buffer = rest
       for (const args of commands) {
         received.push(args)
-        const reply = answer(args)
-        if (reply === undefined) continue
-        socket.write(typeof reply === 'object' && reply !== null && 'raw' in reply ? reply.raw : encode(reply as Reply))
+        const reply = answer(args, nth++)
+        if (reply instanceof Promise) void reply.then(send)
+        else send(reply)
       }
     })
   })

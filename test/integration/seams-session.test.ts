@@ -52,6 +52,27 @@ describe("consistency: 'session' at the seams", () => {
     }
   })
 
+  // The read gate kept its own copy of the read connection's MULTI and db, set as it took each
+  // command: a SELECT inside a MULTI that was then discarded left it "in db 1" for good, so reads
+  // in db 0 were no plain reads any more: held, never moved to the master, and rejected
+  // REPLICA_BEHIND. It reads the connection record now (whose EXEC no longer applies that SELECT).
+  it('a read after a MULTI with a SELECT was discarded on tr.slave is a plain read again (moves to the master)', async () => {
+    const tr = fx.open(session)
+    await tr.slave.get('warm-up')
+    assert.equal(await tr.slave.multi({ pipeline: false }), 'OK')
+    assert.equal(await tr.slave.select(1), 'QUEUED')
+    assert.equal(await tr.slave.discard(), 'OK')
+    // (Nor is that SELECT applied by the next transaction's EXEC.)
+    assert.deepEqual(await tr.slave.multi().exec(), [])
+    const release = await stale('s:select')
+    try {
+      await tr.master.set('s:select', 'new')
+      assert.equal(await settles(tr.slave.get('s:select'), 'read'), 'new')
+    } finally {
+      await release()
+    }
+  })
+
   it('2: an acknowledged write is read while a BLPOP blocks tr.master (and the read does not wait behind it)', async () => {
     const tr = fx.open(session)
     await tr.slave.get('warm-up')
@@ -286,6 +307,24 @@ describe("consistency: 'session' at the seams", () => {
     } finally {
       await drop()
     }
+  })
+
+  // Commit 72e8139 (found once by a CI property run): the record said "MULTI open" until the EXEC
+  // was answered, so the ROLE behind a write acknowledged inside it (QUEUED) went to another
+  // connection, answered before the EXEC ran. Here the master holds the EXEC (`CLIENT PAUSE WRITE`
+  // holds writes, not ROLE): a ROLE elsewhere is answered at once, below the write.
+  it("a read issued while a MULTI's EXEC is written and not answered sees what the EXEC wrote", async () => {
+    const tr = fx.open({ ...session, consistencyTimeoutMs: 10_000 })
+    await tr.slave.get('warm-up')
+    await fx.lab.command(fx.lab.master, 'SET', 's:exec', 'old')
+    await fx.lab.waitForReplication()
+    assert.equal(await tr.master.multi({ pipeline: false }), 'OK')
+    assert.equal(await tr.master.set('s:exec', 'new'), 'QUEUED')
+    await fx.lab.command(fx.lab.master, 'CLIENT', 'PAUSE', 300, 'WRITE')
+    const exec = tr.master.exec()
+    const read = tr.slave.get('s:exec') // the EXEC written, not answered (paused)
+    assert.deepEqual(await settles(exec, 'exec'), [[null, 'OK']])
+    assert.equal(await settles(read, 'read'), 'new')
   })
 
   it('10: writeToken() covers a write still in flight', async () => {

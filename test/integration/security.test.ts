@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { TwiceRedis, type TwiceRedisEvents } from '../../src/index.js'
-import { fakeServer } from '../helpers/fake-sentinel.js'
+import { type Answer, fakeServer } from '../helpers/fake-sentinel.js'
 import { withLab } from '../helpers/lab.js'
 
 /** A sentinel that names `master` as the master of `mymaster`, with no replicas. */
@@ -82,10 +82,7 @@ describe('a sentinel that answers garbage', () => {
    * answer `replicas`. (SENTINEL MASTER gets none: a third huge reply would only test the time
    * bound on a loaded machine.)
    */
-  const liar = (
-    master: Parameters<typeof fakeServer>[0] extends (a: string[]) => infer R ? R : never,
-    replicas: unknown = [],
-  ) =>
+  const liar = (master: Answer, replicas: unknown = []) =>
     fakeServer(([, sub]) => {
       const verb = sub?.toUpperCase()
       if (verb === 'GET-MASTER-ADDR-BY-NAME') return master
