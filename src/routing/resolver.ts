@@ -71,7 +71,7 @@ export class Resolver {
     const history = maxStalenessMs === undefined ? undefined : this.masterOffsets
     // The sentinels read each replica's offset `info-refresh` ms ago.
     const staleness = history && ((r: ReplicaState) => history.estimate(r.offset, Date.now() - infoAgeMs(r)))
-    return { maxLagBytes, maxLinkDownMs, allowed, maxStalenessMs, staleness }
+    return { maxLagBytes, maxLinkDownMs, allowed, maxStalenessMs, staleness, offsetSource: history?.latestSource }
   }
 
   /** Each node's zone: its own announcement, else the `zones` map (by announced host, then the `natMap` one). */
@@ -128,7 +128,7 @@ export class Resolver {
    */
   verifyRole(target: Target, info: Record<string, string>): string | undefined {
     if (target.role === 'master' && info.role === 'master') {
-      this.masterOffsets.add(target.address, Number(info.master_repl_offset), Date.now())
+      this.masterOffsets.add(target.address, Number(info.master_repl_offset), Date.now(), 'master-check')
     }
     const problem = roleProblem(target.role, info, this.gates)
     if (problem || target.role !== 'replica') return problem
@@ -272,7 +272,7 @@ export class Resolver {
   #observed(seen: Observation): void {
     this.#seen = seen
     if (seen.masterOffset !== undefined && seen.masterOffsetAt !== undefined && !seen.announced) {
-      this.masterOffsets.add(seen.master.address, seen.masterOffset, seen.masterOffsetAt)
+      this.masterOffsets.add(seen.master.address, seen.masterOffset, seen.masterOffsetAt, 'sentinels')
     }
   }
 

@@ -19,6 +19,13 @@
 /** Samples closer together than this replace each other (ROLE replies may come every tick). */
 const MIN_GAP_MS = 10
 
+/**
+ * Where a sample of the master's offset came from: the process' own sampler (master-sampler.ts),
+ * the write side's health and role checks, the session's ROLEs, the sentinels' cached INFO, or
+ * `topology()`'s own INFO.
+ */
+export type OffsetSource = 'sampler' | 'master-check' | 'session' | 'sentinels' | 'topology'
+
 interface Sample {
   offset: number
   at: number
@@ -32,11 +39,15 @@ interface Sample {
 export class OffsetHistory {
   #master: string | undefined
   #samples: Sample[] = []
+  #latestSource: OffsetSource | undefined
 
   constructor(readonly keepMs: number) {}
 
-  /** The master at `master` reported `offset` at time `at` (ms). A new master starts a new history. */
-  add(master: string, offset: number, at: number): void {
+  /**
+   * The master at `master` reported `offset` at time `at` (ms), as `source` saw it. A new master
+   * starts a new history.
+   */
+  add(master: string, offset: number, at: number, source: OffsetSource): void {
     if (!Number.isSafeInteger(offset) || offset < 0) return
     if (master !== this.#master) {
       this.#master = master
@@ -46,6 +57,7 @@ export class OffsetHistory {
     // Keep time order: a sample from the past (the sentinels' cache) goes where it belongs.
     let i = samples.length
     while (i > 0 && samples[i - 1]!.at > at) i--
+    if (i === samples.length) this.#latestSource = source
     const before = samples[i - 1]
     const beforeThat = samples[i - 2]
     if (before && i === samples.length) {
@@ -68,11 +80,17 @@ export class OffsetHistory {
   clear(): void {
     this.#master = undefined
     this.#samples = []
+    this.#latestSource = undefined
   }
 
   /** The master's latest offset known (the newest sample), if any. */
   get latest(): number | undefined {
     return this.#samples.at(-1)?.offset
+  }
+
+  /** Where the newest sample came from, if there is one. */
+  get latestSource(): OffsetSource | undefined {
+    return this.#samples.length > 0 ? this.#latestSource : undefined
   }
 
   /** The samples, oldest first (for tests and reports). */
