@@ -131,6 +131,7 @@ export class TwiceRedis extends EventEmitter<TwiceRedisEvents> {
         holdMs: Math.max(o.connectTimeoutMs, o.consistencyTimeoutMs),
         readFallback: o.readFallback,
         masterName: o.name,
+        histories: this.#resolver.histories,
       },
       emit,
     )

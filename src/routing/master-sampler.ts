@@ -159,6 +159,7 @@ export function sampleMember(resolver: Resolver): SampleMember {
       }
     },
     sampled(address, info, at) {
+      resolver.histories.learn(address, info)
       resolver.masterOffsets.add(address, Number(info.master_repl_offset), at, 'sampler')
     },
   }

@@ -1,3 +1,4 @@
+import { NodeHistories } from '../consistency/histories.js'
 import { NodeNotAllowedError, NoHealthyReplicaError } from '../errors.js'
 import type { Emit, Side, Target } from '../events.js'
 import type { ResolvedOptions } from '../options/normalize.js'
@@ -46,6 +47,8 @@ export class Resolver {
    * `maxStalenessMs` (the history) and the metrics (`latest`).
    */
   readonly masterOffsets: OffsetHistory
+  /** The replication history each node was last seen on (every INFO of a node passes here or the sampler). */
+  readonly histories = new NodeHistories()
   /** The estimate behind the last staleness refusal of a connected node, for its `node-rejected`. */
   readonly #stale = new Map<string, number>()
   /** The latest answer the read side resolved from (for checks that must not wait for the sentinels). */
@@ -127,6 +130,7 @@ export class Resolver {
    * it was chosen for, outside `clientZone`, is refused while one in the zone is eligible.
    */
   verifyRole(target: Target, info: Record<string, string>): string | undefined {
+    this.histories.learn(target.address, info)
     if (target.role === 'master' && info.role === 'master') {
       this.masterOffsets.add(target.address, Number(info.master_repl_offset), Date.now(), 'master-check')
     }
@@ -148,7 +152,8 @@ export class Resolver {
   async verify(target: Target, info: Record<string, string>): Promise<string | undefined> {
     const problem = this.verifyRole(target, info)
     if (problem || target.role !== 'replica' || this.options.maxLagBytes === undefined) return problem
-    const seen = await this.sentinels.observe(this.#checkReuseMs)
+    // Health checks of the process share an answer up to one interval old: a thousand clients ask once.
+    const seen = await this.sentinels.observe(this.options.healthCheckIntervalMs)
     const replica = seen.replicas.find((r) => r.address === target.address)
     return replica && replicaProblem(replica, this.gates, seen.masterOffset)
   }
@@ -161,7 +166,7 @@ export class Resolver {
     const zone = this.options.clientZone
     const outside = current?.role === 'replica' && zone !== undefined && this.zoneOfTarget(current) !== zone
     if (current?.role === 'replica' && !outside) return false
-    const seen = await this.sentinels.observe(this.#checkReuseMs)
+    const seen = await this.sentinels.observe(this.options.healthCheckIntervalMs)
     this.#observed(seen)
     // Only one the sentinels call healthy is worth leaving a working connection for (a zone
     // replica they doubt for a moment is tried on a reconnect, not sought: no churn every 5 s).
@@ -216,11 +221,6 @@ export class Resolver {
     const target = this.#map(host, port, role)
     const allowed = this.options.allowedNodes
     return !allowed || allowed(target.host) ? target : undefined
-  }
-
-  /** Health checks of the process share an answer up to one interval old: a thousand clients ask once per interval. */
-  get #checkReuseMs(): number {
-    return this.options.healthCheckIntervalMs
   }
 
   #resolved(side: Side, target: Target, seen: Observation, owner: boolean): void {

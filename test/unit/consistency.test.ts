@@ -25,12 +25,20 @@ describe('consistency', () => {
   })
 
   it('tokens round-trip, and anything else is INVALID_OPTION', () => {
-    assert.equal(parseToken(formatToken(42)), 42)
-    assert.equal(parseToken(formatToken(0)), 0)
-    assert.equal(parseToken(formatToken(Number.MAX_SAFE_INTEGER)), Number.MAX_SAFE_INTEGER)
+    const replid = 'a'.repeat(40)
+    assert.equal(
+      formatToken({ offset: 42, history: { replid, replid2: 'b'.repeat(40), switchAt: 3 } }),
+      `ryw2:${replid}:42`,
+    )
+    assert.deepEqual(parseToken(`ryw2:${replid}:42`), { offset: 42, master: undefined, history: { replid } })
+    assert.deepEqual(parseToken(formatToken({ offset: 42 })), { offset: 42, master: undefined })
+    // A token of an earlier version (history unknown) is still read.
+    assert.deepEqual(parseToken('ryw1:0'), { offset: 0, master: undefined })
+    assert.equal(parseToken(formatToken({ offset: Number.MAX_SAFE_INTEGER })).offset, Number.MAX_SAFE_INTEGER)
     // Not what formatToken makes: a leading zero, an offset past 2^53 (it would lose precision).
     const unsafe = ['ryw1:05', 'ryw1:9007199254740993']
-    for (const bad of ['', '42', 'ryw1:', 'ryw1:-1', 'ryw2:1', 'ryw1:12345678901234567', ...unsafe, 42, null]) {
+    const histories = ['ryw2:1', `ryw2:${'A'.repeat(40)}:1`, `ryw2:${'a'.repeat(39)}:1`, `ryw2:${'a'.repeat(40)}`]
+    for (const bad of ['', '42', 'ryw1:', 'ryw1:-1', 'ryw1:12345678901234567', ...unsafe, ...histories, 42, null]) {
       assert.throws(() => parseToken(bad), { code: 'INVALID_OPTION', option: 'token' })
     }
   })
@@ -50,6 +58,46 @@ describe('consistency', () => {
       fresh({ offset: 5, master: 'b:1' }, { offset: 0, master: undefined }, seen),
       'another history: not comparable',
     )
+  })
+
+  it('with replication IDs, histories decide, not addresses (INFO names them; a failover continues one)', () => {
+    const [h1, h2, h3] = ['1', '2', '3'].map((c) => c.repeat(40)) as [string, string, string]
+    const info = { role: 'master', master_repl_offset: '70', master_replid: h2, master_replid2: h1 }
+    assert.deepEqual(infoPosition({ ...info, second_repl_offset: '51' }, 'm:1'), {
+      offset: 70,
+      master: 'm:1',
+      history: { replid: h2, replid2: h1, switchAt: 51 },
+    })
+    const zeros = { ...info, master_replid2: '0'.repeat(40), second_repl_offset: '-1' }
+    assert.deepEqual(infoPosition(zeros, 'm:1')?.history, { replid: h2 })
+    // Same address, another history (a node that left its master, behind the old master's name): behind.
+    const floor = { offset: 60, master: 'a:1', history: { replid: h2, replid2: h1, switchAt: 51 } }
+    assert.ok(
+      !fresh({ offset: 900, master: 'a:1', history: { replid: h1 } }, floor),
+      'the old history, past the switch',
+    )
+    assert.ok(!fresh({ offset: 900, master: 'a:1', history: { replid: h3 } }, floor))
+    assert.ok(fresh({ offset: 60, master: 'a:1', history: { replid: h2 } }, floor))
+    assert.ok(!fresh({ offset: 59, master: 'a:1', history: { replid: h2 } }, floor))
+    // A floor of the old master; a replica of the new one that continued its history (PSYNC with replid2).
+    const old = { offset: 40, master: 'old:1', history: { replid: h1 } }
+    const continued = { offset: 45, master: 'new:1', history: { replid: h2, replid2: h1, switchAt: 41 } }
+    assert.ok(fresh(continued, old), 'a failover does not make the replicas of the new master behind')
+    assert.ok(!fresh(continued, { ...old, offset: 41 }), 'switched before the floor: another history from there')
+    // A floor taken on the new master before any write of its own is still in the old history.
+    assert.ok(
+      fresh(
+        { offset: 50, master: 'old:1', history: { replid: h1 } },
+        { offset: 50, master: 'x', history: { replid: h2, replid2: h1, switchAt: 51 } },
+      ),
+    )
+    // One side without IDs (a ROLE, a ryw1 token): the address, as before.
+    assert.ok(fresh({ offset: 60, master: 'a:1' }, floor))
+    assert.deepEqual(advance(floor, { offset: 10, master: 'a:1', history: { replid: h3 } }), {
+      offset: 10,
+      master: 'a:1',
+      history: { replid: h3 },
+    })
   })
 
   it("the floor follows the master's answers: the later in one history, a new history or a token's check replaces it", () => {
