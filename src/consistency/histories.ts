@@ -12,11 +12,12 @@ import { type History, historyOf, type Position } from '../protocol/node-info.js
 export class NodeHistories {
   readonly #byNode = new Map<string, { history: History; master: string | undefined }>()
 
-  /** The node at `address` answered `info` (its `INFO replication` fields). */
-  learn(address: string, info: Record<string, string>): void {
+  /** The node at `address` answered `info` (its `INFO replication` fields): the history they name, if any. */
+  learn(address: string, info: Record<string, string>): History | undefined {
     const history = historyOf(info)
     if (!history) this.#byNode.delete(address)
     else this.#byNode.set(address, { history, master: masterOf(info) })
+    return history
   }
 
   /** `at`, a position the node at `address` gave, with the history it was last seen on (if it still fits). */

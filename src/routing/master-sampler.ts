@@ -159,8 +159,8 @@ export function sampleMember(resolver: Resolver): SampleMember {
       }
     },
     sampled(address, info, at) {
-      resolver.histories.learn(address, info)
-      resolver.masterOffsets.add(address, Number(info.master_repl_offset), at, 'sampler')
+      const history = resolver.histories.learn(address, info)
+      resolver.masterOffsets.add(address, Number(info.master_repl_offset), at, 'sampler', history)
     },
   }
 }

@@ -51,6 +51,7 @@ export function replicaProblem(
 /** Why a replica estimated `estimate` ms stale must not serve reads under `maxStalenessMs`, if it must not. */
 export function stalenessProblem(estimate: number | undefined, max: number | undefined): string | undefined {
   if (max === undefined || estimate === undefined || estimate <= max) return undefined
+  if (estimate === Number.POSITIVE_INFINITY) return 'on another replication history than the master'
   return `staleness ~${estimate} ms > maxStalenessMs ${max}`
 }
 

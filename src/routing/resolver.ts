@@ -130,14 +130,15 @@ export class Resolver {
    * it was chosen for, outside `clientZone`, is refused while one in the zone is eligible.
    */
   verifyRole(target: Target, info: Record<string, string>): string | undefined {
-    this.histories.learn(target.address, info)
+    const history = this.histories.learn(target.address, info)
+    const offsets = this.masterOffsets
     if (target.role === 'master' && info.role === 'master') {
-      this.masterOffsets.add(target.address, Number(info.master_repl_offset), Date.now(), 'master-check')
+      offsets.add(target.address, Number(info.master_repl_offset), Date.now(), 'master-check', history)
     }
     const problem = roleProblem(target.role, info, this.gates)
     if (problem || target.role !== 'replica') return problem
     const zoneProblem = this.#learnZone(target, info.availability_zone)
-    const estimate = this.gates.staleness && this.masterOffsets.estimate(Number(info.slave_repl_offset), Date.now())
+    const estimate = this.gates.staleness && offsets.estimate(Number(info.slave_repl_offset), Date.now(), history)
     const stale = stalenessProblem(estimate, this.options.maxStalenessMs)
     if (stale) this.#stale.set(target.address, estimate!)
     const verdict = stale ?? zoneProblem
@@ -213,10 +214,7 @@ export class Resolver {
     return this.options.failoverDetection ? watchFor(this.options) : undefined
   }
 
-  /**
-   * Where to connect to the node the sentinels name at `host:port` for `role` (through `natMap`),
-   * or `undefined` if `allowedNodes` keeps it out.
-   */
+  /** Where to connect to the node the sentinels name at `host:port` for `role` (`natMap`), unless `allowedNodes` keeps it out. */
   target(host: string, port: number, role: Target['role']): Target | undefined {
     const target = this.#map(host, port, role)
     const allowed = this.options.allowedNodes

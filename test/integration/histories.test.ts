@@ -42,6 +42,17 @@ describe('replication histories', () => {
       const reader = fx.open({ natMap: { [old.address]: { host: leaver.host, port: leaver.port } } })
       reader.readAfter(token)
       assert.equal(await reader.slave.get('history'), 'new')
+      // maxStalenessMs: the replica's offset is past the master's, but on a history the master's is not.
+      const bounded = fx.open({
+        natMap: { [old.address]: { host: leaver.host, port: leaver.port } },
+        maxStalenessMs: 400,
+        healthCheckIntervalMs: 200,
+      })
+      const rejected = new Promise<string>((resolve) =>
+        bounded.on('node-rejected', (e) => e.address === replica.address && resolve(e.reason)),
+      )
+      await bounded.slave.ping()
+      assert.equal(await rejected, 'on another replication history than the master')
     } finally {
       await lab.command(leaver, 'REPLICAOF', old.host, old.port)
       await lab.restoreSentinels(leaver)

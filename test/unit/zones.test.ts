@@ -207,6 +207,33 @@ describe('staleness estimate', () => {
     )
   })
 
+  it('histories: a master on a new replication ID starts a new history; a replica on another history is unboundedly stale', () => {
+    const [h1, h2, h3] = ['1', '2', '3'].map((c) => c.repeat(40)) as [string, string, string]
+    const h = new OffsetHistory(10_000)
+    h.add('m:1', 100, 1000, 'sampler', { replid: h1 })
+    h.add('m:1', 200, 2000, 'sampler', { replid: h1 })
+    // The same address, another history (REPLICAOF NO ONE, a pod restarted empty behind the name).
+    h.add('m:1', 50, 3000, 'sampler', { replid: h3 })
+    assert.deepEqual(h.samples, [at(50, 3000)])
+    h.add('m:1', 60, 3100, 'sentinels') // names no history: the same one
+    assert.equal(h.samples.length, 2)
+    assert.equal(h.estimate(60, 3200, { replid: h3 }), 0)
+    assert.equal(
+      h.estimate(900, 3200, { replid: h1 }),
+      Number.POSITIVE_INFINITY,
+      'the old history, whatever its offset',
+    )
+    assert.equal(h.estimate(10, 3200), 3200 - 3000, 'no history known of the replica: offsets alone')
+    // After a failover: the master continued h1 up to 500; a replica still on h1 below the switch compares.
+    const f = new OffsetHistory(10_000)
+    f.add('n:1', 600, 1000, 'sampler', { replid: h2, replid2: h1, switchAt: 501 })
+    f.add('n:1', 700, 2000, 'sampler', { replid: h2, replid2: h1, switchAt: 501 })
+    assert.equal(f.estimate(450, 2100, { replid: h1 }), 2100 - 1000)
+    assert.equal(f.estimate(650, 2100, { replid: h1 }), Number.POSITIVE_INFINITY, 'past the switch on the old history')
+    assert.equal(f.estimate(700, 2100, { replid: h2, replid2: h1, switchAt: 501 }), 0)
+    assert.match(stalenessProblem(Number.POSITIVE_INFINITY, 2000) ?? '', /another replication history/)
+  })
+
   it('gates: a replica past maxStalenessMs is not eligible, with the estimate in the reason', () => {
     const [r] = parseReplicas([
       Object.entries({ ip: '10.0.0.1', port: '1', flags: 'slave', 'master-link-status': 'ok' }).flat(),
