@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { advance, formatToken, fresh, later, parseToken } from '../../src/consistency/position.js'
+import { behindReason } from '../../src/consistency/replica-check.js'
+import type { Session } from '../../src/consistency/session.js'
 import { infoPosition, roleOffset, rolePosition } from '../../src/protocol/node-info.js'
 
 describe('consistency', () => {
@@ -98,6 +100,23 @@ describe('consistency', () => {
       master: 'a:1',
       history: { replid: h3 },
     })
+  })
+
+  it('why a replica is behind names the history, when both sides know theirs', () => {
+    const session = { probing: 'role' } as Session
+    const [h1, h2] = ['1', '2'].map((c) => c.repeat(40)) as [string, string]
+    const floor = { offset: 60, master: 'a:1', history: { replid: h2 } }
+    assert.equal(
+      behindReason(session, floor, { offset: 900, master: 'a:1', history: { replid: h1 } }),
+      `on replication history ${h1}, the writes were on ${h2}`,
+    )
+    // A replica of a new master that continued the history is only bytes behind, not elsewhere.
+    const continued = { offset: 50, master: 'b:1', history: { replid: h1, replid2: h2, switchAt: 70 } }
+    assert.equal(behindReason(session, floor, continued), '10 bytes behind')
+    assert.equal(
+      behindReason(session, { offset: 60, master: 'a:1' }, { offset: 9, master: 'b:1' }),
+      'follows b:1, the writes were on a:1',
+    )
   })
 
   it("the floor follows the master's answers: the later in one history, a new history or a token's check replaces it", () => {
