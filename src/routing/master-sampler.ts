@@ -40,6 +40,10 @@ export class MasterSampler {
   #line: { client: Redis; target: Target } | undefined
   #busy = false
   #roleOnly = false
+  /** The user may run neither INFO nor ROLE: no sample is possible (the estimate falls back to the other sources). */
+  #denied = false
+  /** The node sampled last said it is no master: the next tick takes a fresh sentinel answer. */
+  #demoted = false
 
   /** `idle`: the last member left (the registry forgets this sampler). */
   constructor(private readonly idle: () => void) {}
@@ -81,7 +85,7 @@ export class MasterSampler {
   }
 
   #tick(): void {
-    if (this.#busy || this.#members.size === 0) return
+    if (this.#busy || this.#denied || this.#members.size === 0) return
     this.#busy = true
     this.#sample()
       .catch(() => this.#close())
@@ -95,7 +99,7 @@ export class MasterSampler {
     if (!line || line.client.status === 'end') {
       this.#close()
       const by = this.#members.values().next().value as SampleMember
-      const target = await by.master(this.#intervalMs)
+      const target = await by.master(this.#demoted ? 0 : this.#intervalMs)
       if (!target || !this.#members.has(by)) return
       const client = new Redis({ ...by.connection(target), Connector: FixedConnector.to(target) } as RedisOptions)
       client.on('error', () => {}) // a failed sample closes the line; the next tick opens another
@@ -105,8 +109,9 @@ export class MasterSampler {
     const info = await this.#ask(line.client)
     const at = Date.now()
     if (this.#line !== line) return
-    if (info.role !== 'master') {
-      this.#close() // demoted: the sentinels name the master now
+    this.#demoted = info.role !== 'master'
+    if (this.#demoted) {
+      this.#close() // the sentinels name the master now
       return
     }
     for (const member of this.#members) member.sampled(line.target.address, info, at)
@@ -122,7 +127,12 @@ export class MasterSampler {
         this.#roleOnly = true
       }
     }
-    return infoFromRole(await client.role())
+    try {
+      return infoFromRole(await client.role())
+    } catch (error) {
+      if (/NOPERM/.test((error as Error).message)) this.#denied = true
+      throw error
+    }
   }
 
   #close(): void {

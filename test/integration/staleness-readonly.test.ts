@@ -87,8 +87,16 @@ describe('maxStalenessMs in a process that only reads', () => {
       const after = reads.ok
       await until(() => reads.ok >= after + 100, '100 reads after it was left')
       assert.equal(await getsOn(fx.lab, held), before, 'the stale replica served reads after it was left')
-      const report = (await tr.topology()).replicas.find((r) => r.address === address)
-      assert.equal(report?.masterOffsetSource, 'sampler')
+      // The newest master offset is the process' own sample (a re-resolve may slip a sentinel one in).
+      let source: string | undefined
+      await until(
+        () => source === 'sampler',
+        "topology() to name the sampler's offset",
+        5000,
+        async () => {
+          source = (await tr.topology()).replicas.find((r) => r.address === address)?.masterOffsetSource
+        },
+      )
     } finally {
       if (held) await fx.lab.restoreReplicaLink(held)
       await stopWrites()
@@ -139,4 +147,49 @@ describe('maxStalenessMs in a process that only reads', () => {
   })
   let sampled = false
   let closed = false
+
+  it('after a failover the sample line follows the new master, and leaves the old one', async () => {
+    const tr = fx.open({ maxStalenessMs: 400, healthCheckIntervalMs: 100 })
+    await tr.slave.ping()
+    const old = fx.lab.master
+    /** Connections of ours on `node` whose last command is INFO (the sentinels' are named). */
+    const samplers = async (node: LabNode) =>
+      String(await fx.lab.command(node, 'CLIENT', 'LIST'))
+        .split('\n')
+        .filter((l) => / cmd=info( |$)/.test(l) && !/ name=sentinel-/.test(l)).length
+    await until(
+      () => before === 1,
+      'the line on the master',
+      5000,
+      async () => {
+        before = await samplers(old)
+      },
+    )
+    await fx.lab.failover()
+    const elected = await fx.lab.waitForNewMaster()
+    await until(
+      () => after === 1,
+      'the line on the new master',
+      10_000,
+      async () => {
+        after = await samplers(elected)
+      },
+    )
+    await until(
+      () => left === 0,
+      'the line to leave the old master',
+      10_000,
+      async () => {
+        left = await samplers(old)
+      },
+    )
+    let sources: (string | undefined)[] = []
+    const fromSampler = () => sources.length > 0 && sources.every((x) => x === 'sampler')
+    await until(fromSampler, 'samples of the new master', 5000, async () => {
+      sources = (await tr.topology()).replicas.map((r) => r.masterOffsetSource)
+    })
+  })
+  let before = 0
+  let after = 0
+  let left = 1
 })
