@@ -2,6 +2,7 @@ import { Redis, type RedisOptions } from 'ioredis'
 import { FixedConnector } from '../connector.js'
 import type { Target } from '../events.js'
 import { credentialsFor } from '../options/normalize.js'
+import { isPermissionError } from '../protocol/auth-error.js'
 import { infoFromRole, parseInfo } from '../protocol/node-info.js'
 import type { Resolver } from './resolver.js'
 
@@ -123,14 +124,14 @@ export class MasterSampler {
       try {
         return parseInfo(String(await client.info('replication')))
       } catch (error) {
-        if (!/NOPERM/.test((error as Error).message)) throw error
+        if (!isPermissionError(error)) throw error
         this.#roleOnly = true
       }
     }
     try {
       return infoFromRole(await client.role())
     } catch (error) {
-      if (/NOPERM/.test((error as Error).message)) this.#denied = true
+      if (isPermissionError(error)) this.#denied = true
       throw error
     }
   }

@@ -188,8 +188,22 @@ describe('maxStalenessMs in a process that only reads', () => {
     await until(fromSampler, 'samples of the new master', 5000, async () => {
       sources = (await tr.topology()).replicas.map((r) => r.masterOffsetSource)
     })
+    await tr.quit() // the next test's client samples alone
   })
   let before = 0
   let after = 0
   let left = 1
+
+  it('a user refused INFO is sampled with ROLE', async () => {
+    for (const node of fx.lab.dataNodes) {
+      await fx.lab.command(node, 'ACL', 'SETUSER', 'noinfo', 'on', '>noinfo-pw', '~*', '&*', '+@all', '-info')
+    }
+    const tr = fx.open({ username: 'noinfo', password: 'noinfo-pw', maxStalenessMs: 400, healthCheckIntervalMs: 100 })
+    await tr.slave.ping()
+    let sources: (string | undefined)[] = []
+    const fromSampler = () => sources.length > 0 && sources.every((x) => x === 'sampler')
+    await until(fromSampler, 'samples of the master over ROLE', 5000, async () => {
+      sources = (await tr.topology()).replicas.map((r) => r.masterOffsetSource)
+    })
+  })
 })
