@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import { NodeHistories } from '../../src/consistency/histories.js'
 import { advance, formatToken, fresh, later, parseToken } from '../../src/consistency/position.js'
 import { behindReason } from '../../src/consistency/replica-check.js'
 import type { Session } from '../../src/consistency/session.js'
@@ -100,6 +101,26 @@ describe('consistency', () => {
       master: 'a:1',
       history: { replid: h3 },
     })
+  })
+
+  it("a ROLE position takes the history the node's last INFO named, while it follows the same master", () => {
+    const [h1, h2] = ['1', '2'].map((c) => c.repeat(40)) as [string, string]
+    const nodes = new NodeHistories()
+    nodes.learn('m:1', { role: 'master', master_replid: h2, master_replid2: h1, second_repl_offset: '51' })
+    nodes.learn('r:2', { role: 'slave', master_host: 'm', master_port: '1', master_replid: h2 })
+    assert.deepEqual(nodes.attach('m:1', { offset: 70, master: 'm:1' }).history, {
+      replid: h2,
+      replid2: h1,
+      switchAt: 51,
+    })
+    assert.deepEqual(nodes.attach('r:2', { offset: 60, master: 'm:1' }).history, { replid: h2 })
+    // It follows another master now (a failover): its history is unknown until its next INFO.
+    assert.equal(nodes.attach('r:2', { offset: 60, master: 'n:1' }).history, undefined)
+    // A master that became a replica, a node never seen, a ROLE-only user: unknown.
+    assert.equal(nodes.attach('m:1', { offset: 70, master: 'x:1' }).history, undefined)
+    assert.equal(nodes.attach('q:3', { offset: 1, master: 'q:3' }).history, undefined)
+    nodes.learn('m:1', { role: 'master', master_repl_offset: '70' })
+    assert.equal(nodes.attach('m:1', { offset: 70, master: 'm:1' }).history, undefined)
   })
 
   it('why a replica is behind names the history, when both sides know theirs', () => {
