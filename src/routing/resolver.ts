@@ -72,8 +72,10 @@ export class Resolver {
     const { maxLagBytes, maxLinkDownMs, allowedNodes, maxStalenessMs } = this.options
     const allowed = allowedNodes && ((r: ReplicaState) => allowedNodes(this.#map(r.host, r.port, 'replica').host))
     const history = maxStalenessMs === undefined ? undefined : this.masterOffsets
-    // The sentinels read each replica's offset `info-refresh` ms ago.
-    const staleness = history && ((r: ReplicaState) => history.estimate(r.offset, Date.now() - infoAgeMs(r)))
+    // Dated `info-refresh` ms ago; on the history its own INFO named lately (the sentinels name none).
+    const on = (r: ReplicaState) => this.histories.recent(r.address, `${r.raw['master-host']}:${r.raw['master-port']}`)
+    const estimate = (r: ReplicaState) => history?.estimate(r.offset, Date.now() - infoAgeMs(r), on(r))
+    const staleness = history && estimate
     return { maxLagBytes, maxLinkDownMs, allowed, maxStalenessMs, staleness, offsetSource: history?.latestSource }
   }
 
