@@ -26,6 +26,7 @@ export type {
 export type { ReplicaState } from './protocol/sentinel-replies.js'
 export type { Freshness, ReplicaReport } from './routing/replica-health.js'
 export type { ReplicaSelection } from './routing/replica-selection.js'
+export type { OffsetSource } from './routing/staleness.js'
 export type { ZoneSource } from './routing/zone-book.js'
 export type { SentinelReport } from './sentinels/sentinels.js'
 export { type Topology, TwiceRedis, type TwiceRedisEvents } from './twice-redis.js'

@@ -12,9 +12,10 @@ import { Metrics } from './metrics/metrics.js'
 import { credentialsFor, normalize, type ResolvedOptions } from './options/normalize.js'
 import type { SentinelInput, TwiceRedisConfig, TwiceRedisOptions } from './options/options.js'
 import { parseInfo } from './protocol/node-info.js'
+import { sampleMember } from './routing/master-sampler.js'
 import { type ReplicaReport, reportReplicas } from './routing/replica-health.js'
 import { Resolver } from './routing/resolver.js'
-import { sentinelSetFor } from './sentinels/registry.js'
+import { samplerFor, sentinelSetFor } from './sentinels/registry.js'
 import { type SentinelReport, Sentinels } from './sentinels/sentinels.js'
 
 export type { TwiceRedisEvents }
@@ -130,6 +131,7 @@ export class TwiceRedis extends EventEmitter<TwiceRedisEvents> {
         holdMs: Math.max(o.connectTimeoutMs, o.consistencyTimeoutMs),
         readFallback: o.readFallback,
         masterName: o.name,
+        histories: this.#resolver.histories,
       },
       emit,
     )
@@ -141,8 +143,21 @@ export class TwiceRedis extends EventEmitter<TwiceRedisEvents> {
       metrics.attach(client)
     }
     // The master's offset has one record, the Resolver's (routing/staleness.ts): ROLEs feed it, metrics read it.
-    this.#session.onMasterOffset = (offset, master) => this.#resolver.masterOffsets.add(master, offset, Date.now())
+    this.#session.onMasterOffset = (offset, master) =>
+      this.#resolver.masterOffsets.add(master, offset, Date.now(), 'session')
     metrics.masterOffset = () => this.#resolver.masterOffsets.latest
+    if (o.maxStalenessMs !== undefined) {
+      // While the read side is in use, the process samples the master itself (it may never write).
+      const member = sampleMember(this.#resolver)
+      let leave: (() => void) | undefined
+      this.slave.on('ready', () => {
+        leave ??= samplerFor(o).join(member)
+      })
+      this.slave.on('end', () => {
+        leave?.()
+        leave = undefined
+      })
+    }
   }
 
   /** Alias of {@link master}. */
@@ -181,7 +196,7 @@ export class TwiceRedis extends EventEmitter<TwiceRedisEvents> {
     let masterOffset: number | undefined
     if (this.master.status === 'ready' && this.master.node?.role === 'master') {
       masterOffset = Number(parseInfo(String(await this.master.info('replication'))).master_repl_offset)
-      this.#resolver.masterOffsets.add(this.master.node.address, masterOffset, Date.now())
+      this.#resolver.masterOffsets.add(this.master.node.address, masterOffset, Date.now(), 'topology')
     }
     const masterZone = (m: { host: string; port: number; address: string }) => {
       const zone = this.#resolver.zoneOf(m)?.zone

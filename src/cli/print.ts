@@ -1,4 +1,5 @@
 import type { Topology } from '../index.js'
+import type { OffsetSource } from '../routing/staleness.js'
 import type { Lag } from './lag.js'
 
 function columns(rows: string[][]): string {
@@ -11,6 +12,12 @@ export function formatLag(bytes: number | undefined, lag?: Lag): string {
   if (bytes === undefined) return '?'
   if (lag?.from !== 'sentinel') return `${bytes} B`
   return `~${bytes} B (sentinels, ${lag.ageMs === undefined ? 'age unknown' : `${lag.ageMs} ms old`})`
+}
+
+/** A replica's staleness estimate as the STALENESS column shows it, with where the master's offset came from. */
+export function formatStaleness(ms: number | undefined, source: OffsetSource | undefined): string {
+  if (ms === undefined) return source === undefined ? '? (no master offset yet)' : '?'
+  return `~${ms} ms (master offset: ${source ?? 'unknown'})`
 }
 
 export function printTopology(
@@ -46,7 +53,7 @@ export function printTopology(
           ...(zones
             ? [r.zone === undefined ? '?' : `${r.zone}${r.zoneSource === 'announced' ? ' (announced)' : ''}`]
             : []),
-          ...(staleness ? [r.stalenessMs === undefined ? '?' : `~${r.stalenessMs} ms`] : []),
+          ...(staleness ? [formatStaleness(r.stalenessMs, r.masterOffsetSource)] : []),
           r.eligible ? 'yes' : 'no',
           r.reason ?? '',
         ]),

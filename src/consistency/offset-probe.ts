@@ -3,6 +3,7 @@ import { RoleDeniedError } from '../errors.js'
 import type { Emit } from '../events.js'
 import { isPermissionError } from '../protocol/auth-error.js'
 import { infoPosition, type Position, parseInfo, rolePosition } from '../protocol/node-info.js'
+import type { NodeHistories } from './histories.js'
 import type { SendOwn, SessionClient } from './session-client.js'
 
 /** How replication offsets are read: `ROLE`, `INFO replication` when ROLE is refused, or not at all. */
@@ -21,6 +22,8 @@ export class OffsetProbe {
   constructor(
     private readonly send: SendOwn,
     private readonly emit: Emit,
+    /** What each node's INFO said of its history: a ROLE names none. */
+    private readonly histories: NodeHistories,
   ) {}
 
   /** Where `client`'s node is, or `undefined` if it does not say. */
@@ -34,7 +37,8 @@ export class OffsetProbe {
         : new Command('info', ['replication'], { replyEncoding: 'utf8' })
     try {
       const reply = await (this.send(client, command) as Promise<unknown>)
-      return probing === 'role' ? rolePosition(reply, self) : infoPosition(parseInfo(String(reply)), self)
+      const at = probing === 'role' ? rolePosition(reply, self) : infoPosition(parseInfo(String(reply)), self)
+      return at && this.histories.attach(self, at)
     } catch (error) {
       if (!isPermissionError(error)) return undefined
       this.#denial ??= this.#denied(client, error as Error, probing)

@@ -1,4 +1,4 @@
-import { fresh, later, type Position } from './position.js'
+import { fresh, includes, later, type Position } from './position.js'
 import type { Session } from './session.js'
 import type { SessionClient } from './session-client.js'
 
@@ -11,17 +11,18 @@ export interface Behind {
 
 /** Why a replica at `at` does not show `floor`, for an event or an error. */
 export function behindReason(session: Session, floor: Position | undefined, at: Position | undefined): string {
-  return !floor
-    ? 'the master did not confirm the writes'
-    : session.probing === 'none'
-      ? 'replication offsets cannot be read (ROLE_DENIED)'
-      : !at
-        ? 'no answer'
-        : floor.master !== undefined && at.master !== floor.master
-          ? `follows ${at.master}, the writes were on ${floor.master}`
-          : at.offset < 0
-            ? 'not connected to its master'
-            : `${floor.offset - at.offset} bytes behind`
+  if (!floor) return 'the master did not confirm the writes'
+  if (session.probing === 'none') return 'replication offsets cannot be read (ROLE_DENIED)'
+  if (!at) return 'no answer'
+  // Replication IDs known on both sides decide; else the master's address does (position.ts).
+  if (at.history && floor.history) {
+    if (!includes(at.history, Number.MAX_SAFE_INTEGER, floor.history, floor.offset)) {
+      return `on replication history ${at.history.replid}, the writes were on ${floor.history.replid}`
+    }
+  } else if (floor.master !== undefined && at.master !== floor.master) {
+    return `follows ${at.master}, the writes were on ${floor.master}`
+  }
+  return at.offset < 0 ? 'not connected to its master' : `${floor.offset - at.offset} bytes behind`
 }
 
 /** Resolves with `work`, or with `undefined` once `deadline` (a `Date.now()`) has passed. */

@@ -2,10 +2,11 @@ import type { Command } from 'ioredis'
 import { type CommandKind, kindOf } from '../command-kinds.js'
 import type { Emit } from '../events.js'
 import { closingManually, onSettled, streamOf } from '../ioredis-internals.js'
+import type { NodeHistories } from './histories.js'
 import { MasterLine } from './master-line.js'
 import { OffsetProbe, type Probing } from './offset-probe.js'
-import { advance, formatToken, type Position, START, UNREACHABLE } from './position.js'
-import type { SessionClient, Stream } from './session-client.js'
+import { advance, formatToken, type Position, START, sameLine, UNREACHABLE } from './position.js'
+import type { SendOwn, SessionClient, Stream } from './session-client.js'
 import { failed, needed, type Writer } from './writer.js'
 
 /**
@@ -30,6 +31,8 @@ export interface SessionOptions {
   holdMs: number
   readFallback: boolean
   masterName: string
+  /** The history each node was last seen on (the Resolver's), for positions from ROLE. */
+  histories: NodeHistories
 }
 
 /** How long after a read that followed writes the ROLE keeps riding with writes. */
@@ -64,7 +67,8 @@ export class Session {
     readonly emit: Emit,
   ) {
     this.#holdsReads = options.tracksWrites
-    this.#probe = new OffsetProbe((client, command, stream) => this.send(client, command, stream), emit)
+    const send: SendOwn = (client, command, stream) => this.send(client, command, stream)
+    this.#probe = new OffsetProbe(send, emit, options.histories)
   }
 
   /** How offsets are read (see {@link OffsetProbe}). */
@@ -215,11 +219,14 @@ export class Session {
     return this.#line.open(master, master.connection.db)
   }
 
-  /** A token's offset: reads see at least it; the next read asks the master where it is. */
-  raise(offset: number): void {
-    if (offset <= this.floor.offset) return
+  /** A token's position: reads see at least it; the next read asks the master where it is. */
+  raise(token: Position): void {
+    // Lower in the floor's history, or with a history unknown (ryw1): nothing new. (Another history
+    // replaces the floor: the master is asked at the next read, and its answer replaces the token.)
+    const other = token.history && this.floor.history && !sameLine(token, this.floor)
+    if (token.offset <= this.floor.offset && !other) return
     this.#holdsReads = true
-    this.floor = { offset, master: undefined }
+    this.floor = token
     const master = this.master
     if (master) this.#written.add(master)
   }
@@ -230,7 +237,7 @@ export class Session {
     this.#askWritten(false, true)
     // Every ROLE in flight, also behind writes not acknowledged yet: the token covers them.
     const floor = await this.floorNow(true)
-    return formatToken(floor === UNREACHABLE ? 0 : floor.offset)
+    return formatToken(floor === UNREACHABLE ? START : floor)
   }
 
   /** A command of ours, sent past the hooks. */
@@ -251,7 +258,7 @@ export class Session {
       if (!at) return undefined
       // Only a master's own answer (the node that answered, never whichever master resolved last).
       if (at.master !== undefined && at.master === client.node?.address) this.onMasterOffset?.(at.offset, at.master)
-      const lower = rebase && at.master === this.floor.master && at.offset < this.floor.offset
+      const lower = rebase && sameLine(at, this.floor) && at.offset < this.floor.offset
       this.floor = lower ? at : advance(this.floor, at)
       // A floor above 0 (a token's ROLE, under 'eventual' too) holds this process' reads, as ever.
       if (this.floor.offset > 0) this.#holdsReads = true

@@ -89,9 +89,11 @@ export interface OwnOptions {
   /**
    * A replica estimated further behind the master than this many ms is not chosen, and one
    * connected to is left (`node-rejected` with the estimate). Estimated from the master's
-   * replication offset over time (its health check, `ROLE` replies, the sentinels' cached INFO)
-   * against each replica's offset; a caught-up replica is 0 ms stale, also on an idle master.
-   * Resolution: one health-check interval, so at least 2 × `healthCheckIntervalMs`.
+   * replication offset over time (the process' own sample of the master, one `INFO` per
+   * health-check interval over one connection per master and process, also in a process that
+   * never writes; health checks, `ROLE` replies, the sentinels' cached INFO) against each
+   * replica's offset, within one replication history; a caught-up replica is 0 ms stale, also on
+   * an idle master. Resolution: one health-check interval, so at least 2 × `healthCheckIntervalMs`.
    * @default no limit
    */
   maxStalenessMs?: number | undefined

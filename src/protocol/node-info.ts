@@ -55,11 +55,37 @@ export function roleProblem(
   return undefined
 }
 
+/**
+ * The replication history a node is on (`INFO replication`): `replid`, the ID of the stream it
+ * has or follows now (`master_replid`); after a failover, `replid2` (`master_replid2`), the
+ * history it continued, up to (not including) offset `switchAt` (`second_repl_offset`).
+ */
+export interface History {
+  replid: string
+  replid2?: string | undefined
+  switchAt?: number | undefined
+}
+
+/** A replication ID of all zeros: no history before. */
+const NONE = /^0+$/
+
+/** The history in `INFO replication` fields, if they name one (not a `ROLE`: it names none). */
+export function historyOf(info: Record<string, string>): History | undefined {
+  const replid = info.master_replid
+  if (!replid || NONE.test(replid)) return undefined
+  const replid2 = info.master_replid2
+  const switchAt = Number(info.second_repl_offset)
+  if (!replid2 || NONE.test(replid2) || !(switchAt > 0)) return { replid }
+  return { replid, replid2, switchAt }
+}
+
 /** Where a node is: its replication offset, and the master (`host:port`) whose stream it counts. */
 export interface Position {
   offset: number
   /** `undefined` for a token from another process (it names no master). */
   master: string | undefined
+  /** The replication history of `offset`, when known (`INFO`, or learned for the node; a `ryw2` token). */
+  history?: History | undefined
 }
 
 /** The position a `ROLE` reply gives for a node at `self` (a master names no one else). */
@@ -73,14 +99,18 @@ export function rolePosition(reply: unknown, self: string | undefined): Position
 
 /** The same from `INFO replication` (for a user who may not run ROLE). */
 export function infoPosition(info: Record<string, string>, self: string | undefined): Position | undefined {
-  if (info.role === 'master') return position(info.master_repl_offset, self)
-  if (info.role === 'slave') return position(info.slave_repl_offset, `${info.master_host}:${info.master_port}`)
+  const history = historyOf(info)
+  if (info.role === 'master') return position(info.master_repl_offset, self, 0, history)
+  if (info.role === 'slave') {
+    return position(info.slave_repl_offset, `${info.master_host}:${info.master_port}`, 0, history)
+  }
   return undefined
 }
 
-function position(offset: unknown, master: string | undefined, min = 0): Position | undefined {
+function position(offset: unknown, master: string | undefined, min = 0, history?: History): Position | undefined {
   const n = Number(text(offset) || Number.NaN)
-  return Number.isSafeInteger(n) && n >= min ? { offset: n, master } : undefined
+  if (!Number.isSafeInteger(n) || n < min) return undefined
+  return history ? { offset: n, master, history } : { offset: n, master }
 }
 
 /** The offset in a `ROLE` reply of a master or a replica (`undefined` for one not connected). */

@@ -1,5 +1,6 @@
 /** Whether a replica may serve reads, judged from what the sentinels report of it. Pure. */
 import type { ReplicaState } from '../protocol/sentinel-replies.js'
+import type { OffsetSource } from './staleness.js'
 import type { ZoneSource } from './zone-book.js'
 
 const downFlags = ['s_down', 'o_down', 'disconnected'] as const
@@ -16,6 +17,8 @@ export interface Freshness {
   maxStalenessMs?: number | undefined
   /** The estimate of how stale a replica is, in ms (see staleness.ts); `undefined`: unknown. */
   staleness?: ((replica: ReplicaState) => number | undefined) | undefined
+  /** Where the master's offset that `staleness` compares with came from (its newest sample). */
+  offsetSource?: OffsetSource | undefined
 }
 
 /**
@@ -48,6 +51,7 @@ export function replicaProblem(
 /** Why a replica estimated `estimate` ms stale must not serve reads under `maxStalenessMs`, if it must not. */
 export function stalenessProblem(estimate: number | undefined, max: number | undefined): string | undefined {
   if (max === undefined || estimate === undefined || estimate <= max) return undefined
+  if (estimate === Number.POSITIVE_INFINITY) return 'on another replication history than the master'
   return `staleness ~${estimate} ms > maxStalenessMs ${max}`
 }
 
@@ -66,6 +70,8 @@ export interface ReplicaReport extends ReplicaState {
   zoneSource?: ZoneSource | undefined
   /** How far behind the master it is, in ms, estimated from offsets (with `maxStalenessMs`). */
   stalenessMs?: number | undefined
+  /** Where the master's offset behind {@link stalenessMs} came from (see staleness.ts). */
+  masterOffsetSource?: OffsetSource | undefined
 }
 
 /** A node's zone and where it came from, as selection sees it. */
@@ -91,7 +97,10 @@ export function reportReplicas(
       lagBytes: masterOffset === undefined ? undefined : Math.max(0, masterOffset - r.offset),
       latencyMs: latencies.get(r.address),
       ...(zone && { zone: zone.zone, zoneSource: zone.source }),
-      ...(gates.maxStalenessMs !== undefined && { stalenessMs: gates.staleness?.(r) }),
+      ...(gates.maxStalenessMs !== undefined && {
+        stalenessMs: gates.staleness?.(r),
+        masterOffsetSource: gates.offsetSource,
+      }),
     }
   })
 }

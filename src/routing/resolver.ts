@@ -1,3 +1,4 @@
+import { NodeHistories } from '../consistency/histories.js'
 import { NodeNotAllowedError, NoHealthyReplicaError } from '../errors.js'
 import type { Emit, Side, Target } from '../events.js'
 import type { ResolvedOptions } from '../options/normalize.js'
@@ -46,6 +47,8 @@ export class Resolver {
    * `maxStalenessMs` (the history) and the metrics (`latest`).
    */
   readonly masterOffsets: OffsetHistory
+  /** The replication history each node was last seen on (every INFO of a node passes here or the sampler). */
+  readonly histories = new NodeHistories()
   /** The estimate behind the last staleness refusal of a connected node, for its `node-rejected`. */
   readonly #stale = new Map<string, number>()
   /** The latest answer the read side resolved from (for checks that must not wait for the sentinels). */
@@ -69,9 +72,11 @@ export class Resolver {
     const { maxLagBytes, maxLinkDownMs, allowedNodes, maxStalenessMs } = this.options
     const allowed = allowedNodes && ((r: ReplicaState) => allowedNodes(this.#map(r.host, r.port, 'replica').host))
     const history = maxStalenessMs === undefined ? undefined : this.masterOffsets
-    // The sentinels read each replica's offset `info-refresh` ms ago.
-    const staleness = history && ((r: ReplicaState) => history.estimate(r.offset, Date.now() - infoAgeMs(r)))
-    return { maxLagBytes, maxLinkDownMs, allowed, maxStalenessMs, staleness }
+    // Dated `info-refresh` ms ago; on the history its own INFO named lately (the sentinels name none).
+    const on = (r: ReplicaState) => this.histories.recent(r.address, `${r.raw['master-host']}:${r.raw['master-port']}`)
+    const estimate = (r: ReplicaState) => history?.estimate(r.offset, Date.now() - infoAgeMs(r), on(r))
+    const staleness = history && estimate
+    return { maxLagBytes, maxLinkDownMs, allowed, maxStalenessMs, staleness, offsetSource: history?.latestSource }
   }
 
   /** Each node's zone: its own announcement, else the `zones` map (by announced host, then the `natMap` one). */
@@ -127,13 +132,15 @@ export class Resolver {
    * it was chosen for, outside `clientZone`, is refused while one in the zone is eligible.
    */
   verifyRole(target: Target, info: Record<string, string>): string | undefined {
+    const history = this.histories.learn(target.address, info)
+    const offsets = this.masterOffsets
     if (target.role === 'master' && info.role === 'master') {
-      this.masterOffsets.add(target.address, Number(info.master_repl_offset), Date.now())
+      offsets.add(target.address, Number(info.master_repl_offset), Date.now(), 'master-check', history)
     }
     const problem = roleProblem(target.role, info, this.gates)
     if (problem || target.role !== 'replica') return problem
     const zoneProblem = this.#learnZone(target, info.availability_zone)
-    const estimate = this.gates.staleness && this.masterOffsets.estimate(Number(info.slave_repl_offset), Date.now())
+    const estimate = this.gates.staleness && offsets.estimate(Number(info.slave_repl_offset), Date.now(), history)
     const stale = stalenessProblem(estimate, this.options.maxStalenessMs)
     if (stale) this.#stale.set(target.address, estimate!)
     const verdict = stale ?? zoneProblem
@@ -148,7 +155,8 @@ export class Resolver {
   async verify(target: Target, info: Record<string, string>): Promise<string | undefined> {
     const problem = this.verifyRole(target, info)
     if (problem || target.role !== 'replica' || this.options.maxLagBytes === undefined) return problem
-    const seen = await this.sentinels.observe(this.#checkReuseMs)
+    // Health checks of the process share an answer up to one interval old: a thousand clients ask once.
+    const seen = await this.sentinels.observe(this.options.healthCheckIntervalMs)
     const replica = seen.replicas.find((r) => r.address === target.address)
     return replica && replicaProblem(replica, this.gates, seen.masterOffset)
   }
@@ -161,7 +169,7 @@ export class Resolver {
     const zone = this.options.clientZone
     const outside = current?.role === 'replica' && zone !== undefined && this.zoneOfTarget(current) !== zone
     if (current?.role === 'replica' && !outside) return false
-    const seen = await this.sentinels.observe(this.#checkReuseMs)
+    const seen = await this.sentinels.observe(this.options.healthCheckIntervalMs)
     this.#observed(seen)
     // Only one the sentinels call healthy is worth leaving a working connection for (a zone
     // replica they doubt for a moment is tried on a reconnect, not sought: no churn every 5 s).
@@ -208,19 +216,11 @@ export class Resolver {
     return this.options.failoverDetection ? watchFor(this.options) : undefined
   }
 
-  /**
-   * Where to connect to the node the sentinels name at `host:port` for `role` (through `natMap`),
-   * or `undefined` if `allowedNodes` keeps it out.
-   */
+  /** Where to connect to the node the sentinels name at `host:port` for `role` (`natMap`), unless `allowedNodes` keeps it out. */
   target(host: string, port: number, role: Target['role']): Target | undefined {
     const target = this.#map(host, port, role)
     const allowed = this.options.allowedNodes
     return !allowed || allowed(target.host) ? target : undefined
-  }
-
-  /** Health checks of the process share an answer up to one interval old: a thousand clients ask once per interval. */
-  get #checkReuseMs(): number {
-    return this.options.healthCheckIntervalMs
   }
 
   #resolved(side: Side, target: Target, seen: Observation, owner: boolean): void {
@@ -272,7 +272,7 @@ export class Resolver {
   #observed(seen: Observation): void {
     this.#seen = seen
     if (seen.masterOffset !== undefined && seen.masterOffsetAt !== undefined && !seen.announced) {
-      this.masterOffsets.add(seen.master.address, seen.masterOffset, seen.masterOffsetAt)
+      this.masterOffsets.add(seen.master.address, seen.masterOffset, seen.masterOffsetAt, 'sentinels')
     }
   }
 

@@ -14,10 +14,23 @@
  * its offset and the first one above it, and the earlier moment is taken. Hence the minimum of
  * `maxStalenessMs` (2 × `healthCheckIntervalMs`): a tighter bound would reject replicas that are
  * only one sample behind.
+ *
+ * Offsets compare within one replication history only. A master sample that names its history
+ * (`INFO`: the health checks, the sampler) and names another one than the samples before starts
+ * a new record, also at the same address; a replica whose `INFO` names a history the master's
+ * does not contain at its offset (see {@link comparable}) is unboundedly stale.
  */
+import type { History } from '../protocol/node-info.js'
 
 /** Samples closer together than this replace each other (ROLE replies may come every tick). */
 const MIN_GAP_MS = 10
+
+/**
+ * Where a sample of the master's offset came from: the process' own sampler (master-sampler.ts),
+ * the write side's health and role checks, the session's ROLEs, the sentinels' cached INFO, or
+ * `topology()`'s own INFO.
+ */
+export type OffsetSource = 'sampler' | 'master-check' | 'session' | 'sentinels' | 'topology'
 
 interface Sample {
   offset: number
@@ -31,21 +44,31 @@ interface Sample {
  */
 export class OffsetHistory {
   #master: string | undefined
+  /** The master's history, as its latest sample that named one said. */
+  #history: History | undefined
   #samples: Sample[] = []
+  #latestSource: OffsetSource | undefined
 
   constructor(readonly keepMs: number) {}
 
-  /** The master at `master` reported `offset` at time `at` (ms). A new master starts a new history. */
-  add(master: string, offset: number, at: number): void {
+  /**
+   * The master at `master` reported `offset` at time `at` (ms), as `source` saw it. A new master
+   * starts a new history.
+   */
+  add(master: string, offset: number, at: number, source: OffsetSource, history?: History): void {
     if (!Number.isSafeInteger(offset) || offset < 0) return
-    if (master !== this.#master) {
+    const newHistory = history && this.#history && history.replid !== this.#history.replid
+    if (master !== this.#master || newHistory) {
       this.#master = master
       this.#samples = []
+      this.#history = undefined
     }
+    if (history) this.#history = history
     const samples = this.#samples
     // Keep time order: a sample from the past (the sentinels' cache) goes where it belongs.
     let i = samples.length
     while (i > 0 && samples[i - 1]!.at > at) i--
+    if (i === samples.length) this.#latestSource = source
     const before = samples[i - 1]
     const beforeThat = samples[i - 2]
     if (before && i === samples.length) {
@@ -67,12 +90,19 @@ export class OffsetHistory {
   /** Forget everything (the master changed, or the client stopped tracking). */
   clear(): void {
     this.#master = undefined
+    this.#history = undefined
     this.#samples = []
+    this.#latestSource = undefined
   }
 
   /** The master's latest offset known (the newest sample), if any. */
   get latest(): number | undefined {
     return this.#samples.at(-1)?.offset
+  }
+
+  /** Where the newest sample came from, if there is one. */
+  get latestSource(): OffsetSource | undefined {
+    return this.#samples.length > 0 ? this.#latestSource : undefined
   }
 
   /** The samples, oldest first (for tests and reports). */
@@ -81,10 +111,11 @@ export class OffsetHistory {
   }
 
   /**
-   * How stale (ms) a replica seen at `offset` at time `at` is; `undefined` when there is no
-   * sample to compare with.
+   * How stale (ms) a replica seen at `offset` at time `at` (on `history`, when its INFO said) is;
+   * `undefined` when there is no sample to compare with; infinite on a history not the master's.
    */
-  estimate(offset: number, at: number): number | undefined {
+  estimate(offset: number, at: number, history?: History): number | undefined {
+    if (history && this.#history && !comparable(history, offset, this.#history)) return Number.POSITIVE_INFINITY
     return stalenessMs(this.#samples, offset, at)
   }
 }
@@ -100,4 +131,14 @@ export function stalenessMs(samples: readonly Sample[], offset: number, at: numb
   if (ahead === -1) return 0
   const caughtUp = samples[ahead - 1]
   return Math.max(0, Math.round(at - (caughtUp ?? samples[0]!).at))
+}
+
+/**
+ * Whether a replica at `offset` on `replica`'s history has a prefix of the `master`'s: the same
+ * history; the one the master continued (before its switch); or one that continued the master's
+ * (a replica of a newer master: compared by offset, the master's samples being the older word).
+ */
+export function comparable(replica: History, offset: number, master: History): boolean {
+  if (replica.replid === master.replid || replica.replid2 === master.replid) return true
+  return replica.replid === master.replid2 && offset < (master.switchAt ?? 0)
 }

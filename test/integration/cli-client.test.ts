@@ -55,7 +55,8 @@ describe('twiceredis status, read, write and watch against a lab', () => {
     const args = ['--client-zone', 'a', '--zones', 'a=127.0.0.1/32;b=10.0.0.0/8', '--max-staleness-ms', '2000']
     const { code, stdout } = await run('status', ...args)
     assert.equal(code, 0)
-    for (const r of lab.replicas) assert.match(stdout, new RegExp(`${r.address} +slave +ok +\\d+ B +a +~\\d+ ms +yes`))
+    for (const r of lab.replicas)
+      assert.match(stdout, new RegExp(`${r.address} +slave +ok +\\d+ B +a +~\\d+ ms \\(master offset: [a-z-]+\\) +yes`))
     assert.match(stdout, /^ {2}in zone a, client zone a$/m)
   })
 

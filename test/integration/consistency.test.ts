@@ -96,7 +96,7 @@ describe("consistency: 'session'", () => {
       })
     const value = `v-${Date.now()}`
     const token = (await run('write', 'ryw:token', value)).stdout.trim()
-    assert.match(token, /^ryw1:\d+$/)
+    assert.match(token, /^ryw2:[0-9a-f]{40}:\d+$/)
     assert.deepEqual(JSON.parse((await run('read', 'ryw:token', token)).stdout), { value, role: 'replica' })
   })
 

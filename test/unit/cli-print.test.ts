@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { formatLag, summary } from '../../src/cli/print.js'
+import { formatLag, formatStaleness, summary } from '../../src/cli/print.js'
 import type { Topology } from '../../src/index.js'
 import { reportReplicas } from '../../src/routing/replica-health.js'
 
@@ -38,5 +38,13 @@ describe('twiceredis status: the LAG column', () => {
     assert.equal(formatLag(640, { bytes: 640, from: 'sentinel', ageMs: 812 }), '~640 B (sentinels, 812 ms old)')
     assert.equal(formatLag(640, { bytes: 640, from: 'sentinel' }), '~640 B (sentinels, age unknown)')
     assert.equal(formatLag(undefined), '?')
+  })
+})
+
+describe('twiceredis status: the STALENESS column', () => {
+  it("the estimate with where the master's offset came from", () => {
+    assert.equal(formatStaleness(120, 'sampler'), '~120 ms (master offset: sampler)')
+    assert.equal(formatStaleness(0, 'sentinels'), '~0 ms (master offset: sentinels)')
+    assert.equal(formatStaleness(undefined, undefined), '? (no master offset yet)')
   })
 })

@@ -3,7 +3,13 @@ import { describe, it } from 'node:test'
 import { normalize } from '../../src/options/normalize.js'
 import { FALLBACK_POLL_MS, RETRY_REUSE_MS } from '../../src/routing/answer-reuse.js'
 import { Resolver } from '../../src/routing/resolver.js'
-import { announceMaster, RETIRE_MS, type SentinelSet, sentinelSetFor } from '../../src/sentinels/registry.js'
+import {
+  announceMaster,
+  RETIRE_MS,
+  type SentinelSet,
+  samplerFor,
+  sentinelSetFor,
+} from '../../src/sentinels/registry.js'
 import type { Observation } from '../../src/sentinels/sentinel-query.js'
 import { Sentinels } from '../../src/sentinels/sentinels.js'
 
@@ -110,5 +116,40 @@ describe('how old a sentinel answer an attempt may take', () => {
     assert.ok(listening >= 2000 && listening < 2100, String(listening))
     assert.equal(resolver.reuseMs('master', afterSwitch, Date.now() - 60_000), FALLBACK_POLL_MS)
     assert.equal(resolver.reuseMs('master', retry, Date.now()), RETRY_REUSE_MS, 'never less than any retry')
+  })
+})
+
+describe('the master sampler of a process', () => {
+  it('one per sentinel set, shared by every member, forgotten when the last one leaves', async () => {
+    const o = normalize({
+      name: 'sampled',
+      sentinels: ['10.9.0.1:26379'],
+      maxStalenessMs: 400,
+      healthCheckIntervalMs: 200,
+    })
+    const asked: number[] = []
+    // A member whose sentinels name no master it may reach: no connection is opened.
+    const member = (intervalMs: number) => ({
+      intervalMs,
+      master: async (maxAgeMs: number) => {
+        asked.push(maxAgeMs)
+        return undefined
+      },
+      connection: () => ({}),
+      sampled: () => {},
+    })
+    const sampler = samplerFor(o)
+    assert.equal(samplerFor(o), sampler)
+    const leaveA = sampler.join(member(200))
+    const leaveB = sampler.join(member(100))
+    assert.equal(sampler.members, 2)
+    await new Promise((r) => setTimeout(r, 5))
+    assert.deepEqual(asked.slice(0, 1), [200], 'the first sample at once, an answer up to an interval old')
+    leaveA()
+    leaveA() // twice: once
+    assert.equal(sampler.members, 1)
+    leaveB()
+    assert.equal(sampler.members, 0)
+    assert.notEqual(samplerFor(o), sampler, 'a new sampler once the last member left')
   })
 })

@@ -169,7 +169,7 @@ describe('staleness estimate', () => {
     // 30 s of 100 ms samples; a 14-byte ping every second, which the replica has within a ms.
     for (let t = 0; t <= 30_000; t += 100) {
       if (t % 1000 === 0) offset += 14
-      h.add('m:1', offset, t)
+      h.add('m:1', offset, t, 'sampler')
       assert.equal(h.estimate(offset, t + 1), 0)
     }
     // Runs of equal offsets keep their first and last sample only.
@@ -178,33 +178,60 @@ describe('staleness estimate', () => {
 
   it('a replica stuck at an offset grows stale with the time the master has been past it', () => {
     const h = new OffsetHistory(10_000)
-    for (let t = 0; t <= 5000; t += 100) h.add('m:1', 1000 + t, t) // a write every 100 ms
+    for (let t = 0; t <= 5000; t += 100) h.add('m:1', 1000 + t, t, 'sampler') // a write every 100 ms
     assert.equal(h.estimate(2000, 5000), 4000)
     assert.equal(h.estimate(6000, 5000), 0)
   })
 
   it('a new master starts a new history; old samples are dropped after keepMs; near samples merge', () => {
     const h = new OffsetHistory(1000)
-    h.add('m:1', 500, 0)
-    h.add('m:1', 600, 100)
-    h.add('m:2', 10, 200)
+    h.add('m:1', 500, 0, 'sampler')
+    h.add('m:1', 600, 100, 'sampler')
+    h.add('m:2', 10, 200, 'sampler')
     assert.deepEqual(h.samples, [at(10, 200)])
-    for (let t = 300; t <= 3000; t += 100) h.add('m:2', t, t)
+    for (let t = 300; t <= 3000; t += 100) h.add('m:2', t, t, 'sampler')
     assert.ok(h.samples[0]!.at >= 2000)
-    h.add('m:2', 3005, 3003)
+    h.add('m:2', 3005, 3003, 'sampler')
     assert.deepEqual(h.samples.at(-1), at(3005, 3003))
     assert.equal(h.samples.at(-2)!.at, 2900)
   })
 
   it('a sample from the past (the sentinels cache) goes where it belongs', () => {
     const h = new OffsetHistory(10_000)
-    h.add('m:1', 100, 1000)
-    h.add('m:1', 300, 3000)
-    h.add('m:1', 200, 2000)
+    h.add('m:1', 100, 1000, 'sampler')
+    h.add('m:1', 300, 3000, 'sampler')
+    h.add('m:1', 200, 2000, 'sampler')
     assert.deepEqual(
       h.samples.map((s) => s.at),
       [1000, 2000, 3000],
     )
+  })
+
+  it('histories: a master on a new replication ID starts a new history; a replica on another history is unboundedly stale', () => {
+    const [h1, h2, h3] = ['1', '2', '3'].map((c) => c.repeat(40)) as [string, string, string]
+    const h = new OffsetHistory(10_000)
+    h.add('m:1', 100, 1000, 'sampler', { replid: h1 })
+    h.add('m:1', 200, 2000, 'sampler', { replid: h1 })
+    // The same address, another history (REPLICAOF NO ONE, a pod restarted empty behind the name).
+    h.add('m:1', 50, 3000, 'sampler', { replid: h3 })
+    assert.deepEqual(h.samples, [at(50, 3000)])
+    h.add('m:1', 60, 3100, 'sentinels') // names no history: the same one
+    assert.equal(h.samples.length, 2)
+    assert.equal(h.estimate(60, 3200, { replid: h3 }), 0)
+    assert.equal(
+      h.estimate(900, 3200, { replid: h1 }),
+      Number.POSITIVE_INFINITY,
+      'the old history, whatever its offset',
+    )
+    assert.equal(h.estimate(10, 3200), 3200 - 3000, 'no history known of the replica: offsets alone')
+    // After a failover: the master continued h1 up to 500; a replica still on h1 below the switch compares.
+    const f = new OffsetHistory(10_000)
+    f.add('n:1', 600, 1000, 'sampler', { replid: h2, replid2: h1, switchAt: 501 })
+    f.add('n:1', 700, 2000, 'sampler', { replid: h2, replid2: h1, switchAt: 501 })
+    assert.equal(f.estimate(450, 2100, { replid: h1 }), 2100 - 1000)
+    assert.equal(f.estimate(650, 2100, { replid: h1 }), Number.POSITIVE_INFINITY, 'past the switch on the old history')
+    assert.equal(f.estimate(700, 2100, { replid: h2, replid2: h1, switchAt: 501 }), 0)
+    assert.match(stalenessProblem(Number.POSITIVE_INFINITY, 2000) ?? '', /another replication history/)
   })
 
   it('gates: a replica past maxStalenessMs is not eligible, with the estimate in the reason', () => {
