@@ -12,10 +12,10 @@ import { Metrics } from './metrics/metrics.js'
 import { credentialsFor, normalize, type ResolvedOptions } from './options/normalize.js'
 import type { SentinelInput, TwiceRedisConfig, TwiceRedisOptions } from './options/options.js'
 import { parseInfo } from './protocol/node-info.js'
-import { sampleMember } from './routing/master-sampler.js'
+import { sampleMember, samplerFor } from './routing/master-sampler.js'
 import { type ReplicaReport, reportReplicas } from './routing/replica-health.js'
 import { Resolver } from './routing/resolver.js'
-import { samplerFor, sentinelSetFor } from './sentinels/registry.js'
+import { sentinelSetFor } from './sentinels/registry.js'
 import { type SentinelReport, Sentinels } from './sentinels/sentinels.js'
 
 export type { TwiceRedisEvents }

@@ -1,9 +1,10 @@
 import { Redis, type RedisOptions } from 'ioredis'
 import { FixedConnector } from '../connector.js'
 import type { Target } from '../events.js'
-import { credentialsFor } from '../options/normalize.js'
+import { credentialsFor, type ResolvedOptions } from '../options/normalize.js'
 import { isPermissionError } from '../protocol/auth-error.js'
 import { infoFromRole, parseInfo } from '../protocol/node-info.js'
+import { type SentinelSet, sentinelSetFor } from '../sentinels/registry.js'
 import type { Resolver } from './resolver.js'
 
 /**
@@ -174,4 +175,18 @@ export function sampleMember(resolver: Resolver): SampleMember {
       resolver.masterOffsets.add(address, Number(info.master_repl_offset), at, 'sampler', history)
     },
   }
+}
+
+/** One sampler per sentinel set, while it has members (the set itself never knows of it). */
+const samplers = new WeakMap<SentinelSet, MasterSampler>()
+
+/** The process-wide sampler of the master of these options' sentinel set. */
+export function samplerFor(o: ResolvedOptions): MasterSampler {
+  const set = sentinelSetFor(o)
+  let sampler = samplers.get(set)
+  if (!sampler) {
+    sampler = new MasterSampler(() => samplers.delete(set))
+    samplers.set(set, sampler)
+  }
+  return sampler
 }

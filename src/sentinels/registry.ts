@@ -1,6 +1,5 @@
 import type { ResolvedOptions } from '../options/normalize.js'
 import { formatAddress } from '../protocol/address.js'
-import { MasterSampler } from '../routing/master-sampler.js'
 import type { Observation } from './sentinel-query.js'
 import type { SharedAnswer } from './sentinels.js'
 import { Watch } from './watch.js'
@@ -13,8 +12,6 @@ import { Watch } from './watch.js'
  */
 export interface SentinelSet extends SharedAnswer {
   watch?: Watch | undefined
-  /** The process' own samples of the master's offset, while a TwiceRedis with `maxStalenessMs` reads. */
-  sampler?: MasterSampler | undefined
 }
 
 /**
@@ -74,15 +71,6 @@ export function watchFor(o: ResolvedOptions): Watch {
     },
   })
   return set.watch
-}
-
-/** The process-wide sampler of the master of these options' sentinel set (see master-sampler.ts). */
-export function samplerFor(o: ResolvedOptions): MasterSampler {
-  const set = sentinelSetFor(o)
-  set.sampler ??= new MasterSampler(() => {
-    set.sampler = undefined
-  })
-  return set.sampler
 }
 
 /**

@@ -2,14 +2,9 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { normalize } from '../../src/options/normalize.js'
 import { FALLBACK_POLL_MS, RETRY_REUSE_MS } from '../../src/routing/answer-reuse.js'
+import { samplerFor } from '../../src/routing/master-sampler.js'
 import { Resolver } from '../../src/routing/resolver.js'
-import {
-  announceMaster,
-  RETIRE_MS,
-  type SentinelSet,
-  samplerFor,
-  sentinelSetFor,
-} from '../../src/sentinels/registry.js'
+import { announceMaster, RETIRE_MS, type SentinelSet, sentinelSetFor } from '../../src/sentinels/registry.js'
 import type { Observation } from '../../src/sentinels/sentinel-query.js'
 import { Sentinels } from '../../src/sentinels/sentinels.js'
 
