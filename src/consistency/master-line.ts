@@ -1,4 +1,5 @@
 import { markInternal } from '../client/connection.js'
+import { offlineQueueLength } from '../ioredis-internals.js'
 import type { SessionClient } from './session-client.js'
 
 /** How long the session's own line to the master stays open after its last use. */
@@ -62,18 +63,15 @@ export class MasterLine {
 }
 
 /**
- * quit() waits for the replies pending on a ready connection, but rejects what waits in the
- * offline queue of one still connecting (a read moved there as `tr.master` closed): let that
- * connect end first (bounded by `connectTimeoutMs`).
+ * Quit `line` once nothing is queued or in flight on it: a read moved there as `tr.master` closed
+ * may still wait for its connect, or for the next master in a failover (a `quit()` then would
+ * reject it). What waits is bounded as any command of `tr.master` is (its retries, timeouts).
  */
 function closeWhenAnswered(line: SessionClient): void {
-  if (line.status !== 'connecting' && line.status !== 'connect') {
+  if (line.status === 'end') return
+  if (line.commandQueue.length === 0 && offlineQueueLength(line) === 0) {
     line.quit().catch(() => line.disconnect())
     return
   }
-  const settled = () => {
-    line.off('ready', settled).off('close', settled)
-    closeWhenAnswered(line)
-  }
-  line.once('ready', settled).once('close', settled)
+  setTimeout(() => closeWhenAnswered(line), LINE_MS).unref()
 }
