@@ -1,0 +1,119 @@
+/**
+ * ioredis' own functional test suite, run twice against the same lab (master at 127.0.0.1:6379):
+ * once with plain ioredis, once with every client of the test files that targets the master
+ * answered by `new TwiceRedis(...).master` (route.cjs). Prints each run's pass/fail/skip and the
+ * tests that pass plain but fail routed.
+ *
+ *   npm run build   # the routed run loads dist/cjs
+ *   npx tsx bench/compat/ioredis-suite.ts <ioredis checkout> [--consistency session]
+ *     [--failover-detection outage] [--grep <mocha grep>] [--files <glob,...>] [--keep <dir>]
+ *
+ * The checkout needs its dev dependencies (`npm install` there: mocha, ts-node, chai, sinon).
+ * Cluster and sentinel test files are left out (they need their own servers).
+ */
+import { spawn } from 'node:child_process'
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import { startLab } from '../../src/lab/index.js'
+
+const here = dirname(fileURLToPath(import.meta.url))
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    consistency: { type: 'string' },
+    'failover-detection': { type: 'string' },
+    grep: { type: 'string' },
+    files: { type: 'string' },
+    keep: { type: 'string' },
+  },
+})
+const checkout = resolve(positionals[0] ?? '')
+if (!positionals[0] || !existsSync(join(checkout, 'lib', 'Redis.ts'))) {
+  throw new Error('usage: ioredis-suite.ts <path to an ioredis checkout (lib, test, package.json)>')
+}
+const mocha = join(checkout, 'node_modules', '.bin', 'mocha')
+if (!existsSync(mocha)) throw new Error(`no mocha in ${checkout}: run \`npm install\` there first`)
+const dist = resolve(here, '..', '..', 'dist', 'cjs', 'index.js')
+if (!existsSync(dist)) throw new Error('no dist/cjs: run `npm run build` first')
+
+const extra: Record<string, unknown> = {}
+if (values.consistency) extra.consistency = values.consistency
+if (values['failover-detection']) {
+  const f = values['failover-detection']
+  extra.failoverDetection = f === 'false' ? false : f
+}
+const files = values.files?.split(',') ?? ['test/helpers/*.ts', 'test/functional/*.ts', 'test/functional/commands/*.ts']
+// Sentinel files need sentinels of their own setup; cluster files a cluster.
+const ignore = ['test/functional/sentinel.ts', 'test/functional/sentinel_nat.ts']
+const out = values.keep ?? mkdtempSync(join(tmpdir(), 'ioredis-suite-'))
+
+interface Outcome {
+  title: string
+  state: 'passed' | 'failed' | 'pending'
+  error?: string
+}
+
+async function run(label: string, env: Record<string, string>): Promise<Map<string, Outcome>> {
+  const report = join(out, `${label}.json`)
+  const args = ['--no-experimental-strip-types', '--require', 'ts-node/register', '--require', join(here, 'route.cjs')]
+  args.push('--exit', '--timeout', '8000', '--reporter', 'json', '--reporter-option', `output=${report}`)
+  for (const i of ignore) args.push('--ignore', i)
+  if (values.grep) args.push('--grep', values.grep)
+  args.push(...files)
+  const child = spawn(mocha, args, {
+    cwd: checkout,
+    env: { ...process.env, TS_NODE_TRANSPILE_ONLY: 'true', NODE_ENV: 'test', TWICE_IOREDIS: checkout, ...env },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  })
+  await new Promise((done) => child.on('exit', done))
+  const json = JSON.parse(readFileSync(report, 'utf8')) as {
+    tests: { fullTitle: string; file: string; err?: { message?: string } }[]
+    passes: { fullTitle: string; file: string }[]
+    failures: { fullTitle: string; file: string; err?: { message?: string } }[]
+    pending: { fullTitle: string; file: string }[]
+  }
+  const outcomes = new Map<string, Outcome>()
+  const key = (t: { fullTitle: string; file: string }) => `${t.file.replace(`${checkout}/`, '')} :: ${t.fullTitle}`
+  for (const t of json.passes) outcomes.set(key(t), { title: key(t), state: 'passed' })
+  for (const t of json.pending) outcomes.set(key(t), { title: key(t), state: 'pending' })
+  for (const t of json.failures) {
+    outcomes.set(key(t), { title: key(t), state: 'failed', error: t.err?.message?.split('\n')[0] })
+  }
+  return outcomes
+}
+
+function count(label: string, outcomes: Map<string, Outcome>): void {
+  const n = { passed: 0, failed: 0, pending: 0 }
+  for (const o of outcomes.values()) n[o.state]++
+  console.log(`${label}: ${n.passed} pass, ${n.failed} fail, ${n.pending} skip`)
+}
+
+const lab = await startLab({ masterPort: 6379 })
+try {
+  const sentinels = lab.sentinelAddresses
+  const plain = await run('plain', {})
+  const routed = await run('routed', {
+    TWICE_ROUTE: '1',
+    TWICE_DIST: dist,
+    TWICE_SENTINELS: JSON.stringify(sentinels),
+    TWICE_NAME: lab.masterName,
+    TWICE_OPTIONS: JSON.stringify(extra),
+  })
+  console.log(`ioredis ${JSON.parse(readFileSync(join(checkout, 'package.json'), 'utf8')).version}, options ${JSON.stringify(extra)}`)
+  count('plain ', plain)
+  count('routed', routed)
+  const lost = [...plain.values()].filter((o) => o.state === 'passed' && routed.get(o.title)?.state !== 'passed')
+  const passedPlain = [...plain.values()].filter((o) => o.state === 'passed').length
+  const kept = passedPlain - lost.length
+  console.log(`of ${passedPlain} passing plain, ${kept} pass routed (${((100 * kept) / passedPlain).toFixed(1)} %)`)
+  for (const o of lost) {
+    const r = routed.get(o.title)
+    console.log(`- ${o.title}: ${r ? `${r.state}${r.error ? `: ${r.error}` : ''}` : 'not run'}`)
+  }
+  console.log(`reports: ${out}`)
+} finally {
+  await lab.stop()
+}
