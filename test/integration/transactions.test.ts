@@ -164,7 +164,11 @@ describe('a WATCH lost with its connection', () => {
     })
     await tr.master.set('roe:foo', 'bar')
     await tr.master.set('roe:i', 1)
-    const replies = await tr.master.pipeline().sadd('roe:foo', 'a').multi().get('roe:foo').incr('roe:i').exec().exec()
+    // ioredis' types have no multi() on a pipeline, nor a pipeline's exec() for its transaction; its code has both.
+    type Pipeline = ReturnType<typeof tr.master.pipeline>
+    const pipeline = tr.master.pipeline().sadd('roe:foo', 'a') as unknown as { multi(): Pipeline }
+    const inTransaction = pipeline.multi().get('roe:foo').incr('roe:i') as unknown as { exec(): Pipeline }
+    const replies = await inTransaction.exec().exec()
     assert.deepEqual(replies, [
       [null, 1],
       [null, 'OK'],
