@@ -116,8 +116,8 @@ async function runOnce(
     failures: { fullTitle: string; file: string; err?: { message?: string } }[]
     pending: { fullTitle: string; file: string }[]
   }
-  const key = (t: { fullTitle: string; file: string }) => {
-    const file = t.file.replace(`${checkout}/`, '')
+  const key = (t: { fullTitle: string; file?: string }) => {
+    const file = (t.file ?? 'unknown').replace(`${checkout}/`, '')
     seen.add(file)
     return `${file} :: ${t.fullTitle}`
   }
@@ -135,10 +135,18 @@ function count(label: string, outcomes: Map<string, Outcome>): void {
   console.log(`${label}: ${n.passed} pass, ${n.failed} fail, ${n.pending} skip`)
 }
 
-const lab = await startLab({ masterPort: 6379 })
+// No failover in the middle of the suite: its DEBUG SLEEPs and CLIENT PAUSEs are not outages.
+const lab = await startLab({ masterPort: 6379, downAfterMs: 60_000, failoverTimeoutMs: 120_000 })
+/** The suite assumes the master stays at 6379; a run after a failover would measure nothing. */
+async function checkMaster(label: string): Promise<void> {
+  const role = String(await lab.command(lab.master, 'ROLE').then((r) => (r as unknown[])[0]))
+  if (role !== 'master' || lab.master.port !== 6379)
+    throw new Error(`after the ${label} run, 6379 is no master: ${role}`)
+}
 try {
   const sentinels = lab.sentinelAddresses
   const plain = await run('plain', {})
+  await checkMaster('plain')
   const routed = await run('routed', {
     TWICE_ROUTE: '1',
     TWICE_DIST: dist,
@@ -146,6 +154,7 @@ try {
     TWICE_NAME: lab.masterName,
     TWICE_OPTIONS: JSON.stringify(extra),
   })
+  await checkMaster('routed')
   console.log(
     `ioredis ${JSON.parse(readFileSync(join(checkout, 'package.json'), 'utf8')).version}, options ${JSON.stringify(extra)}`,
   )

@@ -198,7 +198,8 @@ export class TwiceRedisClient extends Redis {
       return
     }
     this.#stopTimers()
-    if (!this.#life.disconnect()) return
+    // ioredis ends a client that never connected ('close', 'end'); the next command connects all the same.
+    if (!this.#life.disconnect() && this.status !== 'wait') return
     const reconnecting = this.status === 'reconnecting'
     super.disconnect()
     if (reconnecting) endWhileReconnecting(this)
@@ -221,18 +222,17 @@ export class TwiceRedisClient extends Redis {
     this.#stopTimers()
     // Commands held by the write fence: there will be no connection for them.
     this.#life.quit(this.#fence.drop(), () => new ClientClosedError(this.side))
-    if (open) {
-      const timer = setTimeout(() => super.disconnect(), this.options.connectTimeout ?? 2000)
-      if (!ready) {
-        const reconnecting = this.status === 'reconnecting'
-        super.disconnect()
-        if (reconnecting) endWhileReconnecting(this)
-      }
-      await sent
-      await ended
-      clearTimeout(timer)
+    const timer = open ? setTimeout(() => super.disconnect(), this.options.connectTimeout ?? 2000) : undefined
+    if (open && !ready) {
+      const reconnecting = this.status === 'reconnecting'
+      super.disconnect()
+      if (reconnecting) endWhileReconnecting(this)
     }
+    // As ioredis: called back once QUIT is answered, before 'end'; the promise waits for the end.
+    await sent
     callback?.(null, 'OK')
+    await ended
+    clearTimeout(timer)
     return 'OK'
   }
 
