@@ -81,14 +81,34 @@ async function run(label: string, env: Record<string, string>): Promise<Map<stri
   let remaining = tests.filter((f) => !ignore.includes(f))
   const outcomes = new Map<string, Outcome>()
   for (let part = 0; remaining.length > 0; part++) {
+    const before = outcomes.size
     const seen = await runOnce(`${label}-${part}`, env, [...helpers, ...remaining], outcomes)
     let last = remaining.length - 1
     while (last >= 0 && !seen.has(remaining[last]!)) last--
-    if (last < 0 || last === remaining.length - 1) break
-    console.error(`${label}: mocha stopped in ${remaining[last]}, going on from the next file`)
+    if (last < 0 || last === remaining.length - 1 || outcomes.size === before) break
+    const stopped = remaining[last]!
+    console.error(`${label}: mocha stopped in ${stopped}, going on with its tests not run yet`)
+    await runRest(`${label}-${part}-rest`, env, helpers, stopped, outcomes)
     remaining = remaining.slice(last + 1)
   }
   return outcomes
+}
+
+/** The tests of `file` without an outcome yet, each file run again until none is left or none runs. */
+async function runRest(
+  label: string,
+  env: Record<string, string>,
+  helpers: string[],
+  file: string,
+  outcomes: Map<string, Outcome>,
+): Promise<void> {
+  for (let i = 0; ; i++) {
+    const done = [...outcomes.keys()].filter((k) => k.startsWith(`${file} :: `)).map((k) => k.slice(file.length + 4))
+    const before = outcomes.size
+    const escaped = done.map((t) => `^${t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`).join('|')
+    await runOnce(`${label}-${i}`, env, [...helpers, file], outcomes, escaped ? ['--grep', escaped, '--invert'] : [])
+    if (outcomes.size === before) return
+  }
 }
 
 /** Run mocha once on `list`; add its outcomes; the files it reported tests of. */
@@ -97,12 +117,13 @@ async function runOnce(
   env: Record<string, string>,
   list: string[],
   outcomes: Map<string, Outcome>,
+  more: string[] = [],
 ): Promise<Set<string>> {
   const report = join(out, `${label}.json`)
   const args = ['--no-experimental-strip-types', '--require', 'ts-node/register', '--require', join(here, 'route.cjs')]
   args.push('--exit', '--timeout', '8000', '--reporter', 'json', '--reporter-option', `output=${report}`)
-  if (values.grep) args.push('--grep', values.grep)
-  args.push(...list)
+  if (values.grep && more.length === 0) args.push('--grep', values.grep)
+  args.push(...more, ...list)
   const child = spawn(mocha, args, {
     cwd: checkout,
     env: { ...process.env, TS_NODE_TRANSPILE_ONLY: 'true', NODE_ENV: 'test', TWICE_IOREDIS: checkout, ...env },

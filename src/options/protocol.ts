@@ -51,7 +51,7 @@ export function checkProtocols(o: Layers, resp3: boolean, top: Record<string, un
     if (mapping === 'resp3' && protocol === 2) {
       throw new InvalidOptionError(
         where('replyMapping'),
-        "'legacy' or unset with `protocol: 2` ('resp3' needs `protocol: 3`)",
+        "'legacy' or unset with `protocol: 2` (the 'resp3' mapping is only supported with protocol 3, as in ioredis)",
       )
     }
     return (mapping ?? 'legacy') as string

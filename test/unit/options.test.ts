@@ -70,7 +70,7 @@ describe('normalize', () => {
     rejects({ ...base, protocol: 4 }, 'protocol')
     assert.throws(() => normalize({ ...base, protocol: 2, replyMapping: 'resp3' } as never), {
       option: 'replyMapping',
-      message: /protocol: 3/,
+      message: /only supported with protocol 3/,
     })
     assert.throws(
       () => normalize({ ...base, masterOptions: { protocol: 2 }, redisOptions: { replyMapping: 'resp3' } }),
