@@ -223,7 +223,8 @@ export class TwiceRedisClient extends Redis {
     // Commands held by the write fence: there will be no connection for them.
     this.#life.quit(this.#fence.drop(), () => new ClientClosedError(this.side))
     const timer = open ? setTimeout(() => super.disconnect(), this.options.connectTimeout ?? 2000) : undefined
-    if (open && !ready) {
+    // One that never connected ends as in ioredis ('close', 'end'), with no QUIT to send.
+    if ((open && !ready) || (state !== 'closed' && this.status === 'wait')) {
       const reconnecting = this.status === 'reconnecting'
       super.disconnect()
       if (reconnecting) endWhileReconnecting(this)
@@ -237,8 +238,7 @@ export class TwiceRedisClient extends Redis {
   }
 
   static {
-    // `duplicate()`: a new client for the same side with the same options (BullMQ and others duplicate
-    // the client they are given). On the prototype, so the type stays the installed ioredis' own.
+    // duplicate(): same side, same options (BullMQ and others duplicate theirs); on the prototype: ioredis' type.
     TwiceRedisClient.prototype.duplicate = function (this: TwiceRedisClient, override?: Partial<RedisOptions>) {
       const { coalesce } = connectorOf<TwiceRedisConnector>(this)
       const Connector = TwiceRedisConnector.for(this.side, this.#resolver, false, coalesce) // not the side's owner

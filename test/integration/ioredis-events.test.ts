@@ -30,4 +30,14 @@ describe('events in the order ioredis emits them', () => {
     assert.equal(tr.master.status, 'end')
     assert.equal(await tr.master.ping(), 'PONG')
   })
+
+  it("quit() of a client that never connected emits 'close' and 'end', as ioredis does", async () => {
+    const tr = fx.open()
+    const events: string[] = []
+    for (const name of ['close', 'end']) tr.master.on(name, () => events.push(name))
+    assert.equal(await tr.master.quit(), 'OK')
+    await new Promise((resolve) => setImmediate(resolve))
+    assert.deepEqual(events, ['close', 'end'])
+    await assert.rejects(tr.master.ping(), { code: 'CLIENT_CLOSED' })
+  })
 })
