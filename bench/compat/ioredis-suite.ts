@@ -6,7 +6,8 @@
  *
  *   npm run build   # the routed run loads dist/cjs
  *   npx tsx bench/compat/ioredis-suite.ts <ioredis checkout> [--consistency session]
- *     [--failover-detection outage] [--grep <mocha grep>] [--files <glob,...>] [--keep <dir>]
+ *     [--failover-detection outage] [--set <option>=<JSON>]... [--grep <mocha grep>]
+ *     [--files <dir>/*.ts,...] [--keep <dir>]
  *
  * The checkout needs its dev dependencies (`npm install` there: mocha, ts-node, chai, sinon).
  * Cluster and sentinel test files are left out (they need their own servers).
@@ -28,6 +29,7 @@ const { values, positionals } = parseArgs({
     grep: { type: 'string' },
     files: { type: 'string' },
     keep: { type: 'string' },
+    set: { type: 'string', multiple: true },
   },
 })
 const checkout = resolve(positionals[0] ?? '')
@@ -44,6 +46,11 @@ if (values.consistency) extra.consistency = values.consistency
 if (values['failover-detection']) {
   const f = values['failover-detection']
   extra.failoverDetection = f === 'false' ? false : f
+}
+// Any other TwiceRedis option, as `key=<JSON>` (`--set lazyConnect=false`); a test's own options win.
+for (const pair of values.set ?? []) {
+  const at = pair.indexOf('=')
+  extra[pair.slice(0, at)] = JSON.parse(pair.slice(at + 1))
 }
 const files = values.files?.split(',') ?? ['test/helpers/*.ts', 'test/functional/*.ts', 'test/functional/commands/*.ts']
 // Sentinel files need sentinels of their own setup; cluster files a cluster.

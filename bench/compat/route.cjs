@@ -10,7 +10,7 @@
  *
  * Environment (set by ioredis-suite.ts): TWICE_IOREDIS (checkout), TWICE_DIST (our dist/cjs/index.js),
  * TWICE_ROUTE ('1' to route), TWICE_SENTINELS (JSON [[host, port]]), TWICE_NAME (master name),
- * TWICE_OPTIONS (JSON, TwiceRedis options added to each routed client).
+ * TWICE_OPTIONS (JSON, TwiceRedis options of each routed client, under the test's own).
  */
 const Module = require('node:module')
 const path = require('node:path')
@@ -70,7 +70,7 @@ if (process.env.TWICE_ROUTE === '1') {
       if (!targetsMaster(options)) return Reflect.construct(target, args, target)
       for (const key of [...whereKeys, ...whereKeys2]) delete options[key]
       if (typeof options.db === 'string') options.db = Number.parseInt(options.db, 10)
-      return new TwiceRedis({ name, sentinels, ...options, ...extra }).master
+      return new TwiceRedis({ name, sentinels, ...extra, ...options }).master
     },
   })
   redisModule.default = Routed
