@@ -31,6 +31,8 @@ describe('protocol and replyMapping, as ioredis answers them', () => {
         plains.push(plain)
         await tr.master.zadd('z', 1.5, 'a')
         await tr.master.hset('h', 'f', 'v')
+        // Eventual reads see the replica as it is: let it apply the writes first.
+        await tr.master.wait(1, 5000)
         const expected = await replies(plain)
         assert.deepEqual(await replies(tr.master), expected)
         assert.deepEqual(await replies(tr.slave), expected)
