@@ -150,6 +150,8 @@ export class TransactionGuard {
   #abandoning = false
   /** The open `MULTI`'s `EXEC` or `DISCARD` is written (its answer not read yet). */
   #endWritten = false
+  /** The commands written inside the open `MULTI` (between it and its end), by identity. */
+  #members = new WeakSet<object>()
 
   constructor(epoch: Epoch = new Counter()) {
     this.#epoch = epoch
@@ -188,11 +190,13 @@ export class TransactionGuard {
    * A command of the application's is about to be written: `refuse` it, or send it. `dropping`:
    * the connection is closing (its socket destroyed, its close not yet seen), so the command can
    * only go on the next one. `abandoned` runs when a refused transaction ends without its end.
+   * `command`: the command itself, to know one written again (ioredis resends) from a new one.
    */
   written(
     kind: CommandKind,
     dropping = false,
     abandoned?: () => void,
+    command?: object,
   ): { refuse: boolean; reply?: (() => void) | undefined } {
     // No transaction: only a MULTI changes anything.
     if (this.#multiOn === undefined && !kind.transaction) return SENT
@@ -202,17 +206,25 @@ export class TransactionGuard {
       this.#end()
       this.#multiOn = connection
       this.#endWritten = false
+      this.#members = new WeakSet()
       this.#multis++
       return { refuse: false }
     }
     const ends = n === 'exec' || n === 'discard' || n === 'reset'
     if (this.#multiOn !== undefined && this.#multiOn !== connection) {
+      // Once the end is written, what was not queued in the transaction is not of it: a command
+      // written before the MULTI that ioredis writes again (`reconnectOnError` returning 2) runs as
+      // it would have. One queued in it never runs alone.
+      if (this.#endWritten && !ends && command && !this.#members.has(command)) return { refuse: false }
       if (ends) this.#end()
       else this.#refused(abandoned)
       // RESET leaves no transaction open on any connection: it goes.
       return { refuse: n !== 'reset' }
     }
-    if (!ends || this.#multiOn === undefined) return { refuse: false }
+    if (!ends || this.#multiOn === undefined) {
+      if (command && this.#multiOn !== undefined && !this.#endWritten) this.#members.add(command)
+      return { refuse: false }
+    }
     this.#endWritten = true
     const multis = this.#multis
     return {

@@ -193,7 +193,8 @@ export class TwiceRedisClient extends Redis {
       return
     }
     this.#stopTimers()
-    if (!this.#life.disconnect()) return
+    // ioredis ends a client that never connected ('close', 'end'); the next command connects all the same.
+    if (!this.#life.disconnect() && this.status !== 'wait') return
     const reconnecting = this.status === 'reconnecting'
     super.disconnect()
     if (reconnecting) endWhileReconnecting(this)
@@ -216,24 +217,23 @@ export class TwiceRedisClient extends Redis {
     this.#stopTimers()
     // Commands held by the write fence: there will be no connection for them.
     this.#life.quit(this.#fence.drop(), () => new ClientClosedError(this.side))
-    if (open) {
-      const timer = setTimeout(() => super.disconnect(), this.options.connectTimeout ?? 2000)
-      if (!ready) {
-        const reconnecting = this.status === 'reconnecting'
-        super.disconnect()
-        if (reconnecting) endWhileReconnecting(this)
-      }
-      await sent
-      await ended
-      clearTimeout(timer)
+    const timer = open ? setTimeout(() => super.disconnect(), this.options.connectTimeout ?? 2000) : undefined
+    // One that never connected ends as in ioredis ('close', 'end'), with no QUIT to send.
+    if ((open && !ready) || (state !== 'closed' && this.status === 'wait')) {
+      const reconnecting = this.status === 'reconnecting'
+      super.disconnect()
+      if (reconnecting) endWhileReconnecting(this)
     }
+    // As ioredis: called back once QUIT is answered, before 'end'; the promise waits for the end.
+    await sent
     callback?.(null, 'OK')
+    await ended
+    clearTimeout(timer)
     return 'OK'
   }
 
   static {
-    // `duplicate()`: a new client for the same side with the same options (BullMQ and others duplicate
-    // the client they are given). On the prototype, so the type stays the installed ioredis' own.
+    // duplicate(): same side, same options (BullMQ and others duplicate theirs); on the prototype: ioredis' type.
     TwiceRedisClient.prototype.duplicate = function (this: TwiceRedisClient, override?: Partial<RedisOptions>) {
       const { coalesce } = connectorOf<TwiceRedisConnector>(this)
       const Connector = TwiceRedisConnector.for(this.side, this.#resolver, false, coalesce) // not the side's owner

@@ -23,7 +23,7 @@ export class TransactionStage {
   /** Before ready, with the socket already destroyed: refuse now if it is the rest of a lost transaction. */
   refusesWhileDropping(command: Command, stream?: Stream): unknown {
     const kind = kindOf(command.name)
-    if (!this.connection.transaction.written(kind, true, this.#abandoned).refuse) return undefined
+    if (!this.connection.transaction.written(kind, true, this.#abandoned, command).refuse) return undefined
     return this.#refuse(command, stream, kind)
   }
 
@@ -38,7 +38,7 @@ export class TransactionStage {
   /** Write `command` of the application's on the open connection, as its transaction allows. */
   send(command: Command, stream: Stream | undefined, kind: CommandKind): unknown {
     const connection = this.connection
-    const written = connection.transaction.written(kind, false, this.#abandoned)
+    const written = connection.transaction.written(kind, false, this.#abandoned, command)
     if (written.refuse) return this.#refuse(command, stream, kind)
     if (written.reply) onSettled(command, written.reply)
     const watch = connection.watch.written(kind)

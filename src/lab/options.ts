@@ -54,6 +54,11 @@ export interface LabOptions {
    * @default false
    */
   distinctAddresses?: boolean | undefined
+  /**
+   * The master's port, for tools that expect a server at a fixed address (the ioredis suite's
+   * 127.0.0.1:6379, bench/compat). Start-up fails if it is taken. @default a free port
+   */
+  masterPort?: number | undefined
   /** Bound on start-up, including sentinels agreeing on the topology. @default 20000 */
   startTimeoutMs?: number | undefined
 }
@@ -78,6 +83,7 @@ export type Resolved = typeof defaults & {
   hostnames?: boolean | undefined
   tcpBacklog?: number | undefined
   distinctAddresses?: boolean | undefined
+  masterPort?: number | undefined
 }
 
 /** @internal Validate and fill in defaults. */
@@ -97,6 +103,9 @@ export function resolve(options: LabOptions): Resolved {
   }
   if (o.tcpBacklog !== undefined && (!Number.isInteger(o.tcpBacklog) || o.tcpBacklog < 1)) {
     throw new LabError('Expected `tcpBacklog` to be an integer >= 1.')
+  }
+  if (o.masterPort !== undefined && (!Number.isInteger(o.masterPort) || o.masterPort < 1 || o.masterPort > 65535)) {
+    throw new LabError('Expected `masterPort` to be an integer from 1 to 65535.')
   }
   if (o.distinctAddresses && (o.hostnames || o.tls)) {
     throw new LabError('Expected `distinctAddresses` without `hostnames` and `tls`.')

@@ -38,7 +38,8 @@ async function start(options: LabOptions = {}): Promise<Lab> {
     password: string | undefined,
     config: (port: number) => string,
     host = hostname ?? '127.0.0.1',
-  ) => spawnNode({ name, kind, host, dir, password, tls }, config, o.startTimeoutMs)
+    port?: number,
+  ) => spawnNode({ name, kind, host, dir, password, tls, port }, config, o.startTimeoutMs)
   // With `distinctAddresses`, data node i (0: the master) on its own loopback address.
   const dataHost = (i: number) => (o.distinctAddresses ? dataNodeHost(i) : undefined)
   /** Data node `i` (0: the master; a replica of it otherwise), named `name`. */
@@ -63,6 +64,7 @@ async function start(options: LabOptions = {}): Promise<Lab> {
           masterHost: replicaOf === undefined ? undefined : dataHost(0),
         }),
       dataHost(i),
+      i === 0 ? o.masterPort : undefined,
     )
   try {
     const master = await spawnData(0, 'master')
@@ -150,6 +152,7 @@ async function spawnNode(
     dir,
     password,
     tls,
+    port: fixed,
   }: {
     name: string
     kind: 'data' | 'sentinel'
@@ -157,13 +160,15 @@ async function spawnNode(
     dir: string
     password: string | undefined
     tls: { ca: string } | undefined
+    /** A port asked for: one attempt, no other port. */
+    port?: number | undefined
   },
   config: (port: number) => string,
   timeoutMs: number,
 ): Promise<ServerProcess> {
   let last: unknown
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const port = await freePort()
+  for (let attempt = 0; attempt < (fixed === undefined ? 3 : 1); attempt++) {
+    const port = fixed ?? (await freePort())
     const p = new ServerProcess(name, kind, host, port, dir, password, tls)
     p.writeConfig(config(port))
     try {

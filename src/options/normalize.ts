@@ -16,6 +16,7 @@ import {
   type SentinelInput,
   type TwiceRedisConfig,
 } from './options.js'
+import { checkProtocols } from './protocol.js'
 
 /** Reads one option from the user's config: the value (default filled in) or an `InvalidOptionError`. */
 type Spec<T> = (value: unknown, key: string) => T
@@ -131,7 +132,10 @@ const ioredisKeys = new Set([
   ...ioredisOptionNames(),
   ...['tls', 'path', 'commandTimeout', 'socketTimeout', 'blockingTimeout', 'scripts', 'showFriendlyErrorStack'],
   ...['sentinelTLS', 'sentinelCommandTimeout', 'preferredSlaves', 'Connector'],
+  // ioredis 6's: known by name with ioredis 5 too, to refuse them there with the reason (protocol.ts).
+  ...['protocol', 'replyMapping'],
 ])
+const resp3 = ioredisOptionNames().includes('protocol')
 
 /** Validate and fill in defaults; throws `InvalidOptionError` naming the first bad option. */
 export function normalize(config: TwiceRedisConfig): ResolvedOptions {
@@ -157,6 +161,7 @@ export function normalize(config: TwiceRedisConfig): ResolvedOptions {
   // ioredis options at the top level apply to both sides; `redisOptions` says the same, explicitly.
   out.redisOptions = { ...ioredis, ...(out.redisOptions as DataRedisOptions) }
   checkTogether(out as ResolvedOptions)
+  checkProtocols(out as ResolvedOptions, resp3, ioredis)
   return out as ResolvedOptions
 }
 

@@ -231,5 +231,4 @@ export const owned = [
   'sentinelUsername',
   'preferredSlaves',
   'failoverDetector',
-  'replyMapping',
 ] as const satisfies readonly (keyof RedisOptions)[]

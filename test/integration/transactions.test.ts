@@ -152,4 +152,29 @@ describe('a WATCH lost with its connection', () => {
       assert.equal(tr.master.node?.address, master.address)
       assert.equal(await tr.master.get('wl:h'), 'before')
     }))
+
+  it('a command ioredis sends again after reconnectOnError (2), behind a multi() whose EXEC is written, is answered as ioredis answers it', async () => {
+    // ioredis' reconnect_on_error "should work with pipelined multi": the SADD fails (WRONGTYPE),
+    // reconnectOnError deletes the key and asks for a resend; the EXEC's answer is not read yet.
+    const tr = fx.open({
+      reconnectOnError: () => {
+        void tr.master.del('roe:foo')
+        return 2
+      },
+    })
+    await tr.master.set('roe:foo', 'bar')
+    await tr.master.set('roe:i', 1)
+    // ioredis' types have no multi() on a pipeline, nor a pipeline's exec() for its transaction; its code has both.
+    type Pipeline = ReturnType<typeof tr.master.pipeline>
+    const pipeline = tr.master.pipeline().sadd('roe:foo', 'a') as unknown as { multi(): Pipeline }
+    const inTransaction = pipeline.multi().get('roe:foo').incr('roe:i') as unknown as { exec(): Pipeline }
+    const replies = await inTransaction.exec().exec()
+    assert.deepEqual(replies, [
+      [null, 1],
+      [null, 'OK'],
+      [null, 'QUEUED'],
+      [null, 'QUEUED'],
+      [null, ['bar', 2]],
+    ])
+  })
 })

@@ -52,6 +52,12 @@ describe('lab config files', () => {
     for (const tcpBacklog of [0, 1.5, -1]) assert.throws(() => resolve({ tcpBacklog }), { code: 'LAB_FAILED' })
   })
 
+  it('take a master port when asked (a fixed address for tools such as the ioredis suite), and refuse one that is no port', () => {
+    assert.equal(resolve({}).masterPort, undefined)
+    assert.equal(resolve({ masterPort: 6379 }).masterPort, 6379)
+    for (const masterPort of [0, 65536, 1.5]) assert.throws(() => resolve({ masterPort }), { code: 'LAB_FAILED' })
+  })
+
   it('with distinctAddresses, a node listens on, is announced by and replicates from its own address', () => {
     const node = { port: 6380, dir: '/tmp/lab', name: 'replica-2', replTimeoutSec: 5, replicaOf: 6379 }
     const text = dataNodeConfig({ ...node, host: dataNodeHost(2), masterHost: dataNodeHost(0) })

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { InvalidOptionError, TwiceRedis } from '../../src/index.js'
 import { credentialsFor, normalize, parseSentinel } from '../../src/options/normalize.js'
+import { checkProtocols } from '../../src/options/protocol.js'
 import { sentinelKey } from '../../src/sentinels/registry.js'
 
 const base = { name: 'mymaster', sentinels: ['127.0.0.1:26379'] }
@@ -46,7 +47,7 @@ describe('normalize', () => {
     rejects({ ...base, readFalback: false }, 'readFalback')
   })
   it('rejects every ioredis option twiceredis sets itself, wherever it appears', () => {
-    for (const key of ['replyMapping', 'sentinelPassword', 'sentinelUsername', 'preferredSlaves', 'failoverDetector']) {
+    for (const key of ['sentinelPassword', 'sentinelUsername', 'preferredSlaves', 'failoverDetector']) {
       rejects({ ...base, redisOptions: { [key]: 'x' } }, `redisOptions.${key}`)
       rejects({ ...base, masterOptions: { [key]: 'x' } }, `masterOptions.${key}`)
       rejects({ ...base, replicaOptions: { [key]: 'x' } }, `replicaOptions.${key}`)
@@ -55,6 +56,42 @@ describe('normalize', () => {
       option: 'host',
       message: /sets it itself|finds the nodes/,
     })
+  })
+  it("accepts ioredis 6's protocol and replyMapping, at the top level and per side", () => {
+    const o = normalize({ ...base, protocol: 3, replyMapping: 'resp3' })
+    assert.deepEqual(o.redisOptions, { protocol: 3, replyMapping: 'resp3' })
+    normalize({ ...base, protocol: 2, replyMapping: 'legacy' })
+    normalize({ ...base, redisOptions: { protocol: 3, replyMapping: 'resp3' } })
+    normalize({ ...base, masterOptions: { protocol: 3, replyMapping: 'resp3' } })
+    normalize({ ...base, replicaOptions: { protocol: 2 } })
+  })
+  it('refuses a reply mapping it cannot honour, saying why', () => {
+    rejects({ ...base, replyMapping: 'objects' }, 'replyMapping')
+    rejects({ ...base, protocol: 4 }, 'protocol')
+    assert.throws(() => normalize({ ...base, protocol: 2, replyMapping: 'resp3' } as never), {
+      option: 'replyMapping',
+      message: /only supported with protocol 3/,
+    })
+    assert.throws(
+      () => normalize({ ...base, masterOptions: { protocol: 2 }, redisOptions: { replyMapping: 'resp3' } }),
+      {
+        option: 'redisOptions.replyMapping',
+      },
+    )
+    // A read the session moves to the master is answered in the master's shapes: they must be the replica's.
+    assert.throws(
+      () => normalize({ ...base, consistency: 'session', protocol: 3, masterOptions: { replyMapping: 'resp3' } }),
+      { option: 'replyMapping', message: /same on both sides/ },
+    )
+    normalize({ ...base, consistency: 'session', protocol: 3, replyMapping: 'resp3' })
+  })
+  it('says why protocol and replyMapping are refused with ioredis 5', () => {
+    assert.throws(() => checkProtocols(normalize({ ...base, protocol: 3 }), false, { protocol: 3 }), {
+      option: 'protocol',
+      message: /ioredis 5 speaks RESP2 only/,
+    })
+    checkProtocols(normalize(base), false, {})
+    checkProtocols(normalize({ ...base, protocol: 2 }), false, { protocol: 2 })
   })
   it('takes ioredis options at the top level, where ioredis users write them', () => {
     const o = normalize({ ...base, maxRetriesPerRequest: null, keyPrefix: 'app:', tls: {}, enableAutoPipelining: true })

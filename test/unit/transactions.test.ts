@@ -137,6 +137,24 @@ describe('TransactionGuard', () => {
     assert.equal(write('exec'), false, 'an EXEC sent after it goes (Redis answers EXEC without MULTI)')
   })
 
+  it("a command written before the MULTI and again once its EXEC is written goes (reconnectOnError's resend); one queued in it does not", () => {
+    const guard = new TransactionGuard()
+    const [sadd, get] = [{}, {}]
+    guard.written(kindOf('sadd'), false, undefined, sadd)
+    guard.written(kindOf('multi'), false, undefined, {})
+    guard.written(kindOf('get'), false, undefined, get)
+    const exec = guard.written(kindOf('exec'), false, undefined, {})
+    // ioredis resends the failed SADD while the connection drops, the EXEC's answer not read yet.
+    assert.equal(guard.written(kindOf('sadd'), true, undefined, sadd).refuse, false)
+    assert.equal(
+      guard.written(kindOf('incr'), true, undefined, {}).refuse,
+      false,
+      'written after the EXEC: not the transaction',
+    )
+    assert.equal(guard.written(kindOf('get'), true, undefined, get).refuse, true, 'queued in it: never run alone')
+    exec.reply?.()
+  })
+
   it('no MULTI, nothing refused', () => {
     assert.deepEqual(run(new TransactionGuard(), 'set close exec get close discard'), Array(4).fill('send'))
   })
