@@ -190,6 +190,22 @@ describe('seams found by the second breaker (issue 27)', () => {
       assert.equal(messages, 1, `tr.${side} is ${tr[side].status}`)
     })
   }
+  it('commandTimeout: a read after an acknowledged write is not served stale when the master is slow to answer the ROLE (9 of 10 runs)', async () => {
+    const tr = fx.open({ ...session, commandTimeout: 100 })
+    await tr.slave.get('warm-up')
+    await tr.master.get('warm-up')
+    const release = await stale('f9:slow')
+    try {
+      await tr.master.set('f9:slow', 'new')
+      // The master answers nothing for 300 ms (a slow script elsewhere, a pause): longer than commandTimeout.
+      await fx.lab.command(fx.lab.master, 'CLIENT', 'PAUSE', 300, 'ALL')
+      // The write, or a rejection (timed out); never the value from before the write.
+      assert.notEqual(await settles(outcome(tr.slave.get('f9:slow')), 'read'), 'old')
+    } finally {
+      await release()
+    }
+  })
+
   it('writeToken() covers a write the write fence holds (README: every write sent on tr.master so far)', async () => {
     const tr = fx.open({ consistency: 'session' })
     const reader = fx.open()
