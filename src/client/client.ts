@@ -87,8 +87,10 @@ export class TwiceRedisClient extends Redis {
     const holdsState = () => this.#holdsState
     const report = (error: Error) => emit('error', Object.assign(error, { side }))
     this.#health = healthCheckOf(this, resolver, this.#life, holdsState, report)
-    // Idle: nothing in flight or held by the read gate (to be written here), no MULTI or WATCH to lose.
-    const idle = () => this.status === 'ready' && this.mode === 'normal' && !this.commandQueue.length
+    // Idle: nothing in flight or held by the read gate (to be written here), no MULTI, WATCH or
+    // subscription to lose (the connection record's: under RESP3 `mode` stays 'normal' while subscribed).
+    const idle = () =>
+      this.status === 'ready' && this.mode === 'normal' && !this.connection.subscriber && !this.commandQueue.length
     const unused = () => idle() && !this.#holdsState && !this.#gate?.holding
     this.#idle = new IdleTimer(o.idleTimeoutMs, unused, () => this.disconnect())
     replaceReadyCheck(this, (callback) => this.#handshake.readyCheck(callback))

@@ -178,18 +178,6 @@ describe('seams found by the second breaker (issue 27)', () => {
       await release()
     }
   })
-  for (const side of ['master', 'slave'] as const) {
-    it(`idleTimeoutMs does not drop a subscribed tr.${side} (ioredis 6 speaks RESP3 by default: its mode stays 'normal')`, async () => {
-      const tr = fx.open({ idleTimeoutMs: 100 })
-      let messages = 0
-      tr[side].on('message', () => messages++)
-      await tr[side].subscribe(`f7:${side}`)
-      await new Promise((r) => setTimeout(r, 600))
-      await fx.lab.command(fx.lab.master, 'PUBLISH', `f7:${side}`, 'hello')
-      for (let i = 0; i < 50 && messages === 0; i++) await new Promise((r) => setTimeout(r, 20))
-      assert.equal(messages, 1, `tr.${side} is ${tr[side].status}`)
-    })
-  }
   it('commandTimeout: a read after an acknowledged write is not served stale when the master is slow to answer the ROLE (9 of 10 runs)', async () => {
     const tr = fx.open({ ...session, commandTimeout: 100 })
     await tr.slave.get('warm-up')
