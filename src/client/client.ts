@@ -72,26 +72,22 @@ export class TwiceRedisClient extends Redis {
     this.#session = session
     this.connection = new Connection(this)
     const o = resolver.options
-    const master = () => {
-      const node = this.node
-      return node?.role === 'master' ? node.address : undefined // the master this side writes to now
-    }
+    const master = () => (this.node?.role === 'master' ? this.node.address : undefined) // the master written to now
     this.#fence = new FenceMember(this, emit, () => this.#life.member, master, o.name)
     this.#transaction = new TransactionStage(this.connection, o.name, (c, s) => super.sendCommand(c, s))
     const backoff = options.retryStrategy ?? (() => 50)
     this.#life = new Reconnect(this, resolver, backoff, () => this.#connect())
-    this.#life.as = new WatchMember(this, this.#life, this.#fence, resolver, (c, s) => this.sendCommand(c, s))
+    const send = (c: Command, s?: Stream) => this.sendCommand(c, s)
+    this.#life.as = new WatchMember(this, this.#life, this.#fence, resolver, send)
     this.#gate = side === 'replica' ? new ReadGate(session, this) : undefined
     const caughtUp = () => this.#life.member?.caughtUp()
     this.#handshake = new Handshake(this, o.clientZone !== undefined && side === 'replica', caughtUp)
     const holdsState = () => this.#holdsState
     const report = (error: Error) => emit('error', Object.assign(error, { side }))
     this.#health = healthCheckOf(this, resolver, this.#life, holdsState, report)
-    // Idle: nothing in flight or held by the read gate (to be written here), no MULTI, WATCH or
-    // subscription to lose (the connection record's: under RESP3 `mode` stays 'normal' while subscribed).
-    const idle = () =>
-      this.status === 'ready' && this.mode === 'normal' && !this.connection.subscriber && !this.commandQueue.length
-    const unused = () => idle() && !this.#holdsState && !this.#gate?.holding
+    // Idle: nothing in flight or held by the read gate, no MULTI, WATCH or subscription (RESP3 too) to lose.
+    const idle = () => this.status === 'ready' && this.mode === 'normal' && !this.commandQueue.length
+    const unused = () => idle() && !this.#holdsState && !this.connection.subscriber && !this.#gate?.holding
     this.#idle = new IdleTimer(o.idleTimeoutMs, unused, () => this.disconnect())
     replaceReadyCheck(this, (callback) => this.#handshake.readyCheck(callback))
     this.#life.wire(this.#handshake)
@@ -102,10 +98,7 @@ export class TwiceRedisClient extends Redis {
     this.on('close', () => this.#onClose())
     this.on('end', () => {
       this.#stopTimers()
-      this.#life.ended(
-        (c, s) => this.sendCommand(c, s),
-        (c, s) => this.sendDirect(c, s),
-      )
+      this.#life.ended(send, (c, s) => this.sendDirect(c, s))
     })
     if (options.lazyConnect === false) this.#connect()
   }
@@ -163,12 +156,14 @@ export class TwiceRedisClient extends Redis {
     // disconnect() is closing the socket: what the session or the gate sends now goes on the next connection.
     if (this.#life.state === 'disconnecting' && this.status !== 'connect')
       return this.#life.defer(command, stream, true)
-    if (this.status === 'end') this.#connect()
+    // A connect of ours (after disconnect(), idle): commands wait for it (as ours do), whatever enableOfflineQueue says.
+    if (this.status === 'end') this.#life.onDemand = this.#connect()
+    const force = own || this.#life.onDemand
     this.metrics?.written(command, this)
     // Not ready: it waits in ioredis' offline queue and comes back here once ready (no span till then).
     if (this.status === 'connect' && !this.#handshake.ownBeforeReady(command)) {
       park(command)
-      return queueOffline(this, command, stream)
+      return queueOffline(this, command, stream, force)
     }
     // Ready with its socket already destroyed (a drop in progress): ioredis queues it for the next
     // connection, and aborts a queued EXEC when the close comes; a transaction's rest is refused here.
@@ -179,7 +174,7 @@ export class TwiceRedisClient extends Redis {
     }
     if (this.status !== 'ready' || dropping) {
       park(command)
-      return queueUntraced(this, command, stream)
+      return queueUntraced(this, command, stream, force)
     }
     if (own) return super.sendCommand(command, stream)
     // 7. Guarded by a transaction? (Not when none is open and it changes no connection state.)
@@ -218,6 +213,7 @@ export class TwiceRedisClient extends Redis {
     this.#stopTimers()
     // Commands held by the write fence: there will be no connection for them.
     this.#life.quit(this.#fence.drop(), () => new ClientClosedError(this.side))
+    this.connection.closedForGood = true
     if (open) {
       const timer = setTimeout(() => super.disconnect(), this.options.connectTimeout ?? 2000)
       if (!ready) {
@@ -272,9 +268,10 @@ export class TwiceRedisClient extends Redis {
   }
 
   /** Every connect of ours, as ioredis would (a command on an ended client, a retry). */
-  #connect(): void {
+  #connect(): true {
     clearManualClose(this)
     this.connect().catch(() => {})
+    return true
   }
 
   #onReady(): void {

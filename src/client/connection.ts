@@ -26,6 +26,8 @@ import { TransactionGuard, WatchGuard } from '../transactions.js'
 export class Connection {
   epoch = 0
   blocked = 0
+  /** `quit()` was called: the client never connects again (unlike after `disconnect()`). */
+  closedForGood = false
   db: number
   readonly transaction = new TransactionGuard(this)
   readonly watch = new WatchGuard(this)

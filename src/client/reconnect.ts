@@ -64,6 +64,9 @@ export class Reconnect {
     connector.onSocket = () => handshake.socket()
   }
 
+  /** Connecting for a command after a close of ours (disconnect(), idle): commands queue until ready or closed. */
+  onDemand = false
+
   /** disconnect() was called and the socket is still closing: `command` goes over the next connection. */
   defer(command: Command, stream: Stream, direct = false): unknown {
     park(command)
@@ -127,6 +130,7 @@ export class Reconnect {
   }
 
   closed(): void {
+    this.onDemand = false
     this.stopTimers()
     this.#unfollow()
     // An outage (not a manual close): listen for the sentinels' switch while it lasts.
@@ -210,6 +214,7 @@ export class Reconnect {
 
   /** The connection is ready (its role checked). */
   ready(): void {
+    this.onDemand = false
     this.clearReadyTimer()
     this.transition('ready')
     this.whileReady()

@@ -1,5 +1,6 @@
 import type { Command } from 'ioredis'
 import { type CommandKind, kindOf } from '../command-kinds.js'
+import { TokenUnavailableError } from '../errors.js'
 import type { Emit } from '../events.js'
 import { closingManually, onSettled, streamOf } from '../ioredis-internals.js'
 import { MasterLine } from './master-line.js'
@@ -158,7 +159,9 @@ export class Session {
     if (waits.length === 0) return this.floor
     const start = this.floor
     return Promise.all(waits).then((answers) =>
-      answers.reduce<Position>((floor, at) => (at ? advance(floor, at) : floor), start),
+      answers.includes(UNREACHABLE)
+        ? UNREACHABLE // one unanswered: the floor is unknown
+        : answers.reduce<Position>((floor, at) => (at ? advance(floor, at) : floor), start),
     )
   }
 
@@ -186,8 +189,8 @@ export class Session {
     }
     // An acknowledged write is below what the master answers on any connection after its ack.
     // (A master side never connected is not connected for a token read alone: the token's floor
-    // holds; writeToken() asks.)
-    const line = anywhere ? this.masterLine() : undefined
+    // holds; writeToken() asks.) One closed for good (quit()) is asked on the session's own line.
+    const line = anywhere ? this.masterLine(true) : undefined
     if (line && (wrote || line.status !== 'wait')) this.#ask(line, rebase, undefined)
   }
 
@@ -200,18 +203,21 @@ export class Session {
     const c = client.connection
     // (A MULTI whose EXEC is written is no obstacle: a ROLE behind the EXEC is answered after it.)
     if (c.queueing || c.blocked > 0 || client.mode !== 'normal') return false
-    return c.usable || client.status === 'end' || client.status === 'wait'
+    // Closed for good (quit()): a command sent now rejects CLIENT_CLOSED, it connects nothing.
+    return c.usable || ((client.status === 'end' || client.status === 'wait') && !c.closedForGood)
   }
 
   /**
    * A connection to the master that takes a command of ours now: `master` (reconnecting it after
    * `disconnect()` or an idle timeout, as any command would), or while it is inside a MULTI,
    * blocked or subscribed, a duplicate of it the session opens and closes after `LINE_MS` unused
-   * (never a command inside the application's MULTI or behind its BLPOP).
+   * (never a command inside the application's MULTI or behind its BLPOP). After `quit()` of
+   * `master`, `master` itself (a read moved there rejects: it came after the master side closed),
+   * or for the session's own ROLE (`own`) the line: the writes acknowledged before are on the master.
    */
-  masterLine(): SessionClient | undefined {
+  masterLine(own = false): SessionClient | undefined {
     const master = this.master
-    if (!master || this.#carries(master)) return master
+    if (!master || this.#carries(master) || (master.connection.closedForGood && !own)) return master
     return this.#line.open(master, master.connection.db)
   }
 
@@ -230,6 +236,9 @@ export class Session {
     this.#askWritten(false, true)
     // Every ROLE in flight, also behind writes not acknowledged yet: the token covers them.
     const floor = await this.floorNow(true)
+    // Offsets unreadable (ROLE and INFO refused): 0, said once with ROLE_DENIED. Unanswered: no
+    // token that would leave out acknowledged writes.
+    if (floor === UNREACHABLE && this.probing !== 'none') throw new TokenUnavailableError()
     return formatToken(floor === UNREACHABLE ? 0 : floor.offset)
   }
 
@@ -246,9 +255,17 @@ export class Session {
   }
 
   #ask(client: SessionClient, rebase: boolean, first: Command | undefined): void {
-    const answer = this.positionOf(client).then((at) => {
+    const answer = this.#positionOrLine(client).then((at) => {
       this.#roles.delete(answer)
-      if (!at) return undefined
+      if (!at) {
+        if (this.probing === 'none') return undefined
+        // No answer (closed, flushed, timed out): the floor is unknown, not 0. This read waits for
+        // what no replica shows (it moves to the master, or rejects typed); the next one asks again.
+        const asked = (this.#line.has(client) && this.master) || client
+        this.#written.add(asked)
+        this.#writer(asked).rebase ||= rebase
+        return UNREACHABLE
+      }
       // Only a master's own answer (the node that answered, never whichever master resolved last).
       if (at.master !== undefined && at.master === client.node?.address) this.onMasterOffset?.(at.offset, at.master)
       const lower = rebase && at.master === this.floor.master && at.offset < this.floor.offset
@@ -258,6 +275,17 @@ export class Session {
       return at
     })
     this.#roles.set(answer, first)
+  }
+
+  /**
+   * Where `client`'s node is; where its connection gives no answer (closed under it, its ROLE
+   * flushed or timed out), the master's on the session's own line, asked after the ack.
+   */
+  async #positionOrLine(client: SessionClient): Promise<Position | undefined> {
+    const at = await this.positionOf(client)
+    const master = this.master
+    if (at || this.probing === 'none' || this.#line.has(client) || !master) return at
+    return this.positionOf(this.#line.open(master, master.connection.db))
   }
 
   #writer(client: SessionClient): Writer {

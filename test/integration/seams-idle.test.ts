@@ -116,6 +116,16 @@ describe('idle timeouts at the seams', () => {
     })
   })
 
+  it('enableOfflineQueue: false: the command after an idle timeout or disconnect() reconnects', async () => {
+    const tr = fx.open({ lazyConnect: false, enableOfflineQueue: false, idleTimeoutMs: 100 })
+    while (tr.master.status !== 'ready' || tr.slave.status !== 'ready') await new Promise((r) => setTimeout(r, 20))
+    while (tr.slave.status !== 'end') await new Promise((r) => setTimeout(r, 20))
+    // README: the next command reconnects (a reconnect twiceredis caused: the command waits for it).
+    assert.equal(await settles(tr.slave.get('idle:offline'), 'read'), null)
+    tr.disconnect()
+    assert.equal(await settles(tr.master.set('idle:offline', 'v'), 'a write after disconnect()'), 'OK')
+  })
+
   for (const side of ['master', 'slave'] as const) {
     it(`idleTimeoutMs does not drop a subscribed tr.${side} (ioredis 6 speaks RESP3 by default: its mode stays 'normal')`, async () => {
       const tr = fx.open({ idleTimeoutMs: 100 })
