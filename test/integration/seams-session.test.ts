@@ -391,9 +391,10 @@ const outcome = (p: Promise<unknown>) =>
 // its connection cut with maxRetriesPerRequest: 0, commandTimeout running out, enableOfflineQueue:
 // false refusing it) left the floor at 0, and the read was served stale (writeToken(): ryw1:0). The
 // floor is unknown then: the ROLE is asked again on the session's own line, or the read waits for
-// what no replica shows (it moves to the master, or rejects typed). Lab sentinels with a long
+// what no replica shows (it moves to the master, or rejects typed). And a pipeline mixing plain
+// reads and a write on tr.slave was rejected whole (REPLICA_BEHIND). Lab sentinels with a long
 // down-after, so a paused replica's hellos flag nothing.
-describe("consistency: 'session' when a ROLE gets no answer", () => {
+describe("consistency: 'session' at the seams the second red team found", () => {
   const fx = labPerFile({ downAfterMs: 20_000 })
 
   /** `old` everywhere, then the replicas held back: what the session writes next they lack. */
@@ -513,6 +514,23 @@ describe("consistency: 'session' when a ROLE gets no answer", () => {
       await fx.lab.command(fx.lab.master, 'CLIENT', 'PAUSE', 300, 'ALL')
       // The write, or a rejection (timed out); never the value from before the write.
       assert.notEqual(await settles(outcome(tr.slave.get('unknown:slow:slow')), 'read'), 'old')
+    } finally {
+      await release()
+    }
+  })
+
+  it('a tr.slave pipeline of GET, SET, GET after a write: the GETs read the write, the SET fails READONLY', async () => {
+    const tr = fx.open(session)
+    await tr.slave.get('warm-up')
+    const release = await stale('mixed:pipeline')
+    try {
+      await tr.master.set('mixed:pipeline', 'new')
+      const replies = await settles(
+        tr.slave.pipeline().get('mixed:pipeline').set('mixed:pipeline', 'x').get('mixed:pipeline').exec(),
+        'pipeline',
+      )
+      const shown = replies?.map(([e, v]) => (e ? ((e as { code?: string }).code ?? e.message.split(' ')[0]) : v))
+      assert.deepEqual(shown, ['new', 'READONLY', 'new'])
     } finally {
       await release()
     }
