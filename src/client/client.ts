@@ -132,6 +132,7 @@ export class TwiceRedisClient extends Redis {
     const kind = kindOf(command.name) // what it is (command-kinds.ts), once for every stage below
     // 4. Held by the fence? (Not ioredis' handshake, nor quit()'s QUIT: what is held is rejected.)
     if (!connecting && this.#life.member && !kind.disconnects && this.#fence.fenced()) {
+      if (kind.mayWrite && this.side === 'master') this.#session.held.add(command) // writeToken() covers it
       return this.#fence.hold(command, stream)
     }
     // 5. ioredis' handshake or our role check? They make the connection everything else waits for.

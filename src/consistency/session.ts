@@ -3,6 +3,7 @@ import { type CommandKind, kindOf } from '../command-kinds.js'
 import { TokenUnavailableError } from '../errors.js'
 import type { Emit } from '../events.js'
 import { closingManually, onSettled, streamOf } from '../ioredis-internals.js'
+import { HeldWrites } from './held-writes.js'
 import { MasterLine } from './master-line.js'
 import { OffsetProbe, type Probing } from './offset-probe.js'
 import { advance, formatToken, type Position, START, UNREACHABLE } from './position.js'
@@ -57,6 +58,7 @@ export class Session {
   #riding = false
   readonly #probe: OffsetProbe
   readonly #line = new MasterLine()
+  readonly held = new HeldWrites() // writes the write fence holds: writeToken() waits for them
   /** Told of every master offset a `ROLE` on the master returned (`maxStalenessMs` keeps a history). */
   onMasterOffset: ((offset: number, master: string) => void) | undefined
 
@@ -211,9 +213,8 @@ export class Session {
    * A connection to the master that takes a command of ours now: `master` (reconnecting it after
    * `disconnect()` or an idle timeout, as any command would), or while it is inside a MULTI,
    * blocked or subscribed, a duplicate of it the session opens and closes after `LINE_MS` unused
-   * (never a command inside the application's MULTI or behind its BLPOP). After `quit()` of
-   * `master`, `master` itself (a read moved there rejects: it came after the master side closed),
-   * or for the session's own ROLE (`own`) the line: the writes acknowledged before are on the master.
+   * (never a command inside the application's MULTI or behind its BLPOP). After its `quit()`, `master`
+   * (a read moved there rejects), but the line for the session's own ROLE (`own`): acknowledged writes are there.
    */
   masterLine(own = false): SessionClient | undefined {
     const master = this.master
@@ -232,12 +233,12 @@ export class Session {
 
   /** The floor after every write sent on the write side so far, for another process. */
   async token(): Promise<string> {
+    await this.held.settled()
     if (this.master) this.#written.add(this.master)
     this.#askWritten(false, true)
     // Every ROLE in flight, also behind writes not acknowledged yet: the token covers them.
     const floor = await this.floorNow(true)
-    // Offsets unreadable (ROLE and INFO refused): 0, said once with ROLE_DENIED. Unanswered: no
-    // token that would leave out acknowledged writes.
+    // Offsets unreadable (ROLE_DENIED said so): 0. Unanswered: no token leaving out acknowledged writes.
     if (floor === UNREACHABLE && this.probing !== 'none') throw new TokenUnavailableError()
     return formatToken(floor === UNREACHABLE ? 0 : floor.offset)
   }
@@ -259,8 +260,7 @@ export class Session {
       this.#roles.delete(answer)
       if (!at) {
         if (this.probing === 'none') return undefined
-        // No answer (closed, flushed, timed out): the floor is unknown, not 0. This read waits for
-        // what no replica shows (it moves to the master, or rejects typed); the next one asks again.
+        // No answer: the floor is unknown, not 0. This read moves to the master (or rejects); the next asks again.
         const asked = (this.#line.has(client) && this.master) || client
         this.#written.add(asked)
         this.#writer(asked).rebase ||= rebase

@@ -315,4 +315,28 @@ describe('seams of the write side', () => {
       }
     })
   })
+
+  it('writeToken() covers a write the write fence holds (README: every write sent on tr.master so far)', async () => {
+    await withLab(async (lab, open) => {
+      const tr = open({ consistency: 'session' })
+      const reader = open()
+      await tr.master.set('token:fenced', 'old')
+      await reader.slave.get('token:fenced')
+      let read: unknown
+      const fenced = new Promise<void>((resolve) => {
+        tr.once('write-fence', async () => {
+          const write = codeOf(tr.master.set('token:fenced', 'new')) // held by the fence
+          const token = await codeOf(tr.writeToken())
+          reader.readAfter(String(token))
+          read = await codeOf(reader.slave.get('token:fenced'))
+          await write
+          resolve()
+        })
+      })
+      await lab.failover()
+      await lab.waitForNewMaster()
+      await settles(fenced, 'the write, the token and the read', 15_000)
+      assert.equal(read, 'new')
+    })
+  })
 })

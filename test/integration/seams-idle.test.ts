@@ -118,8 +118,7 @@ describe('idle timeouts at the seams', () => {
 
   it('enableOfflineQueue: false: the command after an idle timeout or disconnect() reconnects', async () => {
     const tr = fx.open({ lazyConnect: false, enableOfflineQueue: false, idleTimeoutMs: 100 })
-    while (tr.master.status !== 'ready' || tr.slave.status !== 'ready') await new Promise((r) => setTimeout(r, 20))
-    while (tr.slave.status !== 'end') await new Promise((r) => setTimeout(r, 20))
+    await until(() => tr.slave.status === 'end', 'the read side idle')
     // README: the next command reconnects (a reconnect twiceredis caused: the command waits for it).
     assert.equal(await settles(tr.slave.get('idle:offline'), 'read'), null)
     tr.disconnect()
