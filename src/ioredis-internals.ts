@@ -46,10 +46,7 @@ export function dropStream(client: Redis, error?: Error): void {
   hidden(client).stream?.destroy(error)
 }
 
-/**
- * Cancel ioredis' pending reconnect timer, if any, so the caller can connect at once (the
- * sentinels announced the new master: waiting out the backoff only adds downtime).
- */
+/** Cancel ioredis' pending reconnect timer, if any, to connect at once (a new master was announced). */
 export function cancelReconnectTimer(client: Redis): boolean {
   const h = hidden(client)
   if (!h.reconnectTimeout) return false
@@ -276,17 +273,21 @@ export function onSettled(command: Command, settled: (error?: Error) => void): v
   }
 }
 
-/** Commands waiting for a connection (ioredis' private `offlineQueue`). */
-export function offlineQueueLength(client: Redis): number {
-  return (client as unknown as { offlineQueue?: { length: number } }).offlineQueue?.length ?? 0
-}
+type OfflineQueue = { length: number; toArray(): { command: Command }[] }
+const offlineQueue = (client: Redis) => (client as unknown as { offlineQueue?: OfflineQueue }).offlineQueue
+
+/** How many commands wait for a connection (ioredis' private `offlineQueue`, a Denque), and which. */
+export const offlineQueueLength = (client: Redis): number => offlineQueue(client)?.length ?? 0
+export const offlineCommands = (client: Redis) =>
+  offlineQueue(client)
+    ?.toArray()
+    .map((i) => i.command) ?? []
 
 /**
  * Write `command` now, during ioredis' handshake (status `connect`, before ready), though it is no
  * handshake command of ioredis': the role check's `ROLE` for a user refused `INFO`. ioredis 6 lets
  * only its handshake commands through while `condition.handshake` is set, and ioredis 5 and 6 let
- * loading-safe commands (ROLE is) through once it is not: for this one call it is not. (Checked by
- * the "refused INFO" test of test/integration/consistency-findings.test.ts.)
+ * loading-safe commands (ROLE is) through once it is not: for this one call it is not.
  */
 export function sendInHandshake(client: Redis, command: Command): void {
   const condition = (client as unknown as { condition?: { handshake?: boolean } }).condition

@@ -26,6 +26,7 @@ import { Connection } from './connection.js'
 import { FenceMember } from './fence-member.js'
 import { Handshake } from './handshake.js'
 import { WatchMember } from './member.js'
+import { answeredFirst } from './quit-first.js'
 import { Reconnect } from './reconnect.js'
 import { TransactionStage } from './transaction-stage.js'
 
@@ -122,9 +123,8 @@ export class TwiceRedisClient extends Redis {
     const connecting = this.status === 'connect'
     // 1. Closed? (A socket that still completes its connect after quit() runs ioredis' handshake.)
     // 2. Deferred by disconnect()? Held until the socket closed, then sent on a fresh connection.
-    const state = this.#life.state
-    if (state === 'closed' && !connecting) return this.#life.refuse(command)
-    if (state === 'disconnecting' && !connecting) return this.#life.defer(command, stream)
+    if (!connecting && this.#life.refuses(command)) return this.#life.refuse(command)
+    if (this.#life.state === 'disconnecting' && !connecting) return this.#life.defer(command, stream)
     // 3. Ours (the health check's)? Past every stage of the application's.
     if (this.connection.isOwn(command)) return this.#direct(command, stream, true)
     this.metrics?.sent(command, this)
@@ -203,6 +203,9 @@ export class TwiceRedisClient extends Redis {
    * the connection is dropped; either way the client has ended when this resolves.
    */
   override async quit(callback?: Callback<'OK'>): Promise<'OK'> {
+    // What was sent before and still waits for a connection is answered first (quit-first.ts).
+    const first = this.#life.state !== 'closed' && answeredFirst(this, this.#life)
+    if (first) await first
     const state = this.#life.state
     const open = state !== 'closed' && this.status !== 'end' && this.status !== 'wait'
     // After disconnect() the socket is closing: no QUIT over it (it would wait for the next one).
@@ -260,10 +263,7 @@ export class TwiceRedisClient extends Redis {
     this.#life.kick(master, sentinel)
   }
 
-  /**
-   * A transaction or a `WATCH` of the application's is open: dropping the connection (when idle)
-   * would lose it. (One the read gate still holds unsent goes on whichever connection comes next.)
-   */
+  /** A MULTI or WATCH of the application's is open (dropping the connection would lose it; not one the gate holds). */
   get #holdsState(): boolean {
     return this.connection.multi || this.connection.watching
   }

@@ -6,7 +6,7 @@ import { cancelReconnectTimer, connectorOf, dropStream } from '../ioredis-intern
 import { initial, inOutage, type Lifecycle, type LifecycleEvent, next, retryDelay } from '../lifecycle.js'
 import type { Resolver } from '../routing/resolver.js'
 import type { Member, Watch } from '../sentinels/watch.js'
-import { park } from './async-context.js'
+import { park, parkedAt } from './async-context.js'
 import { isInternal } from './connection.js'
 import type { Handshake } from './handshake.js'
 
@@ -72,6 +72,14 @@ export class Reconnect {
     park(command)
     this.deferred.push([command, stream, direct])
     return command.promise
+  }
+
+  /** quit() waits for what was sent before it (quit-first.ts): anything new is refused already. */
+  quitting = false
+
+  /** Whether `command` is refused: closed for good, or sent after a quit() that waits. */
+  refuses(command: Command): boolean {
+    return this.life.state === 'closed' || (this.quitting && parkedAt(command) === Number.POSITIVE_INFINITY)
   }
 
   /** Closed for good (quit()): `command` rejects `CLIENT_CLOSED`. */

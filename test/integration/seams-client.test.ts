@@ -339,4 +339,28 @@ describe('seams of the write side', () => {
       assert.equal(read, 'new')
     })
   })
+
+  it('quit() answers what was sent before it while the client connects (plain ioredis does: QUIT waits behind it)', async () => {
+    await withLab(async (lab, open) => {
+      for (const how of ['tr.quit()', 'tr.master.quit()'] as const) {
+        const tr = open()
+        const sent = codeOf(tr.master.set(`quit:first:${how}`, 'sent before quit'))
+        await (how === 'tr.quit()' ? tr.quit() : tr.master.quit())
+        assert.equal(await sent, 'OK', how)
+        assert.equal(await lab.command(lab.master, 'GET', `quit:first:${how}`), 'sent before quit', how)
+        await assert.rejects(tr.master.get('k'), { code: 'CLIENT_CLOSED' })
+      }
+    })
+  })
+
+  it('quit() right after disconnect() answers a command sent between them', async () => {
+    await withLab(async (_lab, open) => {
+      const tr = open()
+      await tr.master.ping()
+      tr.disconnect()
+      const sent = codeOf(tr.master.set('quit:after-disconnect', 'v'))
+      await tr.quit()
+      assert.equal(await sent, 'OK')
+    })
+  })
 })
