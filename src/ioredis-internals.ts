@@ -274,14 +274,11 @@ export function onSettled(command: Command, settled: (error?: Error) => void): v
 }
 
 type OfflineQueue = { length: number; toArray(): { command: Command }[] }
-const offlineQueue = (client: Redis) => (client as unknown as { offlineQueue?: OfflineQueue }).offlineQueue
+const queueOf = (client: Redis) => (client as unknown as { offlineQueue?: OfflineQueue }).offlineQueue
 
 /** How many commands wait for a connection (ioredis' private `offlineQueue`, a Denque), and which. */
-export const offlineQueueLength = (client: Redis): number => offlineQueue(client)?.length ?? 0
-export const offlineCommands = (client: Redis) =>
-  offlineQueue(client)
-    ?.toArray()
-    .map((i) => i.command) ?? []
+export const offlineQueueLength = (client: Redis): number => queueOf(client)?.length ?? 0
+export const offlineCommands = (client: Redis): Command[] => (queueOf(client)?.toArray() ?? []).map((i) => i.command)
 
 /**
  * Write `command` now, during ioredis' handshake (status `connect`, before ready), though it is no
