@@ -363,4 +363,24 @@ describe('seams of the write side', () => {
       assert.equal(await sent, 'OK')
     })
   })
+
+  it('quit() of a duplicate never connected, during a fence, answers what was sent on it before', async () => {
+    await withLab(async (lab, open) => {
+      const tr = open()
+      await tr.master.set('quit:duplicate', 'old')
+      let got: unknown
+      const done = new Promise<void>((resolve) => {
+        tr.once('write-fence', async () => {
+          const copy = tr.master.duplicate()
+          const sent = codeOf(copy.set('quit:duplicate', 'new'))
+          await copy.quit()
+          got = await sent
+          resolve()
+        })
+      })
+      await lab.failover()
+      await settles(done, 'the write and quit()', 15_000)
+      assert.equal(got, 'OK')
+    })
+  })
 })
