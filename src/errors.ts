@@ -216,12 +216,26 @@ export class ReplicaBehindError extends TwiceRedisError {
     readonly address: string,
     readonly reason: string,
     readonly waitedMs: number,
+    /** Why it did not go to the master instead. */
+    unmoved = 'this command cannot move to the master (MULTI/EXEC, another db, blocking, cursor or script)',
   ) {
     super(
       'REPLICA_BEHIND',
-      `${address} did not show this session's writes within ${waitedMs} ms (${reason}), and this command ` +
-        'cannot move to the master (MULTI/EXEC, another db, blocking, cursor or script): it was not sent. ' +
+      `${address} did not show this session's writes within ${waitedMs} ms (${reason}), and ${unmoved}: ` +
+        'it was not sent. ' +
         'Retry once replication recovers (the health check moves reads to a healthy replica), or send it on tr.master.',
+    )
+  }
+}
+
+/** `writeToken()`: the master did not say where its replication stream is (no answer in time). */
+export class TokenUnavailableError extends TwiceRedisError {
+  override name = 'TokenUnavailableError'
+  constructor() {
+    super(
+      'TOKEN_UNAVAILABLE',
+      'writeToken(): the master did not answer where its replication stream is (its connection closed or ' +
+        'timed out), so no token can cover the writes sent so far. Retry once the master answers.',
     )
   }
 }

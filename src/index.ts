@@ -11,6 +11,7 @@ export {
   ReplicaBehindError,
   RoleCheckDeniedError,
   RoleDeniedError,
+  TokenUnavailableError,
   TransactionAbortedError,
   TwiceRedisError,
 } from './errors.js'

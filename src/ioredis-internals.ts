@@ -46,10 +46,7 @@ export function dropStream(client: Redis, error?: Error): void {
   hidden(client).stream?.destroy(error)
 }
 
-/**
- * Cancel ioredis' pending reconnect timer, if any, so the caller can connect at once (the
- * sentinels announced the new master: waiting out the backoff only adds downtime).
- */
+/** Cancel ioredis' pending reconnect timer, if any, to connect at once (a new master was announced). */
 export function cancelReconnectTimer(client: Redis): boolean {
   const h = hidden(client)
   if (!h.reconnectTimeout) return false
@@ -205,6 +202,7 @@ export function ioredisOptionNames(): string[] {
 }
 
 type SendCommand = Redis['sendCommand'] & { __original?: Redis['sendCommand'] }
+type Stream = Parameters<Redis['sendCommand']>[1]
 
 /**
  * Queue a command while the client is not ready, past any APM wrapper of `sendCommand`.
@@ -212,28 +210,35 @@ type SendCommand = Redis['sendCommand'] & { __original?: Redis['sendCommand'] }
  * which keeps the unwrapped function as `__original`, and open a span at every call; ioredis
  * sends a queued command through `sendCommand` again once ready. Queued through the original, a
  * command gets one span, opened when it is written, with the node that serves it (not yet known
- * while the side connects). ioredis' own tracing channels already trace on the write path only.
+ * while the side connects; ioredis' tracing channels trace writes only). `force`: queued whatever
+ * `enableOfflineQueue` says (a connect of twiceredis' own, a command of ours).
  */
-export function queueUntraced(client: Redis, command: Command, stream?: Parameters<Redis['sendCommand']>[1]): unknown {
+export function queueUntraced(client: Redis, command: Command, stream?: Stream, force = false): unknown {
   const send = Redis.prototype.sendCommand as SendCommand
-  return (send.__original ?? send).call(client, command, stream)
+  const { options } = client
+  const offline = options.enableOfflineQueue
+  options.enableOfflineQueue = force || offline
+  try {
+    return (send.__original ?? send).call(client, command, stream)
+  } finally {
+    options.enableOfflineQueue = offline
+  }
 }
 
 /**
  * Put a command in ioredis' offline queue although the socket is open (`status` `connect`: past
- * the TCP connect, before ready). In that state ioredis writes at once the commands Redis flags
- * `loading` (PUBLISH, MULTI, EXEC, SELECT, ROLE, ...; ioredis 5 and 6 after its handshake) and its
- * handshake commands (SELECT, CLIENT, AUTH, ...; ioredis 6): to a node the role check may still
- * refuse. ioredis decides by `status` alone; for this one call it sees the state before the
- * socket connected, so the command waits with the others (with ioredis' own bookkeeping: the db
- * a SELECT chooses, timeouts) and goes once the node is accepted, in order.
+ * the TCP connect, before ready). Then ioredis writes at once the commands Redis flags `loading`
+ * (PUBLISH, MULTI, EXEC, SELECT, ROLE, ...) and (ioredis 6) its handshake commands (SELECT,
+ * CLIENT, AUTH, ...): to a node the role check may still refuse. ioredis decides by `status`
+ * alone; for this one call it sees the state before the socket connected, so the command waits
+ * with the others (with ioredis' bookkeeping: SELECT's db, timeouts) and goes once the node is accepted.
  */
-export function queueOffline(client: Redis, command: Command, stream?: Parameters<Redis['sendCommand']>[1]): unknown {
+export function queueOffline(client: Redis, command: Command, stream?: Stream, force = false): unknown {
   const target = client as unknown as { status: string }
   const status = target.status
   target.status = 'connecting'
   try {
-    return queueUntraced(client, command, stream)
+    return queueUntraced(client, command, stream, force)
   } finally {
     target.status = status
   }
@@ -268,17 +273,18 @@ export function onSettled(command: Command, settled: (error?: Error) => void): v
   }
 }
 
-/** Commands waiting for a connection (ioredis' private `offlineQueue`). */
-export function offlineQueueLength(client: Redis): number {
-  return (client as unknown as { offlineQueue?: { length: number } }).offlineQueue?.length ?? 0
-}
+type OfflineQueue = { length: number; toArray(): { command: Command }[] }
+const queueOf = (client: Redis) => (client as unknown as { offlineQueue?: OfflineQueue }).offlineQueue
+
+/** How many commands wait for a connection (ioredis' private `offlineQueue`, a Denque), and which. */
+export const offlineQueueLength = (client: Redis): number => queueOf(client)?.length ?? 0
+export const offlineCommands = (client: Redis): Command[] => (queueOf(client)?.toArray() ?? []).map((i) => i.command)
 
 /**
  * Write `command` now, during ioredis' handshake (status `connect`, before ready), though it is no
  * handshake command of ioredis': the role check's `ROLE` for a user refused `INFO`. ioredis 6 lets
  * only its handshake commands through while `condition.handshake` is set, and ioredis 5 and 6 let
- * loading-safe commands (ROLE is) through once it is not: for this one call it is not. (Checked by
- * the "refused INFO" test of test/integration/consistency-findings.test.ts.)
+ * loading-safe commands (ROLE is) through once it is not: for this one call it is not.
  */
 export function sendInHandshake(client: Redis, command: Command): void {
   const condition = (client as unknown as { condition?: { handshake?: boolean } }).condition

@@ -26,6 +26,7 @@ import { Connection } from './connection.js'
 import { FenceMember } from './fence-member.js'
 import { Handshake } from './handshake.js'
 import { WatchMember } from './member.js'
+import { answeredFirst } from './quit-first.js'
 import { Reconnect } from './reconnect.js'
 import { TransactionStage } from './transaction-stage.js'
 
@@ -72,24 +73,22 @@ export class TwiceRedisClient extends Redis {
     this.#session = session
     this.connection = new Connection(this)
     const o = resolver.options
-    const master = () => {
-      const node = this.node
-      return node?.role === 'master' ? node.address : undefined // the master this side writes to now
-    }
+    const master = () => (this.node?.role === 'master' ? this.node.address : undefined) // the master written to now
     this.#fence = new FenceMember(this, emit, () => this.#life.member, master, o.name)
     this.#transaction = new TransactionStage(this.connection, o.name, (c, s) => super.sendCommand(c, s))
     const backoff = options.retryStrategy ?? (() => 50)
     this.#life = new Reconnect(this, resolver, backoff, () => this.#connect())
-    this.#life.as = new WatchMember(this, this.#life, this.#fence, resolver, (c, s) => this.sendCommand(c, s))
+    const send = (c: Command, s?: Stream) => this.sendCommand(c, s)
+    this.#life.as = new WatchMember(this, this.#life, this.#fence, resolver, send)
     this.#gate = side === 'replica' ? new ReadGate(session, this) : undefined
     const caughtUp = () => this.#life.member?.caughtUp()
     this.#handshake = new Handshake(this, o.clientZone !== undefined && side === 'replica', caughtUp)
     const holdsState = () => this.#holdsState
     const report = (error: Error) => emit('error', Object.assign(error, { side }))
     this.#health = healthCheckOf(this, resolver, this.#life, holdsState, report)
-    // Idle: nothing in flight or held by the read gate (to be written here), no MULTI or WATCH to lose.
+    // Idle: nothing in flight or held by the read gate, no MULTI, WATCH or subscription (RESP3 too) to lose.
     const idle = () => this.status === 'ready' && this.mode === 'normal' && !this.commandQueue.length
-    const unused = () => idle() && !this.#holdsState && !this.#gate?.holding
+    const unused = () => idle() && !this.#holdsState && !this.connection.subscriber && !this.#gate?.holding
     this.#idle = new IdleTimer(o.idleTimeoutMs, unused, () => this.disconnect())
     replaceReadyCheck(this, (callback) => this.#handshake.readyCheck(callback))
     this.#life.wire(this.#handshake)
@@ -100,10 +99,7 @@ export class TwiceRedisClient extends Redis {
     this.on('close', () => this.#onClose())
     this.on('end', () => {
       this.#stopTimers()
-      this.#life.ended(
-        (c, s) => this.sendCommand(c, s),
-        (c, s) => this.sendDirect(c, s),
-      )
+      this.#life.ended(send, (c, s) => this.sendDirect(c, s))
     })
     if (options.lazyConnect === false) this.#connect()
   }
@@ -127,9 +123,8 @@ export class TwiceRedisClient extends Redis {
     const connecting = this.status === 'connect'
     // 1. Closed? (A socket that still completes its connect after quit() runs ioredis' handshake.)
     // 2. Deferred by disconnect()? Held until the socket closed, then sent on a fresh connection.
-    const state = this.#life.state
-    if (state === 'closed' && !connecting) return this.#life.refuse(command)
-    if (state === 'disconnecting' && !connecting) return this.#life.defer(command, stream)
+    if (!connecting && this.#life.refuses(command)) return this.#life.refuse(command)
+    if (this.#life.state === 'disconnecting' && !connecting) return this.#life.defer(command, stream)
     // 3. Ours (the health check's)? Past every stage of the application's.
     if (this.connection.isOwn(command)) return this.#direct(command, stream, true)
     this.metrics?.sent(command, this)
@@ -137,6 +132,7 @@ export class TwiceRedisClient extends Redis {
     const kind = kindOf(command.name) // what it is (command-kinds.ts), once for every stage below
     // 4. Held by the fence? (Not ioredis' handshake, nor quit()'s QUIT: what is held is rejected.)
     if (!connecting && this.#life.member && !kind.disconnects && this.#fence.fenced()) {
+      if (kind.mayWrite && this.side === 'master') this.#session.held.add(command) // writeToken() covers it
       return this.#fence.hold(command, stream)
     }
     // 5. ioredis' handshake or our role check? They make the connection everything else waits for.
@@ -161,12 +157,14 @@ export class TwiceRedisClient extends Redis {
     // disconnect() is closing the socket: what the session or the gate sends now goes on the next connection.
     if (this.#life.state === 'disconnecting' && this.status !== 'connect')
       return this.#life.defer(command, stream, true)
-    if (this.status === 'end') this.#connect()
+    // A connect of ours (after disconnect(), idle): commands wait for it (as ours do), whatever enableOfflineQueue says.
+    if (this.status === 'end') this.#life.onDemand = this.#connect()
+    const force = own || this.#life.onDemand
     this.metrics?.written(command, this)
     // Not ready: it waits in ioredis' offline queue and comes back here once ready (no span till then).
     if (this.status === 'connect' && !this.#handshake.ownBeforeReady(command)) {
       park(command)
-      return queueOffline(this, command, stream)
+      return queueOffline(this, command, stream, force)
     }
     // Ready with its socket already destroyed (a drop in progress): ioredis queues it for the next
     // connection, and aborts a queued EXEC when the close comes; a transaction's rest is refused here.
@@ -177,7 +175,7 @@ export class TwiceRedisClient extends Redis {
     }
     if (this.status !== 'ready' || dropping) {
       park(command)
-      return queueUntraced(this, command, stream)
+      return queueUntraced(this, command, stream, force)
     }
     if (own) return super.sendCommand(command, stream)
     // 7. Guarded by a transaction? (Not when none is open and it changes no connection state.)
@@ -206,6 +204,9 @@ export class TwiceRedisClient extends Redis {
    * the connection is dropped; either way the client has ended when this resolves.
    */
   override async quit(callback?: Callback<'OK'>): Promise<'OK'> {
+    // What was sent before and still waits for a connection is answered first (quit-first.ts).
+    const first = this.#life.state !== 'closed' && answeredFirst(this, this.#life)
+    if (first) await first
     const state = this.#life.state
     const open = state !== 'closed' && this.status !== 'end' && this.status !== 'wait'
     // After disconnect() the socket is closing: no QUIT over it (it would wait for the next one).
@@ -217,6 +218,7 @@ export class TwiceRedisClient extends Redis {
     this.#stopTimers()
     // Commands held by the write fence: there will be no connection for them.
     this.#life.quit(this.#fence.drop(), () => new ClientClosedError(this.side))
+    this.connection.closedForGood = true
     const timer = open ? setTimeout(() => super.disconnect(), this.options.connectTimeout ?? 2000) : undefined
     // One that never connected ends as in ioredis ('close', 'end'), with no QUIT to send.
     if ((open && !ready) || (state !== 'closed' && this.status === 'wait')) {
@@ -261,18 +263,16 @@ export class TwiceRedisClient extends Redis {
     this.#life.kick(master, sentinel)
   }
 
-  /**
-   * A transaction or a `WATCH` of the application's is open: dropping the connection (when idle)
-   * would lose it. (One the read gate still holds unsent goes on whichever connection comes next.)
-   */
+  /** A MULTI or WATCH of the application's is open (dropping the connection would lose it; not one the gate holds). */
   get #holdsState(): boolean {
     return this.connection.multi || this.connection.watching
   }
 
   /** Every connect of ours, as ioredis would (a command on an ended client, a retry). */
-  #connect(): void {
+  #connect(): true {
     clearManualClose(this)
     this.connect().catch(() => {})
+    return true
   }
 
   #onReady(): void {

@@ -15,7 +15,7 @@ import { TransactionGuard, WatchGuard } from '../transactions.js'
  *   connection closed is still being refused (see {@link TransactionGuard}).
  * - `watching`: a `WATCH` is open (see {@link WatchGuard}).
  * - `blocked`: blocking commands (command-kinds.ts: BLPOP & co., XREAD, WAIT) written and not answered.
- * - `subscriber`: the connection is in subscriber mode.
+ * - `subscriber`: the connection is subscribed (RESP2 subscriber mode, or RESP3 with subscriptions).
  * - `db`: the db selected on it (its options' `db`, then each `SELECT` answered; one inside a
  *   `MULTI` counts once its `EXEC` is answered). The client's `options.db` follows it: the next
  *   connection (and what was sent while it opens) is in the same db. `dbNow`: the db a command
@@ -26,6 +26,8 @@ import { TransactionGuard, WatchGuard } from '../transactions.js'
 export class Connection {
   epoch = 0
   blocked = 0
+  /** `quit()` was called: the client never connects again (unlike after `disconnect()`). */
+  closedForGood = false
   db: number
   readonly transaction = new TransactionGuard(this)
   readonly watch = new WatchGuard(this)
@@ -63,8 +65,13 @@ export class Connection {
     return this.watch.open
   }
 
+  /**
+   * Subscribed to a channel or pattern. Under RESP3 (ioredis 6's default) ioredis' `mode` stays
+   * `normal` while subscribed (other commands still go): its subscription set says it.
+   */
   get subscriber(): boolean {
-    return this.client.mode === 'subscriber'
+    const condition = (this.client as unknown as { condition?: { subscriber?: unknown } }).condition
+    return this.client.mode === 'subscriber' || Boolean(condition?.subscriber)
   }
 
   get usable(): boolean {

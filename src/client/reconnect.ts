@@ -6,7 +6,7 @@ import { cancelReconnectTimer, connectorOf, dropStream } from '../ioredis-intern
 import { initial, inOutage, type Lifecycle, type LifecycleEvent, next, retryDelay } from '../lifecycle.js'
 import type { Resolver } from '../routing/resolver.js'
 import type { Member, Watch } from '../sentinels/watch.js'
-import { park } from './async-context.js'
+import { park, parkedAt } from './async-context.js'
 import { isInternal } from './connection.js'
 import type { Handshake } from './handshake.js'
 
@@ -64,11 +64,22 @@ export class Reconnect {
     connector.onSocket = () => handshake.socket()
   }
 
+  /** Connecting for a command after a close of ours (disconnect(), idle): commands queue until ready or closed. */
+  onDemand = false
+
   /** disconnect() was called and the socket is still closing: `command` goes over the next connection. */
   defer(command: Command, stream: Stream, direct = false): unknown {
     park(command)
     this.deferred.push([command, stream, direct])
     return command.promise
+  }
+
+  /** quit() waits for what was sent before it (quit-first.ts): anything new is refused already. */
+  quitting = false
+
+  /** Whether `command` is refused: closed for good, or sent after a quit() that waits. */
+  refuses(command: Command): boolean {
+    return this.life.state === 'closed' || (this.quitting && parkedAt(command) === Number.POSITIVE_INFINITY)
   }
 
   /** Closed for good (quit()): `command` rejects `CLIENT_CLOSED`. */
@@ -127,6 +138,7 @@ export class Reconnect {
   }
 
   closed(): void {
+    this.onDemand = false
     this.stopTimers()
     this.#unfollow()
     // An outage (not a manual close): listen for the sentinels' switch while it lasts.
@@ -210,6 +222,7 @@ export class Reconnect {
 
   /** The connection is ready (its role checked). */
   ready(): void {
+    this.onDemand = false
     this.clearReadyTimer()
     this.transition('ready')
     this.whileReady()

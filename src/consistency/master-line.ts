@@ -34,8 +34,9 @@ export class MasterLine {
     }
     if (!line) {
       // Ours, not a write client of the application's: its ROLE is a read, holding it for a fence
-      // would only delay the session (lazy, so it is marked before it connects).
-      const opened = master.duplicate({ db, lazyConnect: true }) as SessionClient
+      // would only delay the session (lazy, so it is marked before it connects). Its commands wait
+      // for its connect, whatever the application's `enableOfflineQueue` says.
+      const opened = master.duplicate({ db, lazyConnect: true, enableOfflineQueue: true }) as SessionClient
       markInternal(opened)
       const ended = () => this.#retire(opened)
       master.once('end', ended)

@@ -183,8 +183,9 @@ export class PlainReads {
           if (!r.ok && (r.error as { code?: string }).code === 'CLIENT_CLOSED') {
             const error = new ReplicaBehindError(
               replica ?? 'the read side',
-              `${reason}; the master side was closed`,
+              reason,
               waited,
+              'the master side it would move to was closed (tr.master.quit())',
             )
             e.caught!.settle({ ok: false, error })
           } else e.caught!.settle(r)

@@ -222,7 +222,9 @@ export class ReadGate {
   async #waitFresh(group: Entry[]): Promise<Behind | undefined> {
     const check = this.#check
     const first = least(group, (e) => e.deadline)
-    const reads = group.some((e) => e.reads)
+    // Its plain reads are checked again as it goes (moved to the master if still behind): only what
+    // reads data and cannot move holds the whole pipeline past the first bound.
+    const reads = group.some((e) => e.reads && !e.plain)
     const last = reads ? least(group, (e) => e.holdUntil) : first
     const taken = least(group, (e) => e.taken)
     await check.seenKnown(last)

@@ -1,12 +1,14 @@
 import type { Command } from 'ioredis'
 import { type CommandKind, kindOf } from '../command-kinds.js'
+import { TokenUnavailableError } from '../errors.js'
 import type { Emit } from '../events.js'
-import { closingManually, onSettled, streamOf } from '../ioredis-internals.js'
+import { onSettled, streamOf } from '../ioredis-internals.js'
+import { HeldWrites } from './held-writes.js'
 import type { NodeHistories } from './histories.js'
 import { MasterLine } from './master-line.js'
 import { OffsetProbe, type Probing } from './offset-probe.js'
 import { advance, formatToken, type Position, START, sameLine, UNREACHABLE } from './position.js'
-import type { SendOwn, SessionClient, Stream } from './session-client.js'
+import { type SendOwn, type SessionClient, type Stream, sendOwn } from './session-client.js'
 import { failed, needed, type Writer } from './writer.js'
 
 /**
@@ -59,6 +61,7 @@ export class Session {
   #riding = false
   readonly #probe: OffsetProbe
   readonly #line = new MasterLine()
+  readonly held = new HeldWrites() // writes the write fence holds: writeToken() waits for them
   /** Told of every master offset a `ROLE` on the master returned (`maxStalenessMs` keeps a history). */
   onMasterOffset: ((offset: number, master: string) => void) | undefined
 
@@ -162,7 +165,9 @@ export class Session {
     if (waits.length === 0) return this.floor
     const start = this.floor
     return Promise.all(waits).then((answers) =>
-      answers.reduce<Position>((floor, at) => (at ? advance(floor, at) : floor), start),
+      answers.includes(UNREACHABLE)
+        ? UNREACHABLE // one unanswered: the floor is unknown
+        : answers.reduce<Position>((floor, at) => (at ? advance(floor, at) : floor), start),
     )
   }
 
@@ -190,8 +195,8 @@ export class Session {
     }
     // An acknowledged write is below what the master answers on any connection after its ack.
     // (A master side never connected is not connected for a token read alone: the token's floor
-    // holds; writeToken() asks.)
-    const line = anywhere ? this.masterLine() : undefined
+    // holds; writeToken() asks.) One closed for good (quit()) is asked on the session's own line.
+    const line = anywhere ? this.masterLine(true) : undefined
     if (line && (wrote || line.status !== 'wait')) this.#ask(line, rebase, undefined)
   }
 
@@ -204,18 +209,20 @@ export class Session {
     const c = client.connection
     // (A MULTI whose EXEC is written is no obstacle: a ROLE behind the EXEC is answered after it.)
     if (c.queueing || c.blocked > 0 || client.mode !== 'normal') return false
-    return c.usable || client.status === 'end' || client.status === 'wait'
+    // Closed for good (quit()): a command sent now rejects CLIENT_CLOSED, it connects nothing.
+    return c.usable || ((client.status === 'end' || client.status === 'wait') && !c.closedForGood)
   }
 
   /**
    * A connection to the master that takes a command of ours now: `master` (reconnecting it after
    * `disconnect()` or an idle timeout, as any command would), or while it is inside a MULTI,
    * blocked or subscribed, a duplicate of it the session opens and closes after `LINE_MS` unused
-   * (never a command inside the application's MULTI or behind its BLPOP).
+   * (never a command inside the application's MULTI or behind its BLPOP). After its `quit()`, `master`
+   * (a read moved there rejects), but the line for the session's own ROLE (`own`): acknowledged writes are there.
    */
-  masterLine(): SessionClient | undefined {
+  masterLine(own = false): SessionClient | undefined {
     const master = this.master
-    if (!master || this.#carries(master)) return master
+    if (!master || this.#carries(master) || (master.connection.closedForGood && !own)) return master
     return this.#line.open(master, master.connection.db)
   }
 
@@ -233,29 +240,32 @@ export class Session {
 
   /** The floor after every write sent on the write side so far, for another process. */
   async token(): Promise<string> {
+    await this.held.settled()
     if (this.master) this.#written.add(this.master)
     this.#askWritten(false, true)
     // Every ROLE in flight, also behind writes not acknowledged yet: the token covers them.
     const floor = await this.floorNow(true)
+    // Offsets unreadable (ROLE_DENIED said so): 0. Unanswered: no token leaving out acknowledged writes.
+    if (floor === UNREACHABLE && this.probing !== 'none') throw new TokenUnavailableError()
     return formatToken(floor === UNREACHABLE ? START : floor)
   }
 
-  /** A command of ours, sent past the hooks. */
+  /** A command of ours, sent past the hooks (see {@link sendOwn}). */
   send(client: SessionClient, command: Command, stream?: Stream): unknown {
-    // Ours on the connection record: a command that waited (ioredis' offline queue, a reconnect,
-    // a disconnect()) comes back through sendCommand, where only the record tells ours apart; else
-    // it is guarded as the application's (a ROLE refused as the rest of a lost MULTI ends it).
-    client.connection.own(command)
-    // disconnect() called, the socket still closing: the client's own path holds the command and
-    // sends it over the next connection (written on the closing one, it would fail).
-    if (client.status !== 'end' && closingManually(client)) return client.sendCommand(command, stream)
-    return client.sendDirect(command, stream)
+    return sendOwn(client, command, stream)
   }
 
   #ask(client: SessionClient, rebase: boolean, first: Command | undefined): void {
-    const answer = this.positionOf(client).then((at) => {
+    const answer = this.#positionOrLine(client).then((at) => {
       this.#roles.delete(answer)
-      if (!at) return undefined
+      if (!at) {
+        if (this.probing === 'none') return undefined
+        // No answer: the floor is unknown, not 0. This read moves to the master (or rejects); the next asks again.
+        const asked = (this.#line.has(client) && this.master) || client
+        this.#written.add(asked)
+        this.#writer(asked).rebase ||= rebase
+        return UNREACHABLE
+      }
       // Only a master's own answer (the node that answered, never whichever master resolved last).
       if (at.master !== undefined && at.master === client.node?.address) this.onMasterOffset?.(at.offset, at.master)
       const lower = rebase && sameLine(at, this.floor) && at.offset < this.floor.offset
@@ -265,6 +275,17 @@ export class Session {
       return at
     })
     this.#roles.set(answer, first)
+  }
+
+  /**
+   * Where `client`'s node is; where its connection gives no answer (closed under it, its ROLE
+   * flushed or timed out), the master's on the session's own line, asked after the ack.
+   */
+  async #positionOrLine(client: SessionClient): Promise<Position | undefined> {
+    const at = await this.positionOf(client)
+    const master = this.master
+    if (at || this.probing === 'none' || this.#line.has(client) || !master) return at
+    return this.positionOf(this.#line.open(master, master.connection.db))
   }
 
   #writer(client: SessionClient): Writer {

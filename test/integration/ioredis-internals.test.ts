@@ -13,6 +13,7 @@ import {
   endWhileReconnecting,
   guardReplies,
   ioredisOptionNames,
+  offlineCommands,
   offlineQueueLength,
   onSettled,
   queueOffline,
@@ -304,6 +305,8 @@ describe('ioredis internals twiceredis relies on', () => {
     assert.equal(offlineQueueLength(client), 0)
     const pings = [client.ping(), client.ping()] // lazy: queued until connected
     assert.equal(offlineQueueLength(client), 2, internal('offlineQueue', 'queued commands not counted'))
+    const names = offlineCommands(client).map((c) => c.name)
+    assert.deepEqual(names, ['ping', 'ping'], internal('offlineQueue', 'toArray() gives no { command } items'))
     await Promise.all(pings)
     assert.equal(offlineQueueLength(client), 0, internal('offlineQueue', 'not emptied once connected'))
   })

@@ -315,4 +315,72 @@ describe('seams of the write side', () => {
       }
     })
   })
+
+  it('writeToken() covers a write the write fence holds (README: every write sent on tr.master so far)', async () => {
+    await withLab(async (lab, open) => {
+      const tr = open({ consistency: 'session' })
+      const reader = open()
+      await tr.master.set('token:fenced', 'old')
+      await reader.slave.get('token:fenced')
+      let read: unknown
+      const fenced = new Promise<void>((resolve) => {
+        tr.once('write-fence', async () => {
+          const write = codeOf(tr.master.set('token:fenced', 'new')) // held by the fence
+          const token = await codeOf(tr.writeToken())
+          reader.readAfter(String(token))
+          read = await codeOf(reader.slave.get('token:fenced'))
+          await write
+          resolve()
+        })
+      })
+      await lab.failover()
+      await lab.waitForNewMaster()
+      await settles(fenced, 'the write, the token and the read', 15_000)
+      assert.equal(read, 'new')
+    })
+  })
+
+  it('quit() answers what was sent before it while the client connects (plain ioredis does: QUIT waits behind it)', async () => {
+    await withLab(async (lab, open) => {
+      for (const how of ['tr.quit()', 'tr.master.quit()'] as const) {
+        const tr = open()
+        const sent = codeOf(tr.master.set(`quit:first:${how}`, 'sent before quit'))
+        await (how === 'tr.quit()' ? tr.quit() : tr.master.quit())
+        assert.equal(await sent, 'OK', how)
+        assert.equal(await lab.command(lab.master, 'GET', `quit:first:${how}`), 'sent before quit', how)
+        await assert.rejects(tr.master.get('k'), { code: 'CLIENT_CLOSED' })
+      }
+    })
+  })
+
+  it('quit() right after disconnect() answers a command sent between them', async () => {
+    await withLab(async (_lab, open) => {
+      const tr = open()
+      await tr.master.ping()
+      tr.disconnect()
+      const sent = codeOf(tr.master.set('quit:after-disconnect', 'v'))
+      await tr.quit()
+      assert.equal(await sent, 'OK')
+    })
+  })
+
+  it('quit() of a duplicate never connected, during a fence, answers what was sent on it before', async () => {
+    await withLab(async (lab, open) => {
+      const tr = open()
+      await tr.master.set('quit:duplicate', 'old')
+      let got: unknown
+      const done = new Promise<void>((resolve) => {
+        tr.once('write-fence', async () => {
+          const copy = tr.master.duplicate()
+          const sent = codeOf(copy.set('quit:duplicate', 'new'))
+          await copy.quit()
+          got = await sent
+          resolve()
+        })
+      })
+      await lab.failover()
+      await settles(done, 'the write and quit()', 15_000)
+      assert.equal(got, 'OK')
+    })
+  })
 })

@@ -115,6 +115,28 @@ describe('idle timeouts at the seams', () => {
       }
     })
   })
+
+  it('enableOfflineQueue: false: the command after an idle timeout or disconnect() reconnects', async () => {
+    const tr = fx.open({ lazyConnect: false, enableOfflineQueue: false, idleTimeoutMs: 100 })
+    await until(() => tr.slave.status === 'end', 'the read side idle')
+    // README: the next command reconnects (a reconnect twiceredis caused: the command waits for it).
+    assert.equal(await settles(tr.slave.get('idle:offline'), 'read'), null)
+    tr.disconnect()
+    assert.equal(await settles(tr.master.set('idle:offline', 'v'), 'a write after disconnect()'), 'OK')
+  })
+
+  for (const side of ['master', 'slave'] as const) {
+    it(`idleTimeoutMs does not drop a subscribed tr.${side} (ioredis 6 speaks RESP3 by default: its mode stays 'normal')`, async () => {
+      const tr = fx.open({ idleTimeoutMs: 100 })
+      let messages = 0
+      tr[side].on('message', () => messages++)
+      await tr[side].subscribe(`idle:subscribed:${side}`)
+      await new Promise((r) => setTimeout(r, 600))
+      await fx.lab.command(fx.lab.master, 'PUBLISH', `idle:subscribed:${side}`, 'hello')
+      for (let i = 0; i < 50 && messages === 0; i++) await new Promise((r) => setTimeout(r, 20))
+      assert.equal(messages, 1, `tr.${side} is ${tr[side].status}`)
+    })
+  }
 })
 
 const ended = (tr: TwiceRedis) =>

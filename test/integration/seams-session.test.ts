@@ -7,7 +7,7 @@ import { execFile } from 'node:child_process'
 import { describe, it } from 'node:test'
 import { promisify } from 'node:util'
 import type { Command } from 'ioredis'
-import type { TwiceRedisConfig } from '../../src/index.js'
+import type { TwiceRedis, TwiceRedisConfig } from '../../src/index.js'
 import { dropStream, onSettled } from '../../src/ioredis-internals.js'
 import type { Lab, LabNode } from '../../src/lab/index.js'
 import { labPerFile } from '../helpers/lab.js'
@@ -370,5 +370,169 @@ describe("consistency: 'session' at the seams", () => {
     )
     const seen = JSON.parse(stdout.trim().split('\n').pop() ?? '[]') as string[]
     assert.equal(seen.length, 2, `unhandled rejections seen: ${JSON.stringify(seen)}`)
+  })
+})
+
+/** Both sides ready, without a command (with `enableOfflineQueue: false` a first command would fail). */
+async function ready(tr: TwiceRedis): Promise<void> {
+  for (let i = 0; i < 250 && (tr.master.status !== 'ready' || tr.slave.status !== 'ready'); i++) {
+    await new Promise((r) => setTimeout(r, 20))
+  }
+}
+
+/** The reply, or the error's code (its message when it has none). */
+const outcome = (p: Promise<unknown>) =>
+  p.then(
+    (reply) => reply,
+    (e: { code?: string; message?: string }) => e.code ?? `untyped: ${e.message}`,
+  )
+
+// The second red team (issue 27): a session ROLE that gets no answer (tr.master closed with quit(),
+// its connection cut with maxRetriesPerRequest: 0, commandTimeout running out, enableOfflineQueue:
+// false refusing it) left the floor at 0, and the read was served stale (writeToken(): ryw1:0). The
+// floor is unknown then: the ROLE is asked again on the session's own line, or the read waits for
+// what no replica shows (it moves to the master, or rejects typed). And a pipeline mixing plain
+// reads and a write on tr.slave was rejected whole (REPLICA_BEHIND). Lab sentinels with a long
+// down-after, so a paused replica's hellos flag nothing.
+describe("consistency: 'session' at the seams the second red team found", () => {
+  const fx = labPerFile({ downAfterMs: 20_000 })
+
+  /** `old` everywhere, then the replicas held back: what the session writes next they lack. */
+  async function stale(key: string): Promise<() => Promise<void>> {
+    await fx.lab.command(fx.lab.master, 'SET', key, 'old')
+    await fx.lab.waitForReplication()
+    return holdBack(fx.lab)
+  }
+
+  it('after await tr.master.quit(), a read of a write acknowledged before is not served stale', async () => {
+    const tr = fx.open(session)
+    await tr.slave.get('warm-up')
+    const release = await stale('unknown:quit:quit')
+    try {
+      await tr.master.set('unknown:quit:quit', 'new')
+      await tr.master.quit()
+      // README: the write, or REPLICA_BEHIND ("a plain read held when tr.master.quit() had already
+      // closed the master side"), saying so; never the value from before the write.
+      const read = await settles(
+        tr.slave.get('unknown:quit:quit').catch((e: Error & { code?: string }) => e),
+        'read',
+      )
+      assert.notEqual(read, 'old')
+      if (read instanceof Error) {
+        assert.equal((read as { code?: string }).code, 'REPLICA_BEHIND', read.message)
+        assert.match(read.message, /master side it would move to was closed/)
+      }
+    } finally {
+      await release()
+    }
+  })
+
+  it('after await tr.master.quit(), writeToken() covers the writes acknowledged before (not ryw1:0)', async () => {
+    const tr = fx.open(session)
+    await tr.slave.get('warm-up')
+    const release = await stale('unknown:quit:token')
+    try {
+      await tr.master.set('unknown:quit:token', 'new')
+      await tr.master.quit()
+      const token = await settles(outcome(tr.writeToken()), 'writeToken')
+      assert.notEqual(token, 'ryw1:0')
+      if (typeof token === 'string' && token.startsWith('ryw1:')) {
+        const reader = fx.open(session)
+        reader.readAfter(token)
+        assert.equal(await settles(reader.slave.get('unknown:quit:token'), 'read'), 'new')
+      }
+    } finally {
+      await release()
+    }
+  })
+
+  for (const [name, options, between] of [
+    ['tr.master.disconnect()', {}, (tr: TwiceRedis) => tr.master.disconnect()],
+    [
+      'tr.disconnect() (enableOfflineQueue false on the master side only)',
+      'master',
+      (tr: TwiceRedis) => tr.disconnect(),
+    ],
+    ['a MULTI opened on tr.master', {}, (tr: TwiceRedis) => tr.master.multi({ pipeline: false })],
+  ] as const) {
+    it(`enableOfflineQueue: false: an acknowledged write is read after ${name}`, async () => {
+      const offline =
+        options === 'master' ? { masterOptions: { enableOfflineQueue: false } } : { enableOfflineQueue: false }
+      const tr = fx.open({ ...session, lazyConnect: false, ...offline })
+      await ready(tr)
+      const key = `unknown:offline:${name}`
+      const release = await stale(key)
+      try {
+        await tr.master.set(key, 'new')
+        await between(tr)
+        assert.equal(await settles(outcome(tr.slave.get(key)), 'read'), 'new')
+      } finally {
+        await release()
+      }
+    })
+  }
+
+  it('enableOfflineQueue: false: writeToken() after tr.disconnect() covers the acknowledged write', async () => {
+    const tr = fx.open({ ...session, lazyConnect: false, enableOfflineQueue: false })
+    await ready(tr)
+    const release = await stale('unknown:offline:token')
+    try {
+      await tr.master.set('unknown:offline:token', 'new')
+      tr.disconnect()
+      const token = await settles(outcome(tr.writeToken()), 'writeToken')
+      assert.notEqual(token, 'ryw1:0')
+    } finally {
+      await release()
+    }
+  })
+
+  it('maxRetriesPerRequest: 0: an acknowledged write is read after the master closed the connection (6 of 7 runs)', async () => {
+    const tr = fx.open({ ...session, maxRetriesPerRequest: 0 })
+    await tr.slave.get('warm-up')
+    const release = await stale('unknown:cut:cut')
+    try {
+      await tr.master.set('unknown:cut:cut', 'new')
+      // Closed from the server's side (a blip), over the lab's connection: the read follows at once.
+      const id = await tr.master.client('ID')
+      const node = fx.lab.node(tr.master.node?.address ?? '')
+      assert.ok(node)
+      await fx.lab.command(node, 'CLIENT', 'KILL', 'ID', String(id))
+      assert.equal(await settles(outcome(tr.slave.get('unknown:cut:cut')), 'read'), 'new')
+    } finally {
+      await release()
+    }
+  })
+
+  it('commandTimeout: a read after an acknowledged write is not served stale when the master is slow to answer the ROLE (9 of 10 runs)', async () => {
+    const tr = fx.open({ ...session, commandTimeout: 100 })
+    await tr.slave.get('warm-up')
+    await tr.master.get('warm-up')
+    const release = await stale('unknown:slow:slow')
+    try {
+      await tr.master.set('unknown:slow:slow', 'new')
+      // The master answers nothing for 300 ms (a slow script elsewhere, a pause): longer than commandTimeout.
+      await fx.lab.command(fx.lab.master, 'CLIENT', 'PAUSE', 300, 'ALL')
+      // The write, or a rejection (timed out); never the value from before the write.
+      assert.notEqual(await settles(outcome(tr.slave.get('unknown:slow:slow')), 'read'), 'old')
+    } finally {
+      await release()
+    }
+  })
+
+  it('a tr.slave pipeline of GET, SET, GET after a write: the GETs read the write, the SET fails READONLY', async () => {
+    const tr = fx.open(session)
+    await tr.slave.get('warm-up')
+    const release = await stale('mixed:pipeline')
+    try {
+      await tr.master.set('mixed:pipeline', 'new')
+      const replies = await settles(
+        tr.slave.pipeline().get('mixed:pipeline').set('mixed:pipeline', 'x').get('mixed:pipeline').exec(),
+        'pipeline',
+      )
+      const shown = replies?.map(([e, v]) => (e ? ((e as { code?: string }).code ?? e.message.split(' ')[0]) : v))
+      assert.deepEqual(shown, ['new', 'READONLY', 'new'])
+    } finally {
+      await release()
+    }
   })
 })
