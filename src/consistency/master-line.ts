@@ -45,13 +45,26 @@ export class MasterLine {
       this.#line = opened
       line = opened
     }
-    clearTimeout(this.#timer)
-    const used = line
-    this.#timer = setTimeout(() => this.#retire(used), LINE_MS).unref()
+    this.#expireLater(line)
     return line
   }
 
-  /** Nothing new goes over `line`; it closes once what it carries is answered. */
+  /**
+   * Unused for `LINE_MS`: retired. Not while something is queued or in flight on it: a read moved
+   * there may wait for the next master in a failover (bounded as any command of `tr.master`).
+   */
+  #expireLater(line: SessionClient): void {
+    clearTimeout(this.#timer)
+    this.#timer = setTimeout(() => {
+      if (line.commandQueue.length > 0 || offlineQueueLength(line) > 0) this.#expireLater(line)
+      else this.#retire(line)
+    }, LINE_MS).unref()
+  }
+
+  /**
+   * Nothing new goes over `line`, and it quits: what waits for its connect is answered first (as
+   * `tr.master` ends, a read moved there as its socket closed), bounded by `connectTimeoutMs`.
+   */
   #retire(line: SessionClient): void {
     if (this.#line === line) {
       this.#line = undefined
@@ -59,20 +72,6 @@ export class MasterLine {
       this.#unlisten?.()
       this.#unlisten = undefined
     }
-    closeWhenAnswered(line)
-  }
-}
-
-/**
- * Quit `line` once nothing is queued or in flight on it: a read moved there as `tr.master` closed
- * may still wait for its connect, or for the next master in a failover (a `quit()` then would
- * reject it). What waits is bounded as any command of `tr.master` is (its retries, timeouts).
- */
-function closeWhenAnswered(line: SessionClient): void {
-  if (line.status === 'end') return
-  if (line.commandQueue.length === 0 && offlineQueueLength(line) === 0) {
     line.quit().catch(() => line.disconnect())
-    return
   }
-  setTimeout(() => closeWhenAnswered(line), LINE_MS).unref()
 }
