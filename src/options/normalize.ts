@@ -16,7 +16,7 @@ import {
   type SentinelInput,
   type TwiceRedisConfig,
 } from './options.js'
-import { checkProtocols } from './protocol.js'
+import { checkProtocols, resp3Installed } from './protocol.js'
 
 /** Reads one option from the user's config: the value (default filled in) or an `InvalidOptionError`. */
 type Spec<T> = (value: unknown, key: string) => T
@@ -135,7 +135,6 @@ const ioredisKeys = new Set([
   // ioredis 6's: known by name with ioredis 5 too, to refuse them there with the reason (protocol.ts).
   ...['protocol', 'replyMapping'],
 ])
-const resp3 = ioredisOptionNames().includes('protocol')
 
 /** Validate and fill in defaults; throws `InvalidOptionError` naming the first bad option. */
 export function normalize(config: TwiceRedisConfig): ResolvedOptions {
@@ -161,7 +160,7 @@ export function normalize(config: TwiceRedisConfig): ResolvedOptions {
   // ioredis options at the top level apply to both sides; `redisOptions` says the same, explicitly.
   out.redisOptions = { ...ioredis, ...(out.redisOptions as DataRedisOptions) }
   checkTogether(out as ResolvedOptions)
-  checkProtocols(out as ResolvedOptions, resp3, ioredis)
+  checkProtocols(out as ResolvedOptions, resp3Installed, ioredis)
   return out as ResolvedOptions
 }
 

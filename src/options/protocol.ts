@@ -4,9 +4,13 @@
  * passed to ioredis as they are; refused, with the reason, where they cannot be honoured.
  */
 import { InvalidOptionError } from '../errors.js'
+import { ioredisOptionNames } from '../ioredis-internals.js'
 import type { DataRedisOptions } from './options.js'
 
 type Key = 'protocol' | 'replyMapping'
+
+/** Whether the installed ioredis speaks RESP3 (6+: it has a `protocol` option). */
+export const resp3Installed = ioredisOptionNames().includes('protocol')
 
 /** What {@link checkProtocols} reads of the resolved options. */
 interface Layers {

@@ -11,6 +11,7 @@ import { describe, it } from 'node:test'
 import fc from 'fast-check'
 import { Redis } from 'ioredis'
 import type { TwiceRedis } from '../../src/index.js'
+import { resp3Installed } from '../../src/options/protocol.js'
 import { labPerFile } from '../helpers/lab.js'
 import { settles } from '../helpers/load.js'
 
@@ -62,7 +63,8 @@ describe("consistency: 'session' property", () => {
     const setups: Setup[] = []
     /** Reads the gate sent to the master: the lag steps really held reads back. */
     let moved = 0
-    for (const protocol of [2, 3] as const) {
+    // RESP3 where the installed ioredis speaks it (ioredis 5 refuses `protocol: 3`, typed).
+    for (const protocol of resp3Installed ? ([2, 3] as const) : ([2] as const)) {
       for (const enableAutoPipelining of [false, true]) {
         const tr = fx.open({
           consistency: 'session',
