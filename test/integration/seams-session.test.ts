@@ -21,6 +21,13 @@ async function holdBack(lab: Lab, nodes: LabNode[] = lab.replicas): Promise<() =
   }
 }
 
+/** `old` everywhere, then the replicas held back: what the session writes next they lack. */
+async function staleOn(lab: Lab, key: string): Promise<() => Promise<void>> {
+  await lab.command(lab.master, 'SET', key, 'old')
+  await lab.waitForReplication()
+  return holdBack(lab)
+}
+
 /** The read side stays on its replica however far behind it is. */
 const session: Partial<TwiceRedisConfig> = {
   consistency: 'session',
@@ -31,12 +38,7 @@ const session: Partial<TwiceRedisConfig> = {
 describe("consistency: 'session' at the seams", () => {
   const fx = labPerFile()
 
-  /** `old` everywhere, then the replicas held back: what the session writes next they lack. */
-  async function stale(key: string): Promise<() => Promise<void>> {
-    await fx.lab.command(fx.lab.master, 'SET', key, 'old')
-    await fx.lab.waitForReplication()
-    return holdBack(fx.lab)
-  }
+  const stale = (key: string) => staleOn(fx.lab, key)
 
   it('2: an acknowledged write is read after a MULTI opened on tr.master (and the read does not go into it)', async () => {
     const tr = fx.open(session)
@@ -397,12 +399,7 @@ const outcome = (p: Promise<unknown>) =>
 describe("consistency: 'session' at the seams the second red team found", () => {
   const fx = labPerFile({ downAfterMs: 20_000 })
 
-  /** `old` everywhere, then the replicas held back: what the session writes next they lack. */
-  async function stale(key: string): Promise<() => Promise<void>> {
-    await fx.lab.command(fx.lab.master, 'SET', key, 'old')
-    await fx.lab.waitForReplication()
-    return holdBack(fx.lab)
-  }
+  const stale = (key: string) => staleOn(fx.lab, key)
 
   it('after await tr.master.quit(), a read of a write acknowledged before is not served stale', async () => {
     const tr = fx.open(session)
