@@ -30,6 +30,11 @@ export function park(command: Command): void {
   if (!firstParked.has(command)) firstParked.set(command, ++parks)
 }
 
+/** Whether `command` waits to be written now (for a connection, the fence, a close). */
+export function isParked(command: Command): boolean {
+  return parked > 0 && parkedIn.has(command)
+}
+
 /**
  * `command` was written on a connection that closed before answering it: ioredis writes it again
  * once the next one is ready, and it was sent before every command that waits now.

@@ -39,8 +39,17 @@ export class MasterLine {
       const opened = master.duplicate({ db, lazyConnect: true, enableOfflineQueue: true }) as SessionClient
       markInternal(opened)
       const ended = () => this.#retire(opened)
+      // tr.master now on another node (a failover): the line may still be on the master it
+      // replaced, which answers as one until the sentinels demote it, without the new writes.
+      const moved = () => {
+        if (opened.node && opened.node.address !== master.node?.address) this.#retire(opened)
+      }
       master.once('end', ended)
-      this.#unlisten = () => master.off('end', ended)
+      master.on('ready', moved)
+      this.#unlisten = () => {
+        master.off('end', ended)
+        master.off('ready', moved)
+      }
       this.#lines.add(opened)
       this.#line = opened
       line = opened

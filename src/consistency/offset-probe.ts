@@ -28,7 +28,6 @@ export class OffsetProbe {
 
   /** Where `client`'s node is, or `undefined` if it does not say. */
   async positionOf(client: SessionClient, retry = true): Promise<Position | undefined> {
-    const self = client.node?.address
     if (this.probing === 'none') return undefined
     const probing = this.probing
     const command =
@@ -37,6 +36,9 @@ export class OffsetProbe {
         : new Command('info', ['replication'], { replyEncoding: 'utf8' })
     try {
       const reply = await (this.send(client, command) as Promise<unknown>)
+      // The node that answered (a client asked while still connecting names none when asked).
+      const self = client.node?.address
+      if (self === undefined) return undefined
       const at = probing === 'role' ? rolePosition(reply, self) : infoPosition(parseInfo(String(reply)), self)
       return at && this.histories.attach(self, at)
     } catch (error) {

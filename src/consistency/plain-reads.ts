@@ -1,4 +1,5 @@
 import type { Command } from 'ioredis'
+import { isParked } from '../client/async-context.js'
 import { NoHealthyReplicaError, ReplicaBehindError } from '../errors.js'
 import { type CaughtReply, catchReply, rawReplyCopy, streamOf } from '../ioredis-internals.js'
 import type { Position } from './position.js'
@@ -27,6 +28,11 @@ export interface Entry {
   done?: boolean
   /** Its own reply was let through (its probe showed the floor on the connection it went on). */
   delivered?: boolean
+  /**
+   * Sent while the read connection was not ready: it waits in ioredis' queue behind its probe, and
+   * its first write is ioredis sending it again once ready (not a resend after a lost connection).
+   */
+  unwritten?: boolean
 }
 
 /** Plain reads sent together behind one probe, on one connection (`epoch`). */
@@ -94,6 +100,7 @@ export class PlainReads {
       e.caught = catchReply(e.command)
       this.#caught.set(e.command, e)
       replica.sendDirect(e.command, e.stream)
+      e.unwritten = isParked(e.command)
       const run = runs.get(e.floor)
       if (run) run.entries.push(e)
       else runs.set(e.floor, { entries: [e], floor: e.floor, epoch: this.check.epoch, deadline })

@@ -26,10 +26,13 @@ export const START: Position = { offset: 0, master: undefined }
  * The floor after a master answered `at`: the later offset in the same history; another master's
  * answer replaces it (a failover: a new history), and so does any master's answer to a token's
  * floor (the master has every acknowledged write, so a token beyond it is from lost writes or
- * another history and would otherwise hold every read until the timeout).
+ * another history and would otherwise hold every read until the timeout). But not an answer in
+ * the history the floor's continued: that is the master a failover replaced, still answering as
+ * one until the sentinels demote it (a connection to it not closed yet), not a newer history.
  */
 export function advance(floor: Position, at: Position): Position {
-  return sameLine(floor, at) && floor.offset >= at.offset ? floor : at
+  if (sameLine(floor, at)) return floor.offset >= at.offset ? floor : at
+  return floor.history?.replid2 !== undefined && floor.history.replid2 === at.history?.replid ? floor : at
 }
 
 /** Whether the offsets of `a` and `b` count the same stream: one replication ID, else (unknown) one master. */

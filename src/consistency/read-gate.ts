@@ -43,10 +43,7 @@ export class ReadGate {
   #pumping = false
   /** The command at the cursor waits for the plain reads in flight before it (nothing to pump till then). */
   #blocked = false
-  /**
-   * The state of the read connection as the commands taken so far leave it: its connection
-   * record's (`queueing`, `dbNow`) while nothing taken here is unsent; else as those leave it.
-   */
+  /** The read connection's state as the commands taken leave it (its record's while none is unsent). */
   #inMulti = false
   #db: number | undefined
   readonly #check: ReplicaCheck
@@ -129,10 +126,14 @@ export class ReadGate {
   /**
    * A plain read ioredis sends again after a reconnect. Its probe vouched for the connection it
    * went on, not this one: not sent as it is; a copy is checked on this connection (or the read
-   * moves), unless its fate is settled already (then its reply is dropped: send it as usual).
+   * moves), unless its fate is settled already (then its reply is dropped: send it as usual), or
+   * it was never written (it waited for a connection behind its probe, which checks this one).
    */
   #resent(e: Entry): boolean {
-    if (e.done && !e.delivered) return false
+    if (e.unwritten || (e.done && !e.delivered)) {
+      e.unwritten = false
+      return false
+    }
     if (e.delivered) {
       e.delivered = false
       e.done = false

@@ -102,3 +102,60 @@ describe('seams found by the breaker (issue 27)', () => {
       { replicas: 1 },
     ))
 })
+
+// Findings of the fourth red team (issue 27, at the seams): each failed on main at 7a5e49a before its fix.
+describe('seams found by the fourth red team (issue 27)', () => {
+  // A ROLE asked on a connection still connecting named no master (the node was read as it was
+  // sent, not as it answered), and that bare position replaced a floor that knew its history:
+  // floors and tokens lost their history after disconnect(), an idle timeout or quit() of tr.master.
+  for (const how of ['disconnect', 'idle', 'quit'] as const) {
+    it(`writeToken() after tr.master's ${how} names the history (ryw2)`, () =>
+      withLab(
+        async (_lab, open) => {
+          const tr = open({ consistency: 'session', idleTimeoutMs: how === 'idle' ? 50 : 0 })
+          tr.on('error', () => {})
+          await tr.master.set('red4:token', 'v')
+          if (how === 'disconnect') tr.master.disconnect()
+          if (how === 'idle') await until(() => tr.master.status === 'end', 'the idle timeout')
+          if (how === 'quit') await tr.master.quit()
+          assert.match(await settles(tr.writeToken(), 'writeToken()'), /^ryw2:[0-9a-f]{40}:\d+$/)
+        },
+        { replicas: 1 },
+      ))
+  }
+
+  // With a read held by the gate (the replica behind), reads sent while the read side reconnects
+  // waited in ioredis' offline queue; sent again once ready, the gate took them as "resent after a
+  // lost connection" and wrote them nowhere, while their probe (ahead of them in that queue) showed
+  // the floor and let their replies through: they never settled, not even after quit().
+  for (const drop of ['disconnect()', 'CLIENT KILL'] as const) {
+    it(`reads sent while the read side reconnects (${drop}) behind a held read are answered`, () =>
+      withLab(
+        async (lab, open) => {
+          const tr = open({ consistency: 'session', consistencyTimeoutMs: 5000 })
+          tr.on('error', () => {})
+          await tr.master.set('red4:hang', 'old')
+          await lab.waitForReplication()
+          assert.equal(await tr.slave.get('red4:hang'), 'old')
+          for (const r of lab.replicas) await lab.command(r, 'CLIENT', 'PAUSE', 30_000, 'WRITE')
+          await tr.master.set('red4:hang', 'new')
+          const held = tr.slave.get('red4:hang') // the replica lacks the write: held
+          await sleep(30)
+          const after: Promise<string | null>[] = []
+          const send = () => after.push(tr.slave.get('red4:hang'), tr.slave.get('red4:hang'))
+          if (drop === 'disconnect()') {
+            tr.slave.disconnect()
+            send()
+          } else {
+            tr.slave.once('close', send)
+            for (const r of lab.replicas) await lab.command(r, 'CLIENT', 'KILL', 'TYPE', 'normal')
+            await until(() => after.length > 0, 'the close')
+          }
+          for (const r of lab.replicas) await lab.command(r, 'CLIENT', 'UNPAUSE')
+          const reads = await settles(Promise.all([held, ...after]), 'the reads', 10_000)
+          assert.deepEqual(reads, ['new', 'new', 'new'])
+        },
+        { replicas: 1 },
+      ))
+  }
+})

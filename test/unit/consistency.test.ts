@@ -103,6 +103,20 @@ describe('consistency', () => {
     })
   })
 
+  // Fourth red team (issue 27): the session's line to the master still on the old master after a
+  // failover answered in the old history, and that answer replaced a floor of the new master's:
+  // replicas of the old master then passed, and reads missed acknowledged writes.
+  it("an answer in the history the floor's continued (the old master, not demoted yet) leaves the floor", () => {
+    const [h1, h2] = ['1', '2'].map((c) => c.repeat(40)) as [string, string]
+    const floor = { offset: 50_201, master: 'new:1', history: { replid: h2, replid2: h1, switchAt: 50_100 } }
+    const oldMaster = { offset: 50_090, master: 'old:1', history: { replid: h1 } }
+    assert.deepEqual(advance(floor, oldMaster), floor)
+    assert.deepEqual(advance(floor, { ...oldMaster, offset: 60_000 }), floor, 'however far the old master went on')
+    assert.ok(!fresh({ offset: 60_000, master: 'old:1', history: { replid: h1 } }, floor))
+    // The other way round is a failover: the new history replaces the old one's floor.
+    assert.deepEqual(advance(oldMaster, floor), floor)
+  })
+
   it("a ROLE position takes the history the node's last INFO named, while it follows the same master", () => {
     const [h1, h2] = ['1', '2'].map((c) => c.repeat(40)) as [string, string]
     const nodes = new NodeHistories()
