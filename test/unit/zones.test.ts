@@ -183,7 +183,7 @@ describe('staleness estimate', () => {
     assert.equal(h.estimate(6000, 5000), 0)
   })
 
-  it('a new master starts a new history; old samples are dropped after keepMs; near samples merge', () => {
+  it('without a history named, a new master (by address) starts a new record; samples older than keepMs go but one; near samples merge', () => {
     const h = new OffsetHistory(1000)
     h.add('m:1', 500, 0, 'sampler')
     h.add('m:1', 600, 100, 'sampler')
