@@ -137,7 +137,7 @@ export class OffsetHistory {
     return true
   }
 
-  #restart(master: string): void {
+  #restart(master: string | undefined): void {
     this.#master = master
     this.#history = undefined
     this.#samples = []
@@ -145,8 +145,7 @@ export class OffsetHistory {
 
   /** Forget everything (the client stopped tracking). */
   clear(): void {
-    this.#restart('')
-    this.#master = undefined
+    this.#restart(undefined)
     this.#latestSource = undefined
   }
 
