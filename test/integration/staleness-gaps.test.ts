@@ -113,6 +113,14 @@ describe('maxStalenessMs across gaps in the record of the master', { concurrency
         )
         assert.deepEqual(failed, [])
         assert.equal(tooOld.length, 0, `reads older than ${bound} ms (ms@replica): ${tooOld.slice(0, 5).join(' ')}`)
+        // topology() shows how long their links have been down (5 s by now), not the record's length.
+        const record = 2 * (maxStalenessMs + healthCheckIntervalMs)
+        const shown = (await tr.topology()).replicas.map((r) => r.stalenessMs ?? 0)
+        t.diagnostic(`topology() estimates: ${shown.join(', ')} ms`)
+        assert.ok(
+          shown.length === 2 && shown.every((ms) => ms > record),
+          `estimates ${shown.join(', ')} ms, the record ${record} ms`,
+        )
       } finally {
         await writes.stop()
       }
