@@ -61,11 +61,9 @@ export class Resolver {
     readonly sentinels: Sentinels,
     private readonly emit: Emit,
   ) {
-    // Long enough to date a replica twice the bound behind; a replica behind every sample is
-    // at least as stale as the oldest one.
-    // Samples come one interval apart (the sampler, the health checks): twice that is a gap.
-    const max = options.maxStalenessMs
-    const interval = options.healthCheckIntervalMs
+    // Long enough to date a replica twice the bound behind; samples come one interval apart (the
+    // sampler, the health checks), so twice that is a gap in the record.
+    const { maxStalenessMs: max, healthCheckIntervalMs: interval } = options
     this.masterOffsets = new OffsetHistory(max === undefined ? 0 : 2 * max + 2 * interval, 2 * interval)
     this.#zones = new ZoneBook(options.zones)
   }
@@ -76,11 +74,8 @@ export class Resolver {
     const history = maxStalenessMs === undefined ? undefined : this.masterOffsets
     // Dated `info-refresh` ms ago; on the history its own INFO named lately (the sentinels name none).
     const on = (r: ReplicaState) => this.histories.recent(r.address, `${r.raw['master-host']}:${r.raw['master-port']}`)
-    const estimate = (r: ReplicaState) =>
-      history?.estimate(r.offset, Date.now() - infoAgeMs(r), {
-        history: on(r),
-        linkDownMs: r.linkStatus === 'ok' ? 0 : r.linkDownMs,
-      })
+    const seen = (r: ReplicaState) => ({ history: on(r), linkDownMs: r.linkStatus === 'ok' ? 0 : r.linkDownMs })
+    const estimate = (r: ReplicaState) => history?.estimate(r.offset, Date.now() - infoAgeMs(r), seen(r))
     const staleness = history && estimate
     return { maxLagBytes, maxLinkDownMs, allowed, maxStalenessMs, staleness, offsetSource: history?.latestSource }
   }
