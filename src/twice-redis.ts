@@ -195,8 +195,13 @@ export class TwiceRedis extends EventEmitter<TwiceRedisEvents> {
     const seen = probes.find((p) => p.observation)?.observation
     let masterOffset: number | undefined
     if (this.master.status === 'ready' && this.master.node?.role === 'master') {
-      masterOffset = Number(parseInfo(String(await this.master.info('replication'))).master_repl_offset)
-      this.#resolver.masterOffsets.add(this.master.node.address, masterOffset, Date.now(), 'topology')
+      const info = parseInfo(String(await this.master.info('replication')))
+      const node = this.master.node
+      masterOffset = Number(info.master_repl_offset)
+      if (node) {
+        const history = this.#resolver.histories.learn(node.address, info)
+        this.#resolver.masterOffsets.add(node.address, masterOffset, Date.now(), 'topology', history)
+      }
     }
     const masterZone = (m: { host: string; port: number; address: string }) => {
       const zone = this.#resolver.zoneOf(m)?.zone

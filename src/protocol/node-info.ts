@@ -46,13 +46,18 @@ export function roleProblem(
   if (role === 'master') return info.role === 'master' ? undefined : `reports role ${info.role ?? 'unknown'}`
   if (info.role !== 'slave') return `reports role ${info.role ?? 'unknown'}`
   if (info.master_link_status !== 'up') {
-    const seconds = Number(info.master_link_down_since_seconds ?? -1) // -1: never connected
-    const downMs = seconds >= 0 ? seconds * 1000 : Number.POSITIVE_INFINITY
-    if (gates.maxLinkDownMs === undefined || !(downMs <= gates.maxLinkDownMs)) {
+    if (gates.maxLinkDownMs === undefined || !(linkDownMs(info) <= gates.maxLinkDownMs)) {
       return `master link ${info.master_link_status ?? 'unknown'}`
     }
   }
   return undefined
+}
+
+/** How long a replica's master link has been down, from its `INFO` (ms): 0 while up, infinite if never up or unknown. */
+export function linkDownMs(info: Record<string, string>): number {
+  if (info.master_link_status === 'up') return 0
+  const seconds = Number(info.master_link_down_since_seconds ?? -1) // -1: never connected
+  return seconds >= 0 ? seconds * 1000 : Number.POSITIVE_INFINITY
 }
 
 /**

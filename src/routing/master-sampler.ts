@@ -19,6 +19,8 @@ export interface SampleMember {
   connection(target: Target): RedisOptions
   /** The master at `address` answered `info` (its `INFO replication` fields) at `at`. */
   sampled(address: string, info: Record<string, string>, at: number): void
+  /** The sampler asks the master for it from `since` on; `undefined`: no longer (it left, or may not ask). */
+  watching(since: number | undefined): void
 }
 
 /**
@@ -53,6 +55,7 @@ export class MasterSampler {
   /** `member` needs samples from now on; the returned function says it no longer does. */
   join(member: SampleMember): () => void {
     this.#members.add(member)
+    if (!this.#denied) member.watching(Date.now())
     this.#schedule()
     return () => this.#leave(member)
   }
@@ -66,6 +69,7 @@ export class MasterSampler {
     // The line stays open for the others even if it was opened with this member's options: the
     // members share a sentinel set, and a reconnect per leaving instance would be churn.
     if (!this.#members.delete(member)) return
+    member.watching(undefined)
     if (this.#members.size > 0) {
       this.#schedule()
       return
@@ -132,7 +136,10 @@ export class MasterSampler {
     try {
       return infoFromRole(await client.role())
     } catch (error) {
-      if (isPermissionError(error)) this.#denied = true
+      if (isPermissionError(error)) {
+        this.#denied = true
+        for (const member of this.#members) member.watching(undefined)
+      }
       throw error
     }
   }
@@ -173,6 +180,9 @@ export function sampleMember(resolver: Resolver): SampleMember {
     sampled(address, info, at) {
       const history = resolver.histories.learn(address, info)
       resolver.masterOffsets.add(address, Number(info.master_repl_offset), at, 'sampler', history)
+    },
+    watching(since) {
+      resolver.masterOffsets.watching(since)
     },
   }
 }

@@ -3,7 +3,7 @@ import { NodeNotAllowedError, NoHealthyReplicaError } from '../errors.js'
 import type { Emit, Side, Target } from '../events.js'
 import type { ResolvedOptions } from '../options/normalize.js'
 import { natTarget } from '../protocol/address.js'
-import { roleProblem } from '../protocol/node-info.js'
+import { linkDownMs, roleProblem } from '../protocol/node-info.js'
 import { infoAgeMs, type ReplicaState } from '../protocol/sentinel-replies.js'
 import { watchFor } from '../sentinels/registry.js'
 import type { Observation } from '../sentinels/sentinel-query.js'
@@ -61,10 +61,10 @@ export class Resolver {
     readonly sentinels: Sentinels,
     private readonly emit: Emit,
   ) {
-    // Long enough to date a replica twice the bound behind; a replica behind every sample is
-    // at least as stale as the oldest one.
-    const max = options.maxStalenessMs
-    this.masterOffsets = new OffsetHistory(max === undefined ? 0 : 2 * max + 2 * options.healthCheckIntervalMs)
+    // Long enough to date a replica twice the bound behind; samples come one interval apart (the
+    // sampler, the health checks), so twice that is a gap in the record.
+    const { maxStalenessMs: max, healthCheckIntervalMs: interval } = options
+    this.masterOffsets = new OffsetHistory(max === undefined ? 0 : 2 * max + 2 * interval, 2 * interval)
     this.#zones = new ZoneBook(options.zones)
   }
 
@@ -74,7 +74,8 @@ export class Resolver {
     const history = maxStalenessMs === undefined ? undefined : this.masterOffsets
     // Dated `info-refresh` ms ago; on the history its own INFO named lately (the sentinels name none).
     const on = (r: ReplicaState) => this.histories.recent(r.address, `${r.raw['master-host']}:${r.raw['master-port']}`)
-    const estimate = (r: ReplicaState) => history?.estimate(r.offset, Date.now() - infoAgeMs(r), on(r))
+    const seen = (r: ReplicaState) => ({ history: on(r), linkDownMs: r.linkStatus === 'ok' ? 0 : r.linkDownMs })
+    const estimate = (r: ReplicaState) => history?.estimate(r.offset, Date.now() - infoAgeMs(r), seen(r))
     const staleness = history && estimate
     return { maxLagBytes, maxLinkDownMs, allowed, maxStalenessMs, staleness, offsetSource: history?.latestSource }
   }
@@ -140,7 +141,8 @@ export class Resolver {
     const problem = roleProblem(target.role, info, this.gates)
     if (problem || target.role !== 'replica') return problem
     const zoneProblem = this.#learnZone(target, info.availability_zone)
-    const estimate = this.gates.staleness && offsets.estimate(Number(info.slave_repl_offset), Date.now(), history)
+    const seen = { history, linkDownMs: linkDownMs(info) }
+    const estimate = this.gates.staleness && offsets.estimate(Number(info.slave_repl_offset), Date.now(), seen)
     const stale = stalenessProblem(estimate, this.options.maxStalenessMs)
     if (stale) this.#stale.set(target.address, estimate!)
     const verdict = stale ?? zoneProblem

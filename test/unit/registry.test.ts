@@ -132,6 +132,7 @@ describe('the master sampler of a process', () => {
       },
       connection: () => ({}),
       sampled: () => {},
+      watching: () => {},
     })
     const sampler = samplerFor(o)
     assert.equal(samplerFor(o), sampler)

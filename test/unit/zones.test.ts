@@ -183,14 +183,14 @@ describe('staleness estimate', () => {
     assert.equal(h.estimate(6000, 5000), 0)
   })
 
-  it('a new master starts a new history; old samples are dropped after keepMs; near samples merge', () => {
+  it('without a history named, a new master (by address) starts a new record; samples older than keepMs go but one; near samples merge', () => {
     const h = new OffsetHistory(1000)
     h.add('m:1', 500, 0, 'sampler')
     h.add('m:1', 600, 100, 'sampler')
     h.add('m:2', 10, 200, 'sampler')
     assert.deepEqual(h.samples, [at(10, 200)])
     for (let t = 300; t <= 3000; t += 100) h.add('m:2', t, t, 'sampler')
-    assert.ok(h.samples[0]!.at >= 2000)
+    assert.equal(h.samples[0]!.at, 1900, 'one sample older than keepMs stays (it dates a replica behind the rest)')
     h.add('m:2', 3005, 3003, 'sampler')
     assert.deepEqual(h.samples.at(-1), at(3005, 3003))
     assert.equal(h.samples.at(-2)!.at, 2900)
@@ -217,9 +217,9 @@ describe('staleness estimate', () => {
     assert.deepEqual(h.samples, [at(50, 3000)])
     h.add('m:1', 60, 3100, 'sentinels') // names no history: the same one
     assert.equal(h.samples.length, 2)
-    assert.equal(h.estimate(60, 3200, { replid: h3 }), 0)
+    assert.equal(h.estimate(60, 3200, { history: { replid: h3 } }), 0)
     assert.equal(
-      h.estimate(900, 3200, { replid: h1 }),
+      h.estimate(900, 3200, { history: { replid: h1 } }),
       Number.POSITIVE_INFINITY,
       'the old history, whatever its offset',
     )
@@ -228,10 +228,71 @@ describe('staleness estimate', () => {
     const f = new OffsetHistory(10_000)
     f.add('n:1', 600, 1000, 'sampler', { replid: h2, replid2: h1, switchAt: 501 })
     f.add('n:1', 700, 2000, 'sampler', { replid: h2, replid2: h1, switchAt: 501 })
-    assert.equal(f.estimate(450, 2100, { replid: h1 }), 2100 - 1000)
-    assert.equal(f.estimate(650, 2100, { replid: h1 }), Number.POSITIVE_INFINITY, 'past the switch on the old history')
-    assert.equal(f.estimate(700, 2100, { replid: h2, replid2: h1, switchAt: 501 }), 0)
+    assert.equal(f.estimate(450, 2100, { history: { replid: h1 } }), 2100 - 1000)
+    assert.equal(
+      f.estimate(650, 2100, { history: { replid: h1 } }),
+      Number.POSITIVE_INFINITY,
+      'past the switch on the old history',
+    )
+    assert.equal(f.estimate(700, 2100, { history: { replid: h2, replid2: h1, switchAt: 501 } }), 0)
     assert.match(stalenessProblem(Number.POSITIVE_INFINITY, 2000) ?? '', /another replication history/)
+  })
+
+  it('a gap in the record (a process that just started, or came back from idle): the link decides', () => {
+    const gap = { gapMs: 400 }
+    // The only sample, 5 s before the replica was read, shows it caught up then; nothing since.
+    const old = [at(100, 0)]
+    assert.equal(stalenessMs(old, 100, 5000, { ...gap, linkDownMs: 4000 }), 4000, 'its link down for 4 s')
+    assert.equal(stalenessMs(old, 100, 5000, { ...gap, linkDownMs: 0 }), 0, 'its link up')
+    assert.equal(stalenessMs(old, 100, 300, { ...gap, linkDownMs: 4000 }), 0, 'a sample within the gap proves it')
+    // Samples again after the gap, all past it: the link narrows the interval the gap leaves.
+    const after = [at(100, 0), at(200, 4800)]
+    assert.equal(stalenessMs(after, 100, 5000, { ...gap, linkDownMs: 4000 }), 4000)
+    assert.equal(stalenessMs(after, 100, 5000, { ...gap, linkDownMs: 0 }), 200, 'link up: the lower bound')
+    assert.equal(
+      stalenessMs(after, 100, 5000, { ...gap, linkDownMs: 9000 }),
+      5000,
+      'never past the last caught-up sample',
+    )
+    // Without a gap the link changes nothing: the stale end of one interval.
+    const live = [at(100, 4600), at(200, 4800)]
+    assert.equal(stalenessMs(live, 100, 5000, { ...gap, linkDownMs: 0 }), 400)
+    // Behind every sample: at least as stale as the oldest, or as long as its link has been down.
+    assert.equal(stalenessMs([at(200, 4800)], 100, 5000, { ...gap, linkDownMs: 3000 }), 3000)
+    assert.equal(stalenessMs([at(200, 4800)], 100, 5000, { ...gap, linkDownMs: 0 }), 200)
+    // No sample at all: its link, or unknown.
+    assert.equal(stalenessMs([], 100, 5000, { linkDownMs: 3000 }), 3000)
+    assert.equal(stalenessMs([], 100, 5000, { linkDownMs: 0 }), undefined)
+  })
+
+  it('while the sampler asks, a master that does not answer (dead) leaves caught-up replicas fresh', () => {
+    const h = new OffsetHistory(2400, 400)
+    h.watching(0)
+    for (let t = 0; t <= 1000; t += 200) h.add('m:1', 100 + t, t, 'sampler')
+    // The master died at 1000; the replica that had everything, its link down since, read at 5000.
+    assert.equal(h.estimate(1100, 5000, { linkDownMs: 4000 }), 0)
+    h.watching(undefined) // the sampler stopped (the read side went idle): a gap
+    assert.equal(h.estimate(1100, 5000, { linkDownMs: 4000 }), 4000)
+  })
+
+  it('a failover keeps the record: the new master continued its history (replid2), less the writes past the switch', () => {
+    const [o, n] = ['1', '2'].map((c) => c.repeat(40)) as [string, string]
+    const h = new OffsetHistory(10_000)
+    for (let t = 0; t <= 2000; t += 200) h.add('m:1', 1000 + t, t, 'sampler', { replid: o })
+    // The old master wrote up to 3000; the replica promoted had up to 2800 (switchAt: its offset + 1).
+    const continued = { replid: n, replid2: o, switchAt: 2801 }
+    h.add('m:2', 2800, 4000, 'sampler', continued)
+    assert.deepEqual(
+      h.samples.map((s) => s.offset),
+      [1000, 1200, 1400, 1600, 1800, 2000, 2200, 2400, 2600, 2800, 2800],
+    )
+    // A replica stuck at 1500 since 500 ms: as stale as before the failover, not "new".
+    assert.equal(h.estimate(1500, 4100, { linkDownMs: 3600 }), 4100 - 400)
+    h.add('m:1', 3000, 4100, 'sampler', { replid: o }) // the old master, still answering: not this record
+    h.add('m:1', 3000, 4150, 'sentinels') // another node naming no history: not until its INFO says
+    assert.equal(h.samples.at(-1)!.offset, 2800)
+    h.add('m:2', 2900, 4200, 'session') // the new master's ROLE: the same record
+    assert.equal(h.samples.at(-1)!.offset, 2900)
   })
 
   it('gates: a replica past maxStalenessMs is not eligible, with the estimate in the reason', () => {
