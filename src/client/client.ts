@@ -19,6 +19,7 @@ import {
   streamOf,
 } from '../ioredis-internals.js'
 import type { Metrics } from '../metrics/metrics.js'
+import { checkDuplicate } from '../options/normalize.js'
 import type { Resolver } from '../routing/resolver.js'
 import { park, unpark } from './async-context.js'
 import { fatalError, healthCheckOf } from './checks.js'
@@ -237,6 +238,7 @@ export class TwiceRedisClient extends Redis {
   static {
     // duplicate(): same side, same options (BullMQ and others duplicate theirs); on the prototype: ioredis' type.
     TwiceRedisClient.prototype.duplicate = function (this: TwiceRedisClient, override?: Partial<RedisOptions>) {
+      checkDuplicate(this.options, override)
       const { coalesce } = connectorOf<TwiceRedisConnector>(this)
       const Connector = TwiceRedisConnector.for(this.side, this.#resolver, false, coalesce) // not the side's owner
       const options = { ...this.options, retryStrategy: this.#life.backoff, ...override, Connector }

@@ -221,3 +221,14 @@ export function parseSentinel(input: SentinelInput, label = 'sentinel'): Sentine
   }
   return { host, port }
 }
+
+/**
+ * The overrides of a `duplicate()`: the options twiceredis sets itself are refused there too (a
+ * `role: 'slave'` duplicate of tr.master would otherwise be a write connection), unless they are
+ * the client's own values passed back (`duplicate({ ...client.options, connectionName })`).
+ */
+export function checkDuplicate(own: object, override: object | undefined): void {
+  if (!override) return
+  const clash = owned.find((k) => k in override && override[k as never] !== own[k as never])
+  if (clash) throw new InvalidOptionError(`duplicate.${clash}`, 'left unset: twiceredis sets it itself')
+}

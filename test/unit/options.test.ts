@@ -179,4 +179,22 @@ describe('credentials and db of each side', () => {
     rejects({ ...base, masterOptions: { password: 42 } }, 'masterOptions.password')
     rejects({ ...base, replicaOptions: { username: {} } }, 'replicaOptions.username')
   })
+
+  // Fourth red team (issue 27): duplicate({ role: 'slave' }) gave a write connection, silently.
+  it('duplicate() rejects the options twiceredis sets itself, as everywhere else (INVALID_OPTION)', () => {
+    const tr = new TwiceRedis('m', ['127.0.0.1:1'])
+    for (const [key, value] of [
+      ['role', 'slave'],
+      ['host', '10.0.0.1'],
+      ['port', 6380],
+      ['sentinels', []],
+    ] as const) {
+      assert.throws(() => tr.master.duplicate({ [key]: value }), { code: 'INVALID_OPTION', message: new RegExp(key) })
+    }
+    // The client's own options passed back (duplicate({ ...client.options, ... })) are no override.
+    const copy = tr.slave.duplicate({ ...tr.slave.options, connectionName: 'copy' })
+    assert.equal(copy.options.connectionName, 'copy')
+    copy.disconnect()
+    tr.disconnect()
+  })
 })
