@@ -1,4 +1,7 @@
+export type { CacheRecord } from './cache/client-cache.js'
+export type { CacheStats } from './cache/lru.js'
 export { TwiceRedisClient } from './client/client.js'
+export { CACHED_READS } from './command-kinds.js'
 export {
   AuthenticationError,
   ClientClosedError,
@@ -15,7 +18,7 @@ export {
   TransactionAbortedError,
   TwiceRedisError,
 } from './errors.js'
-export type { Side, Target } from './events.js'
+export type { FlushReason, Side, Target } from './events.js'
 export type {
   DataRedisOptions,
   NatMap,
