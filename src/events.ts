@@ -94,5 +94,3 @@ export type FlushReason =
   | 'node-change'
   /** The write fence rose: a failover is under way. */
   | 'write-fence'
-  /** `readAfter(token)`: another process' writes, whose invalidations may still be on their way. */
-  | 'read-after'

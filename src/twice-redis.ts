@@ -120,7 +120,7 @@ export class TwiceRedis extends EventEmitter<TwiceRedisEvents> {
       const published = channels[event as keyof typeof channels]
       if (published?.hasSubscribers) published.publish({ masterName: this.#options.name, ...args[0] })
       metrics.event(event, args[0])
-      this.#cache?.heard(event)
+      this.#cache?.heard(event, args[0])
     }
     this.#sentinels = new Sentinels(
       this.#options,
@@ -254,7 +254,6 @@ export class TwiceRedis extends EventEmitter<TwiceRedisEvents> {
    */
   readAfter(token: string): void {
     this.#session.raise(parseToken(token))
-    this.#cache?.flush('read-after')
   }
 
   /** Drop both connections; later commands reconnect (through a fresh discovery) on demand. */

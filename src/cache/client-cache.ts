@@ -98,9 +98,11 @@ export class ClientCache {
   }
 
   /** The TwiceRedis emitted `event`: flush if it means an invalidation may have been missed. */
-  heard(event: string): void {
+  heard(event: string, payload: unknown): void {
     const reason = FLUSHED_ON[event]
-    if (reason) this.flush(reason)
+    // A side's first node (`from` undefined) replaces nothing the cache holds.
+    const first = typeof payload === 'object' && payload !== null && 'from' in payload && payload.from === undefined
+    if (reason && !first) this.flush(reason)
   }
 
   /** Empty the cache: nothing cached or in flight now may be served. */

@@ -203,4 +203,90 @@ describe('clientCache', () => {
     await until('reconnect', () => reasons.includes('reconnect'))
     assert.equal(await tr.slave.get('c1'), 'x')
   })
+
+  it("with consistency 'session', a read after the process' own write sees it (never the cached value)", async () => {
+    const tr = file.open({ clientCache: true, consistency: 'session' })
+    await tr.master.set('ryw', '0')
+    await tr.master.wait(1, 5000)
+    await cached(tr, 'ryw')
+    for (let i = 1; i <= 20; i++) {
+      await tr.master.set('ryw', String(i))
+      assert.equal(await tr.slave.get('ryw'), String(i))
+      assert.equal(await tr.slave.get('ryw'), String(i))
+    }
+    // Read again with no write since: served from memory, at the same floor.
+    await waitForHit(tr, 'ryw')
+    assert.equal(await tr.slave.get('ryw'), '20')
+  })
+
+  it("after readAfter(token), a read sees the other process' writes (never the cached value)", async () => {
+    const tr = file.open({ clientCache: true })
+    const other = file.open()
+    await tr.master.set('ra', 'old')
+    await tr.master.wait(1, 5000)
+    await cached(tr, 'ra')
+    for (let i = 0; i < 20; i++) {
+      await other.master.set('ra', `new${i}`)
+      tr.readAfter(await other.writeToken())
+      assert.equal(await tr.slave.get('ra'), `new${i}`)
+    }
+    await waitForHit(tr, 'ra') // at the same floor, from memory again
+  })
+
+  it('a full resync of the replica empties the cache (a null invalidation)', async () => {
+    // Its link may be down for a while: the read side stays on it, the cache with it.
+    const tr = file.open({ clientCache: true, maxLinkDownMs: 60_000 })
+    const reasons: string[] = []
+    tr.on('cache-flushed', ({ reason }) => reasons.push(reason))
+    await tr.master.set('fr', 'x')
+    await tr.master.wait(1, 5000)
+    await cached(tr, 'fr')
+    const { lab } = file
+    const replica = replicaOf(lab, tr)
+    const backlog = (await lab.command(lab.master, 'CONFIG', 'GET', 'repl-backlog-size')) as string[]
+    try {
+      // The link down while the master writes more than its backlog holds: the replica must load afresh.
+      await lab.command(lab.master, 'CONFIG', 'SET', 'repl-backlog-size', '16384')
+      await lab.breakReplicaLink(replica, { wait: false })
+      for (let i = 0; i < 8; i++) await tr.master.set(`fill${i}`, 'x'.repeat(8192))
+      await lab.restoreReplicaLink(replica, { wait: false })
+      await until('the flush', () => reasons.length > 0)
+      assert.deepEqual(reasons, ['server-flush'])
+      assert.equal(await tr.slave.get('fr'), 'x')
+    } finally {
+      await lab.restoreReplicaLink(replica)
+      await lab.command(lab.master, 'CONFIG', 'SET', 'repl-backlog-size', String(backlog[1]))
+    }
+  })
+
+  it('a replica whose link broke: the read side leaves it, and the cache is emptied', async () => {
+    const tr = file.open({ clientCache: true, healthCheckIntervalMs: 100 })
+    const reasons: string[] = []
+    tr.on('cache-flushed', ({ reason }) => reasons.push(reason))
+    await tr.master.set('lb', 'x')
+    await tr.master.wait(1, 5000)
+    await cached(tr, 'lb')
+    const replica = replicaOf(file.lab, tr)
+    try {
+      await file.lab.breakReplicaLink(replica, { wait: false })
+      await until('the flush', () => reasons.length > 0)
+      assert.equal((await tr.topology()).cache?.entries, 0, reasons.join())
+    } finally {
+      await file.lab.restoreReplicaLink(replica)
+    }
+  })
+
+  it('a failover empties the cache (the write fence, the new master)', async () => {
+    const tr = file.open({ clientCache: true })
+    const reasons: string[] = []
+    tr.on('cache-flushed', ({ reason }) => reasons.push(reason))
+    await tr.master.set('fo', 'x')
+    await tr.master.wait(1, 5000)
+    await cached(tr, 'fo')
+    await file.lab.failover()
+    await file.lab.waitForNewMaster()
+    await until('the flushes', () => reasons.includes('failover'))
+    assert.ok(reasons.includes('write-fence'), reasons.join())
+    await until('the cache again', async () => (await tr.slave.get('fo')) === 'x')
+  })
 })
