@@ -1,6 +1,6 @@
 import { Command } from 'ioredis'
 import type { Session } from '../consistency/session.js'
-import type { SessionClient } from '../consistency/session-client.js'
+import { type SessionClient, sendOwn } from '../consistency/session-client.js'
 import type { FlushReason } from '../events.js'
 import { InFlight } from './in-flight.js'
 import { type CacheLimits, type CacheStats, Lru } from './lru.js'
@@ -86,15 +86,43 @@ export class ClientCache {
       const floor = this.session.holdsReads ? this.session.floorNow() : undefined
       if (!(floor instanceof Promise)) {
         const ticket = this.#reads.start(keys)
+        const sent = client.sendCommand(command) as Promise<unknown>
+        const expiry = this.#expiryOf(keys, Date.now())
         onReply(command, (value, error) => {
-          if (!this.#reads.end(ticket) || error || !t.active || !t.current) return
-          this.#lru.set(id, keys, copyOf(value), floor, Date.now())
+          if (error) return void this.#reads.end(ticket)
+          const held = copyOf(value)
+          void expiry.then((expiresAt) => {
+            // Its keys' TTLs answered too, with no invalidation or flush since it was sent.
+            if (!this.#reads.end(ticket) || !t.active || !t.current) return
+            this.#lru.set(id, keys, held, floor, Date.now(), expiresAt)
+          })
         })
+        return sent
       }
     } else {
       this.track()
     }
     return client.sendCommand(command) as Promise<unknown>
+  }
+
+  /**
+   * When the first of `keys` expires (`Infinity`: none has a TTL), asked on the tracked connection
+   * with the read (a `PTTL` of ours per key). Redis does not invalidate a key as its TTL passes on
+   * a replica (the master's DEL does, later: up to its active expiry's sampling, or never while the
+   * link is down) yet a read of the replica then finds nothing: an entry must not outlive its key.
+   * Measured from before the read was sent, so never later than the key's own expiry; no answer
+   * (the connection closed): not cached.
+   */
+  #expiryOf(keys: string[], sentAt: number): Promise<number> {
+    const ttls = keys.map((key) => {
+      const pttl = new Command('pttl', [key], { replyEncoding: 'utf8' })
+      sendOwn(this.client, pttl)
+      return pttl.promise as Promise<number>
+    })
+    return Promise.all(ttls).then(
+      (ms) => ms.reduce((at, ttl) => (ttl >= 0 ? Math.min(at, sentAt + ttl) : at), Number.POSITIVE_INFINITY),
+      () => Number.NEGATIVE_INFINITY,
+    )
   }
 
   /** The TwiceRedis emitted `event`: flush if it means an invalidation may have been missed. */

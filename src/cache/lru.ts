@@ -79,14 +79,18 @@ export class Lru {
     return entry
   }
 
-  /** Hold `value` for `id` (replacing what was), then evict the least recently used beyond the limits. */
-  set(id: string, keys: readonly string[], value: unknown, floor: unknown, now: number): void {
+  /**
+   * Hold `value` for `id` (replacing what was) until `ttlMs` from `now` or `expiresAt`, whichever
+   * comes first, then evict the least recently used beyond the limits.
+   */
+  set(id: string, keys: readonly string[], value: unknown, floor: unknown, now: number, expiresAt = Infinity): void {
     const bytes = OVERHEAD + 2 * id.length + sizeOf(value)
     const { maxEntries, maxBytes, ttlMs } = this.limits
-    if (bytes > maxBytes || maxEntries === 0) return // never held: it would evict everything else
+    const expires = Math.min(now + ttlMs, expiresAt)
+    if (bytes > maxBytes || maxEntries === 0 || expires <= now) return // never held: it would evict everything else
     const old = this.#entries.get(id)
     if (old) this.#delete(id, old)
-    this.#entries.set(id, { value, keys, bytes, expires: now + ttlMs, floor })
+    this.#entries.set(id, { value, keys, bytes, expires, floor })
     this.#last = id
     for (const key of keys) {
       const ids = this.#byKey.get(key)

@@ -165,7 +165,7 @@ describe('clientCache', () => {
     stream.pause()
     const inFlight = tr.slave.strlen('race')
     await until('the read to be answered', async () =>
-      (await clientList(port)).some((l) => l.startsWith(`id=${id} `) && l.includes(' cmd=strlen ')),
+      (await clientList(port)).some((l) => l.startsWith(`id=${id} `) && / cmd=(strlen|pttl) /.test(l)),
     )
     await tr.master.set('race', 'newer')
     // The invalidation arrives on the other connection while the reply is held.
@@ -256,6 +256,26 @@ describe('clientCache', () => {
     } finally {
       await lab.restoreReplicaLink(replica)
       await lab.command(lab.master, 'CONFIG', 'SET', 'repl-backlog-size', String(backlog[1]))
+    }
+  })
+
+  it('a key whose TTL passed is not served, though its DEL has not come from the master', async () => {
+    // The link stays down (the read side keeps the replica): no DEL from the master can arrive.
+    const tr = file.open({ clientCache: true, maxLinkDownMs: 60_000 })
+    const { lab } = file
+    await tr.master.set('ttl', 'v', 'PX', 500)
+    await tr.master.wait(1, 5000)
+    await cached(tr, 'ttl')
+    const replica = replicaOf(lab, tr)
+    const direct = new Redis(replica.port)
+    try {
+      await lab.breakReplicaLink(replica, { wait: false })
+      // An uncached read of the replica: the key is gone for readers once its TTL passed.
+      await until('the TTL to pass', async () => (await direct.get('ttl')) === null)
+      assert.equal(await tr.slave.get('ttl'), null)
+    } finally {
+      direct.disconnect()
+      await lab.restoreReplicaLink(replica)
     }
   })
 
