@@ -145,7 +145,7 @@ export class TwiceRedis extends EventEmitter<TwiceRedisEvents> {
     this.master = new TwiceRedisClient('master', this.#clientOptions('master'), this.#resolver, emit, this.#session)
     this.slave = new TwiceRedisClient('replica', this.#clientOptions('replica'), this.#resolver, emit, this.#session)
     this.#session.master = this.master
-    this.#cache = o.clientCache && clientCacheFor(this.slave, o.clientCache, this.#session, emit)
+    this.#cache = o.clientCache && clientCacheFor(this.slave, o.clientCache, this.#session, emit, metrics)
     for (const client of [this.master, this.slave]) {
       client.metrics = metrics
       metrics.attach(client)

@@ -2,6 +2,8 @@ import { CACHED_READS } from '../command-kinds.js'
 import type { Session } from '../consistency/session.js'
 import type { SessionClient } from '../consistency/session-client.js'
 import type { Emit } from '../events.js'
+import type { Metrics } from '../metrics/metrics.js'
+import { observeCache } from '../metrics/otel.js'
 import { ClientCache, MISS } from './client-cache.js'
 import type { CacheLimits } from './lru.js'
 
@@ -9,9 +11,16 @@ type Callback = (error?: Error | null, result?: unknown) => void
 type Method = (...args: unknown[]) => unknown
 
 /** The client cache of `slave` (`clientCache`), its reads installed, its flushes reported as `cache-flushed`. */
-export function clientCacheFor(slave: SessionClient, limits: CacheLimits, session: Session, emit: Emit): ClientCache {
+export function clientCacheFor(
+  slave: SessionClient,
+  limits: CacheLimits,
+  session: Session,
+  emit: Emit,
+  metrics: Metrics,
+): ClientCache {
   const cache = new ClientCache(slave, limits, session, (reason, entries) => emit('cache-flushed', { reason, entries }))
   installCachedReads(slave, cache)
+  metrics.cache = (observe) => observeCache(observe, cache.stats)
   return cache
 }
 
