@@ -63,6 +63,11 @@ export class Lru {
 
   constructor(readonly limits: CacheLimits) {}
 
+  /** Whether an entry of `id` is held (maybe expired). */
+  has(id: string): boolean {
+    return this.#entries.has(id)
+  }
+
   /** The entry of `id`, if held and not expired; it becomes the most recently used. */
   get(id: string, now: number): Entry | undefined {
     const entry = this.#entries.get(id)

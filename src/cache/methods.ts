@@ -4,7 +4,7 @@ import type { SessionClient } from '../consistency/session-client.js'
 import type { Emit } from '../events.js'
 import type { Metrics } from '../metrics/metrics.js'
 import { observeCache } from '../metrics/otel.js'
-import { ClientCache, MISS } from './client-cache.js'
+import { ClientCache } from './client-cache.js'
 import type { CacheLimits } from './lru.js'
 
 type Callback = (error?: Error | null, result?: unknown) => void
@@ -26,8 +26,9 @@ export function clientCacheFor(
 
 /**
  * Give `client` (`tr.slave`) its own `get`, `mget`, `hget`, ... (one per `CACHED_READS`), ahead of
- * ioredis' on its prototype: a hit is answered before ioredis builds a `Command` (a Map lookup and
- * one resolved promise: why the lookup sits here and not in `sendCommand`). Called with what the
+ * ioredis' on its prototype: a hit is answered before ioredis builds a `Command` (a Map lookup, and
+ * one promise answered with the others of its turn: why the lookup sits here and not in
+ * `sendCommand`). Called with what the
  * cache cannot key (Buffers, objects), inside a `MULTI`, or while the db is changing, they are
  * ioredis' own methods. Pipelines, `multi()` and `duplicate()`s never use these.
  */
@@ -43,13 +44,8 @@ export function installCachedReads(client: SessionClient, cache: ClientCache): v
       const prefix = client.options.keyPrefix ?? ''
       const keyed = args as (string | number)[]
       const id = idOf(name, db, prefix, keyed)
-      const hit = cache.lookup(id)
-      if (hit !== MISS) {
-        if (callback) process.nextTick(callback, null, hit)
-        return Promise.resolve(hit)
-      }
       const keys = keysAt === 'all' ? keyed.map((k) => prefix + k) : [prefix + keyed[0]]
-      return cache.fetch(name, keyed, keys, id, callback)
+      return cache.read(name, keyed, keys, id, callback)
     }
     Object.defineProperty(client, name, { value: method, configurable: true, writable: true })
   }
