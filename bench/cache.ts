@@ -62,15 +62,16 @@ async function mix(tr: TwiceRedis, writer: Redis, durationMs: number): Promise<M
       const k = Math.floor(Math.random() * KEYS)
       ops++
       if (Math.random() < 0.1) {
-        const version = ++next[k]
+        const version = (next[k] ?? 0) + 1
+        next[k] = version
         await writer.set(`mix:${k}`, String(version))
         await writer.wait(1, 1000)
-        if (acknowledged[k] < version) {
+        if ((acknowledged[k] ?? 0) < version) {
           acknowledged[k] = version
           ackTurn[k] = turn
         }
       } else {
-        const floor = acknowledged[k]
+        const floor = acknowledged[k] ?? 0
         const value = Number((await tr.slave.get(`mix:${k}`)) ?? 0)
         reads++
         if (value < floor) {
