@@ -4,6 +4,7 @@ export { TwiceRedisClient } from './client/client.js'
 export { CACHED_READS } from './command-kinds.js'
 export {
   AuthenticationError,
+  CacheUnavailableError,
   ClientClosedError,
   FailoverInProgressError,
   InvalidOptionError,

@@ -47,6 +47,7 @@ export class ClientCache {
     limits: CacheLimits,
     readonly session: Session,
     readonly flushed: (reason: FlushReason, entries: number) => void,
+    readonly refused: (error: Error) => void,
   ) {
     this.#lru = new Lru(limits)
     client.on('ready', () => this.track())
@@ -191,6 +192,7 @@ export class ClientCache {
         this.#nextStart = Date.now() + (reason === 'tracking-lost' ? RETRY_MS : 0)
         this.flush(reason)
       },
+      refused: (error) => this.refused(error),
     })
     this.#tracker = tracker
     this.#starting = true

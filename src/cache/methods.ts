@@ -1,7 +1,8 @@
 import { CACHED_READS } from '../command-kinds.js'
 import type { Session } from '../consistency/session.js'
 import type { SessionClient } from '../consistency/session-client.js'
-import type { Emit } from '../events.js'
+import { CacheUnavailableError } from '../errors.js'
+import type { Emit, FlushReason } from '../events.js'
 import type { Metrics } from '../metrics/metrics.js'
 import { observeCache } from '../metrics/otel.js'
 import { ClientCache } from './client-cache.js'
@@ -18,7 +19,15 @@ export function clientCacheFor(
   emit: Emit,
   metrics: Metrics,
 ): ClientCache {
-  const cache = new ClientCache(slave, limits, session, (reason, entries) => emit('cache-flushed', { reason, entries }))
+  let told = false // the refusal is told once: every reconnect would ask again
+  const refused = (error: Error) => {
+    const address = slave.node?.address ?? "the read side's node"
+    if (!told)
+      emit('error', Object.assign(new CacheUnavailableError(address, { cause: error }), { side: 'replica' as const }))
+    told = true
+  }
+  const flushed = (reason: FlushReason, entries: number) => emit('cache-flushed', { reason, entries })
+  const cache = new ClientCache(slave, limits, session, flushed, refused)
   installCachedReads(slave, cache)
   metrics.cache = (observe) => observeCache(observe, cache.stats)
   return cache

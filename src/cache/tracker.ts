@@ -2,6 +2,7 @@ import { Command, Redis, type RedisOptions } from 'ioredis'
 import { FixedConnector } from '../connector.js'
 import { type SessionClient, sendOwn } from '../consistency/session-client.js'
 import type { FlushReason } from '../events.js'
+import { isPermissionError } from '../protocol/auth-error.js'
 
 /** Why a tracking pair ended (the cache is flushed with it). */
 export type PairEnd = Extract<FlushReason, 'reconnect' | 'tracking-lost'>
@@ -11,6 +12,8 @@ export interface TrackerEvents {
   invalidate(keys: string[] | null): void
   /** The pair ended after it was active: an invalidation may have been missed from now on. */
   ended(reason: PairEnd): void
+  /** The node refused a command tracking needs (rights, or Redis before 6). */
+  refused(error: Error): void
 }
 
 const CHANNEL = '__redis__:invalidate'
@@ -80,8 +83,9 @@ export class Tracker {
       if (!this.current) return this.#fail()
       this.active = true
       return true
-    } catch {
+    } catch (error) {
       // Redis before 6, a user refused CLIENT, the node gone: no cache on this connection.
+      if (isPermissionError(error)) this.on.refused(error as Error)
       return this.#fail()
     }
   }

@@ -296,6 +296,25 @@ describe('clientCache', () => {
     }
   })
 
+  it('a node that refuses CLIENT TRACKING: CACHE_UNAVAILABLE once, and reads as without the cache', async () => {
+    const { lab } = file
+    for (const node of [lab.master, ...lab.replicas]) {
+      await lab.command(node, 'ACL', 'SETUSER', 'nocache', 'on', '>pw', '~*', '&*', '+@all', '-client|tracking')
+    }
+    const tr = file.open({ clientCache: true, username: 'nocache', password: 'pw' })
+    const errors: Error[] = []
+    tr.on('error', (error) => errors.push(error))
+    await tr.master.set('na', 'x')
+    await tr.master.wait(1, 5000)
+    await until('the refusal', async () => (await tr.slave.get('na')) === 'x' && errors.length > 0)
+    for (let i = 0; i < 5; i++) assert.equal(await tr.slave.get('na'), 'x')
+    assert.deepEqual(
+      errors.map((e) => (e as Error & { code?: string }).code),
+      ['CACHE_UNAVAILABLE'],
+    )
+    assert.equal((await tr.topology()).cache?.hits, 0)
+  })
+
   it('a failover empties the cache (the write fence, the new master)', async () => {
     const tr = file.open({ clientCache: true })
     const reasons: string[] = []
