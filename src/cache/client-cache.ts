@@ -13,6 +13,8 @@ export const MISS: unique symbol = Symbol('miss')
 /** The cache's statistics, with its flushes by reason (for the metrics). */
 export interface CacheRecord extends CacheStats {
   flushesBy: Partial<Record<FlushReason, number>>
+  /** Redis confirmed the tracking of the read side's connection: reads are cached now (a few round trips after each connect). */
+  tracking: boolean
 }
 
 /** The events of a TwiceRedis after which an invalidation may have been missed, and the flush each means. */
@@ -56,7 +58,8 @@ export class ClientCache {
   }
 
   get stats(): CacheRecord {
-    return { ...this.#lru.stats, flushesBy: { ...this.#flushesBy } }
+    const tracking = this.#tracker?.active === true && this.#tracker.current
+    return { ...this.#lru.stats, flushesBy: { ...this.#flushesBy }, tracking }
   }
 
   /**
@@ -122,18 +125,25 @@ export class ClientCache {
       const floor = this.session.holdsReads ? this.session.floorNow() : undefined
       if (!(floor instanceof Promise)) {
         const ticket = this.#reads.start(keys)
-        const sent = client.sendCommand(command) as Promise<unknown>
-        const expiry = this.#expiryOf(keys, Date.now())
+        // Its keys' TTLs first, on the same connection: known as its reply arrives (no promise
+        // hop in between), so the entry is there before the application's next read.
+        let expiresAt: number | undefined
+        let pending: ((at: number) => void) | undefined
+        this.#expiryOf(keys, Date.now(), (at) => {
+          expiresAt = at
+          pending?.(at)
+        })
+        const fill = (at: number, value: unknown) => {
+          // With no invalidation or flush since it was sent, on the pair it was sent on.
+          if (this.#reads.end(ticket) && t.active && t.current) this.#lru.set(id, keys, value, floor, Date.now(), at)
+        }
         onReply(command, (value, error) => {
           if (error) return void this.#reads.end(ticket)
           const held = copyOf(value)
-          void expiry.then((expiresAt) => {
-            // Its keys' TTLs answered too, with no invalidation or flush since it was sent.
-            if (!this.#reads.end(ticket) || !t.active || !t.current) return
-            this.#lru.set(id, keys, held, floor, Date.now(), expiresAt)
-          })
+          if (expiresAt !== undefined) fill(expiresAt, held)
+          else pending = (at) => fill(at, held)
         })
-        return sent
+        return client.sendCommand(command) as Promise<unknown>
       }
     } else {
       this.track()
@@ -147,18 +157,21 @@ export class ClientCache {
    * a replica (the master's DEL does, later: up to its active expiry's sampling, or never while the
    * link is down) yet a read of the replica then finds nothing: an entry must not outlive its key.
    * Measured from before the read was sent, so never later than the key's own expiry; no answer
-   * (the connection closed): not cached.
+   * (the connection closed): `-Infinity`, not cached. `done` is called as the last one is answered.
    */
-  #expiryOf(keys: string[], sentAt: number): Promise<number> {
-    const ttls = keys.map((key) => {
+  #expiryOf(keys: string[], sentAt: number, done: (at: number) => void): void {
+    let left = keys.length
+    let at = Number.POSITIVE_INFINITY
+    for (const key of keys) {
       const pttl = new Command('pttl', [key], { replyEncoding: 'utf8' })
+      onReply(pttl, (ttl, error) => {
+        if (error) at = Number.NEGATIVE_INFINITY
+        else if (typeof ttl === 'number' && ttl >= 0) at = Math.min(at, sentAt + ttl)
+        if (--left === 0) done(at)
+      })
+      pttl.promise.catch(() => {}) // ours: its failure is the -Infinity above
       sendOwn(this.client, pttl)
-      return pttl.promise as Promise<number>
-    })
-    return Promise.all(ttls).then(
-      (ms) => ms.reduce((at, ttl) => (ttl >= 0 ? Math.min(at, sentAt + ttl) : at), Number.POSITIVE_INFINITY),
-      () => Number.NEGATIVE_INFINITY,
-    )
+    }
   }
 
   /** The TwiceRedis emitted `event`: flush if it means an invalidation may have been missed. */
