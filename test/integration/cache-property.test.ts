@@ -2,7 +2,7 @@
 // the cache run all the time beside a writer on other connections, while a random sequence of
 // writes and faults runs: CLIENT KILL of the tracking or the redirect connection, FLUSHALL, the
 // read side's replica paused (SIGSTOP) or its link broken, the replica restarted (a full resync),
-// and a SENTINEL FAILOVER. Property: no read returns a value older than a read without the cache
+// and a failover (SENTINEL FAILOVER, or the master SIGKILLed). Property: no read returns a value older than a read without the cache
 // could have (a write every replica acknowledged, WAIT, before the read began is seen; after an
 // acknowledged FLUSHALL, nothing written before it), nothing hangs, nothing rejects unhandled.
 import assert from 'node:assert/strict'
@@ -25,6 +25,7 @@ const step = fc.oneof(
   { weight: 1, arbitrary: fc.record({ op: fc.constant('link' as const), ms: fc.integer({ min: 50, max: 500 }) }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('restart' as const) }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('failover' as const) }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('kill-master' as const) }) },
 )
 type Step = typeof step extends fc.Arbitrary<infer S> ? S : never
 
@@ -50,6 +51,7 @@ describe('clientCache property', () => {
     let flushing = false
     let version = 0
     let failedOver = false
+    let lastFailover = 0
     const ran: Record<string, number> = {}
 
     const replicaOfReader = (): LabNode | undefined => {
@@ -158,11 +160,19 @@ describe('clientCache property', () => {
             })
             break
           }
-          case 'failover': {
-            if (failedOver) break // one per run: each takes seconds
+          case 'failover':
+          case 'kill-master': {
+            // One per run (each takes seconds), and none within 10 s of the last: the sentinels start
+            // no automatic failover within 2 x failover-timeout (the lab's: 3 s) of the previous one.
+            if (failedOver || Date.now() - lastFailover < 10_000) break
             failedOver = true
-            await lab.failover()
+            const old = lab.master
+            if (st.op === 'failover') await lab.failover()
+            else await lab.kill(old)
             await lab.waitForNewMaster()
+            if (st.op === 'kill-master') await lab.restart(old) // back as a replica of the new master
+            lastFailover = Date.now()
+            ran[`${st.op} done`] = (ran[`${st.op} done`] ?? 0) + 1
             await lab.waitFor(15_000, 'every replica to follow the new master', async () => {
               for (const r of lab.replicas) {
                 const info = String((await admin(r, 'INFO', 'replication')) ?? '')
@@ -184,7 +194,7 @@ describe('clientCache property', () => {
           await run(steps)
           assert.deepEqual(stale, [])
         }),
-        { seed: 29, numRuns: 3, endOnFailure: true, includeErrorInReport: true },
+        { seed: 29, numRuns: 5, endOnFailure: true, includeErrorInReport: true },
       )
     } finally {
       running = false
