@@ -82,7 +82,7 @@ export type Emit = <K extends keyof TwiceRedisEvents>(event: K, ...args: TwiceRe
 
 /** Why the client cache was emptied (`cache-flushed` event, `twiceredis.cache.flushes` metric). */
 export type FlushReason =
-  /** `tr.slave`'s connection closed (any cause: a drop, a health verdict, `disconnect()`, idle). */
+  /** `tr.slave`'s connection closed (any cause: a drop, a health verdict, `disconnect()`, idle, `quit()`). */
   | 'reconnect'
   /** The redirect connection of the tracking pair closed (CLIENT KILL, a drop): invalidations were lost. */
   | 'tracking-lost'

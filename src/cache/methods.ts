@@ -65,8 +65,9 @@ function cacheableDb(client: SessionClient, args: unknown[]): number | undefined
   if (args.length === 0) return undefined
   for (const a of args) if (typeof a !== 'string' && typeof a !== 'number') return undefined
   const c = client.connection
-  // In a MULTI the reply is QUEUED; while a SELECT is unanswered the db is unknown.
-  if (c.multi || c.queueing) return undefined
+  // In a MULTI the reply is QUEUED; subscribed (RESP2) or monitoring, ioredis refuses it; while a
+  // SELECT is unanswered the db is unknown.
+  if (c.multi || c.queueing || client.mode !== 'normal') return undefined
   return c.dbNow
 }
 

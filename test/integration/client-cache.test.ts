@@ -152,6 +152,17 @@ describe('clientCache', () => {
     assert.deepEqual(await tr.slave.exec(), [[null, 'x']])
   })
 
+  it('subscribed (RESP2), tr.slave refuses reads as ioredis does, cached or not', async () => {
+    const tr = file.open({ clientCache: true, protocol: 2 } as never)
+    await tr.master.set('sub', 'x')
+    await tr.master.wait(1, 5000)
+    await cached(tr, 'sub')
+    await tr.slave.subscribe('news')
+    await assert.rejects(tr.slave.get('sub'), /subscriber mode/)
+    await tr.slave.unsubscribe('news')
+    assert.equal(await tr.slave.get('sub'), 'x')
+  })
+
   it("a reply that its own invalidation overtook is not cached (the redirect mode's race)", async () => {
     const tr = file.open({ clientCache: true })
     await tr.master.set('race', 'old')
