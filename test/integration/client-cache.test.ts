@@ -142,6 +142,20 @@ describe('clientCache', () => {
     assert.equal(viaCallback, '1')
   })
 
+  it('quit() closes the invalidation connection too', async () => {
+    const tr = file.open({ clientCache: true })
+    await tr.master.set('q', 'x')
+    await tr.master.wait(1, 5000)
+    await cached(tr, 'q')
+    const port = replicaOf(file.lab, tr).port
+    const named = async () =>
+      (await clientList(port)).filter((l) => l.includes(' name=twiceredis:cache-invalidations ')).length
+    const before = await named()
+    assert.ok(before >= 1)
+    await tr.quit()
+    await until('the invalidation connection to close', async () => (await named()) === before - 1)
+  })
+
   it('inside a MULTI of the application, reads are queued, never answered from memory', async () => {
     const tr = file.open({ clientCache: true })
     await tr.master.set('m1', 'x')
