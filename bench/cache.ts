@@ -17,15 +17,17 @@ import { median, table } from './peers.js'
 const rounds = Number(process.argv[2] ?? 5)
 const DEPTH = 50
 
-/** Commands per second: `n` calls of `send`, `DEPTH` in flight. */
-async function rate(send: () => Promise<unknown>, n: number): Promise<number> {
+/** Commands per second and µs of this process' CPU per command: `n` calls of `send`, `DEPTH` in flight. */
+async function rate(send: () => Promise<unknown>, n: number): Promise<[number, number]> {
   let left = n
   const worker = async () => {
     while (left-- > 0) await send()
   }
   const start = performance.now()
+  const cpu = process.cpuUsage()
   await Promise.all(Array.from({ length: DEPTH }, worker))
-  return n / ((performance.now() - start) / 1000)
+  const used = process.cpuUsage(cpu)
+  return [n / ((performance.now() - start) / 1000), (used.user + used.system) / n]
 }
 
 interface Mix {
@@ -35,6 +37,8 @@ interface Mix {
   stale: number
   /** Of `stale`: in the event-loop turn that read the write's acknowledgement (see the README). */
   sameTurn: number
+  /** µs of this process' CPU per operation (reads and writes). */
+  cpuPerOp: number
 }
 
 /** The 90/10 mix for `durationMs` on `tr` (writes through `writer`, versions per key checked). */
@@ -82,12 +86,15 @@ async function mix(tr: TwiceRedis, writer: Redis, durationMs: number): Promise<M
     }
   }
   const start = performance.now()
+  const cpu = process.cpuUsage()
   await Promise.all(Array.from({ length: DEPTH }, worker))
   const seconds = (performance.now() - start) / 1000
+  const used = process.cpuUsage(cpu)
   running = false
   const after = (await tr.topology()).cache
   const hits = (after?.hits ?? 0) - (before?.hits ?? 0)
-  return { opsPerSec: ops / seconds, hitRate: hits / reads, reads, stale, sameTurn }
+  const cpuPerOp = (used.user + used.system) / ops
+  return { opsPerSec: ops / seconds, hitRate: hits / reads, reads, stale, sameTurn, cpuPerOp }
 }
 
 const lab = await startLab({ replicas: 1, sentinels: 1 })
@@ -112,25 +119,35 @@ try {
   const cacheRates: number[] = []
   const noCacheRates: number[] = []
   const ratios: number[] = []
+  const cpu: Record<'plain' | 'cache' | 'none', number[]> = { plain: [], cache: [], none: [] }
   for (let round = 0; round < rounds + 1; round++) {
-    const p = await rate(() => plain.get('hot'), 20_000)
-    const c = await rate(() => cached.slave.get('hot'), 200_000)
-    const u = await rate(() => uncached.slave.get('hot'), 20_000)
+    const [p, pc] = await rate(() => plain.get('hot'), 20_000)
+    const [c, cc] = await rate(() => cached.slave.get('hot'), 200_000)
+    const [u, uc] = await rate(() => uncached.slave.get('hot'), 20_000)
     if (round === 0) continue // warm-up
     plainRates.push(p)
     cacheRates.push(c)
     noCacheRates.push(u)
     ratios.push(c / p)
+    cpu.plain.push(pc)
+    cpu.cache.push(cc)
+    cpu.none.push(uc)
   }
+  const us = (v: number[]) => `${median(v).toFixed(2)} µs`
   const k = (v: number) => `${Math.round(v / 1000)}k`
   console.log(`hot-key GET, ${DEPTH} in flight, ${rounds} rounds (medians)\n`)
   console.log(
     table(
-      ['client', 'GET/s', 'vs plain ioredis'],
+      ['client', 'GET/s', 'vs plain ioredis', 'CPU per GET'],
       [
-        ['ioredis (plain, same replica)', k(median(plainRates)), '1.00x'],
-        ['tr.slave, no cache', k(median(noCacheRates)), `${(median(noCacheRates) / median(plainRates)).toFixed(2)}x`],
-        ['tr.slave, clientCache', k(median(cacheRates)), `${median(ratios).toFixed(1)}x`],
+        ['ioredis (plain, same replica)', k(median(plainRates)), '1.00x', us(cpu.plain)],
+        [
+          'tr.slave, no cache',
+          k(median(noCacheRates)),
+          `${(median(noCacheRates) / median(plainRates)).toFixed(2)}x`,
+          us(cpu.none),
+        ],
+        ['tr.slave, clientCache', k(median(cacheRates)), `${median(ratios).toFixed(1)}x`, us(cpu.cache)],
       ],
     ),
   )
@@ -142,12 +159,20 @@ try {
   console.log(`\n90/10 read/write mix over 10,000 keys, ${DEPTH} in flight, ${seconds} s each\n`)
   console.log(
     table(
-      ['client', 'ops/s', 'hit rate', 'reads', 'stale reads (in the ack turn)'],
+      ['client', 'ops/s', 'CPU per op', 'hit rate', 'reads', 'stale reads (in the ack turn)'],
       [
-        ['tr.slave, no cache', k(without.opsPerSec), '-', without.reads, `${without.stale} (${without.sameTurn})`],
+        [
+          'tr.slave, no cache',
+          k(without.opsPerSec),
+          `${without.cpuPerOp.toFixed(2)} µs`,
+          '-',
+          without.reads,
+          `${without.stale} (${without.sameTurn})`,
+        ],
         [
           'tr.slave, clientCache',
           k(withCache.opsPerSec),
+          `${withCache.cpuPerOp.toFixed(2)} µs`,
           `${(100 * withCache.hitRate).toFixed(1)} %`,
           withCache.reads,
           `${withCache.stale} (${withCache.sameTurn})`,
