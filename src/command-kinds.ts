@@ -134,3 +134,29 @@ export function kindOf(name: string): CommandKind {
   }
   return kind
 }
+
+/**
+ * The reads `clientCache` answers from memory (issue 29), and which of their arguments are keys:
+ * `first` (the first), `all` (every one). Each is a plain read (above) whose reply depends only on
+ * the values of its keys, so Redis' tracking invalidates it whenever the reply could change.
+ */
+export const CACHED_READS = {
+  get: 'first',
+  mget: 'all',
+  strlen: 'first',
+  exists: 'all',
+  type: 'first',
+  hget: 'first',
+  hmget: 'first',
+  hgetall: 'first',
+  hexists: 'first',
+  hlen: 'first',
+  smembers: 'first',
+  sismember: 'first',
+  scard: 'first',
+  zrange: 'first',
+  zscore: 'first',
+  zcard: 'first',
+  lrange: 'first',
+  llen: 'first',
+} as const satisfies Record<string, 'first' | 'all'>

@@ -240,6 +240,26 @@ export class TokenUnavailableError extends TwiceRedisError {
   }
 }
 
+/**
+ * An `error` event, once per TwiceRedis: with `clientCache`, the read side's node refused what
+ * Redis' tracking needs (`CLIENT TRACKING`, `CLIENT ID`, `SUBSCRIBE`: Redis before 6, or an ACL
+ * user without them). Reads go to the node as without the cache; nothing is cached there.
+ */
+export class CacheUnavailableError extends TwiceRedisError {
+  override name = 'CacheUnavailableError'
+  constructor(
+    readonly address: string,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      'CACHE_UNAVAILABLE',
+      `${address} refused CLIENT TRACKING, CLIENT ID or SUBSCRIBE, which clientCache needs: reads are not cached there. ` +
+        'Use Redis 6 or later, and allow them for this user (ACL: +client|tracking +client|id +subscribe &__redis__:invalidate).',
+      options,
+    )
+  }
+}
+
 /** The lab could not find a `redis-server` binary. */
 export class RedisServerNotFoundError extends TwiceRedisError {
   override name = 'RedisServerNotFoundError'

@@ -68,9 +68,29 @@ export interface TwiceRedisEvents {
    * (`failoverFenceMs` passed: wherever the sentinels then said).
    */
   'write-unfence': [{ reason: string; to: string | undefined; held: number; durationMs: number; sentinel?: string }]
+  /**
+   * With `clientCache`: the cache was emptied because an invalidation may have been missed
+   * (`reason`, see `FlushReason`); `entries`: how many it held.
+   */
+  'cache-flushed': [{ reason: FlushReason; entries: number }]
   /** An error of either data connection (ioredis' `error` events), with the side. */
   error: [Error & { side?: Side }]
 }
 
 /** The one way the layers below a TwiceRedis report to it: its own `emit`. */
 export type Emit = <K extends keyof TwiceRedisEvents>(event: K, ...args: TwiceRedisEvents[K]) => void
+
+/** Why the client cache was emptied (`cache-flushed` event, `twiceredis.cache.flushes` metric). */
+export type FlushReason =
+  /** `tr.slave`'s connection closed (any cause: a drop, a health verdict, `disconnect()`, idle, `quit()`). */
+  | 'reconnect'
+  /** The redirect connection of the tracking pair closed (CLIENT KILL, a drop): invalidations were lost. */
+  | 'tracking-lost'
+  /** Redis said everything changed: FLUSHALL/FLUSHDB, or a full resync of the replica. */
+  | 'server-flush'
+  /** The write side moved to another master. */
+  | 'failover'
+  /** The read side moved to another node (another replica, or the master as a fallback). */
+  | 'node-change'
+  /** The write fence rose: a failover is under way. */
+  | 'write-fence'

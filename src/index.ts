@@ -1,6 +1,10 @@
+export type { CacheRecord } from './cache/client-cache.js'
+export type { CacheStats } from './cache/lru.js'
 export { TwiceRedisClient } from './client/client.js'
+export { CACHED_READS } from './command-kinds.js'
 export {
   AuthenticationError,
+  CacheUnavailableError,
   ClientClosedError,
   FailoverInProgressError,
   InvalidOptionError,
@@ -15,7 +19,7 @@ export {
   TransactionAbortedError,
   TwiceRedisError,
 } from './errors.js'
-export type { Side, Target } from './events.js'
+export type { FlushReason, Side, Target } from './events.js'
 export type {
   DataRedisOptions,
   NatMap,

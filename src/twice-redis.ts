@@ -2,6 +2,8 @@ import { channel } from 'node:diagnostics_channel'
 import { EventEmitter } from 'node:events'
 import { inspect } from 'node:util'
 import type { RedisOptions } from 'ioredis'
+import type { CacheRecord, ClientCache } from './cache/client-cache.js'
+import { clientCacheFor } from './cache/methods.js'
 import { TwiceRedisClient } from './client/client.js'
 import { TwiceRedisConnector } from './connector.js'
 import { parseToken } from './consistency/position.js'
@@ -36,6 +38,7 @@ const channels = {
   'read-from-master': channel('twiceredis:read-from-master'),
   'write-fence': channel('twiceredis:write-fence'),
   'write-unfence': channel('twiceredis:write-unfence'),
+  'cache-flushed': channel('twiceredis:cache-flushed'),
 } satisfies Partial<Record<keyof TwiceRedisEvents, unknown>>
 
 /** What {@link TwiceRedis.topology} returns. */
@@ -54,6 +57,8 @@ export interface Topology {
    * not the client's zone when it is not.
    */
   zones?: { client: string; read: string | undefined; reason?: string | undefined } | undefined
+  /** With `clientCache`: its entries, bytes, hits, misses, evictions and flushes (and flushes by reason). */
+  cache?: CacheRecord | undefined
 }
 
 /**
@@ -78,6 +83,7 @@ export class TwiceRedis extends EventEmitter<TwiceRedisEvents> {
   readonly #resolver: Resolver
   readonly #session: Session
   readonly #metrics: Metrics
+  readonly #cache: ClientCache | undefined
 
   constructor(name: string, sentinels: readonly SentinelInput[], password?: string, options?: TwiceRedisOptions)
   constructor(config: TwiceRedisConfig)
@@ -114,6 +120,7 @@ export class TwiceRedis extends EventEmitter<TwiceRedisEvents> {
       const published = channels[event as keyof typeof channels]
       if (published?.hasSubscribers) published.publish({ masterName: this.#options.name, ...args[0] })
       metrics.event(event, args[0])
+      this.#cache?.heard(event, args[0])
     }
     this.#sentinels = new Sentinels(
       this.#options,
@@ -138,6 +145,7 @@ export class TwiceRedis extends EventEmitter<TwiceRedisEvents> {
     this.master = new TwiceRedisClient('master', this.#clientOptions('master'), this.#resolver, emit, this.#session)
     this.slave = new TwiceRedisClient('replica', this.#clientOptions('replica'), this.#resolver, emit, this.#session)
     this.#session.master = this.master
+    this.#cache = o.clientCache && clientCacheFor(this.slave, o.clientCache, this.#session, emit, metrics)
     for (const client of [this.master, this.slave]) {
       client.metrics = metrics
       metrics.attach(client)
@@ -224,6 +232,7 @@ export class TwiceRedis extends EventEmitter<TwiceRedisEvents> {
       replicasError: seen?.replicasError,
       sentinels: probes.map(({ observation: _, ...probe }) => probe),
       connected: { master: this.master.node, replica },
+      ...(this.#cache && { cache: this.#cache.stats }),
       ...(clientZone !== undefined && {
         zones: {
           client: clientZone,

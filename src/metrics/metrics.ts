@@ -47,6 +47,7 @@ export class Metrics {
   readonly #lags = new Map<string, Lag>()
   /** The master's latest offset, from its one record (the Resolver's, see routing/staleness.ts). */
   masterOffset: () => number | undefined = () => undefined
+  cache: ((observe: Observe) => void) | undefined // clientCache's counters, observed at each collection
   /** Write-side commands not settled yet, oldest first. */
   readonly #pendingWrites = new Set<Measured>()
   /** The write side is out (connection lost or writes fenced) since this time; `undefined`: it is not. */
@@ -195,6 +196,7 @@ export class Metrics {
       }
       observe('pending', offlineQueueLength(client), base)
     }
+    this.cache?.(observe)
     const reads = this.#reads
     observe('reads', reads.replica, { 'twiceredis.served_by': 'replica', 'twiceredis.reason': 'replica' })
     observe('reads', reads.fallback, { 'twiceredis.served_by': 'master', 'twiceredis.reason': 'fallback' })

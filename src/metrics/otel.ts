@@ -14,6 +14,7 @@
  */
 import type * as Api from '@opentelemetry/api'
 import type { Redis } from 'ioredis'
+import type { CacheRecord } from '../cache/client-cache.js'
 import type { Side, Target } from '../events.js'
 import type { Attributes } from './labels.js'
 
@@ -134,7 +135,15 @@ export function instruments(a: Loaded): Instruments {
     unit: 'ms',
     description: "How long a replica's link to its master has been down, as the last health check saw it (0: up).",
   })
-  const observables = { count, pending, reads, lag, linkDown }
+  const cacheRequests = meter.createObservableCounter('twiceredis.cache.requests', {
+    unit: '{command}',
+    description: 'Cacheable reads of the read side (clientCache), by result: hit (from memory) or miss.',
+  })
+  const cacheFlushes = meter.createObservableCounter('twiceredis.cache.flushes', {
+    unit: '{flush}',
+    description: 'Times the client cache was emptied, by reason (an invalidation may have been missed).',
+  })
+  const observables = { count, pending, reads, lag, linkDown, cacheRequests, cacheFlushes }
   meter.addBatchObservableCallback((result) => {
     for (const ref of live) {
       const m = ref.deref()
@@ -147,7 +156,14 @@ export function instruments(a: Loaded): Instruments {
 
 /** Reports one value of an observable instrument at collection time. */
 export type Observe = (
-  name: 'count' | 'pending' | 'reads' | 'lag' | 'linkDown',
+  name: 'count' | 'pending' | 'reads' | 'lag' | 'linkDown' | 'cacheRequests' | 'cacheFlushes',
   value: number,
   attributes: Attributes,
 ) => void
+
+/** The client cache's counters as observable values (`twiceredis.cache.requests`, `twiceredis.cache.flushes`). */
+export function observeCache(observe: Observe, cache: CacheRecord): void {
+  observe('cacheRequests', cache.hits, { 'twiceredis.result': 'hit' })
+  observe('cacheRequests', cache.misses, { 'twiceredis.result': 'miss' })
+  for (const [reason, n] of Object.entries(cache.flushesBy)) observe('cacheFlushes', n, { 'twiceredis.reason': reason })
+}

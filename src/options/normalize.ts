@@ -1,6 +1,7 @@
 /** Reading the options: the table of every option (reader and default), `normalize()`, each side's credentials. */
 import type { ConnectionOptions } from 'node:tls'
 import type { NatMap } from 'ioredis'
+import type { CacheLimits } from '../cache/lru.js'
 import { InvalidOptionError } from '../errors.js'
 import { ioredisOptionNames } from '../ioredis-internals.js'
 import { parseAllowedNodes } from '../routing/allowed-nodes.js'
@@ -40,6 +41,7 @@ const string = check<string>('a string', (v) => typeof v === 'string')
 const boolean = check<boolean>('a boolean', (v) => typeof v === 'boolean')
 const positiveMs = check<number>('a positive number of milliseconds', (v) => finite(v) && v > 0)
 const count = check<number>('a non-negative number', (v) => finite(v) && v >= 0)
+const positiveInteger = check<number>('a positive integer', (v) => Number.isInteger(v) && (v as number) > 0)
 const database = check<number>('a non-negative integer', (v) => Number.isInteger(v) && (v as number) >= 0)
 const dataOptions: Spec<DataRedisOptions> = withDefault({}, (value, key) => {
   if (value === null || typeof value !== 'object') throw new InvalidOptionError(key, 'an object of ioredis options')
@@ -109,6 +111,21 @@ const table = {
     check("a boolean or 'without-commands'", (v) => typeof v === 'boolean' || v === 'without-commands'),
   ),
   enableWriteCoalescing: withDefault(true, boolean),
+  clientCache: (value: unknown, key: string): CacheLimits | undefined => {
+    if (value === undefined || value === false) return undefined
+    const limits = value === true ? {} : value
+    if (limits === null || typeof limits !== 'object') {
+      throw new InvalidOptionError(key, 'a boolean or { maxEntries?, maxBytes?, ttlMs? }')
+    }
+    const stray = Object.keys(limits).find((k) => !['maxEntries', 'maxBytes', 'ttlMs'].includes(k))
+    if (stray) throw new InvalidOptionError(`${key}.${stray}`, 'left out: the cache takes maxEntries, maxBytes, ttlMs')
+    const { maxEntries, maxBytes, ttlMs } = limits as Record<string, unknown>
+    return {
+      maxEntries: withDefault(10_000, positiveInteger)(maxEntries, `${key}.maxEntries`),
+      maxBytes: withDefault(64 * 1024 * 1024, positiveInteger)(maxBytes, `${key}.maxBytes`),
+      ttlMs: withDefault(300_000, positiveMs)(ttlMs, `${key}.ttlMs`),
+    }
+  },
   redisOptions: dataOptions,
   masterOptions: dataOptions,
   replicaOptions: dataOptions,

@@ -191,6 +191,15 @@ export interface OwnOptions {
    */
   enableWriteCoalescing?: boolean | undefined
   /**
+   * Answer `tr.slave`'s plain reads of a documented list (GET, MGET, HGET, HGETALL, EXISTS,
+   * STRLEN, SMEMBERS, ZRANGE, ...: `CACHED_READS`) from process memory, kept fresh by Redis'
+   * `CLIENT TRACKING` on the replica (Redis 6+). Flushed whenever an invalidation may have been
+   * missed (reconnect, failover, the write fence, FLUSHALL, a full resync). `true`: the defaults.
+   * `maxEntries` and `maxBytes` bound the memory (LRU); `ttlMs` bounds the age of any entry.
+   * @default false (`true`: { maxEntries: 10000, maxBytes: 67108864, ttlMs: 300000 })
+   */
+  clientCache?: boolean | { maxEntries?: number; maxBytes?: number; ttlMs?: number } | undefined
+  /**
    * ioredis options for both data connections (`maxRetriesPerRequest`, `commandTimeout`,
    * `keyPrefix`, `username`, `password`, `db`, ...); they win over the top level. @default {}
    */

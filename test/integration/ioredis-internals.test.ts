@@ -4,6 +4,7 @@ import assert from 'node:assert/strict'
 import { Socket } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { AbstractConnector, Command, Redis, type RedisOptions } from 'ioredis'
+import { onReply } from '../../src/cache/reply.js'
 import {
   cancelReconnectTimer,
   catchReply,
@@ -298,6 +299,23 @@ describe('ioredis internals twiceredis relies on', () => {
     onSettled(failing, (error) => seen.push(error ? 'error' : 'ok'))
     await assert.rejects(client.sendCommand(failing) as Promise<unknown>, /ERR/)
     assert.deepEqual(seen, ['ok', 'error'], internal('Command.resolve/reject', 'not called to settle the command'))
+  })
+
+  it('`Command.resolve` converts with `transformReply` (onReply, the client cache): the converted reply, before the promise settles', async () => {
+    const client = open({ port: lab.master.port })
+    await client.hset('or', 'f', 'v')
+    const seen: unknown[] = []
+    const hgetall = new Command('hgetall', ['or'], { replyEncoding: 'utf8' })
+    onReply(hgetall, (value, error) => seen.push(error ? 'error' : value))
+    const reply = client.sendCommand(hgetall) as Promise<unknown>
+    const settled = reply.then(() => seen.length)
+    assert.deepEqual(await reply, { f: 'v' })
+    assert.equal(await settled, 1, internal('Command.resolve', 'settled the promise before converting the reply'))
+    assert.deepEqual(seen, [{ f: 'v' }] as unknown[], internal('Command.transformReply', 'not called by resolve()'))
+    const failing = new Command('hgetall', ['or', 'extra'], { replyEncoding: 'utf8' })
+    onReply(failing, (_, error) => seen.push(error ? 'error' : 'ok'))
+    await assert.rejects(client.sendCommand(failing) as Promise<unknown>)
+    assert.deepEqual(seen.at(-1), 'error')
   })
 
   it('`offlineQueue`: commands waiting for a connection', async () => {

@@ -195,6 +195,29 @@ describe('metrics', () => {
       }),
     ))
 
+  it('the client cache: requests by result and flushes by reason, as topology().cache and the events say', () =>
+    withMeter((read) =>
+      withLab(async (lab, open) => {
+        const tr = open({ clientCache: true })
+        const flushed: string[] = []
+        tr.on('cache-flushed', ({ reason }) => flushed.push(reason))
+        await tr.master.set('m:c', 'v')
+        await tr.master.wait(2, 1000)
+        for (let i = 0; i < 50 && ((await tr.topology()).cache?.hits ?? 0) < 3; i++) await tr.slave.get('m:c')
+        await tr.master.flushall()
+        await lab.waitFor(5000, 'the flush', async () => flushed.length > 0 || undefined)
+        const cache = (await tr.topology()).cache
+        assert.ok(cache && cache.hits >= 3)
+        const requests = await read('twiceredis.cache.requests')
+        assert.equal(total(requests, { 'twiceredis.result': 'hit' }), cache.hits)
+        assert.equal(total(requests, { 'twiceredis.result': 'miss' }), cache.misses)
+        const flushes = await read('twiceredis.cache.flushes')
+        assert.deepEqual(flushed, ['server-flush'])
+        assert.equal(total(flushes, { 'twiceredis.reason': 'server-flush' }), 1)
+        assert.equal(total(flushes), 1)
+      }),
+    ))
+
   it('sentinel queries by outcome: answered, the name unknown, refused', () =>
     withMeter((read) =>
       withLab(async (lab, open) => {

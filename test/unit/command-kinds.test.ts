@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { kindOf } from '../../src/command-kinds.js'
+import { CACHED_READS, kindOf } from '../../src/command-kinds.js'
 
 describe('command kinds: the one table of command facts', () => {
   it("only plain keyspace reads may move (ioredis' command table), whatever the case of the name", () => {
@@ -75,6 +75,10 @@ describe('command kinds: the one table of command facts', () => {
     for (const name of ['auth', 'select', 'client', 'readonly', 'info']) assert.ok(kindOf(name).handshake, name)
     assert.ok(kindOf('quit').disconnects && !kindOf('reset').disconnects)
     for (const name of ['scan', 'HSCAN']) assert.ok(kindOf(name).cursor && kindOf(name).readsData, name)
+  })
+
+  it('the client cache answers only plain reads (CACHED_READS)', () => {
+    for (const name of Object.keys(CACHED_READS)) assert.ok(kindOf(name).plainRead, name)
   })
 
   it('worked out once per name, and names Redis does not know may read and write', () => {

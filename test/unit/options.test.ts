@@ -129,6 +129,26 @@ describe('normalize', () => {
       option: 'zzzzzzzzzz',
     })
   })
+  it('clientCache: off by default, true for the defaults, each limit validated by name', () => {
+    assert.equal(normalize(base).clientCache, undefined)
+    assert.equal(normalize({ ...base, clientCache: false }).clientCache, undefined)
+    assert.deepEqual(normalize({ ...base, clientCache: true }).clientCache, {
+      maxEntries: 10_000,
+      maxBytes: 64 * 1024 * 1024,
+      ttlMs: 300_000,
+    })
+    assert.deepEqual(normalize({ ...base, clientCache: { maxEntries: 5 } }).clientCache, {
+      maxEntries: 5,
+      maxBytes: 64 * 1024 * 1024,
+      ttlMs: 300_000,
+    })
+    rejects({ ...base, clientCache: 'yes' }, 'clientCache')
+    rejects({ ...base, clientCache: null }, 'clientCache')
+    rejects({ ...base, clientCache: { maxEntries: 0 } }, 'clientCache.maxEntries')
+    rejects({ ...base, clientCache: { maxBytes: 1.5 } }, 'clientCache.maxBytes')
+    rejects({ ...base, clientCache: { ttlMs: -1 } }, 'clientCache.ttlMs')
+    rejects({ ...base, clientCache: { maxEntrys: 1 } }, 'clientCache.maxEntrys')
+  })
   it('resolves every option it knows, and only those', () => {
     const o = normalize({ ...base, sentinelTls: true, maxLagBytes: 10 })
     assert.deepEqual(o.sentinelTls, {})

@@ -1,0 +1,245 @@
+import { Command } from 'ioredis'
+import type { Session } from '../consistency/session.js'
+import { type SessionClient, sendOwn } from '../consistency/session-client.js'
+import type { FlushReason } from '../events.js'
+import { InFlight } from './in-flight.js'
+import { type CacheLimits, type CacheStats, Lru } from './lru.js'
+import { copyOf, onReply } from './reply.js'
+import { Tracker } from './tracker.js'
+
+/** What a lookup answers when the cache has nothing to serve. */
+export const MISS: unique symbol = Symbol('miss')
+
+/** The cache's statistics, with its flushes by reason (for the metrics). */
+export interface CacheRecord extends CacheStats {
+  flushesBy: Partial<Record<FlushReason, number>>
+  /** Redis confirmed the tracking of the read side's connection: reads are cached now (a few round trips after each connect). */
+  tracking: boolean
+}
+
+/** The events of a TwiceRedis after which an invalidation may have been missed, and the flush each means. */
+const FLUSHED_ON: Record<string, FlushReason> = {
+  'master-changed': 'failover',
+  'write-fence': 'write-fence',
+  'replica-changed': 'node-change',
+  'fallback-to-master': 'node-change',
+}
+
+/** Don't start a new tracking pair more often than this after one failed or ended. */
+const RETRY_MS = 1000
+
+/**
+ * The client cache of one `tr.slave`: the store (lru.ts), the reads in flight (in-flight.ts) and
+ * the tracking pair of the current connection (tracker.ts). Every rule of a served value is here
+ * (ARCHITECTURE.md, "The client cache"): a value is served only from the pair that cached it,
+ * while that pair is up, and under read-your-writes only at the floor it was read at.
+ */
+export class ClientCache {
+  readonly #lru: Lru
+  readonly #reads = new InFlight()
+  readonly #flushesBy: Partial<Record<FlushReason, number>> = {}
+  #tracker: Tracker | undefined
+  /** Hits waiting for the end of this turn of the event loop. */
+  #later: Later[] = []
+  #starting = false
+  #nextStart = 0
+
+  constructor(
+    readonly client: SessionClient,
+    limits: CacheLimits,
+    readonly session: Session,
+    readonly flushed: (reason: FlushReason, entries: number) => void,
+    readonly refused: (error: Error) => void,
+  ) {
+    this.#lru = new Lru(limits)
+    client.on('ready', () => this.track())
+    client.on('close', () => this.#tracker?.end('reconnect'))
+    client.on('end', () => this.#tracker?.end('reconnect'))
+  }
+
+  get stats(): CacheRecord {
+    const tracking = this.#tracker?.active === true && this.#tracker.current
+    return { ...this.#lru.stats, flushesBy: { ...this.#flushesBy }, tracking }
+  }
+
+  /**
+   * A cacheable read: from memory if an entry is held (answered at the end of this turn of the
+   * event loop, see {@link answer}), else sent ({@link fetch}).
+   */
+  read(name: string, args: (string | number)[], keys: string[], id: string, callback?: Callback): Promise<unknown> {
+    if (!this.#lru.has(id)) return this.fetch(name, args, keys, id, callback)
+    return new Promise((resolve) => {
+      if (this.#later.length === 0) setImmediate(this.#answer)
+      this.#later.push({ name, args, keys, id, callback, resolve })
+    })
+  }
+
+  /**
+   * Answer the hits of this turn of the event loop, looked up now: after every socket that was
+   * readable in this turn was read. The replica sends an invalidation before it acknowledges the
+   * write (WAIT) or answers anything after it, but on another socket: Node may read that socket
+   * after the acknowledgement within one turn, and a read issued on the acknowledgement would be
+   * answered the old value (bench/cache.ts counted 26 of 569k reads so, all in that very turn).
+   */
+  readonly #answer = (): void => {
+    const later = this.#later
+    this.#later = []
+    for (const r of later) {
+      const value = this.lookup(r.id)
+      if (value === MISS) {
+        r.resolve(this.fetch(r.name, r.args, r.keys, r.id, r.callback))
+        continue
+      }
+      r.resolve(value)
+      if (r.callback) process.nextTick(r.callback, null, value)
+    }
+  }
+
+  /** The value cached under `id`, servable now, or {@link MISS}. */
+  lookup(id: string): unknown {
+    const t = this.#tracker
+    const client = this.client
+    // The pair that cached it is up: ioredis sets `status` at once as a socket closes ('close' comes a tick later).
+    if (t === undefined || !t.active || client.status !== 'ready' || t.epoch !== client.connection.epoch) return MISS
+    const entry = this.#lru.get(id, Date.now())
+    if (entry === undefined) return MISS
+    // Read-your-writes: only at the very floor it was read at (a write since raised it, or its ROLE is in flight).
+    if (this.session.holdsReads && this.session.floorNow() !== entry.floor) return MISS
+    this.#lru.stats.hits++
+    return copyOf(entry.value)
+  }
+
+  /**
+   * A miss: send the read as ioredis would (`tr.slave.sendCommand`: every stage of its path), and
+   * cache its reply if its pair was active when it was sent and still is, and nothing touched its
+   * keys (or flushed) while it was in flight.
+   */
+  fetch(name: string, args: (string | number)[], keys: string[], id: string, callback?: Callback): Promise<unknown> {
+    this.#lru.stats.misses++
+    const client = this.client
+    const options = { replyEncoding: 'utf8' as const, keyPrefix: client.options.keyPrefix }
+    const command = new Command(name, args, options, callback)
+    const t = this.#tracker
+    if (t?.active && t.current) {
+      // Under read-your-writes, the floor this read is gated at (a ROLE in flight: unknown, not cached).
+      const floor = this.session.holdsReads ? this.session.floorNow() : undefined
+      if (!(floor instanceof Promise)) {
+        const ticket = this.#reads.start(keys)
+        // Its keys' TTLs first, on the same connection: known as its reply arrives (no promise
+        // hop in between), so the entry is there before the application's next read.
+        let expiresAt: number | undefined
+        let pending: ((at: number) => void) | undefined
+        this.#expiryOf(keys, Date.now(), (at) => {
+          expiresAt = at
+          pending?.(at)
+        })
+        const fill = (at: number, value: unknown) => {
+          // With no invalidation or flush since it was sent, on the pair it was sent on.
+          if (this.#reads.end(ticket) && t.active && t.current) this.#lru.set(id, keys, value, floor, Date.now(), at)
+        }
+        onReply(command, (value, error) => {
+          if (error) return void this.#reads.end(ticket)
+          const held = copyOf(value)
+          if (expiresAt !== undefined) fill(expiresAt, held)
+          else pending = (at) => fill(at, held)
+        })
+        return client.sendCommand(command) as Promise<unknown>
+      }
+    } else {
+      this.track()
+    }
+    return client.sendCommand(command) as Promise<unknown>
+  }
+
+  /**
+   * When the first of `keys` expires (`Infinity`: none has a TTL), asked on the tracked connection
+   * with the read (a `PTTL` of ours per key). Redis does not invalidate a key as its TTL passes on
+   * a replica (the master's DEL does, later: up to its active expiry's sampling, or never while the
+   * link is down) yet a read of the replica then finds nothing: an entry must not outlive its key.
+   * Measured from before the read was sent, so never later than the key's own expiry; no answer
+   * (the connection closed): `-Infinity`, not cached. `done` is called as the last one is answered.
+   */
+  #expiryOf(keys: string[], sentAt: number, done: (at: number) => void): void {
+    let left = keys.length
+    let at = Number.POSITIVE_INFINITY
+    for (const key of keys) {
+      const pttl = new Command('pttl', [key], { replyEncoding: 'utf8' })
+      onReply(pttl, (ttl, error) => {
+        if (error) at = Number.NEGATIVE_INFINITY
+        else if (typeof ttl === 'number' && ttl >= 0) at = Math.min(at, sentAt + ttl)
+        if (--left === 0) done(at)
+      })
+      pttl.promise.catch(() => {}) // ours: its failure is the -Infinity above
+      sendOwn(this.client, pttl)
+    }
+  }
+
+  /** The TwiceRedis emitted `event`: flush if it means an invalidation may have been missed. */
+  heard(event: string, payload: unknown): void {
+    const reason = FLUSHED_ON[event]
+    // A side's first node (`from` undefined) replaces nothing the cache holds.
+    const first = typeof payload === 'object' && payload !== null && 'from' in payload && payload.from === undefined
+    if (reason && !first) this.flush(reason)
+  }
+
+  /** Empty the cache: nothing cached or in flight now may be served. */
+  flush(reason: FlushReason): void {
+    const entries = this.#lru.stats.entries
+    this.#lru.flush()
+    this.#reads.flush()
+    this.#flushesBy[reason] = (this.#flushesBy[reason] ?? 0) + 1
+    this.flushed(reason, entries)
+  }
+
+  /** Start a tracking pair on the current connection of `tr.slave`, when none is and it can carry one. */
+  track(): void {
+    const client = this.client
+    if (this.#starting || (this.#tracker?.current && this.#tracker.active)) return
+    if (client.status !== 'ready' || client.mode !== 'normal' || Date.now() < this.#nextStart) return
+    const c = client.connection
+    if (c.queueing || c.subscriber || c.blocked > 0) return // CLIENT TRACKING would wait or be queued in it
+    this.#tracker?.end('reconnect')
+    const tracker = new Tracker(client, {
+      invalidate: (keys) => this.#invalidate(keys),
+      ended: (reason) => {
+        this.#nextStart = Date.now() + (reason === 'tracking-lost' ? RETRY_MS : 0)
+        this.flush(reason)
+      },
+      refused: (error) => this.refused(error),
+    })
+    this.#tracker = tracker
+    this.#starting = true
+    void tracker.start().then((ok) => {
+      this.#starting = false
+      if (!ok) this.#nextStart = Date.now() + RETRY_MS
+    })
+  }
+
+  /** Stop for good (`quit()`): the redirect connection closes. */
+  stop(): void {
+    this.#tracker?.end('reconnect')
+  }
+
+  #invalidate(keys: string[] | null): void {
+    if (keys === null) {
+      this.flush('server-flush')
+      return
+    }
+    for (const key of keys) {
+      this.#reads.invalidate(key)
+      this.#lru.invalidate(key)
+    }
+  }
+}
+
+type Callback = (error?: Error | null, result?: unknown) => void
+
+/** A hit waiting for the end of its turn of the event loop. */
+interface Later {
+  name: string
+  args: (string | number)[]
+  keys: string[]
+  id: string
+  callback: Callback | undefined
+  resolve: (value: unknown) => void
+}
