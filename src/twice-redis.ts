@@ -172,12 +172,10 @@ export class TwiceRedis extends EventEmitter<TwiceRedisEvents> {
   get write(): TwiceRedisClient {
     return this.master
   }
-
   /** Alias of {@link slave}. */
   get read(): TwiceRedisClient {
     return this.slave
   }
-
   /** Alias of {@link slave}. */
   get replica(): TwiceRedisClient {
     return this.slave
@@ -244,9 +242,9 @@ export class TwiceRedis extends EventEmitter<TwiceRedisEvents> {
   }
 
   /**
-   * A token for the state after every write sent on `tr.master` so far (the master's replication
-   * offset, `ryw1:<offset>`): hand it to another process, whose `readAfter(token)` makes its reads
-   * see those writes. One round trip to the master.
+   * A token for the state after every write sent on `tr.master` so far (`ryw2:<replid>:<offset>`,
+   * the master's replication history and offset): hand it to another process, whose
+   * `readAfter(token)` makes its reads see those writes. One round trip to the master.
    */
   writeToken(): Promise<string> {
     return this.#session.token()
