@@ -19,9 +19,9 @@ const channel: Traced | undefined =
 /**
  * Make every connect of `client`, a sentinel connection of twiceredis' (a discovery's query, a
  * failover subscription and its reconnects), traced on `twiceredis:sentinel-connect` instead of
- * ioredis' `ioredis:connect`. That one traces the application's connects: one per connect of
- * `tr.master`, `tr.slave` or a `duplicate()`, its span covering discovery and the role check, as a
- * direct ioredis client's covers its TCP connect and handshake. A sentinel query is shared by every
+ * ioredis' `ioredis:connect`. That one traces each connect of `tr.master`, `tr.slave` or a
+ * `duplicate()` once, its span covering discovery and the role check, as a direct ioredis
+ * client's covers its TCP connect and handshake. A sentinel query is shared by every
  * discovery of the process asking at the time, and a subscription by every instance: inside one
  * application connect, it would be counted as that client's connection.
  *
