@@ -1,5 +1,6 @@
 /**
- * ioredis' own functional test suite, run twice against the same lab (master at 127.0.0.1:6379):
+ * ioredis' own functional test suite, run twice against the same lab (master at 127.0.0.1:6379,
+ * announced by the sentinels as `localhost`, the name the suite uses; `--announce-ip`: as 127.0.0.1):
  * once with plain ioredis, once with every client of the test files that targets the master
  * answered by `new TwiceRedis(...).master` (route.cjs). Prints each run's pass/fail/skip and the
  * tests that pass plain but fail routed.
@@ -7,7 +8,7 @@
  *   npm run build   # the routed run loads dist/cjs
  *   npx tsx bench/compat/ioredis-suite.ts <ioredis checkout> [--consistency session]
  *     [--failover-detection outage] [--set <option>=<JSON>]... [--grep <mocha grep>]
- *     [--files <dir>/*.ts,...] [--keep <dir>]
+ *     [--files <dir>/*.ts,...] [--keep <dir>] [--announce-ip]
  *
  * The checkout needs its dev dependencies (`npm install` there: mocha, ts-node, chai, sinon).
  * Cluster and sentinel test files are left out (they need their own servers).
@@ -29,6 +30,7 @@ const { values, positionals } = parseArgs({
     grep: { type: 'string' },
     files: { type: 'string' },
     keep: { type: 'string' },
+    'announce-ip': { type: 'boolean' },
     set: { type: 'string', multiple: true },
   },
 })
@@ -164,7 +166,14 @@ function count(label: string, outcomes: Map<string, Outcome>): void {
 }
 
 // No failover in the middle of the suite: its DEBUG SLEEPs and CLIENT PAUSEs are not outages.
-const lab = await startLab({ masterPort: 6379, downAfterMs: 60_000, failoverTimeoutMs: 120_000 })
+// The sentinels announce the nodes as `localhost`, the name the suite addresses the master by
+// (`new Redis()`): traced addresses then compare. `--announce-ip`: as 127.0.0.1.
+const lab = await startLab({
+  masterPort: 6379,
+  downAfterMs: 60_000,
+  failoverTimeoutMs: 120_000,
+  hostnames: !values['announce-ip'],
+})
 /** The suite assumes the master stays at 6379; a run after a failover would measure nothing. */
 async function checkMaster(label: string): Promise<void> {
   const role = String(await lab.command(lab.master, 'ROLE').then((r) => (r as unknown[])[0]))

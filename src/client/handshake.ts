@@ -27,6 +27,8 @@ export class Handshake {
   #state: 'none' | 'tick' | 'sent' | 'again' | 'check' | 'checking' = 'none'
   /** The server answers `INFO` with two sections (Redis >= 7); older ones get the full `INFO`. */
   #infoSections = true
+  /** The ROLE fallback was warned of (once per client). */
+  #warned = false
 
   /**
    * @param zones the read side with a `clientZone`: the check also reads the zone a node announces.
@@ -73,35 +75,57 @@ export class Handshake {
    * ioredis' ready check, cheaper: the sections the role check reads (`replication`) and the one
    * that says whether the server still loads its dataset (`persistence`), instead of all of them.
    * While it loads, ask again after `loading_eta_seconds` (at most 1 s), as ioredis does.
+   * Asked as ioredis asks its own (`info(sections, callback)`), so that what answers ioredis' INFO
+   * (an APM wrapper, a test's stub) answers ours alike.
    */
   readyCheck(callback: Parameters<ReadyCheck>[0]): void {
     // `server` carries the zone a node announces (`availability_zone`, Valkey 8.1+).
     const sections = this.#infoSections ? ['replication', 'persistence', ...(this.zones ? ['server'] : [])] : []
     this.#state = 'check'
-    const info = this.client.info(...sections)
-    this.#state = 'checking'
-    info.then(
-      (reply) => {
-        const info = parseInfo(String(reply))
-        if (info.loading !== '1') return this.#checked(callback, info)
+    const answered = (error: Error | null | undefined, reply?: unknown) => {
+      if (error) return this.#refused(callback, sections, error)
+      const info = parseInfo(String(reply))
+      if (info.loading === '1') {
         const ms = Math.min(Number(info.loading_eta_seconds) || 1, 1) * 1000
         setTimeout(() => this.readyCheck(callback), ms)
-      },
-      (error: Error) => {
-        if (sections.length && /syntax error|wrong number of arguments/i.test(error.message)) {
-          this.#infoSections = false
-          this.readyCheck(callback)
-        } else if (isPermissionError(error)) {
-          this.#roleCheck(callback)
-        } else {
-          callback(error)
-        }
-      },
-    )
+      } else if (info.role) this.#checked(callback, info)
+      // No role in it (a proxy's INFO, a stub): ROLE can still tell.
+      else this.#roleCheck(callback, 'answers INFO without a role')
+    }
+    // The callback gets the outcome; the promise is ours, its rejection already handled there.
+    // ioredis flattens the array (its reply to a section list is the same).
+    const info = this.client.info as unknown as (sections: string[], cb: typeof answered) => Promise<unknown>
+    info.call(this.client, sections, answered).catch(() => {})
+    this.#state = 'checking'
   }
 
-  /** The role check from `ROLE`, for a user refused `INFO`; refused both, no check is possible. */
-  #roleCheck(callback: Parameters<ReadyCheck>[0]): void {
+  /** INFO failed: a server that takes one section at most (Redis < 7) is asked the full INFO. */
+  #refused(callback: Parameters<ReadyCheck>[0], sections: string[], error: Error): void {
+    if (sections.length && /syntax error|wrong number of arguments/i.test(error.message)) {
+      this.#infoSections = false
+      this.readyCheck(callback)
+    } else if (isPermissionError(error)) {
+      this.#roleCheck(callback, `refuses INFO (${redact(error).message})`, ' Allow INFO for this user.')
+    } else {
+      callback(error)
+    }
+  }
+
+  /**
+   * The role check from `ROLE`, for a user refused `INFO` (or an INFO without a role); refused
+   * both, no check is possible. ioredis warns where it cannot read INFO (and skips its check):
+   * so do we, once per client, for what ROLE does not say.
+   */
+  #roleCheck(callback: Parameters<ReadyCheck>[0], why: string, advice = ''): void {
+    if (!this.#warned) {
+      this.#warned = true
+      const address = this.client.node?.address ?? 'a data node'
+      console.warn(
+        `twiceredis: ${address} ${why}: its role is checked with ROLE instead, which does not say whether ` +
+          'the node is still loading its data, how long a replica has been cut off from its master ' +
+          `(maxLinkDownMs) or its zone.${advice}`,
+      )
+    }
     const role = new Command('role', [], { replyEncoding: 'utf8' })
     sendInHandshake(this.client, role)
     this.#state = 'checking'

@@ -14,6 +14,7 @@ import {
   parseSentinels,
   type ReplicaState,
 } from '../protocol/sentinel-replies.js'
+import { traceAsSentinel } from './sentinel-connect.js'
 
 /** What one sentinel said in one round trip. */
 export interface Observation {
@@ -144,10 +145,11 @@ export async function askFailoverState(
 
 /**
  * An ioredis connection to a sentinel that never retries by itself. RESP2 without a password
- * needs no handshake: connect, one pipelined round trip, close.
+ * needs no handshake: connect, one pipelined round trip, close. Its connects are traced on
+ * `twiceredis:sentinel-connect` (sentinel-connect.ts).
  */
 export function connectSentinel(o: ResolvedOptions, sentinel: SentinelAddress, extra: RedisOptions = {}): Redis {
-  return new Redis({
+  const client = new Redis({
     host: sentinel.host,
     port: sentinel.port,
     username: o.sentinelUsername,
@@ -160,5 +162,12 @@ export function connectSentinel(o: ResolvedOptions, sentinel: SentinelAddress, e
     connectTimeout: o.sentinelTimeoutMs,
     disableClientInfo: true,
     ...extra,
+    // Built lazy so that its first connect goes through the traced one too; then as asked.
+    lazyConnect: true,
   })
+  traceAsSentinel(client, { serverAddress: sentinel.host, serverPort: sentinel.port, masterName: o.name })
+  client.options.lazyConnect = extra.lazyConnect ?? false
+  // As ioredis' constructor does: a failed connect is reported as an `error` event.
+  if (!extra.lazyConnect) client.connect().catch(() => {})
+  return client
 }

@@ -2,6 +2,7 @@
 // in a child process that loads them as their docs say (test/fixtures/otel.cjs).
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
+import { tracingChannel } from 'node:diagnostics_channel'
 import { once } from 'node:events'
 import { createInterface } from 'node:readline'
 import { describe, it } from 'node:test'
@@ -104,6 +105,40 @@ describe('tracing', () => {
       } finally {
         child.stdin.end()
         await once(child, 'exit')
+      }
+    }))
+})
+
+describe('ioredis:connect', () => {
+  it("traces the application's connects, one per connect of a side; twiceredis' sentinel connections on twiceredis:sentinel-connect", () =>
+    withLab(async (lab, open) => {
+      type Start = { channel: string; serverAddress: string; serverPort: number | undefined }
+      const starts: Start[] = []
+      const subscribe = (name: string) => {
+        const subscriber = {
+          start: (c: object) => void starts.push({ ...(c as Omit<Start, 'channel'>), channel: name }),
+          end() {},
+          asyncStart() {},
+          asyncEnd() {},
+          error() {},
+        }
+        tracingChannel(name).subscribe(subscriber)
+        return () => tracingChannel(name).unsubscribe(subscriber)
+      }
+      const unsubscribe = [subscribe('ioredis:connect'), subscribe('twiceredis:sentinel-connect')]
+      try {
+        const tr = open({ lazyConnect: true })
+        await tr.master.connect()
+        await tr.master.ping()
+        const sentinels = lab.sentinels.map((s) => s.address)
+        const of = (name: string) => starts.filter((s) => s.channel === name)
+        assert.equal(of('ioredis:connect').length, 1, inspect(starts))
+        const sentinelConnects = of('twiceredis:sentinel-connect')
+        assert.ok(sentinelConnects.length >= 1, inspect(starts))
+        for (const s of sentinelConnects)
+          assert.ok(sentinels.includes(`${s.serverAddress}:${s.serverPort}`), inspect(s))
+      } finally {
+        for (const u of unsubscribe) u()
       }
     }))
 })
