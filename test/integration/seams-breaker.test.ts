@@ -61,19 +61,21 @@ describe('seams found by the breaker (issue 27)', () => {
   it("commandTimeout bounds a command the session's read gate holds (README: a hard per-command bound)", () =>
     withLab(
       async (lab, open) => {
-        const tr = open({ consistency: 'session', commandTimeout: 40 })
+        // commandTimeout leaves room for a loaded machine's setup commands (40 ms timed out a
+        // warm-up GET in a CI leg); the replica's pause is 10 times as long.
+        const tr = open({ consistency: 'session', commandTimeout: 500 })
         tr.on('error', () => {})
         await tr.master.set('breaker:ct', 'v0')
         await tr.slave.get('breaker:ct')
         const replica = lab.node(tr.slave.node?.address ?? '')
         assert.ok(replica)
-        // The replica applies nothing for a second: the EXEC waits for it (it cannot move).
-        await lab.command(replica, 'CLIENT', 'PAUSE', '1000', 'WRITE')
+        // The replica applies nothing for 5 s: the EXEC waits for it (it cannot move).
+        await lab.command(replica, 'CLIENT', 'PAUSE', '5000', 'WRITE')
         await tr.master.set('breaker:ct', 'v1')
         await assert.rejects(
           settles(tr.slave.multi().get('breaker:ct').exec(), 'the EXEC'),
           /Command timed out/,
-          'answered instead of timing out after commandTimeout (40 ms)',
+          'answered instead of timing out after commandTimeout (500 ms)',
         )
       },
       { replicas: 1 },
