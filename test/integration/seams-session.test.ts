@@ -501,14 +501,15 @@ describe("consistency: 'session' at the seams the second red team found", () => 
   })
 
   it('commandTimeout: a read after an acknowledged write is not served stale when the master is slow to answer the ROLE (9 of 10 runs)', async () => {
-    const tr = fx.open({ ...session, commandTimeout: 100 })
+    // (Room for a loaded machine's setup commands; the pause is 5 times as long.)
+    const tr = fx.open({ ...session, commandTimeout: 300 })
     await tr.slave.get('warm-up')
     await tr.master.get('warm-up')
     const release = await stale('unknown:slow:slow')
     try {
       await tr.master.set('unknown:slow:slow', 'new')
-      // The master answers nothing for 300 ms (a slow script elsewhere, a pause): longer than commandTimeout.
-      await fx.lab.command(fx.lab.master, 'CLIENT', 'PAUSE', 300, 'ALL')
+      // The master answers nothing for 1.5 s (a slow script elsewhere, a pause): longer than commandTimeout.
+      await fx.lab.command(fx.lab.master, 'CLIENT', 'PAUSE', 1500, 'ALL')
       // The write, or a rejection (timed out); never the value from before the write.
       assert.notEqual(await settles(outcome(tr.slave.get('unknown:slow:slow')), 'read'), 'old')
     } finally {
