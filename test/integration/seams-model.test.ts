@@ -69,8 +69,9 @@ describe('the seams the model-based test found', () => {
     await lab.waitForReplication()
     const id = Number(await tr.master.client('ID'))
     const old = lab.master
-    // The master holds writes: the first INCR is written and stays unanswered.
-    await lab.command(old, 'CLIENT', 'PAUSE', 3000, 'WRITE')
+    // The master holds writes: the first INCR is written and stays unanswered (well past the
+    // failover, however loaded the machine: unpaused below).
+    await lab.command(old, 'CLIENT', 'PAUSE', 10_000, 'WRITE')
     try {
       const first = tr.master.incr('sm:f')
       const fenced = once(tr, 'write-fence')
