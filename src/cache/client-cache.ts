@@ -68,10 +68,17 @@ export class ClientCache {
    */
   read(name: string, args: (string | number)[], keys: string[], id: string, callback?: Callback): Promise<unknown> {
     if (!this.#lru.has(id)) return this.fetch(name, args, keys, id, callback)
-    return new Promise((resolve) => {
+    const answered = new Promise((resolve) => {
       if (this.#later.length === 0) setImmediate(this.#answer)
-      this.#later.push({ name, args, keys, id, callback, resolve })
+      this.#later.push({ name, args, keys, id, resolve })
     })
+    // As ioredis does (standard-as-callback): with a callback, the callback handles a rejection.
+    if (callback)
+      answered.then(
+        (value) => call(callback, null, value),
+        (error: Error) => call(callback, error),
+      )
+    return answered
   }
 
   /**
@@ -86,12 +93,7 @@ export class ClientCache {
     this.#later = []
     for (const r of later) {
       const value = this.lookup(r.id)
-      if (value === MISS) {
-        r.resolve(this.fetch(r.name, r.args, r.keys, r.id, r.callback))
-        continue
-      }
-      r.resolve(value)
-      if (r.callback) process.nextTick(r.callback, null, value)
+      r.resolve(value === MISS ? this.fetch(r.name, r.args, r.keys, r.id) : value)
     }
   }
 
@@ -234,12 +236,22 @@ export class ClientCache {
 
 type Callback = (error?: Error | null, result?: unknown) => void
 
+/** Call the application's callback; what it throws is thrown later, out of our promise (as ioredis does). */
+function call(callback: Callback, error: Error | null, value?: unknown): void {
+  try {
+    callback(error, value)
+  } catch (thrown) {
+    setTimeout(() => {
+      throw thrown
+    }, 0)
+  }
+}
+
 /** A hit waiting for the end of its turn of the event loop. */
 interface Later {
   name: string
   args: (string | number)[]
   keys: string[]
   id: string
-  callback: Callback | undefined
   resolve: (value: unknown) => void
 }

@@ -38,7 +38,7 @@ export function clientCacheFor(
  * ioredis' on its prototype: a hit is answered before ioredis builds a `Command` (a Map lookup, and
  * one promise answered with the others of its turn: why the lookup sits here and not in
  * `sendCommand`). Called with what the
- * cache cannot key (Buffers, objects), inside a `MULTI`, or while the db is changing, they are
+ * cache cannot key (Buffers, objects, strings with a lone surrogate), inside a `MULTI`, or while the db is changing, they are
  * ioredis' own methods. Pipelines, `multi()` and `duplicate()`s never use these.
  */
 export function installCachedReads(client: SessionClient, cache: ClientCache): void {
@@ -62,13 +62,21 @@ export function installCachedReads(client: SessionClient, cache: ClientCache): v
 
 /** The db the read would run in, if the cache may answer it; `undefined`: ioredis' own path. */
 function cacheableDb(client: SessionClient, args: unknown[]): number | undefined {
-  if (args.length === 0) return undefined
-  for (const a of args) if (typeof a !== 'string' && typeof a !== 'number') return undefined
+  if (args.length === 0 || !wellFormed(client.options.keyPrefix ?? '')) return undefined
+  for (const a of args) if (typeof a !== 'number' && (typeof a !== 'string' || !wellFormed(a))) return undefined
   const c = client.connection
   // In a MULTI the reply is QUEUED; subscribed (RESP2) or monitoring, ioredis refuses it; while a
   // SELECT is unanswered the db is unknown.
   if (c.multi || c.queueing || client.mode !== 'normal') return undefined
   return c.dbNow
+}
+
+/** A lone surrogate (unpaired in UTF-16): sent as UTF-8 it becomes U+FFFD, so Redis invalidates the key under another name. */
+const LONE_SURROGATE = /[\uD800-\uDFFF]/u
+
+/** `s` is well-formed UTF-16 (`String.prototype.isWellFormed`, which Node 20's types lack). */
+function wellFormed(s: string): boolean {
+  return !LONE_SURROGATE.test(s)
 }
 
 /**

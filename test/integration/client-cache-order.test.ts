@@ -1,0 +1,95 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { Redis } from 'ioredis'
+import type { TwiceRedis } from '../../src/index.js'
+import { labPerFile } from '../helpers/lab.js'
+
+// The client cache's defects found by the fifth red team (issue 29): each test failed before its fix.
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** Keep the event loop busy: sockets become readable meanwhile and are read in the next turn. */
+function busy(ms: number): void {
+  const end = Date.now() + ms
+  while (Date.now() < end) {}
+}
+
+/** Wait until `probe` is true (bounded). */
+async function until(what: string, probe: () => Promise<boolean> | boolean): Promise<void> {
+  for (let i = 0; i < 500; i++) {
+    if (await probe()) return
+    await sleep(10)
+  }
+  throw new Error(`timed out waiting for ${what}`)
+}
+
+/** The cache's hits so far. */
+async function hits(tr: TwiceRedis): Promise<number> {
+  return (await tr.topology()).cache?.hits ?? 0
+}
+
+/** The cache is tracking: a read of `key` is a hit. */
+async function waitForHit(tr: TwiceRedis, key: string): Promise<void> {
+  await until(`a hit of ${key}`, async () => {
+    const before = await hits(tr)
+    await tr.slave.get(key)
+    return (await hits(tr)) > before
+  })
+}
+
+describe('clientCache: what the fifth red team found', () => {
+  const file = labPerFile({ replicas: 1, sentinels: 1 })
+
+  it('a callback read, a hit when called and a failed miss when answered: the callback gets the error, no unhandled rejection', async () => {
+    const tr = file.open({ clientCache: true })
+    const writer = new Redis(file.lab.master.port)
+    const unhandled: unknown[] = []
+    const listener = (reason: unknown) => unhandled.push(reason)
+    process.on('unhandledRejection', listener)
+    try {
+      let raced = false
+      // The race needs the invalidation read between the call and its answer: tried until it happens.
+      for (let attempt = 0; attempt < 20 && !raced; attempt++) {
+        await writer.del('cb')
+        await writer.set('cb', 'string')
+        await writer.wait(1, 5000)
+        await waitForHit(tr, 'cb')
+        const answer = await new Promise<string>((resolve) => {
+          setImmediate(() => {
+            void writer.multi().del('cb').hset('cb', 'f', 'v').exec()
+            tr.slave.get('cb', (error, value) => resolve(error ? `error ${error.message}` : `value ${value}`))
+            busy(20) // the invalidation arrives before the hit is answered
+          })
+        })
+        raced = answer.startsWith('error WRONGTYPE')
+        if (!raced) assert.equal(answer, 'value string')
+      }
+      assert.ok(raced, 'the invalidation never came between the call and its answer')
+      await sleep(50) // an unhandled rejection is reported after the microtasks of its turn
+      assert.deepEqual(unhandled, [])
+    } finally {
+      process.off('unhandledRejection', listener)
+      writer.disconnect()
+    }
+  })
+
+  it('a key that is not well-formed UTF-16 (a lone surrogate) is not cached: Redis invalidates it under another name', async () => {
+    const tr = file.open({ clientCache: true })
+    const writer = new Redis(file.lab.master.port)
+    const odd = 'odd\uD800'
+    try {
+      await writer.set(odd, 'old')
+      await writer.wait(1, 5000)
+      await waitForHit(tr, 'plain')
+      const before = await hits(tr)
+      assert.equal(await tr.slave.get(odd), 'old')
+      assert.equal(await tr.slave.get(odd), 'old')
+      assert.equal(await hits(tr), before)
+      await writer.set(odd, 'new')
+      await writer.wait(1, 5000)
+      await until('the new value', async () => (await tr.slave.get(odd)) === 'new')
+    } finally {
+      writer.disconnect()
+    }
+  })
+})
