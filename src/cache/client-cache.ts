@@ -2,6 +2,7 @@ import { Command } from 'ioredis'
 import type { Session } from '../consistency/session.js'
 import { type SessionClient, sendOwn } from '../consistency/session-client.js'
 import type { FlushReason } from '../events.js'
+import { onSettled } from '../ioredis-internals.js'
 import { InFlight } from './in-flight.js'
 import { type CacheLimits, type CacheStats, Lru } from './lru.js'
 import { copyOf, onReply } from './reply.js'
@@ -38,6 +39,8 @@ export class ClientCache {
   readonly #lru: Lru
   readonly #reads = new InFlight()
   readonly #flushesBy: Partial<Record<FlushReason, number>> = {}
+  /** Reads of ours, and the application's commands already watched by {@link sending}. */
+  readonly #watched = new WeakSet<Command>()
   #tracker: Tracker | undefined
   /** Hits waiting for the end of this turn of the event loop. */
   #later: Later[] = []
@@ -141,16 +144,43 @@ export class ClientCache {
         }
         onReply(command, (value, error) => {
           if (error) return void this.#reads.end(ticket)
+          this.#answered(keys, ticket.seq)
           const held = copyOf(value)
           if (expiresAt !== undefined) fill(expiresAt, held)
           else pending = (at) => fill(at, held)
         })
+        this.#watched.add(command)
         return client.sendCommand(command) as Promise<unknown>
       }
     } else {
       this.track()
     }
     return client.sendCommand(command) as Promise<unknown>
+  }
+
+  /**
+   * A command of the application's is sent on `tr.slave` (ours, cached or not): when it is
+   * answered, what it read of its keys is newer than every entry of them (replies on a connection
+   * come in order), while their invalidation may still be on its way on the other connection of
+   * the pair: those entries, and the reads of them sent before it, are dropped. So no hit is older
+   * than a reply the application already got from the node (monotonic reads; red team 5, F1).
+   */
+  sending(command: Command): void {
+    if (this.#watched.has(command) || this.client.connection.isOwn(command)) return
+    if (this.#lru.stats.entries === 0 && this.#reads.idle) return // whatever is cached later is newer
+    const keys = keysOf(command)
+    if (keys.length === 0) return
+    this.#watched.add(command)
+    const seq = this.#reads.next()
+    onSettled(command, () => this.#answered(keys, seq))
+  }
+
+  /** A read of `keys` sent as number `seq` was answered: entries of them, and reads sent before, are older. */
+  #answered(keys: readonly string[], seq: number): void {
+    for (const key of keys) {
+      this.#reads.supersede(key, seq)
+      this.#lru.invalidate(key)
+    }
   }
 
   /**
@@ -235,6 +265,15 @@ export class ClientCache {
 }
 
 type Callback = (error?: Error | null, result?: unknown) => void
+
+/** The keys `command` names (`keyPrefix` applied), as the invalidations name them. */
+function keysOf(command: Command): string[] {
+  try {
+    return command.getKeys().map(String)
+  } catch {
+    return [] // arguments ioredis' command table cannot read: the node refuses them too
+  }
+}
 
 /** Call the application's callback; what it throws is thrown later, out of our promise (as ioredis does). */
 function call(callback: Callback, error: Error | null, value?: unknown): void {

@@ -1,6 +1,7 @@
+import type { Command } from 'ioredis'
 import { CACHED_READS } from '../command-kinds.js'
 import type { Session } from '../consistency/session.js'
-import type { SessionClient } from '../consistency/session-client.js'
+import type { SessionClient, Stream } from '../consistency/session-client.js'
 import { CacheUnavailableError } from '../errors.js'
 import type { Emit, FlushReason } from '../events.js'
 import type { Metrics } from '../metrics/metrics.js'
@@ -58,6 +59,13 @@ export function installCachedReads(client: SessionClient, cache: ClientCache): v
     }
     Object.defineProperty(client, name, { value: method, configurable: true, writable: true })
   }
+  // Every other command too (pipelines, `*Buffer` reads, ...): what it reads supersedes the entries of its keys.
+  const send = client.sendCommand
+  const sendCommand = function (this: SessionClient, command: Command, stream?: Stream): unknown {
+    if (this === client) cache.sending(command)
+    return send.call(this, command, stream)
+  }
+  Object.defineProperty(client, 'sendCommand', { value: sendCommand, configurable: true, writable: true })
 }
 
 /** The db the read would run in, if the cache may answer it; `undefined`: ioredis' own path. */

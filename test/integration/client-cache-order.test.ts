@@ -92,4 +92,40 @@ describe('clientCache: what the fifth red team found', () => {
       writer.disconnect()
     }
   })
+
+  it('monotonic: a hit is never older than a read of the same key the process got before (pipeline, MGET, getBuffer)', async () => {
+    const tr = file.open({ clientCache: true, consistency: 'session' })
+    const writer = new Redis(file.lab.master.port)
+    let stop = false
+    let n = 0
+    let writes: Promise<void> | undefined
+    const backwards: string[] = []
+    try {
+      await waitForHit(tr, 'ctr')
+      writes = (async () => {
+        while (!stop) await writer.set('ctr', ++n)
+      })()
+      const others: [string, () => Promise<unknown>][] = [
+        ['pipeline', async () => ((await tr.slave.pipeline().get('ctr').exec()) as [null, string][])[0]?.[1]],
+        ['mget', async () => (await tr.slave.mget('ctr', 'other'))[0]],
+        ['getBuffer', () => tr.slave.getBuffer('ctr')],
+      ]
+      for (const [kind, read] of others) {
+        let last = 0
+        let lastKind = ''
+        for (let i = 1; i <= 12_000; i++) {
+          const now = i % 3 === 0 ? kind : 'get'
+          const v = Number(String(now === 'get' ? await tr.slave.get('ctr') : await read()))
+          if (v < last) backwards.push(`${lastKind} ${last} then ${now} ${v}`)
+          else [last, lastKind] = [v, now]
+        }
+      }
+      assert.deepEqual(backwards.slice(0, 10), [])
+      assert.ok(((await tr.topology()).cache?.hits ?? 0) > 1000, JSON.stringify((await tr.topology()).cache))
+    } finally {
+      stop = true
+      await writes
+      writer.disconnect()
+    }
+  })
 })
