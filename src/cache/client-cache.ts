@@ -1,8 +1,9 @@
 import { Command } from 'ioredis'
 import type { Session } from '../consistency/session.js'
-import { type SessionClient, sendOwn } from '../consistency/session-client.js'
+import type { SessionClient } from '../consistency/session-client.js'
 import type { FlushReason } from '../events.js'
 import { onSettled } from '../ioredis-internals.js'
+import { expiryOf } from './expiry.js'
 import { InFlight } from './in-flight.js'
 import { type CacheLimits, type CacheStats, Lru } from './lru.js'
 import { copyOf, onReply } from './reply.js'
@@ -104,8 +105,8 @@ export class ClientCache {
   lookup(id: string): unknown {
     const t = this.#tracker
     const client = this.client
-    // The pair that cached it is up: ioredis sets `status` at once as a socket closes ('close' comes a tick later).
-    if (t === undefined || !t.active || client.status !== 'ready' || t.epoch !== client.connection.epoch) return MISS
+    // The pair that cached it is up: its sockets (ioredis' `status` changes only at 'close'), its epoch.
+    if (t === undefined || !t.alive || client.status !== 'ready' || t.epoch !== client.connection.epoch) return MISS
     const entry = this.#lru.get(id, Date.now())
     if (entry === undefined) return MISS
     // Read-your-writes: only at the very floor it was read at (a write since raised it, or its ROLE is in flight).
@@ -134,7 +135,7 @@ export class ClientCache {
         // hop in between), so the entry is there before the application's next read.
         let expiresAt: number | undefined
         let pending: ((at: number) => void) | undefined
-        this.#expiryOf(keys, Date.now(), (at) => {
+        expiryOf(client, keys, Date.now(), (at) => {
           expiresAt = at
           pending?.(at)
         })
@@ -180,29 +181,6 @@ export class ClientCache {
     for (const key of keys) {
       this.#reads.supersede(key, seq)
       this.#lru.invalidate(key)
-    }
-  }
-
-  /**
-   * When the first of `keys` expires (`Infinity`: none has a TTL), asked on the tracked connection
-   * with the read (a `PTTL` of ours per key). Redis does not invalidate a key as its TTL passes on
-   * a replica (the master's DEL does, later: up to its active expiry's sampling, or never while the
-   * link is down) yet a read of the replica then finds nothing: an entry must not outlive its key.
-   * Measured from before the read was sent, so never later than the key's own expiry; no answer
-   * (the connection closed): `-Infinity`, not cached. `done` is called as the last one is answered.
-   */
-  #expiryOf(keys: string[], sentAt: number, done: (at: number) => void): void {
-    let left = keys.length
-    let at = Number.POSITIVE_INFINITY
-    for (const key of keys) {
-      const pttl = new Command('pttl', [key], { replyEncoding: 'utf8' })
-      onReply(pttl, (ttl, error) => {
-        if (error) at = Number.NEGATIVE_INFINITY
-        else if (typeof ttl === 'number' && ttl >= 0) at = Math.min(at, sentAt + ttl)
-        if (--left === 0) done(at)
-      })
-      pttl.promise.catch(() => {}) // ours: its failure is the -Infinity above
-      sendOwn(this.client, pttl)
     }
   }
 

@@ -1,7 +1,9 @@
+import type { Socket } from 'node:net'
 import { Command, Redis, type RedisOptions } from 'ioredis'
 import { FixedConnector } from '../connector.js'
 import { type SessionClient, sendOwn } from '../consistency/session-client.js'
 import type { FlushReason } from '../events.js'
+import { streamOf } from '../ioredis-internals.js'
 import { isPermissionError } from '../protocol/auth-error.js'
 
 /** Why a tracking pair ended (the cache is flushed with it). */
@@ -63,6 +65,17 @@ export class Tracker {
       this.on.invalidate(Array.isArray(message) ? message.map(String) : null)
     })
     if (!node) this.end('reconnect')
+    // A socket's 'end' (the node closed it) comes a turn or more before ioredis' 'close'.
+    streamOf(client)?.once('end', () => this.end('reconnect'))
+  }
+
+  /**
+   * Active, and both sockets still open: asked at each hit. ioredis changes `status` only at the
+   * socket's 'close', a turn or more after its 'end' (red team 5, F2): a hit in between would be
+   * served from a pair whose invalidations may never come.
+   */
+  get alive(): boolean {
+    return this.active && open(streamOf(this.client)) && open(streamOf(this.#redirect))
   }
 
   /** The connection of `tr.slave` this pair tracks is still the one open. */
@@ -74,6 +87,7 @@ export class Tracker {
   async start(): Promise<boolean> {
     try {
       await this.#redirect.connect()
+      streamOf(this.#redirect)?.once('end', () => this.end('tracking-lost'))
       const id = await this.#redirect.client('ID')
       await this.#redirect.subscribe(CHANNEL)
       if (!this.current) return this.#fail()
@@ -104,4 +118,9 @@ export class Tracker {
     this.end('reconnect')
     return false
   }
+}
+
+/** Neither destroyed nor ended by the other side. */
+function open(stream: Socket | undefined): boolean {
+  return stream !== undefined && !stream.destroyed && !stream.readableEnded
 }

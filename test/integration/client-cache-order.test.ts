@@ -128,4 +128,40 @@ describe('clientCache: what the fifth red team found', () => {
       writer.disconnect()
     }
   })
+
+  for (const which of ['invalidation', 'tracked'] as const) {
+    it(`a killed ${which} connection serves no hit, though ioredis has not seen its close yet`, async () => {
+      const tr = file.open({ clientCache: true })
+      const writer = new Redis(file.lab.master.port)
+      const admin = new Redis(file.lab.replicas[0]?.port ?? 0)
+      try {
+        for (let run = 0; run < 3; run++) {
+          await writer.set('killed', `v${run}`)
+          await writer.wait(1, 5000)
+          await waitForHit(tr, 'killed')
+          // The pair of this tr.slave: its connection, and the one its CLIENT LIST line redirects to.
+          const tracked = String(await tr.slave.client('ID'))
+          const list = String(await admin.client('LIST')).split('\n')
+          const line = list.find((l) => l.startsWith(`id=${tracked} `)) ?? ''
+          const id = which === 'tracked' ? tracked : /redir=(\d+)/.exec(line)?.[1]
+          assert.ok(id && id !== '-1', `no ${which} connection in ${line}`)
+          // While this process is busy: the kill, then a write every replica acknowledged; read on the acknowledgement.
+          const killed = admin.client('KILL', 'ID', id)
+          busy(20)
+          const acked = writer
+            .pipeline()
+            .set('killed', `v${run + 1}`)
+            .wait(1, 5000)
+            .exec()
+          busy(20)
+          const read = acked.then(() => tr.slave.get('killed'))
+          assert.equal(await read, `v${run + 1}`)
+          await killed
+        }
+      } finally {
+        writer.disconnect()
+        admin.disconnect()
+      }
+    })
+  }
 })
