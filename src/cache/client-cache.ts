@@ -46,6 +46,7 @@ export class ClientCache {
   /** Hits waiting for the end of this turn of the event loop. */
   #later: Later[] = []
   #starting = false
+  readonly #heardWithinMs: number
   #nextStart = 0
 
   constructor(
@@ -56,6 +57,7 @@ export class ClientCache {
     readonly refused: (error: Error) => void,
   ) {
     this.#lru = new Lru(limits)
+    this.#heardWithinMs = limits.heardWithinMs ?? Number.POSITIVE_INFINITY
     client.on('ready', () => this.track())
     client.on('close', () => this.#tracker?.end('reconnect'))
     client.on('end', () => this.#tracker?.end('reconnect'))
@@ -107,7 +109,9 @@ export class ClientCache {
     const client = this.client
     // The pair that cached it is up: its sockets (ioredis' `status` changes only at 'close'), its epoch.
     if (t === undefined || !t.alive || client.status !== 'ready' || t.epoch !== client.connection.epoch) return MISS
-    const entry = this.#lru.get(id, Date.now())
+    const now = Date.now()
+    if (!t.heardWithin(now, this.#heardWithinMs)) return MISS // a paused replica: its invalidations could not come
+    const entry = this.#lru.get(id, now)
     if (entry === undefined) return MISS
     // Read-your-writes: only at the very floor it was read at (a write since raised it, or its ROLE is in flight).
     if (this.session.holdsReads && this.session.floorNow() !== entry.floor) return MISS

@@ -30,6 +30,9 @@ const CHANNEL = '__redis__:invalidate'
 export class Tracker {
   active = false
   #ended = false
+  /** When either socket of the pair last received anything (a reply, an invalidation, a PONG). */
+  #heard = Date.now()
+  #pinging = false
   readonly #redirect: Redis
   readonly epoch: number
 
@@ -64,9 +67,35 @@ export class Tracker {
       if (String(channel) !== CHANNEL || this.#ended) return
       this.on.invalidate(Array.isArray(message) ? message.map(String) : null)
     })
-    if (!node) this.end('reconnect')
     // A socket's 'end' (the node closed it) comes a turn or more before ioredis' 'close'.
-    streamOf(client)?.once('end', () => this.end('reconnect'))
+    this.#stream = streamOf(client)
+    this.#stream?.on('end', this.#closed).on('data', this.#data)
+    if (!node) this.end('reconnect')
+  }
+
+  /** `tr.slave`'s socket this pair tracks (its listeners are removed as the pair ends). */
+  readonly #stream: Socket | undefined
+  readonly #closed = (): void => this.end('reconnect')
+
+  readonly #data = (): void => {
+    this.#heard = Date.now()
+  }
+
+  /**
+   * The node showed life within `ms` of `now` (a paused or hung replica must not serve hits until
+   * the health check drops it: red team 5, F4). Silent for half of it, a PING on the redirect
+   * connection asks (allowed while subscribed): an idle pair stays servable.
+   */
+  heardWithin(now: number, ms: number): boolean {
+    const silent = now - this.#heard
+    if (silent >= ms / 2 && !this.#pinging && !this.#ended) {
+      this.#pinging = true
+      const done = () => {
+        this.#pinging = false
+      }
+      this.#redirect.ping().then(done, done)
+    }
+    return silent < ms
   }
 
   /**
@@ -87,7 +116,9 @@ export class Tracker {
   async start(): Promise<boolean> {
     try {
       await this.#redirect.connect()
-      streamOf(this.#redirect)?.once('end', () => this.end('tracking-lost'))
+      streamOf(this.#redirect)
+        ?.once('end', () => this.end('tracking-lost'))
+        .on('data', this.#data)
       const id = await this.#redirect.client('ID')
       await this.#redirect.subscribe(CHANNEL)
       if (!this.current) return this.#fail()
@@ -96,6 +127,7 @@ export class Tracker {
       await on.promise
       if (!this.current) return this.#fail()
       this.active = true
+      this.#heard = Date.now()
       return true
     } catch (error) {
       // Redis before 6, a user refused CLIENT, the node gone: no cache on this connection.
@@ -110,6 +142,7 @@ export class Tracker {
     this.#ended = true
     const was = this.active
     this.active = false
+    this.#stream?.off('end', this.#closed).off('data', this.#data)
     this.#redirect.disconnect()
     if (was) this.on.ended(reason)
   }

@@ -164,4 +164,26 @@ describe('clientCache: what the fifth red team found', () => {
       }
     })
   }
+
+  it('a replica that stops answering (paused) serves no hit once the pair was silent for half the silence bound', async () => {
+    // No health check: nothing else would ever stop the hits. connectTimeoutMs 400: hits need life within 200 ms.
+    const tr = file.open({ clientCache: true, healthCheckIntervalMs: 0, connectTimeoutMs: 400 })
+    await tr.master.set('frozen', 'v')
+    await tr.master.wait(1, 5000)
+    await waitForHit(tr, 'frozen')
+    const replica = file.lab.node(tr.slave.node?.address ?? '')
+    assert.ok(replica)
+    file.lab.pause(replica)
+    try {
+      await sleep(300)
+      const before = await hits(tr)
+      const read = tr.slave.get('frozen')
+      await new Promise((resolve) => setImmediate(resolve)) // when a hit would have been answered
+      assert.equal(await hits(tr), before)
+      file.lab.resume(replica)
+      assert.equal(await read, 'v')
+    } finally {
+      file.lab.resume(replica)
+    }
+  })
 })
