@@ -6,7 +6,7 @@ import { onSettled } from '../ioredis-internals.js'
 import { expiryOf } from './expiry.js'
 import { InFlight } from './in-flight.js'
 import { type CacheLimits, type CacheStats, Lru } from './lru.js'
-import { copyOf, onReply } from './reply.js'
+import { type Callback, call, copyOf, keysOf, onReply } from './reply.js'
 import { Tracker } from './tracker.js'
 
 /** What a lookup answers when the cache has nothing to serve. */
@@ -48,6 +48,8 @@ export class ClientCache {
   #starting = false
   readonly #heardWithinMs: number
   #nextStart = 0
+  #timer: NodeJS.Timeout | undefined
+  #stopped = false
 
   constructor(
     readonly client: SessionClient,
@@ -208,30 +210,56 @@ export class ClientCache {
   /** Start a tracking pair on the current connection of `tr.slave`, when none is and it can carry one. */
   track(): void {
     const client = this.client
-    if (this.#starting || (this.#tracker?.current && this.#tracker.active)) return
+    if (this.#stopped || this.#starting || (this.#tracker?.current && this.#tracker.active)) return
     if (client.status !== 'ready' || client.mode !== 'normal' || Date.now() < this.#nextStart) return
     const c = client.connection
     if (c.queueing || c.subscriber || c.blocked > 0) return // CLIENT TRACKING would wait or be queued in it
     this.#tracker?.end('reconnect')
+    let refused = false
     const tracker = new Tracker(client, {
       invalidate: (keys) => this.#invalidate(keys),
       ended: (reason) => {
-        this.#nextStart = Date.now() + (reason === 'tracking-lost' ? RETRY_MS : 0)
+        // tr.slave still up: started again by a timer; closed: by its next 'ready'.
+        const lost = reason === 'tracking-lost'
+        this.#retry(lost ? RETRY_MS : 0, lost)
         this.flush(reason)
       },
-      refused: (error) => this.refused(error),
+      refused: (error) => {
+        refused = true
+        this.refused(error)
+      },
     })
     this.#tracker = tracker
     this.#starting = true
     void tracker.start().then((ok) => {
       this.#starting = false
-      if (!ok) this.#nextStart = Date.now() + RETRY_MS
+      // A node that refuses is asked again only by a miss (at most every RETRY_MS), not by a timer.
+      if (!ok) this.#retry(RETRY_MS, !refused)
     })
+  }
+
+  /**
+   * The next pair starts in `ms` at the earliest: then by itself (`timer`), not only from a miss,
+   * so `tracking` comes back for an application that waits for it with other commands (red team 5, F7).
+   */
+  #retry(ms: number, timer = true): void {
+    this.#nextStart = Date.now() + ms
+    clearTimeout(this.#timer)
+    if (!timer) return
+    this.#timer = setTimeout(() => {
+      this.#nextStart = 0 // (a timer may fire a millisecond early by Date.now())
+      this.track()
+      const t = this.#tracker
+      // Not startable now (a MULTI or a blocking command holds the connection): again later.
+      if (!this.#starting && !(t?.active && t.current) && this.client.status === 'ready') this.#retry(RETRY_MS)
+    }, ms).unref()
   }
 
   /** Stop for good (`quit()`): the redirect connection closes. */
   stop(): void {
+    this.#stopped = true
     this.#tracker?.end('reconnect')
+    clearTimeout(this.#timer)
   }
 
   #invalidate(keys: string[] | null): void {
@@ -243,28 +271,6 @@ export class ClientCache {
       this.#reads.invalidate(key)
       this.#lru.invalidate(key)
     }
-  }
-}
-
-type Callback = (error?: Error | null, result?: unknown) => void
-
-/** The keys `command` names (`keyPrefix` applied), as the invalidations name them. */
-function keysOf(command: Command): string[] {
-  try {
-    return command.getKeys().map(String)
-  } catch {
-    return [] // arguments ioredis' command table cannot read: the node refuses them too
-  }
-}
-
-/** Call the application's callback; what it throws is thrown later, out of our promise (as ioredis does). */
-function call(callback: Callback, error: Error | null, value?: unknown): void {
-  try {
-    callback(error, value)
-  } catch (thrown) {
-    setTimeout(() => {
-      throw thrown
-    }, 0)
   }
 }
 

@@ -186,4 +186,25 @@ describe('clientCache: what the fifth red team found', () => {
       file.lab.resume(replica)
     }
   })
+
+  it('tracking starts again after its redirect connection was lost, without a cacheable read', async () => {
+    const tr = file.open({ clientCache: true })
+    await waitForHit(tr, 'again')
+    const tracked = String(await tr.slave.client('ID'))
+    const admin = new Redis(file.lab.replicas[0]?.port ?? 0)
+    try {
+      const list = String(await admin.client('LIST')).split('\n')
+      const redirect = /redir=(\d+)/.exec(list.find((l) => l.startsWith(`id=${tracked} `)) ?? '')?.[1]
+      assert.ok(redirect)
+      await admin.client('KILL', 'ID', redirect)
+      await until('tracking lost', async () => (await tr.topology()).cache?.tracking === false)
+      // What the README's loop does: no read the cache answers, only PINGs.
+      await until('tracking again', async () => {
+        await tr.slave.ping()
+        return (await tr.topology()).cache?.tracking === true
+      })
+    } finally {
+      admin.disconnect()
+    }
+  })
 })
