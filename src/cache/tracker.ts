@@ -19,6 +19,8 @@ export interface TrackerEvents {
 }
 
 const CHANNEL = '__redis__:invalidate'
+/** A read of this size or more may have left data unread (TLS records are 16 KiB; plain reads 64 KiB). */
+const FULL_READ = 16 * 1024
 
 /**
  * One tracking pair: `tr.slave`'s connection of one epoch and an invalidation connection of ours
@@ -33,6 +35,8 @@ export class Tracker {
   /** When either socket of the pair last received anything (a reply, an invalidation, a PONG). */
   #heard = Date.now()
   #pinging = false
+  /** The redirect connection's last read was a full one: invalidations may wait unread. */
+  #backlog = false
   readonly #redirect: Redis
   readonly epoch: number
 
@@ -82,20 +86,35 @@ export class Tracker {
   }
 
   /**
+   * A chunk of the redirect connection. A full one (libuv reads 64 KiB at a time, TLS 16 KiB, and at
+   * most 32 reads per socket per turn) says more may wait unread past the end of this turn: an
+   * invalidation among them would come after a hit answered now (red team 5, F3). No hits then,
+   * until a shorter chunk; a PING asks for one (its PONG comes after everything sent before it).
+   */
+  readonly #invalidations = (chunk: Buffer): void => {
+    this.#heard = Date.now()
+    this.#backlog = chunk.length >= FULL_READ
+    if (this.#backlog) this.#ping()
+  }
+
+  /**
    * The node showed life within `ms` of `now` (a paused or hung replica must not serve hits until
    * the health check drops it: red team 5, F4). Silent for half of it, a PING on the redirect
    * connection asks (allowed while subscribed): an idle pair stays servable.
    */
   heardWithin(now: number, ms: number): boolean {
     const silent = now - this.#heard
-    if (silent >= ms / 2 && !this.#pinging && !this.#ended) {
-      this.#pinging = true
-      const done = () => {
-        this.#pinging = false
-      }
-      this.#redirect.ping().then(done, done)
-    }
+    if (silent >= ms / 2) this.#ping()
     return silent < ms
+  }
+
+  #ping(): void {
+    if (this.#pinging || this.#ended) return
+    this.#pinging = true
+    const done = () => {
+      this.#pinging = false
+    }
+    this.#redirect.ping().then(done, done)
   }
 
   /**
@@ -104,7 +123,7 @@ export class Tracker {
    * served from a pair whose invalidations may never come.
    */
   get alive(): boolean {
-    return this.active && open(streamOf(this.client)) && open(streamOf(this.#redirect))
+    return this.active && !this.#backlog && open(streamOf(this.client)) && open(streamOf(this.#redirect))
   }
 
   /** The connection of `tr.slave` this pair tracks is still the one open. */
@@ -118,7 +137,7 @@ export class Tracker {
       await this.#redirect.connect()
       streamOf(this.#redirect)
         ?.once('end', () => this.end('tracking-lost'))
-        .on('data', this.#data)
+        .on('data', this.#invalidations)
       const id = await this.#redirect.client('ID')
       await this.#redirect.subscribe(CHANNEL)
       if (!this.current) return this.#fail()

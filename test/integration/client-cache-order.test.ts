@@ -207,4 +207,31 @@ describe('clientCache: what the fifth red team found', () => {
       admin.disconnect()
     }
   })
+
+  it('a backed-up invalidation stream serves no hit: a write acknowledged while thousands of invalidations wait unread', async () => {
+    const tr = file.open({ clientCache: { maxEntries: 100_000, maxBytes: 256 * 1024 * 1024 } })
+    const writer = new Redis(file.lab.master.port)
+    const n = 30_000
+    const key = (i: number) => `backlog:${i}:${'x'.repeat(150)}`
+    try {
+      for (let i = 0; i < n; i += 5000) {
+        const batch = writer.pipeline()
+        for (let j = i; j < i + 5000; j++) batch.set(key(j), 'old')
+        await batch.exec()
+      }
+      await writer.set('backlog:last', 'old')
+      await writer.wait(1, 5000)
+      await waitForHit(tr, 'backlog:last')
+      for (let i = 0; i < n; i += 1000)
+        await Promise.all(Array.from({ length: 1000 }, (_, j) => tr.slave.get(key(i + j))))
+      // One script rewrites them all (one command: written at once), then `last`, acknowledged by the replica.
+      const script = `for i = 0, ${n - 1} do redis.call('SET', 'backlog:' .. i .. ':' .. ARGV[1], 'new') end`
+      const acked = writer.pipeline().eval(script, 0, 'x'.repeat(150)).set('backlog:last', 'new').wait(1, 5000).exec()
+      busy(1500) // megabytes of invalidations arrive meanwhile: more than one turn of the event loop reads
+      const read = acked.then(() => tr.slave.get('backlog:last'))
+      assert.equal(await read, 'new')
+    } finally {
+      writer.disconnect()
+    }
+  })
 })
