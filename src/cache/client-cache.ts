@@ -251,7 +251,8 @@ export class ClientCache {
       this.track()
       const t = this.#tracker
       // Not startable now (a MULTI or a blocking command holds the connection): again later.
-      if (!this.#starting && !(t?.active && t.current) && this.client.status === 'ready') this.#retry(RETRY_MS)
+      const waiting = !this.#stopped && !this.#starting && !(t?.active && t.current)
+      if (waiting && this.client.status === 'ready') this.#retry(RETRY_MS)
     }, ms).unref()
   }
 
