@@ -1,10 +1,12 @@
 import { Command } from 'ioredis'
 import type { Session } from '../consistency/session.js'
-import { type SessionClient, sendOwn } from '../consistency/session-client.js'
+import type { SessionClient } from '../consistency/session-client.js'
 import type { FlushReason } from '../events.js'
+import { onSettled } from '../ioredis-internals.js'
+import { expiryOf } from './expiry.js'
 import { InFlight } from './in-flight.js'
 import { type CacheLimits, type CacheStats, Lru } from './lru.js'
-import { copyOf, onReply } from './reply.js'
+import { type Callback, call, copyOf, keysOf, onReply } from './reply.js'
 import { Tracker } from './tracker.js'
 
 /** What a lookup answers when the cache has nothing to serve. */
@@ -38,11 +40,16 @@ export class ClientCache {
   readonly #lru: Lru
   readonly #reads = new InFlight()
   readonly #flushesBy: Partial<Record<FlushReason, number>> = {}
+  /** Reads of ours, and the application's commands already watched by {@link sending}. */
+  readonly #watched = new WeakSet<Command>()
   #tracker: Tracker | undefined
   /** Hits waiting for the end of this turn of the event loop. */
   #later: Later[] = []
   #starting = false
+  readonly #heardWithinMs: number
   #nextStart = 0
+  #timer: NodeJS.Timeout | undefined
+  #stopped = false
 
   constructor(
     readonly client: SessionClient,
@@ -52,6 +59,7 @@ export class ClientCache {
     readonly refused: (error: Error) => void,
   ) {
     this.#lru = new Lru(limits)
+    this.#heardWithinMs = limits.heardWithinMs ?? Number.POSITIVE_INFINITY
     client.on('ready', () => this.track())
     client.on('close', () => this.#tracker?.end('reconnect'))
     client.on('end', () => this.#tracker?.end('reconnect'))
@@ -68,10 +76,17 @@ export class ClientCache {
    */
   read(name: string, args: (string | number)[], keys: string[], id: string, callback?: Callback): Promise<unknown> {
     if (!this.#lru.has(id)) return this.fetch(name, args, keys, id, callback)
-    return new Promise((resolve) => {
+    const answered = new Promise((resolve) => {
       if (this.#later.length === 0) setImmediate(this.#answer)
-      this.#later.push({ name, args, keys, id, callback, resolve })
+      this.#later.push({ name, args, keys, id, resolve })
     })
+    // As ioredis does (standard-as-callback): with a callback, the callback handles a rejection.
+    if (callback)
+      answered.then(
+        (value) => call(callback, null, value),
+        (error: Error) => call(callback, error),
+      )
+    return answered
   }
 
   /**
@@ -86,12 +101,7 @@ export class ClientCache {
     this.#later = []
     for (const r of later) {
       const value = this.lookup(r.id)
-      if (value === MISS) {
-        r.resolve(this.fetch(r.name, r.args, r.keys, r.id, r.callback))
-        continue
-      }
-      r.resolve(value)
-      if (r.callback) process.nextTick(r.callback, null, value)
+      r.resolve(value === MISS ? this.fetch(r.name, r.args, r.keys, r.id) : value)
     }
   }
 
@@ -99,9 +109,11 @@ export class ClientCache {
   lookup(id: string): unknown {
     const t = this.#tracker
     const client = this.client
-    // The pair that cached it is up: ioredis sets `status` at once as a socket closes ('close' comes a tick later).
-    if (t === undefined || !t.active || client.status !== 'ready' || t.epoch !== client.connection.epoch) return MISS
-    const entry = this.#lru.get(id, Date.now())
+    // The pair that cached it is up: its sockets (ioredis' `status` changes only at 'close'), its epoch.
+    if (t === undefined || !t.alive || client.status !== 'ready' || t.epoch !== client.connection.epoch) return MISS
+    const now = Date.now()
+    if (!t.heardWithin(now, this.#heardWithinMs)) return MISS // a paused replica: its invalidations could not come
+    const entry = this.#lru.get(id, now)
     if (entry === undefined) return MISS
     // Read-your-writes: only at the very floor it was read at (a write since raised it, or its ROLE is in flight).
     if (this.session.holdsReads && this.session.floorNow() !== entry.floor) return MISS
@@ -129,7 +141,7 @@ export class ClientCache {
         // hop in between), so the entry is there before the application's next read.
         let expiresAt: number | undefined
         let pending: ((at: number) => void) | undefined
-        this.#expiryOf(keys, Date.now(), (at) => {
+        expiryOf(client, keys, Date.now(), (at) => {
           expiresAt = at
           pending?.(at)
         })
@@ -139,10 +151,12 @@ export class ClientCache {
         }
         onReply(command, (value, error) => {
           if (error) return void this.#reads.end(ticket)
+          this.#answered(keys, ticket.seq)
           const held = copyOf(value)
           if (expiresAt !== undefined) fill(expiresAt, held)
           else pending = (at) => fill(at, held)
         })
+        this.#watched.add(command)
         return client.sendCommand(command) as Promise<unknown>
       }
     } else {
@@ -152,25 +166,27 @@ export class ClientCache {
   }
 
   /**
-   * When the first of `keys` expires (`Infinity`: none has a TTL), asked on the tracked connection
-   * with the read (a `PTTL` of ours per key). Redis does not invalidate a key as its TTL passes on
-   * a replica (the master's DEL does, later: up to its active expiry's sampling, or never while the
-   * link is down) yet a read of the replica then finds nothing: an entry must not outlive its key.
-   * Measured from before the read was sent, so never later than the key's own expiry; no answer
-   * (the connection closed): `-Infinity`, not cached. `done` is called as the last one is answered.
+   * A command of the application's is sent on `tr.slave` (ours, cached or not): when it is
+   * answered, what it read of its keys is newer than every entry of them (replies on a connection
+   * come in order), while their invalidation may still be on its way on the other connection of
+   * the pair: those entries, and the reads of them sent before it, are dropped. So no hit is older
+   * than a reply the application already got from the node (monotonic reads; red team 5, F1).
    */
-  #expiryOf(keys: string[], sentAt: number, done: (at: number) => void): void {
-    let left = keys.length
-    let at = Number.POSITIVE_INFINITY
+  sending(command: Command): void {
+    if (this.#watched.has(command) || this.client.connection.isOwn(command)) return
+    if (this.#lru.stats.entries === 0 && this.#reads.idle) return // whatever is cached later is newer
+    const keys = keysOf(command)
+    if (keys.length === 0) return
+    this.#watched.add(command)
+    const seq = this.#reads.next()
+    onSettled(command, () => this.#answered(keys, seq))
+  }
+
+  /** A read of `keys` sent as number `seq` was answered: entries of them, and reads sent before, are older. */
+  #answered(keys: readonly string[], seq: number): void {
     for (const key of keys) {
-      const pttl = new Command('pttl', [key], { replyEncoding: 'utf8' })
-      onReply(pttl, (ttl, error) => {
-        if (error) at = Number.NEGATIVE_INFINITY
-        else if (typeof ttl === 'number' && ttl >= 0) at = Math.min(at, sentAt + ttl)
-        if (--left === 0) done(at)
-      })
-      pttl.promise.catch(() => {}) // ours: its failure is the -Infinity above
-      sendOwn(this.client, pttl)
+      this.#reads.supersede(key, seq)
+      this.#lru.invalidate(key)
     }
   }
 
@@ -194,30 +210,57 @@ export class ClientCache {
   /** Start a tracking pair on the current connection of `tr.slave`, when none is and it can carry one. */
   track(): void {
     const client = this.client
-    if (this.#starting || (this.#tracker?.current && this.#tracker.active)) return
+    if (this.#stopped || this.#starting || (this.#tracker?.current && this.#tracker.active)) return
     if (client.status !== 'ready' || client.mode !== 'normal' || Date.now() < this.#nextStart) return
     const c = client.connection
     if (c.queueing || c.subscriber || c.blocked > 0) return // CLIENT TRACKING would wait or be queued in it
     this.#tracker?.end('reconnect')
+    let refused = false
     const tracker = new Tracker(client, {
       invalidate: (keys) => this.#invalidate(keys),
       ended: (reason) => {
-        this.#nextStart = Date.now() + (reason === 'tracking-lost' ? RETRY_MS : 0)
+        // tr.slave still up: started again by a timer; closed: by its next 'ready'.
+        const lost = reason === 'tracking-lost'
+        this.#retry(lost ? RETRY_MS : 0, lost)
         this.flush(reason)
       },
-      refused: (error) => this.refused(error),
+      refused: (error) => {
+        refused = true
+        this.refused(error)
+      },
     })
     this.#tracker = tracker
     this.#starting = true
     void tracker.start().then((ok) => {
       this.#starting = false
-      if (!ok) this.#nextStart = Date.now() + RETRY_MS
+      // A node that refuses is asked again only by a miss (at most every RETRY_MS), not by a timer.
+      if (!ok) this.#retry(RETRY_MS, !refused)
     })
+  }
+
+  /**
+   * The next pair starts in `ms` at the earliest: then by itself (`timer`), not only from a miss,
+   * so `tracking` comes back for an application that waits for it with other commands (red team 5, F7).
+   */
+  #retry(ms: number, timer = true): void {
+    this.#nextStart = Date.now() + ms
+    clearTimeout(this.#timer)
+    if (!timer) return
+    this.#timer = setTimeout(() => {
+      this.#nextStart = 0 // (a timer may fire a millisecond early by Date.now())
+      this.track()
+      const t = this.#tracker
+      // Not startable now (a MULTI or a blocking command holds the connection): again later.
+      const waiting = !this.#stopped && !this.#starting && !(t?.active && t.current)
+      if (waiting && this.client.status === 'ready') this.#retry(RETRY_MS)
+    }, ms).unref()
   }
 
   /** Stop for good (`quit()`): the redirect connection closes. */
   stop(): void {
+    this.#stopped = true
     this.#tracker?.end('reconnect')
+    clearTimeout(this.#timer)
   }
 
   #invalidate(keys: string[] | null): void {
@@ -232,14 +275,11 @@ export class ClientCache {
   }
 }
 
-type Callback = (error?: Error | null, result?: unknown) => void
-
 /** A hit waiting for the end of its turn of the event loop. */
 interface Later {
   name: string
   args: (string | number)[]
   keys: string[]
   id: string
-  callback: Callback | undefined
   resolve: (value: unknown) => void
 }

@@ -21,6 +21,11 @@ export interface CacheLimits {
   maxBytes: number
   /** Entries older than this are not served. */
   ttlMs: number
+  /**
+   * Hits are served only while the tracking pair was heard from within this (half the silence
+   * bound of the read side: `min(connectTimeoutMs, maxStalenessMs) / 2`); default: no bound.
+   */
+  heardWithinMs?: number
 }
 
 /** One cached reply. */

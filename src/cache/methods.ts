@@ -1,6 +1,7 @@
+import type { Command } from 'ioredis'
 import { CACHED_READS } from '../command-kinds.js'
 import type { Session } from '../consistency/session.js'
-import type { SessionClient } from '../consistency/session-client.js'
+import type { SessionClient, Stream } from '../consistency/session-client.js'
 import { CacheUnavailableError } from '../errors.js'
 import type { Emit, FlushReason } from '../events.js'
 import type { Metrics } from '../metrics/metrics.js'
@@ -38,7 +39,7 @@ export function clientCacheFor(
  * ioredis' on its prototype: a hit is answered before ioredis builds a `Command` (a Map lookup, and
  * one promise answered with the others of its turn: why the lookup sits here and not in
  * `sendCommand`). Called with what the
- * cache cannot key (Buffers, objects), inside a `MULTI`, or while the db is changing, they are
+ * cache cannot key (Buffers, objects, strings with a lone surrogate), inside a `MULTI`, or while the db is changing, they are
  * ioredis' own methods. Pipelines, `multi()` and `duplicate()`s never use these.
  */
 export function installCachedReads(client: SessionClient, cache: ClientCache): void {
@@ -58,17 +59,32 @@ export function installCachedReads(client: SessionClient, cache: ClientCache): v
     }
     Object.defineProperty(client, name, { value: method, configurable: true, writable: true })
   }
+  // Every other command too (pipelines, `*Buffer` reads, ...): what it reads supersedes the entries of its keys.
+  const send = client.sendCommand
+  const sendCommand = function (this: SessionClient, command: Command, stream?: Stream): unknown {
+    if (this === client) cache.sending(command)
+    return send.call(this, command, stream)
+  }
+  Object.defineProperty(client, 'sendCommand', { value: sendCommand, configurable: true, writable: true })
 }
 
 /** The db the read would run in, if the cache may answer it; `undefined`: ioredis' own path. */
 function cacheableDb(client: SessionClient, args: unknown[]): number | undefined {
-  if (args.length === 0) return undefined
-  for (const a of args) if (typeof a !== 'string' && typeof a !== 'number') return undefined
+  if (args.length === 0 || !wellFormed(client.options.keyPrefix ?? '')) return undefined
+  for (const a of args) if (typeof a !== 'number' && (typeof a !== 'string' || !wellFormed(a))) return undefined
   const c = client.connection
   // In a MULTI the reply is QUEUED; subscribed (RESP2) or monitoring, ioredis refuses it; while a
   // SELECT is unanswered the db is unknown.
   if (c.multi || c.queueing || client.mode !== 'normal') return undefined
   return c.dbNow
+}
+
+/** A lone surrogate (unpaired in UTF-16): sent as UTF-8 it becomes U+FFFD, so Redis invalidates the key under another name. */
+const LONE_SURROGATE = /[\uD800-\uDFFF]/u
+
+/** `s` is well-formed UTF-16 (`String.prototype.isWellFormed`, which Node 20's types lack). */
+function wellFormed(s: string): boolean {
+  return !LONE_SURROGATE.test(s)
 }
 
 /**

@@ -43,3 +43,25 @@ export function copyOf<T>(value: T): T {
   if (Buffer.isBuffer(value)) return Buffer.from(value) as T
   return { ...value }
 }
+
+export type Callback = (error?: Error | null, result?: unknown) => void
+
+/** The keys `command` names (`keyPrefix` applied), as the invalidations name them. */
+export function keysOf(command: Command): string[] {
+  try {
+    return command.getKeys().map(String)
+  } catch {
+    return [] // arguments ioredis' command table cannot read: the node refuses them too
+  }
+}
+
+/** Call the application's callback; what it throws is thrown later, out of our promise (as ioredis does). */
+export function call(callback: Callback, error: Error | null, value?: unknown): void {
+  try {
+    callback(error, value)
+  } catch (thrown) {
+    setTimeout(() => {
+      throw thrown
+    }, 0)
+  }
+}

@@ -177,6 +177,11 @@ export function normalize(config: TwiceRedisConfig): ResolvedOptions {
   // ioredis options at the top level apply to both sides; `redisOptions` says the same, explicitly.
   out.redisOptions = { ...ioredis, ...(out.redisOptions as DataRedisOptions) }
   checkTogether(out as ResolvedOptions)
+  const cache = out.clientCache as CacheLimits | undefined
+  // A paused or hung replica serves no hit for long: half of the silence that drops it (client/checks.ts).
+  if (cache)
+    cache.heardWithinMs =
+      Math.min(out.connectTimeoutMs as number, (out.maxStalenessMs as number | undefined) ?? Infinity) / 2
   checkProtocols(out as ResolvedOptions, resp3Installed, ioredis)
   return out as ResolvedOptions
 }

@@ -103,32 +103,34 @@ describe('clientCache', () => {
     await tr.master.wait(1, 5000)
     await cached(tr, 'a')
     const s = tr.slave
-    const read = async () => [
-      await s.get('a'),
-      await s.mget('a', 'b'),
-      await s.mget(['a', 'b']),
-      await s.strlen('b'),
-      await s.exists('a', 'b', 'nope'),
-      await s.type('h'),
-      await s.hget('h', 'f'),
-      await s.hmget('h', 'f', 'g'),
-      await s.hgetall('h'),
-      await s.hexists('h', 'g'),
-      await s.hlen('h'),
-      (await s.smembers('s')).sort(),
-      await s.sismember('s', 'x'),
-      await s.scard('s'),
-      await s.zrange('z', '0', '-1', 'WITHSCORES'),
-      await s.zscore('z', 'n'),
-      await s.zcard('z'),
-      await s.lrange('l', 0, -1),
-      await s.llen('l'),
+    const reads = [
+      () => s.get('a'),
+      () => s.mget('a', 'b'),
+      () => s.mget(['a', 'b']),
+      () => s.strlen('b'),
+      () => s.exists('a', 'b', 'nope'),
+      () => s.type('h'),
+      () => s.hget('h', 'f'),
+      () => s.hmget('h', 'f', 'g'),
+      () => s.hgetall('h'),
+      () => s.hexists('h', 'g'),
+      () => s.hlen('h'),
+      async () => (await s.smembers('s')).sort(),
+      () => s.sismember('s', 'x'),
+      () => s.scard('s'),
+      () => s.zrange('z', '0', '-1', 'WITHSCORES'),
+      () => s.zscore('z', 'n'),
+      () => s.zcard('z'),
+      () => s.lrange('l', 0, -1),
+      () => s.llen('l'),
     ]
-    const first = await read()
-    const hits = (await tr.topology()).cache?.hits ?? 0
-    const second = await read()
-    assert.deepEqual(second, first)
-    assert.ok(((await tr.topology()).cache?.hits ?? 0) >= hits + first.length, 'the second round is served from memory')
+    // Each twice in a row: the reply of another read of the same key drops the entry (monotonic reads).
+    for (const read of reads) {
+      const first = await read()
+      const hits = (await tr.topology()).cache?.hits ?? 0
+      assert.deepEqual(await read(), first)
+      assert.equal((await tr.topology()).cache?.hits, hits + 1, `the second ${String(read)} is served from memory`)
+    }
     // What the application does to a reply is not the cache's.
     const all = await s.hgetall('h')
     all.f = 'changed'

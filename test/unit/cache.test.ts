@@ -98,4 +98,18 @@ describe('client cache: reads in flight', () => {
     assert.equal(reads.end(before), false)
     assert.equal(reads.end(after), true)
   })
+
+  it('a read of a key answered keeps out the replies of the reads of it sent before, not after (monotonic reads)', () => {
+    const reads = new InFlight()
+    const before = reads.start(['a'])
+    const other = reads.start(['b'])
+    const answered = reads.next()
+    const after = reads.start(['a'])
+    assert.equal(reads.idle, false)
+    reads.supersede('a', answered)
+    assert.equal(reads.end(before), false)
+    assert.equal(reads.end(other), true)
+    assert.equal(reads.end(after), true)
+    assert.equal(reads.idle, true)
+  })
 })

@@ -136,12 +136,16 @@ describe('normalize', () => {
       maxEntries: 10_000,
       maxBytes: 64 * 1024 * 1024,
       ttlMs: 300_000,
+      heardWithinMs: 1000, // half of connectTimeoutMs' default
     })
     assert.deepEqual(normalize({ ...base, clientCache: { maxEntries: 5 } }).clientCache, {
       maxEntries: 5,
       maxBytes: 64 * 1024 * 1024,
       ttlMs: 300_000,
+      heardWithinMs: 1000, // half of connectTimeoutMs' default
     })
+    const bounded = normalize({ ...base, clientCache: true, maxStalenessMs: 600, healthCheckIntervalMs: 200 })
+    assert.equal(bounded.clientCache?.heardWithinMs, 300)
     rejects({ ...base, clientCache: 'yes' }, 'clientCache')
     rejects({ ...base, clientCache: null }, 'clientCache')
     rejects({ ...base, clientCache: { maxEntries: 0 } }, 'clientCache.maxEntries')
