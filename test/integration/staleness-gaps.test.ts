@@ -154,6 +154,19 @@ describe('maxStalenessMs across gaps in the record of the master', { concurrency
         await until(() => writes.count > 20, 'writes')
         const tr = open(options)
         await tr.slave.get('fresh')
+        // Never promoted: a sentinel starved of CPU may otherwise start a failover of its own and
+        // promote it (Sentinel takes a replica whose link is down for less than 10 x
+        // down-after-milliseconds), and a master that lost every write since is no stale replica.
+        // (Seen once in 8 runs beside two busy loops: one sentinel named it master, ROLE master.)
+        await lab.command(broken, 'CONFIG', 'SET', 'replica-priority', '0')
+        await lab.waitFor(10_000, 'the sentinels to see replica-priority 0', async () => {
+          for (const sentinel of lab.sentinels) {
+            const replicas = (await lab.command(sentinel, 'SENTINEL', 'REPLICAS', lab.masterName)) as string[][]
+            const mine = replicas.find((r) => r[r.indexOf('name') + 1] === broken.address)
+            if (mine?.[mine.indexOf('slave-priority') + 1] !== '0') return undefined
+          }
+          return true
+        })
         await lab.breakReplicaLink(broken, { wait: false })
         await new Promise((r) => setTimeout(r, brokenMs))
         await until(
