@@ -92,7 +92,7 @@ export class ServerProcess implements LabNode {
     writeFileSync(this.confPath, text)
   }
 
-  /** Spawn and wait until the server answers PING (bounded by `timeoutMs`). */
+  /** Spawn and wait until the server answers, as itself (bounded by `timeoutMs`). */
   async start(timeoutMs: number): Promise<void> {
     const args = [this.confPath, ...(this.kind === 'sentinel' ? ['--sentinel'] : [])]
     const child = spawn(findRedisServer(), args, { stdio: 'ignore', detached: false })
@@ -109,10 +109,14 @@ export class ServerProcess implements LabNode {
     const deadline = Date.now() + timeoutMs
     while (Date.now() < deadline) {
       if (!this.#child) throw new LabError(`${this.name} (${this.address}) exited during start-up; see ${this.logPath}`)
+      let pid: number | undefined
       try {
-        const reply = await this.command(['PING'], 250)
-        if (reply === 'PONG') return
+        pid = Number(/process_id:(\d+)/.exec(String(await this.command(['INFO', 'server'], 250)))?.[1]) || undefined
       } catch {}
+      if (pid === child.pid) return
+      // Another lab took the port in between: ours fails to bind and exits, and theirs answers.
+      if (pid !== undefined)
+        throw new LabError(`${this.name}: port ${this.port} is taken by another server (pid ${pid})`)
       await sleep(25)
     }
     throw new LabError(`${this.name} (${this.address}) did not answer PING within ${timeoutMs} ms`)

@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict'
-import { existsSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { Redis } from 'ioredis'
 import { type Lab, type LabNode, startLab } from '../../src/lab/index.js'
+import { ServerProcess } from '../../src/lab/server.js'
 import { parseInfo } from '../../src/protocol/node-info.js'
 
 const alive = (pid: number | undefined) => {
@@ -140,6 +143,23 @@ describe('lab lifecycle', () => {
     await a.stop()
     assert.ok(!all.some(alive))
     assert.ok(!existsSync(a.dir) && !existsSync(b.dir))
+  })
+
+  // A CI leg failed so: a free port was taken by another lab's node before ours bound it; ours
+  // exited, the other answered the PING, and start() took it for ours ("sentinel-2 ... is not running").
+  it("start() on a port another server took in between fails (it never takes that server's PONG for its own)", async () => {
+    const lab = await startLab({ replicas: 0, sentinels: 1 })
+    try {
+      const taken = lab.master.port
+      const dir = mkdtempSync(join(tmpdir(), 'twiceredis-port-'))
+      const p = new ServerProcess('intruder', 'data', '127.0.0.1', taken, dir, undefined, undefined)
+      p.writeConfig(`port ${taken}\nbind 127.0.0.1\nsave ""\nappendonly no\ndir ${dir}\n`)
+      await assert.rejects(p.start(5000), { code: 'LAB_FAILED' })
+      await p.kill()
+      rmSync(dir, { recursive: true, force: true })
+    } finally {
+      await lab.stop()
+    }
   })
 
   it('rejects bad options by name', async () => {
