@@ -40,7 +40,16 @@ function sessionReadsAfter(fault: (lab: Lab) => Promise<void>, replicasAfter: nu
         await tr.master.set('hf', 'settle')
         await tr.slave.get('hf')
       },
-    )
+    ).catch(async (error: Error) => {
+      // (Failed 2 of ~9 runs on 2026-12-07, cause not found yet: say where everything was.)
+      const topology = await tr.topology().catch(() => undefined)
+      const replicas = topology?.replicas.map((r) => `${r.address} ${r.eligible ? 'eligible' : r.reason}`)
+      const sides = `master side on ${tr.master.node?.address}, read side on ${tr.slave.node?.address} (${tr.slave.node?.role})`
+      throw new Error(
+        `${error.message}: elected ${elected.address}, sentinels' master ${topology?.master?.address}; ${sides}; replicas: ${replicas?.join('; ')}`,
+        { cause: error },
+      )
+    })
     let moved = 0
     const reasons = new Set<string>()
     tr.on('read-from-master', (e) => {
