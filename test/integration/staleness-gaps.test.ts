@@ -5,7 +5,7 @@
 // overwritten, acknowledged, longer ago than the bound allows (maxStalenessMs + one health-check
 // interval + 500 ms) before the read was sent. No other clock.
 import assert from 'node:assert/strict'
-import { describe, it } from 'node:test'
+import { describe, it, type TestContext } from 'node:test'
 import type { TwiceRedis } from '../../src/index.js'
 import type { Lab, LabNode } from '../../src/lab/index.js'
 import { masterSampleFromCache } from '../../src/protocol/sentinel-replies.js'
@@ -99,6 +99,14 @@ async function breakAll(lab: Lab, tr: TwiceRedis): Promise<void> {
   await new Promise((r) => setTimeout(r, brokenMs))
 }
 
+/** The reads' figures as a diagnostic, and none of them older than the bound. */
+function withinBound(t: TestContext, { reads, worst, tooOld }: Awaited<ReturnType<typeof readFor>>): void {
+  t.diagnostic(
+    `${reads} reads, the oldest ${worst} ms, ${tooOld.length} older than ${bound} ms: ${tooOld.slice(0, 5).join(' ')}`,
+  )
+  assert.equal(tooOld.length, 0, `reads older than ${bound} ms (ms@replica): ${tooOld.slice(0, 5).join(' ')}`)
+}
+
 describe('maxStalenessMs across gaps in the record of the master', { concurrency: 1 }, () => {
   it('a process started while the links are broken serves no read older than the bound', (t) =>
     withLab(async (lab, open) => {
@@ -107,12 +115,9 @@ describe('maxStalenessMs across gaps in the record of the master', { concurrency
         await until(() => writes.count > 20, 'writes')
         const tr = open(options)
         await breakAll(lab, tr)
-        const { reads, worst, tooOld, failed } = await readFor(tr, writes, 1500)
-        t.diagnostic(
-          `${reads} reads, the oldest ${worst} ms, ${tooOld.length} older than ${bound} ms: ${tooOld.slice(0, 5).join(' ')}`,
-        )
-        assert.deepEqual(failed, [])
-        assert.equal(tooOld.length, 0, `reads older than ${bound} ms (ms@replica): ${tooOld.slice(0, 5).join(' ')}`)
+        const read = await readFor(tr, writes, 1500)
+        assert.deepEqual(read.failed, [])
+        withinBound(t, read)
         // topology() shows how long their links have been down (5 s by now), not the record's length.
         const record = 2 * (maxStalenessMs + healthCheckIntervalMs)
         const shown = (await tr.topology()).replicas.map((r) => r.stalenessMs ?? 0)
@@ -135,12 +140,9 @@ describe('maxStalenessMs across gaps in the record of the master', { concurrency
         await tr.slave.get('fresh')
         await until(() => tr.slave.status === 'end', 'the read side to close for idleness', 5000)
         await breakAll(lab, tr)
-        const { reads, worst, tooOld, failed } = await readFor(tr, writes, 1500)
-        t.diagnostic(
-          `${reads} reads, the oldest ${worst} ms, ${tooOld.length} older than ${bound} ms: ${tooOld.slice(0, 5).join(' ')}`,
-        )
-        assert.deepEqual(failed, [])
-        assert.equal(tooOld.length, 0, `reads older than ${bound} ms (ms@replica): ${tooOld.slice(0, 5).join(' ')}`)
+        const read = await readFor(tr, writes, 1500)
+        assert.deepEqual(read.failed, [])
+        withinBound(t, read)
       } finally {
         await writes.stop()
       }
@@ -180,12 +182,9 @@ describe('maxStalenessMs across gaps in the record of the master', { concurrency
         await lab.kill(lab.master)
         const elected = await lab.waitForNewMaster()
         assert.equal(elected.address, healthy.address, 'the sentinels promote the replica that kept up')
-        const { reads, worst, tooOld, failed } = await readFor(tr, writes, 2500)
-        t.diagnostic(
-          `${reads} reads, the oldest ${worst} ms, ${tooOld.length} older than ${bound} ms: ${tooOld.slice(0, 5).join(' ')}`,
-        )
-        if (failed.length > 0) t.diagnostic(`failed: ${failed.slice(0, 3).join('; ')}`)
-        assert.equal(tooOld.length, 0, `reads older than ${bound} ms (ms@replica): ${tooOld.slice(0, 5).join(' ')}`)
+        const read = await readFor(tr, writes, 2500)
+        if (read.failed.length > 0) t.diagnostic(`failed: ${read.failed.slice(0, 3).join('; ')}`)
+        withinBound(t, read)
       } finally {
         await writes.stop()
       }
